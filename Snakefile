@@ -1,0 +1,83 @@
+# ilsim compendium: one rule per notebook, run headless with papermill.
+#   snakemake -j2                                   # the embedded default (synthetic data)
+#   ILSIM_DATA=… snakemake -j2 --configfile params/paper.yaml
+# The params file is read and validated once, here; each rule reruns only when its inputs or
+# its own section of the params change.
+import json
+import sys
+
+from ilsim.cli import ensure_kernel
+from ilsim.params import ParamsError, load_params
+
+_cli = list(workflow.overwrite_configfiles)
+PARAMS_FILE = str(_cli[-1]) if _cli else "params/default.yaml"
+try:
+    P = load_params(PARAMS_FILE)
+except ParamsError as err:
+    sys.exit(f"ilsim: {err}")
+
+NAME = P.name
+RES, REP, FIG = f"results/{NAME}", f"reports/{NAME}", f"figures/{NAME}"
+NB = f"{REP}/notebooks"
+KERNEL = ensure_kernel()
+
+
+def section(*keys):
+    """The params a rule depends on, as a string Snakemake compares between runs."""
+    dump = P.model_dump(mode="json")
+    return json.dumps({k: dump[k] for k in keys}, sort_keys=True)
+
+
+def papermill(nb):
+    return (
+        f"papermill notebooks/{nb}.ipynb {NB}/{nb}.ipynb -k {KERNEL} --no-progress-bar "
+        f"-p params_file {PARAMS_FILE} > {RES}/logs/{nb}.log 2>&1"
+    )
+
+
+rule segment:
+    input:
+        "notebooks/01_segment.ipynb",
+    output:
+        nb=f"{NB}/01_segment.ipynb",
+        bars=f"{RES}/bars.parquet",
+        extrema=f"{RES}/extrema.json",
+        segments=f"{RES}/segments.csv",
+        table=f"{REP}/tables/segments.csv",
+        zigzag=f"{REP}/tables/zigzag_vs_extrema.csv",
+        report=f"{REP}/data_import.md",
+        fig=multiext(f"{FIG}/fig_segments", ".png", ".pdf"),
+    params:
+        section=section("seed", "data", "synthetic", "segments"),
+    benchmark:
+        f"{RES}/benchmarks/01_segment.tsv"
+    shell:
+        f"mkdir -p {RES}/logs && " + papermill("01_segment")
+
+
+rule features:
+    input:
+        "notebooks/02_features.ipynb",
+        rules.segment.output.bars,
+        rules.segment.output.segments,
+    output:
+        nb=f"{NB}/02_features.ipynb",
+        raw=f"{RES}/features_raw.parquet",
+        scaled=f"{RES}/features.parquet",
+        scaler=f"{RES}/scaler.json",
+        table=f"{REP}/tables/features_by_regime.csv",
+        dist=multiext(f"{FIG}/fig_feature_distributions", ".png", ".pdf"),
+        corr=multiext(f"{FIG}/fig_feature_correlation", ".png", ".pdf"),
+    params:
+        section=section("features"),
+    benchmark:
+        f"{RES}/benchmarks/02_features.tsv"
+    shell:
+        papermill("02_features")
+
+
+rule all:
+    default_target: True
+    input:
+        rules.segment.output,
+        rules.features.output,

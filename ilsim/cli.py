@@ -1,0 +1,76 @@
+"""Command line: ``ilsim check PARAMS``, ``ilsim kernel``, ``ilsim nb-sync NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ilsim.params import ParamsError, load_params
+
+KERNEL_NAME = "ilsim"
+
+
+def ensure_kernel(name: str = KERNEL_NAME) -> str:
+    """Install a Jupyter kernel spec for this interpreter into its environment, once."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if name not in KernelSpecManager().find_kernel_specs():
+        from ipykernel.kernelspec import install
+
+        install(kernel_name=name, display_name=f"Python ({name})", prefix=sys.prefix)
+    return name
+
+
+def sync_checked_outputs(executed_dir: Path, source_dir: Path = Path("notebooks")) -> list[Path]:
+    """Copy the outputs of ``# NBVAL_CHECK_OUTPUT`` cells from executed notebooks into the
+    sources, so nbval compares against the current pipeline. Other outputs are cleared."""
+    import nbformat
+
+    changed = []
+    for src in sorted(source_dir.glob("*.ipynb")):
+        done = executed_dir / src.name
+        if not done.exists():
+            continue
+        nb, ex = nbformat.read(src, 4), nbformat.read(done, 4)
+        ex_cells = {c.source: c for c in ex.cells if c.cell_type == "code"}
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            cell.execution_count = None
+            cell.outputs = []
+            if "NBVAL_CHECK_OUTPUT" in cell.source and cell.source in ex_cells:
+                done_cell = ex_cells[cell.source]
+                cell.outputs = [o for o in done_cell.outputs if o.output_type == "stream"]
+                cell.execution_count = done_cell.execution_count
+        nbformat.write(nb, src)
+        changed.append(src)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ilsim", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("check", help="validate a params file")
+    c.add_argument("params")
+    sub.add_parser("kernel", help="install the 'ilsim' Jupyter kernel for this environment")
+    s = sub.add_parser("nb-sync", help="store checked outputs of executed notebooks in notebooks/")
+    s.add_argument("name", nargs="?", default="default")
+    args = parser.parse_args(argv)
+    if args.cmd == "check":
+        try:
+            p = load_params(args.params)
+        except ParamsError as err:
+            print(err, file=sys.stderr)
+            return 1
+        print(f"{args.params}: ok (name {p.name})")
+    elif args.cmd == "kernel":
+        print(f"kernel '{ensure_kernel()}' ready")
+    elif args.cmd == "nb-sync":
+        for path in sync_checked_outputs(Path("reports") / args.name / "notebooks"):
+            print(f"synced {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,244 @@
+"""Parameter sets: YAML files read once into a validated, typed object.
+
+Every knob of the pipeline lives in one YAML file under ``params/``. ``load_params`` reads it,
+expands ``${ENV_VAR}`` references (``ILSIM_DATA`` for the paper's data file), validates every key
+and type, and fails with one clear message naming the key or path (:class:`ParamsError`).
+Parameters that count bars say ``_bars``; those that count minutes say ``_minutes``; they are
+converted once, with the detected bar interval (:func:`minutes_to_bars`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ROLES = ("il_train", "sim_train", "backtest", "unused")
+Role = Literal["il_train", "sim_train", "backtest", "unused"]
+
+
+class ParamsError(ValueError):
+    """A parameter file that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Strict):
+    """Where the bars come from."""
+
+    source: Literal["synthetic", "file"] = "synthetic"
+    path: str | None = None
+    daily_path: str | None = None  # optional; used for the overview figure when it exists
+    tz: str = "America/New_York"
+    source_tz: str | None = None
+    session: tuple[str, str] = ("09:30", "16:00")
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> DataParams:
+        if self.source == "file" and not self.path:
+            raise ValueError("data.path is required when data.source is 'file'")
+        return self
+
+
+class SyntheticParams(_Strict):
+    """The seeded default market (see :mod:`ilsim.synthetic`)."""
+
+    start: dt.date = dt.date(2021, 1, 4)
+    bar_minutes: Annotated[int, Field(ge=1, le=60)] = 1
+    n_regimes: Annotated[int, Field(ge=3)] = 12
+    regime_days: tuple[int, int] = (4, 9)
+    start_price: Annotated[float, Field(gt=0)] = 100.0
+    daily_drift: Annotated[float, Field(ge=0)] = 0.012
+    daily_vol: Annotated[float, Field(gt=0)] = 0.012
+    vol_persistence: Annotated[float, Field(ge=0, lt=1)] = 0.995
+    vol_of_vol: Annotated[float, Field(ge=0)] = 0.05
+    tail_df: Annotated[float, Field(gt=2)] = 4.0
+    sideways_prob: Annotated[float, Field(ge=0, le=1)] = 0.25
+    base_volume: Annotated[float, Field(gt=0)] = 50_000.0
+
+
+class Extremum(_Strict):
+    date: dt.date
+    kind: Literal["min", "max"]
+
+
+class RoleRule(_Strict):
+    """How segments get their roles when the params do not list them (SPEC step 1)."""
+
+    n_il_train: Annotated[int, Field(ge=1)] = 10
+    n_sim_train: Annotated[int, Field(ge=1)] = 3
+    n_backtest: Annotated[int, Field(ge=1)] = 12
+    sideways_to_backtest: bool = True
+
+
+class SegmentParams(_Strict):
+    """Regime segmentation: extrema from params, a zig-zag, or the generator's own calendar."""
+
+    method: Literal["extrema", "zigzag", "synthetic"] = "synthetic"
+    extrema: list[Extremum] = Field(default_factory=list)
+    zigzag_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.08
+    first_date: dt.date | None = None
+    rule: RoleRule = Field(default_factory=RoleRule)
+    roles: list[Role] | None = None
+    rule_text: str = ""
+    case_bear: str = "the backtest with the deepest long-only loss"
+    case_volatile: str = "the sideways backtest with the largest long-only drawdown"
+
+    @model_validator(mode="after")
+    def _check_extrema(self) -> SegmentParams:
+        if self.method == "extrema":
+            if len(self.extrema) < 2:
+                raise ValueError("segments.extrema needs at least two dates for method 'extrema'")
+            dates = [e.date for e in self.extrema]
+            if dates != sorted(dates) or len(set(dates)) != len(dates):
+                raise ValueError("segments.extrema dates must be strictly increasing")
+        return self
+
+
+class FeatureParams(_Strict):
+    """Indicator periods, all in bars (SPEC step 2)."""
+
+    ema_periods_bars: tuple[int, ...] = (3, 6, 9, 18, 27)
+    macd_bars: tuple[int, int, int] = (12, 26, 9)
+    relvol_window_bars: Annotated[int, Field(ge=2)] = 20
+
+    @field_validator("ema_periods_bars")
+    @classmethod
+    def _positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or min(v) < 1:
+            raise ValueError("EMA periods must be positive integers")
+        return v
+
+
+class ExpertParams(_Strict):
+    theta: Annotated[float, Field(gt=0, lt=1)] = 0.10
+
+
+class Params(_Strict):
+    """One validated parameter set; ``name`` decides the output folders."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    seed: Annotated[int, Field(ge=0)] = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    data: DataParams = Field(default_factory=DataParams)
+    synthetic: SyntheticParams = Field(default_factory=SyntheticParams)
+    segments: SegmentParams = Field(default_factory=SegmentParams)
+    features: FeatureParams = Field(default_factory=FeatureParams)
+    experts: ExpertParams = Field(default_factory=ExpertParams)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Params:
+        if self.segments.method == "synthetic" and self.data.source != "synthetic":
+            raise ValueError("segments.method 'synthetic' needs data.source 'synthetic'")
+        return self
+
+    # -- output locations -------------------------------------------------------------------
+    def results_dir(self, root: str | Path = ".") -> Path:
+        """Intermediate artifacts (git-ignored)."""
+        return Path(root) / "results" / self.name
+
+    def figures_dir(self, root: str | Path = ".") -> Path:
+        return Path(root) / "figures" / self.name
+
+    def reports_dir(self, root: str | Path = ".") -> Path:
+        return Path(root) / "reports" / self.name
+
+    def tables_dir(self, root: str | Path = ".") -> Path:
+        return self.reports_dir(root) / "tables"
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: object, where: str, path: Path) -> object:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` inside strings, recursively."""
+    if isinstance(value, dict):
+        return {
+            k: _expand_env(v, f"{where}.{k}" if where else str(k), path) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_expand_env(v, f"{where}[{i}]", path) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            var, default = m.group(1), m.group(2)
+            if var in os.environ and os.environ[var]:
+                return os.environ[var]
+            if default is not None:
+                return default
+            raise ParamsError(
+                f"{path}: key '{where}' needs the environment variable {var}, which is not set "
+                f"(e.g. {var}=../shared/data/qqq_5min_2020-10_2024-12.parquet)"
+            )
+
+        return _ENV.sub(sub, value)
+    return value
+
+
+def _format_error(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid parameters"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  - unknown key '{key}'")
+        elif e["type"] == "missing":
+            lines.append(f"  - missing key '{key}'")
+        else:
+            got = e.get("input")
+            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+            lines.append(f"  - key '{key}': {e['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def params_from_dict(
+    raw: dict, source: str | Path = "<dict>", *, check_files: bool = True
+) -> Params:
+    """Validate an already-parsed mapping (the Snakemake ``config``) into :class:`Params`."""
+    path = Path(source)
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of keys at the top level")
+    raw = _expand_env(raw, "", path)  # type: ignore[assignment]
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(_format_error(path, err)) from None
+    if check_files and params.data.source == "file":
+        assert params.data.path is not None
+        if not Path(params.data.path).exists():
+            raise ParamsError(f"{path}: key 'data.path': file not found: {params.data.path}")
+    return params
+
+
+def load_params(path: str | Path, *, check_files: bool = True) -> Params:
+    """Read and validate a YAML parameter file; raise :class:`ParamsError` with a clear message."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path}: parameter file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    return params_from_dict(raw or {}, path, check_files=check_files)
+
+
+def minutes_to_bars(minutes: float, bar_interval_minutes: float) -> int:
+    """Convert a duration in minutes to a whole number of bars (at least one)."""
+    if bar_interval_minutes <= 0:
+        raise ValueError("bar interval must be positive")
+    return max(1, round(minutes / bar_interval_minutes))
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` picks CUDA when present, else CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

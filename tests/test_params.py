@@ -1,0 +1,113 @@
+"""Params: both shipped files load; every kind of mistake gives one clear message."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ilsim.cli import main as cli_main
+from ilsim.params import ParamsError, load_params, minutes_to_bars, params_from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "data" / "qqq_5min_2020-10_2024-12.parquet"
+
+
+def write(tmp_path: Path, raw: dict) -> Path:
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_default_loads():
+    p = load_params(ROOT / "params/default.yaml")
+    assert p.name == "default" and p.data.source == "synthetic"
+    assert p.features.ema_periods_bars == (3, 6, 9, 18, 27)
+    assert p.figures_dir() == Path("figures/default")
+
+
+def test_paper_loads_with_env(monkeypatch, tmp_path):
+    fake = tmp_path / "bars.parquet"
+    fake.write_bytes(b"")
+    monkeypatch.setenv("ILSIM_DATA", str(fake))
+    p = load_params(ROOT / "params/paper.yaml")
+    assert p.data.path == str(fake)
+    assert len(p.segments.extrema) == 37 and len(p.segments.roles) == 25
+    assert p.segments.roles.count("backtest") == 12 and p.segments.roles.count("il_train") == 10
+
+
+def test_paper_without_env_names_the_variable(monkeypatch):
+    monkeypatch.delenv("ILSIM_DATA", raising=False)
+    with pytest.raises(ParamsError, match=r"paper.yaml: key 'data.path' needs .*ILSIM_DATA"):
+        load_params(ROOT / "params/paper.yaml")
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = write(tmp_path, {"name": "x", "features": {"ema_periods_bars": [3], "emaa": 1}})
+    with pytest.raises(ParamsError, match=r"(?s)p.yaml.*unknown key 'features.emaa'"):
+        load_params(path)
+
+
+def test_wrong_type_is_named(tmp_path):
+    path = write(tmp_path, {"name": "x", "experts": {"theta": "ten percent"}})
+    with pytest.raises(ParamsError, match=r"key 'experts.theta'.*got 'ten percent'"):
+        load_params(path)
+
+
+def test_missing_name(tmp_path):
+    with pytest.raises(ParamsError, match="missing key 'name'"):
+        load_params(write(tmp_path, {"seed": 1}))
+
+
+def test_missing_data_file_is_named(tmp_path):
+    path = write(
+        tmp_path,
+        {
+            "name": "x",
+            "data": {"source": "file", "path": "nope.parquet"},
+            "segments": {"method": "zigzag"},
+        },
+    )
+    with pytest.raises(ParamsError, match=r"key 'data.path': file not found: nope.parquet"):
+        load_params(path)
+
+
+def test_inconsistent_sections(tmp_path):
+    raw = {"name": "x", "data": {"source": "file", "path": str(tmp_path)}}
+    with pytest.raises(ParamsError, match="segments.method 'synthetic' needs data.source"):
+        params_from_dict(raw)
+
+
+def test_unsorted_extrema(tmp_path):
+    raw = {
+        "name": "x",
+        "segments": {
+            "method": "extrema",
+            "extrema": [
+                {"date": "2020-02-01", "kind": "min"},
+                {"date": "2020-01-01", "kind": "max"},
+            ],
+        },
+    }
+    with pytest.raises(ParamsError, match="strictly increasing"):
+        params_from_dict(raw)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ParamsError, match="parameter file not found"):
+        load_params(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_cli_check_exit_codes(tmp_path, capsys):
+    assert cli_main(["check", str(ROOT / "params/default.yaml")]) == 0
+    assert cli_main(["check", str(write(tmp_path, {"name": "x", "bogus": 1}))]) == 1
+    assert "unknown key 'bogus'" in capsys.readouterr().err
+
+
+def test_minutes_to_bars():
+    assert minutes_to_bars(230, 5) == 46
+    assert minutes_to_bars(230, 1) == 230
+    assert minutes_to_bars(2, 5) == 1
