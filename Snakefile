@@ -45,6 +45,7 @@ rule segment:
         segments=f"{RES}/segments.csv",
         table=f"{REP}/tables/segments.csv",
         zigzag=f"{REP}/tables/zigzag_vs_extrema.csv",
+        sweep=f"{REP}/tables/zigzag_sweep.csv",
         report=f"{REP}/data_import.md",
         fig=multiext(f"{FIG}/fig_segments", ".png", ".pdf"),
     params:

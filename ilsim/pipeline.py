@@ -78,16 +78,22 @@ def load_extrema(p: Params, root: str | Path = ".") -> list[dict]:
     return [{"date": pd.Timestamp(e["date"]).date(), "kind": e["kind"]} for e in raw]
 
 
-def daily_close(p: Params, bars: pd.DataFrame) -> pd.Series:
+def daily_close(
+    p: Params, bars: pd.DataFrame, extrema: list[dict] | None = None, margin_days: int = 30
+) -> pd.Series:
     """Daily closes for the overview: the optional daily file before the intraday span, then
-    daily closes aggregated from the bars."""
-    intraday = data.daily_from_intraday(bars)["close"]
+    daily closes aggregated from the bars; clipped to the extrema's span plus a margin."""
+    out = data.daily_from_intraday(bars)["close"]
     path = p.data.daily_path
     if path and Path(path).exists():
         early = data.load_daily_csv(path)["close"]
-        early = early[early.index < intraday.index[0]]
-        return pd.concat([early, intraday])
-    return intraday
+        out = pd.concat([early[early.index < out.index[0]], out])
+    if extrema:
+        lo = pd.Timestamp(extrema[0]["date"]) - pd.Timedelta(days=margin_days)
+        hi = pd.Timestamp(extrema[-1]["date"]) + pd.Timedelta(days=margin_days)
+        days = pd.to_datetime(pd.Index(out.index))
+        out = out[(days >= lo) & (days <= hi)]
+    return out
 
 
 def segment_market(p: Params, market: Market, root: str | Path = ".") -> pd.DataFrame:

@@ -234,3 +234,32 @@ def load_segments(path) -> pd.DataFrame:
     for c in ("start_date", "end_date"):
         seg[c] = pd.to_datetime(seg[c]).dt.date
     return seg
+
+
+def zigzag_sweep(
+    daily_close: pd.Series, reference: Sequence, thresholds: Sequence[float], tolerance: int = 5
+) -> pd.DataFrame:
+    """Agreement of the zig-zag with listed extrema for several thresholds.
+
+    ``recall``: share of listed extrema with a same-kind zig-zag extremum within ``tolerance``
+    trading days; ``precision``: share of zig-zag extrema with a listed one that near.
+    """
+    rows = []
+    for th in thresholds:
+        auto = zigzag(daily_close, th)
+        listed = match_extrema(auto, reference, daily_close.index)
+        found = match_extrema(reference, auto, daily_close.index)
+        recall = float((listed["days_off"] <= tolerance).mean()) if len(listed) else np.nan
+        precision = float((found["days_off"] <= tolerance).mean()) if len(found) else np.nan
+        f1 = 2 * recall * precision / (recall + precision) if recall + precision > 0 else 0.0
+        rows.append(
+            {
+                "threshold": th,
+                "zigzag_extrema": len(auto),
+                "listed": len(listed),
+                "recall": recall,
+                "precision": precision,
+                "f1": f1,
+            }
+        )
+    return pd.DataFrame(rows)

@@ -158,3 +158,18 @@ def test_table6_on_real_daily_closes():
         near = daily.iloc[max(0, j - 2) : j + 3]
         hits += (near.max() == window.max()) if k == "max" else (near.min() == window.min())
     assert hits >= 0.8 * len(ext)
+
+
+def test_zigzag_sweep_recall_and_precision():
+    close = pd.Series(
+        [100, 104, 112, 108, 95, 97, 90, 99, 110, 107],
+        index=pd.bdate_range("2021-01-04", periods=10),
+    )
+    listed = [
+        {"date": close.index[2].date(), "kind": "max"},
+        {"date": close.index[6].date(), "kind": "min"},
+    ]
+    sweep = regimes.zigzag_sweep(close, listed, [0.10, 0.5], tolerance=0)
+    first = sweep.iloc[0]
+    assert first["recall"] == 1.0 and first["precision"] == 0.5  # 4 zig-zag points, 2 listed
+    assert sweep.iloc[1]["zigzag_extrema"] == 0

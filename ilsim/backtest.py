@@ -1,0 +1,148 @@
+"""Static backtester on real prices (SPEC step 9), batched over many strategies.
+
+The price path ignores the trades ("static"): every order fills in full at ``close[t]``.
+Accounting: cash, fractional share holdings, a proportional fee on traded notional (buys
+and sells alike), no short selling and no borrowing — cash and holdings never go negative.
+The decision for bar ``t`` may use information up to and including bar ``t``; it executes at
+``close[t]`` and ``value[t] = cash[t] + holdings[t] * close[t]`` is taken after the trade.
+
+Two action conventions, both with ``A`` in ``[-1, 1]``:
+
+* ``mode="fraction"`` (the DDPG agent, SPEC step 7): ``A > 0`` spends the fraction ``A`` of the
+  current cash, fee included (``A * cash`` leaves the account and buys
+  ``A * cash / (price * (1 + fee))`` shares); ``A < 0`` sells the fraction ``|A|`` of the
+  holdings and receives the proceeds net of the fee.
+* ``mode="units"`` (the IL traders, SPEC step 4): ``A * unit`` shares are ordered; a buy is
+  clipped to what the cash can pay for including the fee, a sell to the holdings.
+
+The fee is always ``fee * traded_notional`` (``notional = shares * price``), so a buy costs
+``notional * (1 + fee)`` and a sell yields ``notional * (1 - fee)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Literal
+
+import numpy as np
+
+__all__ = ["BacktestResult", "long_only_actions", "run_backtest"]
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Per-bar state after each bar's trade; arrays are ``[K, T]`` (or ``[T]`` once squeezed)."""
+
+    value: np.ndarray
+    cash: np.ndarray
+    holdings: np.ndarray
+    traded_notional: np.ndarray
+    fees: np.ndarray
+    initial_cash: float
+
+    def squeeze(self) -> BacktestResult:
+        """Drop the strategy axis when there is one strategy (``[1, T]`` -> ``[T]``)."""
+        if self.value.ndim != 2 or self.value.shape[0] != 1:
+            return self
+        arrays = {f.name: getattr(self, f.name) for f in fields(self)}
+        return BacktestResult(
+            **{k: x[0] if isinstance(x, np.ndarray) else x for k, x in arrays.items()}
+        )
+
+
+def long_only_actions(n_bars: int) -> np.ndarray:
+    """Actions of the long-only baseline: all cash in at the first bar (``A=1``), then hold."""
+    if n_bars < 1:
+        raise ValueError(f"n_bars must be >= 1, got {n_bars}")
+    actions = np.zeros(n_bars)
+    actions[0] = 1.0
+    return actions
+
+
+def _check_inputs(prices: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate shapes and values; return float64 prices ``[T]`` and actions ``[K, T]``."""
+    p = np.asarray(prices, dtype=np.float64)
+    a = np.asarray(actions, dtype=np.float64)
+    if p.ndim != 1 or len(p) == 0:
+        raise ValueError(f"prices must be a non-empty 1-D array, got shape {p.shape}")
+    if not np.all(np.isfinite(p)) or np.any(p <= 0):
+        raise ValueError("prices must be finite and positive")
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.ndim != 2 or a.shape[1] != len(p):
+        raise ValueError(f"actions must have shape [T] or [K, T] with T={len(p)}, got {a.shape}")
+    if not np.all(np.isfinite(a)) or np.any(np.abs(a) > 1):
+        raise ValueError("actions must be finite and in [-1, 1]")
+    return p, a
+
+
+def run_backtest(
+    prices: np.ndarray,
+    actions: np.ndarray,
+    *,
+    initial_cash: float = 1e6,
+    fee: float = 0.005,
+    mode: Literal["fraction", "units"] = "fraction",
+    unit: float = 1.0,
+) -> BacktestResult:
+    """Replay ``K`` action sequences on one static price path and record the portfolio.
+
+    Parameters
+    ----------
+    prices : array ``[T]``
+        Execution (close) prices, finite and positive.
+    actions : array ``[T]`` or ``[K, T]``
+        Actions in ``[-1, 1]``; ``actions[k, t]`` executes at ``prices[t]``.
+    initial_cash : float
+        Starting cash of every strategy (no holdings at the start).
+    fee : float
+        Proportional fee on traded notional, for buys and sells.
+    mode : {"fraction", "units"}
+        Action convention (see the module docstring).
+    unit : float
+        Shares per unit of action in ``"units"`` mode; ignored in ``"fraction"`` mode.
+
+    Returns
+    -------
+    BacktestResult with arrays ``[K, T]`` (call ``.squeeze()`` for ``[T]`` when ``K == 1``).
+    """
+    if mode not in ("fraction", "units"):
+        raise ValueError(f"mode must be 'fraction' or 'units', got {mode!r}")
+    if not (np.isfinite(fee) and fee >= 0):
+        raise ValueError(f"fee must be finite and >= 0, got {fee}")
+    if not (np.isfinite(initial_cash) and initial_cash >= 0):
+        raise ValueError(f"initial_cash must be finite and >= 0, got {initial_cash}")
+    if mode == "units" and not (np.isfinite(unit) and unit > 0):
+        raise ValueError(f"unit must be positive, got {unit}")
+    p, a = _check_inputs(prices, actions)
+    n_strategies, n_bars = a.shape
+    out = {
+        name: np.empty((n_strategies, n_bars))
+        for name in ("value", "cash", "holdings", "traded_notional", "fees")
+    }
+    cash = np.full(n_strategies, float(initial_cash))
+    held = np.zeros(n_strategies)
+    buy_side = a > 0  # [K, T], computed once outside the loop
+    a_buy = np.where(buy_side, a, 0.0)
+    a_sell = np.where(a < 0, -a, 0.0)
+    gross = 1.0 + fee
+    for t in range(n_bars):
+        price = p[t]
+        if mode == "fraction":
+            spend = a_buy[:, t] * cash  # <= cash, so cash stays >= 0
+            bought = spend / (price * gross)
+            sold = a_sell[:, t] * held  # <= held, so holdings stay >= 0
+        else:
+            bought = np.minimum(a_buy[:, t] * unit, cash / (price * gross))
+            spend = np.minimum(bought * price * gross, cash)  # rounding never overdraws
+            sold = np.minimum(a_sell[:, t] * unit, held)
+        sell_notional = sold * price
+        notional = bought * price + sell_notional
+        cash = cash - spend + sell_notional * (1.0 - fee)
+        held = held + bought - sold
+        out["cash"][:, t] = cash
+        out["holdings"][:, t] = held
+        out["value"][:, t] = cash + held * price
+        out["traded_notional"][:, t] = notional
+        out["fees"][:, t] = fee * notional
+    return BacktestResult(**out, initial_cash=float(initial_cash))

@@ -1,0 +1,179 @@
+"""Static backtester: accounting identities as properties, plus hand-checked trades."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ilsim.backtest import BacktestResult, long_only_actions, run_backtest
+
+MODES = ("fraction", "units")
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> dict:
+    """Random prices, K action paths (with many exact 0 / +-1 actions), cash, fee and unit."""
+    n = draw(st.integers(1, 40))
+    k = draw(st.integers(1, 3))
+    price = st.floats(0.5, 2000.0)
+    action = st.one_of(st.sampled_from([-1.0, 0.0, 1.0]), st.floats(-1.0, 1.0))
+    return {
+        "prices": np.array(draw(st.lists(price, min_size=n, max_size=n))),
+        "actions": np.array(
+            draw(st.lists(st.lists(action, min_size=n, max_size=n), min_size=k, max_size=k))
+        ),
+        "initial_cash": draw(st.sampled_from([0.0, 1.0, 1e3, 1e6])),
+        "fee": draw(st.sampled_from([0.0, 0.005, 0.05])),
+        "unit": draw(st.sampled_from([0.01, 1.0, 50.0, 1e5])),
+    }
+
+
+def run(s: dict, mode: str) -> BacktestResult:
+    return run_backtest(
+        s["prices"],
+        s["actions"],
+        initial_cash=s["initial_cash"],
+        fee=s["fee"],
+        mode=mode,
+        unit=s["unit"],
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios(), st.sampled_from(MODES))
+def test_accounting_properties(s: dict, mode: str) -> None:
+    r = run(s, mode)
+    p, cash0 = s["prices"], s["initial_cash"]
+    # never short, never borrow: exact, no tolerance
+    assert np.all(r.cash >= 0)
+    assert np.all(r.holdings >= 0)
+    # fees are non-negative and exactly the fee rate times traded notional
+    assert np.all(r.fees >= 0)
+    np.testing.assert_allclose(r.fees, s["fee"] * r.traded_notional, rtol=1e-12, atol=0)
+    # value is conserved up to fees: dV[t] = holdings[t-1] * dP[t] - fees[t]
+    prev_value = np.concatenate([np.full((len(r.value), 1), cash0), r.value[:, :-1]], axis=1)
+    prev_held = np.concatenate([np.zeros((len(r.value), 1)), r.holdings[:, :-1]], axis=1)
+    dp = np.diff(p, prepend=p[0])
+    scale = np.maximum.reduce([np.abs(r.value), np.abs(prev_value), prev_held * p])
+    tol = 1e-12 * scale + 1e-300
+    assert np.all(np.abs((r.value - prev_value) - (prev_held * dp - r.fees)) <= tol)
+    # value is the mark-to-market of cash and holdings
+    np.testing.assert_allclose(r.value, r.cash + r.holdings * p, rtol=1e-12, atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios(), st.sampled_from(MODES))
+def test_batch_equals_one_by_one(s: dict, mode: str) -> None:
+    batch = run(s, mode)
+    for k, row in enumerate(s["actions"]):
+        one = run({**s, "actions": row}, mode).squeeze()
+        np.testing.assert_array_equal(one.value, batch.value[k])
+        np.testing.assert_array_equal(one.holdings, batch.holdings[k])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.5, 2000.0), min_size=1, max_size=40),
+    st.sampled_from([0.0, 0.005, 0.05]),
+)
+def test_buy_and_hold_final_value(prices: list[float], fee: float) -> None:
+    p = np.array(prices)
+    r = run_backtest(p, long_only_actions(len(p)), fee=fee).squeeze()
+    expected = 1e6 * (p[-1] / p[0]) / (1 + fee)
+    assert r.value[-1] == pytest.approx(expected, rel=1e-12)
+    assert r.cash[-1] == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(0.5, 2000.0),
+    st.floats(0.0, 1.0),
+    st.sampled_from([0.0, 0.005, 0.05]),
+    st.sampled_from(MODES),
+    st.integers(0, 3),
+)
+def test_round_trip_at_flat_price_loses_exactly_fees(
+    price: float, a: float, fee: float, mode: str, gap: int
+) -> None:
+    actions = np.zeros(gap + 2)
+    actions[0], actions[-1] = a, -1.0
+    r = run_backtest(
+        np.full(len(actions), price), actions, fee=fee, mode=mode, unit=1000.0
+    ).squeeze()
+    assert r.holdings[-1] == 0.0
+    assert r.value[-1] == pytest.approx(1e6 - r.fees.sum(), rel=1e-12)
+    assert r.value[-1] <= 1e6 * (1 + 1e-12)  # float rounding only
+    if a > 1e-6 and fee > 0:
+        assert r.value[-1] < 1e6
+
+
+def test_fraction_mode_by_hand() -> None:
+    r = run_backtest(
+        np.array([10.0, 20.0, 20.0]), np.array([0.5, -0.5, 0.0]), initial_cash=1000.0, fee=0.01
+    ).squeeze()
+    shares = 500.0 / (10.0 * 1.01)
+    assert r.cash[0] == pytest.approx(500.0)
+    assert r.holdings[0] == pytest.approx(shares)
+    assert r.fees[0] == pytest.approx(0.01 * shares * 10.0)
+    assert r.holdings[1] == pytest.approx(shares / 2)
+    assert r.cash[1] == pytest.approx(500.0 + shares / 2 * 20.0 * 0.99)
+    assert r.traded_notional[2] == 0.0
+
+
+def test_units_mode_clips_to_cash_and_holdings() -> None:
+    # unit 100 shares at price 10 with cash 505: can afford exactly 50 shares with 1% fee
+    r = run_backtest(
+        np.array([10.0, 10.0, 10.0]),
+        np.array([1.0, -0.3, -1.0]),
+        initial_cash=505.0,
+        fee=0.01,
+        mode="units",
+        unit=100.0,
+    ).squeeze()
+    assert r.holdings[0] == pytest.approx(50.0)
+    assert r.cash[0] == pytest.approx(0.0, abs=1e-12)
+    assert r.holdings[1] == pytest.approx(20.0)
+    assert r.holdings[2] == 0.0
+    # a small order is not clipped
+    r = run_backtest(
+        np.array([10.0]), np.array([0.25]), initial_cash=1e6, mode="units", unit=4.0
+    ).squeeze()
+    assert r.holdings[0] == 1.0
+    assert r.traded_notional[0] == 10.0
+
+
+def test_shapes_and_squeeze() -> None:
+    r = run_backtest(np.ones(5), np.zeros((3, 5)))
+    assert r.value.shape == (3, 5)
+    assert r.squeeze() is r
+    one = run_backtest(np.ones(5), np.zeros(5))
+    assert one.value.shape == (1, 5)
+    assert one.squeeze().value.shape == (5,)
+    assert one.squeeze().initial_cash == 1e6
+    np.testing.assert_array_equal(one.squeeze().value, np.full(5, 1e6))
+
+
+def test_long_only_actions() -> None:
+    assert long_only_actions(3).tolist() == [1.0, 0.0, 0.0]
+    with pytest.raises(ValueError):
+        long_only_actions(0)
+
+
+@pytest.mark.parametrize(
+    ("prices", "actions", "kwargs"),
+    [
+        (np.ones(3), np.array([0.0, 1.5, 0.0]), {}),
+        (np.ones(3), np.array([0.0, np.nan, 0.0]), {}),
+        (np.ones(3), np.zeros(4), {}),
+        (np.array([1.0, 0.0, 1.0]), np.zeros(3), {}),
+        (np.array([]), np.array([]), {}),
+        (np.ones(3), np.zeros(3), {"mode": "short"}),
+        (np.ones(3), np.zeros(3), {"fee": -0.1}),
+        (np.ones(3), np.zeros(3), {"mode": "units", "unit": 0.0}),
+    ],
+)
+def test_invalid_inputs_raise(prices: np.ndarray, actions: np.ndarray, kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        run_backtest(prices, actions, **kwargs)

@@ -1,0 +1,120 @@
+"""Metrics on hand-computable value paths and edge cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ilsim.backtest import long_only_actions, run_backtest
+from ilsim.metrics import METRIC_NAMES, compute_metrics, metrics_table, trading_bars_per_year
+
+
+def test_hand_computed_path() -> None:
+    m = compute_metrics(np.array([100.0, 110.0, 99.0, 121.0]))
+    r = np.array([0.1, -0.1, 121.0 / 99.0 - 1])
+    assert set(m) == set(METRIC_NAMES)
+    assert m["final_value"] == 121.0
+    assert m["total_return_pct"] == pytest.approx(21.0)
+    assert m["volatility"] == pytest.approx(r.std(ddof=1))
+    assert m["volatility_pct"] == pytest.approx(100 * r.std(ddof=1))
+    assert m["sharpe_ratio"] == pytest.approx(r.mean() / r.std(ddof=1))
+    assert m["max_drawdown_pct"] == pytest.approx(-10.0)
+    assert math.isnan(m["turnover"])
+    assert math.isnan(m["volatility_annualised"])
+    assert math.isnan(m["sharpe_annualised"])
+
+
+def test_matches_pandas_pct_change() -> None:
+    rng = np.random.default_rng(3)
+    v = 1e6 * np.exp(np.cumsum(rng.normal(0, 0.001, 500)))
+    r = pd.Series(v).pct_change().dropna()
+    m = compute_metrics(v)
+    assert m["volatility"] == pytest.approx(r.std())
+    assert m["sharpe_ratio"] == pytest.approx(r.mean() / r.std())
+
+
+def test_drawdown_uses_running_peak() -> None:
+    m = compute_metrics(np.array([100.0, 120.0, 90.0, 130.0, 104.0]))
+    assert m["max_drawdown_pct"] == pytest.approx(-25.0)
+
+
+def test_initial_value_is_prepended() -> None:
+    m = compute_metrics(np.array([99.0, 99.0]), np.array([100.0, 0.0]), initial_value=100.0)
+    assert m["total_return_pct"] == pytest.approx(-1.0)
+    assert m["max_drawdown_pct"] == pytest.approx(-1.0)
+    assert m["turnover"] == pytest.approx(1.0)
+    assert m["volatility"] == pytest.approx(np.std([-0.01, 0.0], ddof=1))
+
+
+def test_constant_growth_has_zero_volatility() -> None:
+    m = compute_metrics(100.0 * 1.001 ** np.arange(200))
+    assert m["volatility"] == pytest.approx(0.0, abs=1e-14)
+    assert m["max_drawdown_pct"] == 0.0
+    assert m["total_return_pct"] == pytest.approx(100 * (1.001**199 - 1))
+
+
+@pytest.mark.parametrize("values", [np.full(10, 1e6), np.array([5.0])])
+def test_flat_and_single_bar(values: np.ndarray) -> None:
+    m = compute_metrics(values, np.zeros_like(values), bars_per_year=100.0)
+    assert m["final_value"] == values[-1]
+    for key in ("total_return_pct", "volatility", "sharpe_ratio", "max_drawdown_pct", "turnover"):
+        assert m[key] == 0.0
+        assert math.copysign(1.0, m[key]) == 1.0  # no negative zero
+    assert m["sharpe_annualised"] == 0.0
+
+
+def test_single_bar_with_initial_value() -> None:
+    m = compute_metrics(np.array([90.0]), initial_value=100.0)
+    assert m["total_return_pct"] == pytest.approx(-10.0)
+    assert m["max_drawdown_pct"] == pytest.approx(-10.0)
+    assert m["volatility"] == 0.0
+    assert m["sharpe_ratio"] == 0.0
+
+
+def test_annualisation() -> None:
+    v = np.array([100.0, 101.0, 100.5, 102.0])
+    m = compute_metrics(v, bars_per_year=trading_bars_per_year(5.0))
+    scale = math.sqrt(252 * 78)
+    assert m["volatility_annualised"] == pytest.approx(m["volatility"] * scale)
+    assert m["sharpe_annualised"] == pytest.approx(m["sharpe_ratio"] * scale)
+    assert trading_bars_per_year() == 98_280.0
+
+
+def test_turnover_without_initial_uses_first_value() -> None:
+    m = compute_metrics(np.array([200.0, 200.0]), np.array([50.0, 50.0]))
+    assert m["turnover"] == pytest.approx(0.5)
+
+
+def test_long_only_backtest_metrics() -> None:
+    p = np.array([100.0, 90.0, 95.0, 110.0])
+    r = run_backtest(p, long_only_actions(4), fee=0.005).squeeze()
+    m = compute_metrics(r.value, r.traded_notional, initial_value=r.initial_cash)
+    assert m["total_return_pct"] == pytest.approx(100 * (1.1 / 1.005 - 1))
+    assert m["max_drawdown_pct"] == pytest.approx(100 * (0.9 / 1.005 - 1))
+    assert m["turnover"] == pytest.approx(1 / 1.005)
+
+
+def test_metrics_table() -> None:
+    v = np.array([[100.0, 110.0, 99.0], [100.0, 100.0, 100.0]])
+    tn = np.array([[0.0, 10.0, 0.0], [0.0, 0.0, 0.0]])
+    table = metrics_table(v, tn, names=["a", "b"], initial_value=100.0)
+    assert list(table.index) == ["a", "b"]
+    assert list(table.columns) == list(METRIC_NAMES)
+    assert table.loc["a"].to_dict() == pytest.approx(
+        compute_metrics(v[0], tn[0], initial_value=100.0), nan_ok=True
+    )
+    assert table.loc["b", "turnover"] == 0.0
+    assert list(metrics_table(v).index) == [0, 1]
+    with pytest.raises(ValueError):
+        metrics_table(v, names=["only one"])
+
+
+@pytest.mark.parametrize(
+    "values", [np.array([]), np.array([1.0, 0.0]), np.array([1.0, np.nan]), np.ones((2, 2))]
+)
+def test_invalid_values_raise(values: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        compute_metrics(values)
