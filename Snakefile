@@ -77,8 +77,55 @@ rule features:
         papermill("02_features")
 
 
+rule imitation:
+    input:
+        "notebooks/03_imitation.ipynb",
+        rules.segment.output.bars,
+        rules.segment.output.segments,
+        rules.features.output.scaled,
+    output:
+        nb=f"{NB}/03_imitation.ipynb",
+        labels=f"{RES}/labels.parquet",
+        agents=f"{RES}/il_agents.pt",
+        history=f"{RES}/il_history.csv",
+        mix=f"{REP}/tables/il_labels.csv",
+        fit=f"{REP}/tables/il_fit.csv",
+        figs=multiext(f"{FIG}/fig_il_labels", ".png", ".pdf"),
+        curves=multiext(f"{FIG}/fig_il_training", ".png", ".pdf"),
+    params:
+        section=section("seed", "device", "experts", "il"),
+    benchmark:
+        f"{RES}/benchmarks/03_imitation.tsv"
+    shell:
+        papermill("03_imitation")
+
+
+rule il_diversity:
+    input:
+        "notebooks/04_il_diversity.ipynb",
+        rules.imitation.output.agents,
+        rules.features.output.scaled,
+    output:
+        nb=f"{NB}/04_il_diversity.ipynb",
+        table3=f"{REP}/tables/table3_il_general.csv",
+        table4=f"{REP}/tables/table4_il_risk.csv",
+        diversity=f"{REP}/tables/il_diversity.csv",
+        fig1=multiext(f"{FIG}/fig1_il_pnl", ".png", ".pdf"),
+        fig2=multiext(f"{FIG}/fig2_il_actions", ".png", ".pdf"),
+        corr=multiext(f"{FIG}/fig_il_action_corr", ".png", ".pdf"),
+        mix=multiext(f"{FIG}/fig_il_action_mix", ".png", ".pdf"),
+    params:
+        section=section("il", "backtest"),
+    benchmark:
+        f"{RES}/benchmarks/04_il_diversity.tsv"
+    shell:
+        papermill("04_il_diversity")
+
+
 rule all:
     default_target: True
     input:
         rules.segment.output,
         rules.features.output,
+        rules.imitation.output,
+        rules.il_diversity.output,

@@ -121,6 +121,30 @@ class ExpertParams(_Strict):
     theta: Annotated[float, Field(gt=0, lt=1)] = 0.10
 
 
+class BacktestParams(_Strict):
+    """The static backtests' account (SPEC step 9)."""
+
+    initial_cash: Annotated[float, Field(gt=0)] = 1_000_000.0
+    fee: Annotated[float, Field(ge=0, lt=1)] = 0.005
+
+
+class ILParams(_Strict):
+    """The imitation-learning agent pool (SPEC step 4)."""
+
+    hidden: tuple[int, ...] = (128, 128)
+    lr: Annotated[float, Field(gt=0)] = 1e-3
+    batch_size: Annotated[int, Field(ge=1)] = 256
+    max_epochs: Annotated[int, Field(ge=1)] = 40
+    patience: Annotated[int, Field(ge=1)] = 6
+    val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    # As traders (Tables 3-4) an action a in [-1, 1] is an order of a * order_unit_shares.
+    order_unit_shares: Annotated[float, Field(gt=0)] = 1.0
+    # |a| <= hold_band counts as "hold" when actions are read as buy / hold / sell.
+    hold_band: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    # Which unseen segment the agents trade in notebook 04.
+    eval_segment: Literal["first_backtest", "first_sim_train"] | int = "first_backtest"
+
+
 class Params(_Strict):
     """One validated parameter set; ``name`` decides the output folders."""
 
@@ -132,6 +156,8 @@ class Params(_Strict):
     segments: SegmentParams = Field(default_factory=SegmentParams)
     features: FeatureParams = Field(default_factory=FeatureParams)
     experts: ExpertParams = Field(default_factory=ExpertParams)
+    il: ILParams = Field(default_factory=ILParams)
+    backtest: BacktestParams = Field(default_factory=BacktestParams)
 
     @model_validator(mode="after")
     def _consistent(self) -> Params:

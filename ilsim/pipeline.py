@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
-from ilsim import data, features, regimes, synthetic
-from ilsim.params import Params
-from ilsim.report import write_table
+from ilsim import backtest, data, experts, features, imitation, metrics, regimes, synthetic
+from ilsim.params import Params, resolve_device
+from ilsim.report import beside_paper, paper_table, write_table
 
 
 @dataclass
@@ -129,3 +130,205 @@ def build_features(
     scaled.to_parquet(artifact(p, "features.parquet", root))
     scaler.save(artifact(p, "scaler.json", root))
     return raw, scaled, scaler
+
+
+# -- imitation-learning pool (notebooks 03-04) --------------------------------------------------
+
+
+def bar_minutes(bars: pd.DataFrame) -> float:
+    """The bar interval in minutes (the most common spacing inside a session)."""
+    diffs = np.diff(bars.index.asi8[:5000]) / 60e9
+    diffs = diffs[(diffs > 0) & (diffs < 60 * 6)]
+    return float(pd.Series(diffs).mode().iloc[0])
+
+
+def segment_labels(p: Params, bars: pd.DataFrame, segments: pd.DataFrame) -> pd.Series:
+    """Expert labels (−1, 0, +1) of every bar inside a segment, each segment labelled alone;
+    NaN outside segments."""
+    seg_id = regimes.bar_segment_ids(segments, len(bars))
+    inside = seg_id >= 0
+    lab = np.full(len(bars), np.nan)
+    lab[inside] = experts.expert_labels(
+        bars["close"].to_numpy()[inside], p.experts.theta, segment_ids=seg_id[inside]
+    )
+    return pd.Series(lab, index=bars.index, name="label")
+
+
+def label_mix(segments: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    """Share of buy / hold / sell labels per segment."""
+    seg_id = regimes.bar_segment_ids(segments, len(labels))
+    lab = labels.to_numpy()
+    rows = []
+    for s in segments.itertuples(index=False):
+        x = lab[seg_id == s.segment]
+        rows.append(
+            {
+                "segment": s.segment,
+                "regime": s.regime,
+                "role": s.role,
+                "bars": len(x),
+                "buy": float((x == 1).mean()),
+                "hold": float((x == 0).mean()),
+                "sell": float((x == -1).mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def il_datasets(
+    segments: pd.DataFrame, scaled: pd.DataFrame, labels: pd.Series
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[int]]:
+    """(X, y) of every ``il_train`` segment (bars with complete features), and their ids."""
+    x_all, y_all = scaled.to_numpy(np.float32), labels.to_numpy()
+    ok = features.valid_mask(scaled)
+    out, ids = [], []
+    for s in segments[segments["role"] == "il_train"].itertuples(index=False):
+        rows = np.arange(s.first_bar, s.last_bar + 1)
+        rows = rows[ok[rows]]
+        out.append((x_all[rows], y_all[rows].astype(np.float32)))
+        ids.append(int(s.segment))
+    return out, ids
+
+
+def train_il_pool(
+    p: Params,
+    segments: pd.DataFrame,
+    scaled: pd.DataFrame,
+    labels: pd.Series,
+    root: str | Path = ".",
+    progress: bool = True,
+) -> tuple[imitation.TrainResult, pd.DataFrame]:
+    """Train one agent per ``il_train`` segment; save the checkpoint, curves and fit table."""
+    datasets, ids = il_datasets(segments, scaled, labels)
+    c = p.il
+    cfg = imitation.TrainConfig(
+        hidden=c.hidden,
+        lr=c.lr,
+        batch_size=c.batch_size,
+        max_epochs=c.max_epochs,
+        patience=c.patience,
+        val_fraction=c.val_fraction,
+        seed=p.seed,
+        device=resolve_device(p.device),
+    )
+    result = imitation.train_ensemble(datasets, cfg, progress=progress)
+    imitation.save_agents(
+        result.model.cpu(),
+        artifact(p, "il_agents.pt", root),
+        {"segments": ids, "features": list(scaled.columns)},
+    )
+    result.history.to_csv(artifact(p, "il_history.csv", root), index=False)
+    regime = segments.set_index("segment")["regime"]
+    rows = []
+    for i, ((x, y), seg) in enumerate(zip(datasets, ids, strict=True)):
+        tr, va = imitation.split_train_val(len(y), c.val_fraction)
+        with torch.no_grad():
+            pred = result.model.act(torch.as_tensor(x[va]))[:, i].numpy()
+        q = imitation.fit_quality(pred, y[va], c.hold_band)
+        rows.append(
+            {
+                "agent": f"IL{i + 1}",
+                "segment": seg,
+                "regime": regime[seg],
+                "train_bars": len(tr),
+                "val_bars": len(va),
+                "best_epoch": result.best_epoch[i],
+                "val_mse": q["mse"],
+                "val_accuracy": q["accuracy"],
+                "val_majority_rate": q["majority_rate"],
+            }
+        )
+    fit = pd.DataFrame(rows)
+    write_table(fit, p.tables_dir(root), "il_fit", floatfmt=".3g")
+    return result, fit
+
+
+def il_eval_segment(p: Params, segments: pd.DataFrame) -> pd.Series:
+    """The unseen segment the agents trade in notebook 04 (rule: ``il.eval_segment``)."""
+    rule = p.il.eval_segment
+    if isinstance(rule, int):
+        found = segments[segments["segment"] == rule]
+    else:
+        role = "backtest" if rule == "first_backtest" else "sim_train"
+        found = segments[segments["role"] == role]
+    if found.empty or (found["role"] == "il_train").any():
+        raise ValueError(f"il.eval_segment {rule!r}: no such unseen segment")
+    return found.iloc[0]
+
+
+def il_trade(
+    p: Params,
+    bars: pd.DataFrame,
+    scaled: pd.DataFrame,
+    segment: pd.Series,
+    model: imitation.EnsembleMLP,
+) -> tuple[np.ndarray, backtest.BacktestResult, pd.DataFrame]:
+    """The agents as traders on one segment: actions [T, M], the backtest, and metrics."""
+    a, b = int(segment["first_bar"]), int(segment["last_bar"])
+    x = scaled.iloc[a : b + 1].to_numpy(np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError(f"segment {segment['segment']} has bars without complete features")
+    actions = model.act(torch.from_numpy(np.ascontiguousarray(x))).numpy().astype(np.float64)
+    prices = bars["close"].to_numpy()[a : b + 1]
+    res = backtest.run_backtest(
+        prices,
+        actions.T,
+        initial_cash=p.backtest.initial_cash,
+        fee=p.backtest.fee,
+        mode="units",
+        unit=p.il.order_unit_shares,
+    )
+    table = metrics.metrics_table(
+        res.value,
+        res.traded_notional,
+        names=[f"IL{i + 1}" for i in range(actions.shape[1])],
+        initial_value=p.backtest.initial_cash,
+        bars_per_year=metrics.trading_bars_per_year(bar_minutes(bars)),
+    )
+    return actions, res, table.reset_index().rename(columns={"strategy": "policy"})
+
+
+def il_paper_tables(
+    p: Params, table: pd.DataFrame, root: str | Path = "."
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tables 3 and 4 of the paper with ours beside them (written as CSV and Markdown).
+
+    Table 4 prints drawdowns as positive magnitudes and volatility in percent; ours are
+    converted to those conventions for the comparison (see :mod:`ilsim.metrics`).
+    """
+    ours = table.copy()
+    ours["max_drawdown_pct"] = ours["max_drawdown_pct"].abs()
+    t3 = beside_paper(
+        ours,
+        paper_table("table3_il_general"),
+        "policy",
+        ["final_value", "total_return_pct", "turnover"],
+    )
+    t4 = beside_paper(
+        ours,
+        paper_table("table4_il_risk"),
+        "policy",
+        ["max_drawdown_pct", "volatility_pct", "sharpe_ratio"],
+    )
+    write_table(t3, p.tables_dir(root), "table3_il_general", floatfmt=".6g")
+    write_table(t4, p.tables_dir(root), "table4_il_risk", floatfmt=".6g")
+    return t3, t4
+
+
+def il_diversity(actions: np.ndarray, table: pd.DataFrame, hold_band: float) -> dict[str, float]:
+    """Numbers that say how diverse the agents are as traders."""
+    corr = imitation.action_correlation(actions).to_numpy()
+    off = corr[~np.eye(len(corr), dtype=bool)]
+    summary = imitation.diversity_summary(actions, hold_band)
+    return {
+        "turnover_min": float(table["turnover"].min()),
+        "turnover_max": float(table["turnover"].max()),
+        "passive_agents": int((summary["hold_share"] >= 0.99).sum()),
+        "mean_abs_correlation": float(np.nanmean(np.abs(off)))
+        if np.isfinite(off).any()
+        else np.nan,
+        "max_correlation": float(np.nanmax(off)) if np.isfinite(off).any() else np.nan,
+        "min_correlation": float(np.nanmin(off)) if np.isfinite(off).any() else np.nan,
+        "return_min_pct": float(table["total_return_pct"].min()),
+        "return_max_pct": float(table["total_return_pct"].max()),
+    }

@@ -42,3 +42,26 @@ def project_root(start: str | Path | None = None) -> Path:
         if (p / "Snakefile").exists() and (p / "pyproject.toml").exists():
             return p
     raise FileNotFoundError(f"no ilsim project (Snakefile + pyproject.toml) above {here}")
+
+
+def paper_table(name: str, root: str | Path | None = None) -> pd.DataFrame:
+    """One of the paper's own tables, from ``paper/<name>.csv`` (see ``paper/README.md``)."""
+    base = project_root(root) if root is None or not (Path(root) / "paper").exists() else Path(root)
+    return pd.read_csv(base / "paper" / f"{name}.csv")
+
+
+def beside_paper(
+    ours: pd.DataFrame, paper: pd.DataFrame, key: str, columns: list[str]
+) -> pd.DataFrame:
+    """Ours next to the paper's: for each column ``c``: ``c`` (ours), ``c_paper``, ``c_diff``.
+
+    Rows follow the paper's order, then any rows only we have."""
+    order = list(dict.fromkeys([*paper[key], *ours[key]]))
+    a = ours.set_index(key)[columns].reindex(order)
+    b = paper.set_index(key)[columns].reindex(order)
+    out = pd.DataFrame({key: order})
+    for c in columns:
+        out[c] = a[c].to_numpy()
+        out[f"{c}_paper"] = b[c].to_numpy()
+        out[f"{c}_diff"] = out[c] - out[f"{c}_paper"]
+    return out

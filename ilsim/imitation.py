@@ -1,0 +1,237 @@
+"""The imitation-learning agent pool (SPEC step 4): one MLP per ``il_train`` segment.
+
+Each agent is an MLP (two hidden layers of 128 ReLU, tanh output) fitted by MSE to the
+perfect-foresight expert labels of its own segment, with Adam. The M agents are one batched
+model (:class:`EnsembleMLP`: stacked weights, one ``baddbmm`` per layer), so training ten costs
+about as much as training one, and the simulator evaluates all of them in one call.
+
+Training: every step draws one minibatch from each agent's own segment. Every k-th block of
+100 bars of a segment validates (:func:`split_train_val`); each agent keeps the weights of its
+best validation epoch (early stopping per agent), and training ends when no agent has improved
+for ``patience`` epochs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+class EnsembleMLP(nn.Module):
+    """M independent MLPs ``in → hidden… → 1`` (ReLU, tanh output) with stacked weights."""
+
+    def __init__(self, n_models: int, in_dim: int, hidden: Sequence[int] = (128, 128)) -> None:
+        super().__init__()
+        dims = [in_dim, *hidden, 1]
+        self.n_models, self.in_dim, self.hidden = n_models, in_dim, tuple(hidden)
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for a, b in zip(dims[:-1], dims[1:], strict=True):
+            bound = 1.0 / math.sqrt(a)  # nn.Linear's default initialisation, per model
+            self.weights.append(nn.Parameter(torch.empty(n_models, a, b).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(n_models, 1, b).uniform_(-bound, bound)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [M, B, in] (each model its own batch) → actions [M, B] in [−1, 1]."""
+        h = x
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.baddbmm(b, h, w)
+            h = torch.tanh(h) if i == last else torch.relu(h)
+        return h.squeeze(-1)
+
+    @torch.no_grad()
+    def act(self, states: torch.Tensor) -> torch.Tensor:
+        """All M agents on the same states: ``states`` [B, in] → actions [B, M]."""
+        x = states.unsqueeze(0).expand(self.n_models, -1, -1)
+        return self.forward(x).T
+
+
+@dataclass
+class TrainConfig:
+    """Training knobs (``il`` section of the params)."""
+
+    hidden: tuple[int, ...] = (128, 128)
+    lr: float = 1e-3
+    batch_size: int = 256
+    max_epochs: int = 40
+    patience: int = 6
+    val_fraction: float = 0.2
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class TrainResult:
+    model: EnsembleMLP
+    history: pd.DataFrame  # epoch, agent, train_mse, val_mse
+    best_epoch: list[int] = field(default_factory=list)
+
+
+def split_train_val(
+    n: int, val_fraction: float, block: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``n`` consecutive rows into contiguous blocks of ``block`` bars and send every
+    k-th block (k = 1 / ``val_fraction``) to validation: whole blocks keep neighbouring,
+    autocorrelated bars on one side, and validation covers the whole segment (its labels near
+    the end differ from those near the start)."""
+    if n < 2:
+        return np.arange(n), np.arange(0)
+    k = max(2, int(round(1.0 / val_fraction)))
+    block = max(1, min(block, n // (2 * k) or 1))
+    idx = np.arange(n)
+    is_val = (idx // block) % k == k - 1
+    if not is_val.any():
+        is_val[-1] = True
+    return idx[~is_val], idx[is_val]
+
+
+def train_ensemble(
+    datasets: Sequence[tuple[np.ndarray, np.ndarray]],
+    cfg: TrainConfig,
+    progress: bool = True,
+) -> TrainResult:
+    """Fit one agent per ``(X, y)`` dataset by MSE, all at once; see the module docstring."""
+    if not datasets:
+        raise ValueError("no datasets to imitate")
+    in_dim = datasets[0][0].shape[1]
+    for i, (x, y) in enumerate(datasets):
+        if x.shape[1] != in_dim or len(x) != len(y) or len(x) < 2:
+            raise ValueError(f"dataset {i}: need ≥ 2 rows of {in_dim} features and matching labels")
+        if not np.isfinite(x).all():
+            raise ValueError(f"dataset {i}: features contain NaN or inf")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    dev = torch.device(cfg.device)
+    m = len(datasets)
+    model = EnsembleMLP(m, in_dim, cfg.hidden).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+    tr, va = [], []
+    for x, y in datasets:
+        a, b = split_train_val(len(x), cfg.val_fraction)
+        xt = torch.as_tensor(x, dtype=torch.float32, device=dev)
+        yt = torch.as_tensor(y, dtype=torch.float32, device=dev)
+        tr.append((xt[a], yt[a]))
+        va.append((xt[b], yt[b]))
+    n_train = torch.tensor([len(t[1]) for t in tr])
+    steps = max(1, int(math.ceil(int(n_train.max()) / cfg.batch_size)))
+
+    # Validation sets padded into one [M, V, in] batch with a mask.
+    v_len = max(len(v[1]) for v in va)
+    xv = torch.zeros(m, v_len, in_dim, device=dev)
+    yv = torch.zeros(m, v_len, device=dev)
+    mv = torch.zeros(m, v_len, device=dev)
+    for i, (x, y) in enumerate(va):
+        xv[i, : len(y)], yv[i, : len(y)], mv[i, : len(y)] = x, y, 1.0
+
+    best = torch.full((m,), float("inf"))
+    best_epoch = [0] * m
+    best_state = [p.detach().clone() for p in model.parameters()]
+    rows, stale = [], 0
+    bar = tqdm(range(1, cfg.max_epochs + 1), desc="IL agents", disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        tot = torch.zeros(m)
+        for _ in range(steps):
+            pick = (torch.rand(m, cfg.batch_size, generator=gen) * n_train[:, None]).long()
+            xb = torch.stack([tr[i][0][pick[i].to(dev)] for i in range(m)])
+            yb = torch.stack([tr[i][1][pick[i].to(dev)] for i in range(m)])
+            per_model = ((model(xb) - yb) ** 2).mean(dim=1)
+            opt.zero_grad(set_to_none=True)
+            per_model.sum().backward()  # models share no weights: the sum trains each alone
+            opt.step()
+            tot += per_model.detach().cpu()
+        model.eval()
+        with torch.no_grad():
+            val = (((model(xv) - yv) ** 2 * mv).sum(1) / mv.sum(1)).cpu()
+        improved = val < best - 1e-7
+        for i in torch.nonzero(improved).flatten().tolist():
+            best[i], best_epoch[i] = val[i], epoch
+            for keep, p in zip(best_state, model.parameters(), strict=True):
+                keep[i] = p.detach()[i]
+        stale = 0 if improved.any() else stale + 1
+        for i in range(m):
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "agent": i + 1,
+                    "train_mse": float(tot[i] / steps),
+                    "val_mse": float(val[i]),
+                }
+            )
+        bar.set_postfix(val=f"{float(val.mean()):.4f}", stale=stale)
+        if stale >= cfg.patience:
+            break
+    with torch.no_grad():
+        for keep, p in zip(best_state, model.parameters(), strict=True):
+            p.copy_(keep)
+    return TrainResult(model.eval(), pd.DataFrame(rows), best_epoch)
+
+
+def save_agents(model: EnsembleMLP, path: str | Path, meta: dict | None = None) -> None:
+    """Checkpoint: weights plus what is needed to rebuild the model."""
+    torch.save(
+        {
+            "n_models": model.n_models,
+            "in_dim": model.in_dim,
+            "hidden": model.hidden,
+            "state_dict": model.state_dict(),
+            "meta": meta or {},
+        },
+        path,
+    )
+
+
+def load_agents(path: str | Path, device: str = "cpu") -> tuple[EnsembleMLP, dict]:
+    """Rebuild an :class:`EnsembleMLP` saved by :func:`save_agents`."""
+    ck = torch.load(path, map_location=device, weights_only=False)
+    model = EnsembleMLP(ck["n_models"], ck["in_dim"], ck["hidden"]).to(device)
+    model.load_state_dict(ck["state_dict"])
+    return model.eval(), ck["meta"]
+
+
+def action_classes(actions: np.ndarray, hold_band: float) -> np.ndarray:
+    """Continuous actions → −1 (sell), 0 (hold, ``|a| <= hold_band``), +1 (buy)."""
+    return np.where(actions > hold_band, 1, np.where(actions < -hold_band, -1, 0)).astype(np.int8)
+
+
+def fit_quality(pred: np.ndarray, labels: np.ndarray, hold_band: float) -> dict[str, float]:
+    """How well an agent imitates: MSE, accuracy of its action class, the majority-class rate."""
+    cls = action_classes(pred, hold_band)
+    counts = np.bincount(labels.astype(int) + 1, minlength=3)
+    return {
+        "mse": float(np.mean((pred - labels) ** 2)),
+        "accuracy": float(np.mean(cls == labels)),
+        "majority_rate": float(counts.max() / max(1, counts.sum())),
+    }
+
+
+def diversity_summary(actions: np.ndarray, hold_band: float) -> pd.DataFrame:
+    """Per agent: share of buy / hold / sell bars and mean |action| (``actions`` [T, M])."""
+    cls = action_classes(actions, hold_band)
+    return pd.DataFrame(
+        {
+            "agent": [f"IL{i + 1}" for i in range(actions.shape[1])],
+            "buy_share": (cls == 1).mean(0),
+            "hold_share": (cls == 0).mean(0),
+            "sell_share": (cls == -1).mean(0),
+            "mean_abs_action": np.abs(actions).mean(0),
+        }
+    )
+
+
+def action_correlation(actions: np.ndarray) -> pd.DataFrame:
+    """Pairwise Pearson correlation of the agents' action sequences (constant agents: NaN)."""
+    names = [f"IL{i + 1}" for i in range(actions.shape[1])]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(actions.T)
+    return pd.DataFrame(np.atleast_2d(corr), index=names, columns=names)
