@@ -4,13 +4,14 @@
 # The params file is read and validated once, here; each rule reruns only when its inputs or
 # its own section of the params change.
 import json
+import os
 import sys
 
 from ilsim.cli import ensure_kernel
 from ilsim.params import ParamsError, load_params
 
 _cli = list(workflow.overwrite_configfiles)
-PARAMS_FILE = str(_cli[-1]) if _cli else "params/default.yaml"
+PARAMS_FILE = os.path.relpath(_cli[-1]) if _cli else "params/default.yaml"
 try:
     P = load_params(PARAMS_FILE)
 except ParamsError as err:

@@ -112,24 +112,7 @@ def plot_feature_distributions(features: pd.DataFrame, regime: pd.Series) -> plt
 
 def plot_correlation(features: pd.DataFrame) -> plt.Figure:
     """Pearson correlation heatmap of the features."""
-    import seaborn as sns
-
-    corr = features.corr()
-    fig, ax = plt.subplots(figsize=(7, 6))
-    sns.heatmap(
-        corr,
-        vmin=-1,
-        vmax=1,
-        cmap="RdBu_r",
-        annot=True,
-        fmt=".2f",
-        square=True,
-        annot_kws={"size": 7},
-        ax=ax,
-    )
-    ax.set_title("Feature correlation")
-    fig.tight_layout()
-    return fig
+    return plot_heatmap(features.corr(), "Feature correlation")
 
 
 def plot_label_mix(mix: pd.DataFrame) -> plt.Figure:
