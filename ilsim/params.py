@@ -145,6 +145,35 @@ class ILParams(_Strict):
     eval_segment: Literal["first_backtest", "first_sim_train"] | int = "first_backtest"
 
 
+class SynthesisParams(_Strict):
+    """The action synthesis network (SPEC step 5)."""
+
+    n_weights: Annotated[int, Field(ge=1)] = 10
+    hidden: tuple[int, ...] = (128, 64)
+    lr: Annotated[float, Field(gt=0)] = 1e-3
+    batch_size: Annotated[int, Field(ge=1)] = 512
+    max_epochs: Annotated[int, Field(ge=1)] = 60
+    patience: Annotated[int, Field(ge=1)] = 8
+    val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+
+
+class MarketParams(_Strict):
+    """The interactive simulator (SPEC step 6)."""
+
+    impact: Literal["paper", "calibrated", "none"] = "paper"
+    episode_bars: Annotated[int, Field(ge=2)] = 390
+    reward_window_minutes: Annotated[float, Field(gt=0)] = 230
+    impact_coef: Annotated[float, Field(ge=0)] = 1.0
+    noise: bool = True
+    noise_block_bars: Annotated[int, Field(ge=1)] = 20
+    il_volume_unit: Annotated[float, Field(gt=0)] | None = None
+    max_return: Annotated[float, Field(gt=0)] = 0.2
+    # Notebook 05: paths per measurement and the RL order sizes (fractions of cash) probed.
+    n_paths: Annotated[int, Field(ge=2)] = 256
+    probe_sizes: tuple[float, ...] = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0)
+    probe_horizon_bars: Annotated[int, Field(ge=1)] = 10
+
+
 class Params(_Strict):
     """One validated parameter set; ``name`` decides the output folders."""
 
@@ -157,6 +186,8 @@ class Params(_Strict):
     features: FeatureParams = Field(default_factory=FeatureParams)
     experts: ExpertParams = Field(default_factory=ExpertParams)
     il: ILParams = Field(default_factory=ILParams)
+    synthesis: SynthesisParams = Field(default_factory=SynthesisParams)
+    market: MarketParams = Field(default_factory=MarketParams)
     backtest: BacktestParams = Field(default_factory=BacktestParams)
 
     @model_validator(mode="after")

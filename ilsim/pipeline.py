@@ -10,13 +10,25 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ilsim import backtest, data, experts, features, imitation, metrics, regimes, synthetic
-from ilsim.params import Params, resolve_device
+from ilsim import (
+    backtest,
+    data,
+    experts,
+    features,
+    imitation,
+    market,
+    metrics,
+    regimes,
+    synthesis,
+    synthetic,
+)
+from ilsim.params import Params, minutes_to_bars, resolve_device
 from ilsim.report import beside_paper, paper_table, write_table
 
 
@@ -137,7 +149,7 @@ def build_features(
 
 def bar_minutes(bars: pd.DataFrame) -> float:
     """The bar interval in minutes (the most common spacing inside a session)."""
-    diffs = np.diff(bars.index.asi8[:5000]) / 60e9
+    diffs = pd.Series(bars.index[:5000]).diff().dt.total_seconds().to_numpy() / 60.0
     diffs = diffs[(diffs > 0) & (diffs < 60 * 6)]
     return float(pd.Series(diffs).mode().iloc[0])
 
@@ -332,3 +344,144 @@ def il_diversity(actions: np.ndarray, table: pd.DataFrame, hold_band: float) -> 
         "return_min_pct": float(table["total_return_pct"].min()),
         "return_max_pct": float(table["total_return_pct"].max()),
     }
+
+
+# -- the simulator (notebook 05) ----------------------------------------------------------------
+
+
+def il_actions(model: imitation.EnsembleMLP, scaled: pd.DataFrame) -> np.ndarray:
+    """Every agent's action at every bar [T, M] (0 where a bar's features are incomplete)."""
+    x = np.nan_to_num(scaled.to_numpy(np.float32), nan=0.0)
+    acts = model.act(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+    acts[~features.valid_mask(scaled)] = 0.0
+    return acts
+
+
+def _pairs(bars: pd.DataFrame, segments: pd.DataFrame, role: str):
+    """One-step pairs (row t, return t→t+1, segment id) inside the segments of one role,
+    within sessions (:func:`ilsim.synthesis.one_step_targets`)."""
+    seg = regimes.bar_segment_ids(segments, len(bars))
+    keep = segments.loc[segments["role"] == role, "segment"].to_numpy()
+    seg = np.where(np.isin(seg, keep), seg, -1)
+    return synthesis.one_step_targets(bars["close"].to_numpy(), seg, data.session_ids(bars.index))
+
+
+def train_synthesis_net(
+    p: Params,
+    bars: pd.DataFrame,
+    scaled: pd.DataFrame,
+    segments: pd.DataFrame,
+    root: str | Path = ".",
+    progress: bool = True,
+) -> tuple[synthesis.SynthesisResult, pd.DataFrame]:
+    """Train the action synthesis network on the ``sim_train`` segments (one step ahead, real
+    features); save it with its residuals and the real volumes beside them; score it on its
+    validation blocks and on the held-out backtest segments."""
+    il, _ = imitation.load_agents(artifact(p, "il_agents.pt", root))
+    acts = il_actions(il, scaled)
+    ok = features.valid_mask(scaled)
+    rows, rets, sids = _pairs(bars, segments, "sim_train")
+    rows, rets, sids = rows[ok[rows]], rets[ok[rows]], sids[ok[rows]]
+    s = p.synthesis
+    result = synthesis.train_synthesis(
+        acts[rows],
+        rets,
+        segment_ids=sids,
+        hidden=s.hidden,
+        n_weights=s.n_weights,
+        lr=s.lr,
+        batch_size=s.batch_size,
+        max_epochs=s.max_epochs,
+        patience=s.patience,
+        val_fraction=s.val_fraction,
+        seed=p.seed,
+        device=resolve_device(p.device),
+        progress=progress,
+    )
+    model = result.model.cpu()
+    sim_bars = regimes.role_mask(segments, len(bars), "sim_train")
+    one_bar = bars["close"].pct_change().to_numpy()
+    meta = {
+        "residual_volume": bars["volume"].to_numpy()[rows + 1],
+        "sigma_bar": float(np.nanstd(rets)),
+        "volume_bar": float(np.median(bars["volume"].to_numpy()[sim_bars])),
+        "segments": sorted(set(sids.tolist())),
+        "one_bar_std_all": float(np.nanstd(one_bar)),
+    }
+    synthesis.save_synthesis(model, result.residuals, artifact(p, "synthesis.pt", root), meta)
+    result.history.to_csv(artifact(p, "synthesis_history.csv", root), index=False)
+    q = result.quality
+    table = [
+        {
+            "data": "sim_train validation blocks",
+            **{k[4:]: v for k, v in q.items() if k.startswith("val_")},
+        },
+        {
+            "data": "sim_train training blocks",
+            **{k[6:]: v for k, v in q.items() if k.startswith("train_")},
+        },
+    ]
+    brow, brets, _ = _pairs(bars, segments, "backtest")
+    brow, brets = brow[ok[brow]], brets[ok[brow]]
+    pred = synthesis.predict_returns(model, acts[brow])
+    table.append(
+        {"data": "backtest segments (held out)", **synthesis.prediction_quality(pred, brets)}
+    )
+    quality = pd.DataFrame(table)
+    write_table(quality, p.tables_dir(root), "synthesis_quality", floatfmt=".4g")
+    return result, quality
+
+
+def market_config(
+    p: Params, bars: pd.DataFrame, impact: str | None = None, **overrides: Any
+) -> market.MarketConfig:
+    """The simulator's settings from params (``impact`` and others may be overridden); the
+    reward window in minutes becomes bars with the bars' interval."""
+    m = p.market
+    cfg = market.MarketConfig(
+        impact=impact or m.impact,
+        episode_bars=m.episode_bars,
+        reward_window_bars=minutes_to_bars(m.reward_window_minutes, bar_minutes(bars)),
+        initial_cash=p.backtest.initial_cash,
+        fee=p.backtest.fee,
+        impact_coef=m.impact_coef,
+        noise=m.noise,
+        noise_block=m.noise_block_bars,
+        il_volume_unit=m.il_volume_unit,
+        max_return=m.max_return,
+    )
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def market_data(
+    p: Params, role: str = "sim_train", device: str = "cpu", root: str | Path = "."
+) -> market.MarketData:
+    """Everything the simulator needs, loaded from the pipeline's artifacts; episodes start in
+    the segments of ``role``."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    scaler = features.MinMaxScaler.load(artifact(p, "scaler.json", root))
+    il, _ = imitation.load_agents(artifact(p, "il_agents.pt", root), device)
+    net, residuals, meta = synthesis.load_synthesis(artifact(p, "synthesis.pt", root), device)
+    chosen = segments[segments["role"] == role]
+    if chosen.empty:
+        raise ValueError(f"no segments with role {role!r} to start episodes in")
+    f = p.features
+    return market.MarketData(
+        bars=bars,
+        scaler=scaler,
+        il_policy=il.act,
+        synthesis=lambda a: net(a)[0],
+        residuals=residuals,
+        residual_volume=np.asarray(meta["residual_volume"]),
+        start_ranges=list(zip(chosen["first_bar"], chosen["last_bar"], strict=True)),
+        feature_kwargs={
+            "ema_periods": f.ema_periods_bars,
+            "macd": f.macd_bars,
+            "relvol_window": f.relvol_window_bars,
+        },
+        sigma_bar=float(meta["sigma_bar"]),
+        volume_bar=float(meta["volume_bar"]),
+    )

@@ -53,3 +53,10 @@ def test_steps_end_to_end(tmp_path):
     assert isinstance(
         pd.read_csv(tmp_path / "reports/tiny/tables/table4_il_risk.csv"), pd.DataFrame
     )
+
+
+def test_bar_minutes_any_time_unit():
+    for unit in ("ns", "us", "s"):
+        idx = pd.date_range("2021-01-04 09:30", periods=50, freq="5min", tz="America/New_York")
+        bars = pd.DataFrame({"close": 1.0}, index=idx.as_unit(unit))
+        assert pipeline.bar_minutes(bars) == 5.0

@@ -1,0 +1,325 @@
+"""The interactive market (SPEC step 6): N environments as one batch of tensors.
+
+Each step, for every environment at once:
+
+1. the IL agents act on the scaled online features of the simulated path so far;
+2. the RL order joins their order pool: buys and sells match (``deal = min(Σbuy, Σsell)``)
+   and every order on the larger side fills pro rata;
+3. the next one-bar return is the synthesis network's mean given the IL actions, plus
+   residual noise (a block bootstrap of the network's training residuals, drawn together with
+   real bar volumes so that volume and volatility stay correlated), plus — in ``calibrated``
+   mode — an explicit square-root impact of the RL agent's filled net order;
+4. the RL agent's fill executes at that post-impact price and pays the fee on its notional, so
+   a round trip in a flat market always loses;
+5. the new bar (volume = matched deal volume + resampled background volume) updates the
+   online features: in ``paper`` mode this is the only way the RL order reaches the price —
+   through volume, hence RelVol and VWAP, hence the IL agents' next actions.
+
+Mode ``none`` replays the real bars (the RL baseline's world): prices ignore every trade.
+Gymnasium front ends: :class:`MarketEnv` (one environment, numpy) and :class:`MarketVectorEnv`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import torch
+
+from ilsim.features import PRICE_COLUMNS, MinMaxScaler, OnlineFeatures, session_start_mask
+
+Impact = Literal["paper", "calibrated", "none"]
+
+
+@dataclass
+class MarketConfig:
+    """Knobs of the simulator (``market`` section of the params)."""
+
+    impact: Impact = "paper"
+    episode_bars: int = 390
+    reward_window_bars: int = 230
+    initial_cash: float = 1_000_000.0
+    fee: float = 0.005
+    # Calibrated impact: return += coef * sigma_bar * sign(q) * sqrt(|q| / volume_bar).
+    impact_coef: float = 1.0
+    noise: bool = True
+    noise_block: int = 20
+    # Shares per unit of IL action (None: median real bar volume / number of agents).
+    il_volume_unit: float | None = None
+    max_return: float = 0.2  # a bar's simulated return is clipped to ±max_return
+
+
+@dataclass
+class MarketData:
+    """What the simulator is built from: real bars, features and the learned components."""
+
+    bars: pd.DataFrame
+    scaler: MinMaxScaler
+    il_policy: Callable[[torch.Tensor], torch.Tensor]  # scaled features [N, F] -> actions [N, M]
+    synthesis: Callable[[torch.Tensor], torch.Tensor]  # IL actions [N, M] -> mean return [N]
+    residuals: np.ndarray  # residual returns, in time order
+    residual_volume: np.ndarray  # real bar volumes aligned with the residuals
+    start_ranges: list[tuple[int, int]]  # [first_bar, last_bar] ranges episodes start in
+    feature_kwargs: dict[str, Any]
+    sigma_bar: float  # std of real one-bar returns (calibrated impact scale)
+    volume_bar: float  # median real bar volume
+
+
+class VectorMarket:
+    """N market environments stepped together (torch; CPU or CUDA).
+
+    ``reset(seed)`` → observations [N, F + 2]; ``step(actions [N])`` → (obs, reward,
+    terminated, truncated, info). Finished environments restart at once (same-step autoreset);
+    ``info["final_obs"]`` holds their last observation.
+    """
+
+    def __init__(self, data: MarketData, cfg: MarketConfig, n_envs: int, device: str = "cpu"):
+        self.data, self.cfg, self.n = data, cfg, int(n_envs)
+        self.device = torch.device(device)
+        kw = {"device": self.device, "dtype": torch.float32}
+        acc = {"device": self.device, "dtype": torch.float64}  # accounting in float64
+        self._kw, self._acc = kw, acc
+        bars = data.bars
+        self._real = {c: torch.tensor(bars[c].to_numpy(), **acc) for c in PRICE_COLUMNS}
+        self._real_new_session = torch.tensor(session_start_mask(bars.index), device=self.device)
+        self.bars_per_day = int(pd.Series(bars.index.date).value_counts().max())
+        bar_of_day = pd.Series(np.ones(len(bars))).groupby(bars.index.date).cumsum() - 1
+        self._real_bar_of_day = torch.tensor(bar_of_day.to_numpy(), device=self.device).long()
+        self.features = OnlineFeatures(self.n, device=self.device, **data.feature_kwargs)
+        self.features.set_history(bars)
+        self.obs_dim = self.features.num_features + 2
+        self._resid = torch.tensor(data.residuals, **kw)
+        self._resid_vol = torch.tensor(data.residual_volume, **kw)
+        starts = [
+            np.arange(max(a, self.features._min_start), b - cfg.episode_bars + 1)
+            for a, b in data.start_ranges
+        ]
+        self._starts = np.concatenate([s for s in starts if len(s)]) if starts else np.array([])
+        if len(self._starts) == 0:
+            raise ValueError(
+                f"no episode of {cfg.episode_bars} bars fits in the start ranges "
+                f"{data.start_ranges}"
+            )
+        m = int(data.il_policy(torch.zeros(1, self.features.num_features, **kw)).shape[1])
+        self.n_agents = m
+        self.il_unit = cfg.il_volume_unit or data.volume_bar / max(1, m)
+        w = cfg.reward_window_bars
+        z = torch.zeros(self.n, **acc)
+        self.cash, self.holdings, self.price = z.clone(), z.clone(), z.clone()
+        self.t = torch.zeros(self.n, dtype=torch.long, device=self.device)
+        self.start = torch.zeros(self.n, dtype=torch.long, device=self.device)
+        self.bar_of_day = torch.zeros(self.n, dtype=torch.long, device=self.device)
+        self.values = torch.zeros(self.n, w + 1, **acc)  # ring of the last w+1 values
+        self.noise_pos = torch.zeros(self.n, dtype=torch.long, device=self.device)
+        self.noise_left = torch.zeros(self.n, dtype=torch.long, device=self.device)
+        self.rng = np.random.default_rng(0)
+        self.gen = torch.Generator(device=self.device).manual_seed(0)
+        self.last_il_actions = torch.zeros(self.n, m, **kw)
+
+    # -- episode starts ----------------------------------------------------------------------
+    @torch.no_grad()
+    def reset(self, seed: int | None = None) -> torch.Tensor:
+        """Start every environment at a random bar of the start ranges (seeded)."""
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+            self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        self._reset_where(torch.ones(self.n, dtype=torch.bool, device=self.device))
+        return self.observe()
+
+    def _reset_where(self, mask: torch.Tensor) -> None:
+        k = int(mask.sum())
+        if k == 0:
+            return
+        starts = self.rng.choice(self._starts, size=k)
+        self.features.reset_where(mask.cpu(), starts)
+        s = torch.as_tensor(starts, device=self.device)
+        self.start[mask] = s
+        self.t[mask] = 0
+        self.price[mask] = self._real["close"][s]
+        self.bar_of_day[mask] = self._real_bar_of_day[s]
+        self.cash[mask] = self.cfg.initial_cash
+        self.holdings[mask] = 0.0
+        self.values[mask] = self.cfg.initial_cash
+        self.noise_left[mask] = 0
+
+    def observe(self) -> torch.Tensor:
+        """Scaled features plus cash and holdings value as fractions of the initial value."""
+        scaled = self.data.scaler.transform_tensor(self.features.features)
+        c0 = self.cfg.initial_cash
+        account = torch.stack([self.cash / c0, self.holdings * self.price / c0], 1)
+        return torch.cat([scaled, account.to(scaled.dtype)], 1)
+
+    def value(self) -> torch.Tensor:
+        return self.cash + self.holdings * self.price
+
+    # -- one step ----------------------------------------------------------------------------
+    def _noise(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next residual return and background volume per env (block bootstrap)."""
+        new = self.noise_left <= 0
+        k = int(new.sum())
+        if k:
+            n_res = len(self._resid)
+            block = min(self.cfg.noise_block, n_res)
+            self.noise_pos[new] = torch.randint(
+                0, n_res - block + 1, (k,), generator=self.gen, device=self.device
+            )
+            self.noise_left[new] = block
+        r, v = self._resid[self.noise_pos], self._resid_vol[self.noise_pos]
+        self.noise_pos += 1
+        self.noise_left -= 1
+        return r, v
+
+    @torch.no_grad()
+    def step(
+        self, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        """Advance every environment by one bar; see the module docstring for the order."""
+        cfg = self.cfg
+        a = torch.as_tensor(action, **self._acc).reshape(self.n).clamp(-1.0, 1.0)
+        p0 = self.price
+        # RL order in shares: buy with fraction a of cash (fee included), sell |a| of holdings.
+        want_buy = torch.where(a > 0, a * self.cash / (p0 * (1 + cfg.fee)), torch.zeros_like(a))
+        want_sell = torch.where(a < 0, -a * self.holdings, torch.zeros_like(a))
+
+        if cfg.impact == "none":
+            idx = self.start + self.t + 1
+            bar = {c: self._real[c][idx] for c in PRICE_COLUMNS}
+            p1, fill_buy, fill_sell = bar["close"], want_buy, want_sell
+            new_session = self._real_new_session[idx]
+            il = self.last_il_actions
+        else:
+            scaled = self.data.scaler.transform_tensor(self.features.features)
+            il = self.data.il_policy(scaled)
+            self.last_il_actions = il
+            orders = il.double() * self.il_unit
+            buys = orders.clamp(min=0).sum(1) + want_buy
+            sells = (-orders).clamp(min=0).sum(1) + want_sell
+            deal = torch.minimum(buys, sells)
+            fill_buy = want_buy * torch.where(buys > 0, deal / buys, torch.zeros_like(buys))
+            fill_sell = want_sell * torch.where(sells > 0, deal / sells, torch.zeros_like(sells))
+            r = self.data.synthesis(il).reshape(self.n).to(torch.float64)
+            noise_r, noise_v = self._noise()
+            if cfg.noise:
+                r = r + noise_r.double()
+            if cfg.impact == "calibrated":
+                q = fill_buy - fill_sell
+                r = r + cfg.impact_coef * self.data.sigma_bar * torch.sign(q) * torch.sqrt(
+                    q.abs() / self.data.volume_bar
+                )
+            r = r.clamp(-cfg.max_return, cfg.max_return)
+            p1 = p0 * (1 + r)
+            volume = deal + (noise_v.double() if cfg.noise else self.data.volume_bar)
+            bar = {
+                "open": p0,
+                "high": torch.maximum(p0, p1),
+                "low": torch.minimum(p0, p1),
+                "close": p1,
+                "volume": volume,
+            }
+            new_session = (self.bar_of_day + 1) % self.bars_per_day == 0
+
+        # Fills at the post-impact price, fee on the filled notional.
+        buy_cost = fill_buy * p1 * (1 + cfg.fee)
+        scale = torch.where(buy_cost > self.cash, self.cash / buy_cost.clamp(min=1e-12), 1.0)
+        fill_buy = fill_buy * scale.clamp(max=1.0)
+        notional = (fill_buy + fill_sell) * p1
+        fees = notional * cfg.fee
+        self.cash = (
+            self.cash - fill_buy * p1 * (1 + cfg.fee) + fill_sell * p1 * (1 - cfg.fee)
+        ).clamp(min=0.0)
+        self.holdings = (self.holdings + fill_buy - fill_sell).clamp(min=0.0)
+        self.price = p1
+        self.features.step(
+            bar["open"],
+            bar["high"],
+            bar["low"],
+            bar["close"],
+            bar["volume"],
+            new_session=new_session,
+        )
+        self.bar_of_day = torch.where(
+            new_session, torch.zeros_like(self.bar_of_day), self.bar_of_day + 1
+        )
+        self.t += 1
+
+        value = self.value()
+        w = cfg.reward_window_bars
+        slot = self.t % (w + 1)
+        old = self.values.gather(1, slot[:, None]).squeeze(1)  # value w bars ago (or initial)
+        self.values.scatter_(1, slot[:, None], value[:, None])
+        reward = ((value - old) / cfg.initial_cash).float()
+
+        truncated = self.t >= cfg.episode_bars
+        terminated = torch.zeros_like(truncated)
+        info = {
+            "value": value,
+            "price": p1,
+            "fees": fees,
+            "filled": fill_buy - fill_sell,
+            "il_actions": il,
+            "volume": bar["volume"],
+        }
+        obs = self.observe()
+        if bool(truncated.any()):
+            info["final_obs"] = obs.clone()
+            info["final_value"] = value.clone()
+            self._reset_where(truncated)
+            obs = self.observe()
+        return obs, reward, terminated, truncated, info
+
+
+def _space(dim: int) -> gym.spaces.Box:
+    return gym.spaces.Box(-np.inf, np.inf, shape=(dim,), dtype=np.float32)
+
+
+class MarketEnv(gym.Env):
+    """One market environment with the gymnasium API (numpy in and out)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, data: MarketData, cfg: MarketConfig, device: str = "cpu"):
+        self.market = VectorMarket(data, cfg, 1, device)
+        self.observation_space = _space(self.market.obs_dim)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is None and self.np_random is not None:
+            seed = int(self.np_random.integers(2**31))
+        obs = self.market.reset(seed)
+        return obs[0].cpu().numpy(), {}
+
+    def step(self, action):
+        obs, r, term, trunc, info = self.market.step(torch.as_tensor(np.asarray(action)).reshape(1))
+        if bool(trunc[0]):
+            obs = info["final_obs"]
+        out_info = {"value": float(info["value"][0]), "price": float(info["price"][0])}
+        return (obs[0].cpu().numpy(), float(r[0]), bool(term[0]), bool(trunc[0]), out_info)
+
+
+class MarketVectorEnv(gym.vector.VectorEnv):
+    """N market environments with gymnasium's vector API (same-step autoreset)."""
+
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+
+    def __init__(self, data: MarketData, cfg: MarketConfig, n_envs: int, device: str = "cpu"):
+        self.market = VectorMarket(data, cfg, n_envs, device)
+        self.num_envs = n_envs
+        self.single_observation_space = _space(self.market.obs_dim)
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, n_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, n_envs)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        return self.market.reset(seed).cpu().numpy(), {}
+
+    def step(self, actions):
+        obs, r, term, trunc, info = self.market.step(torch.as_tensor(np.asarray(actions)))
+        out = {k: v.cpu().numpy() for k, v in info.items() if k in ("value", "price")}
+        if "final_obs" in info:
+            out["final_obs"] = info["final_obs"].cpu().numpy()
+        return (obs.cpu().numpy(), r.cpu().numpy(), term.cpu().numpy(), trunc.cpu().numpy(), out)

@@ -1,0 +1,153 @@
+"""The vectorised market: accounting invariants, impact, gymnasium API, a real RL client."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ilsim import market
+from ilsim.features import MinMaxScaler, compute_features, valid_mask
+from ilsim.params import SyntheticParams
+from ilsim.synthetic import generate_bars
+
+FEAT = {"ema_periods": (3, 6, 9, 18, 27), "macd": (12, 26, 9), "relvol_window": 20}
+
+
+@pytest.fixture(scope="module")
+def bars() -> pd.DataFrame:
+    b, _ = generate_bars(SyntheticParams(n_regimes=3, regime_days=(2, 2), bar_minutes=5), seed=2)
+    return b
+
+
+def make_data(bars, il=None, mean=0.0, residual=None) -> market.MarketData:
+    raw = compute_features(bars, **FEAT)
+    scaler = MinMaxScaler().fit(raw, mask=valid_mask(raw))
+    n_res = 500
+    res = np.zeros(n_res) if residual is None else residual
+    return market.MarketData(
+        bars=bars,
+        scaler=scaler,
+        il_policy=il or (lambda x: torch.tanh(x[:, :3] - 0.5)),
+        synthesis=lambda a: torch.full((a.shape[0],), mean),
+        residuals=res,
+        residual_volume=np.full(len(res), 1000.0),
+        start_ranges=[(40, len(bars) - 1)],
+        feature_kwargs=FEAT,
+        sigma_bar=0.002,
+        volume_bar=1000.0,
+    )
+
+
+def test_static_replay_follows_real_prices(bars):
+    m = market.VectorMarket(make_data(bars), market.MarketConfig(impact="none", episode_bars=50), 4)
+    m.reset(seed=1)
+    start = m.start.clone()
+    for k in range(1, 11):
+        _, _, _, _, info = m.step(torch.ones(4) * (1 if k == 1 else 0))
+        real = torch.tensor(bars["close"].to_numpy())[start + k]
+        assert torch.allclose(info["price"], real)
+    # the online features of the replay equal the offline ones
+    raw = compute_features(bars, **FEAT).to_numpy()
+    assert np.allclose(m.features.features.numpy(), raw[(start + 10).numpy()], atol=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    actions=st.lists(st.floats(-1, 1), min_size=5, max_size=40),
+    mode=st.sampled_from(["paper", "calibrated", "none"]),
+)
+def test_accounting_invariants(bars, actions, mode):
+    cfg = market.MarketConfig(impact=mode, episode_bars=200, fee=0.005)
+    res = np.random.default_rng(0).normal(0, 0.002, 300)
+    m = market.VectorMarket(make_data(bars, residual=res), cfg, 3)
+    m.reset(seed=0)
+    for a in actions:
+        cash0, h0 = m.cash.clone(), m.holdings.clone()
+        _, _, _, _, info = m.step(torch.full((3,), a))
+        assert (m.cash >= 0).all() and (m.holdings >= 0).all()
+        assert torch.allclose(info["value"], m.cash + m.holdings * m.price)
+        # cash changes by exactly the filled notional plus / minus the fee
+        filled = info["filled"]
+        expected = cash0 - filled * info["price"] - info["fees"]
+        assert torch.allclose(m.cash, expected.clamp(min=0), rtol=1e-9, atol=1e-6)
+        assert torch.allclose(info["fees"], 0.005 * filled.abs() * info["price"], rtol=1e-9)
+        assert torch.allclose(m.holdings, h0 + filled, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["paper", "calibrated"])
+def test_round_trip_in_flat_market_never_gains(bars, mode):
+    # balanced IL order flow (half buy, half sell) and a zero-mean synthesis: a flat market
+    flat_il = lambda x: torch.tensor([[0.5, -0.5]]).expand(x.shape[0], 2)  # noqa: E731
+    cfg = market.MarketConfig(impact=mode, episode_bars=100, noise=False)
+    m = market.VectorMarket(make_data(bars, il=flat_il), cfg, 5)
+    m.reset(seed=3)
+    for a in (1.0, -1.0):
+        m.step(torch.full((5,), a))
+    assert (m.value() < cfg.initial_cash).all()
+
+
+def test_calibrated_buy_size_raises_the_next_price(bars):
+    flat_il = lambda x: torch.tensor([[1.0, -1.0]]).expand(x.shape[0], 2)  # noqa: E731
+    cfg = market.MarketConfig(
+        impact="calibrated", episode_bars=100, noise=False, il_volume_unit=1e9
+    )
+    sizes = torch.tensor([0.0, 0.01, 0.1, 0.5, 1.0])
+    m = market.VectorMarket(make_data(bars, il=flat_il), cfg, len(sizes))
+    m.reset(seed=0)
+    m.start[:] = m.start[0]
+    p0 = m.price.clone()
+    _, _, _, _, info = m.step(sizes)
+    rel = info["price"] / p0
+    assert torch.all(rel[1:] > rel[:-1]) and rel[0] == pytest.approx(1.0)
+
+
+def test_reset_is_reproducible_and_episodes_truncate(bars):
+    cfg = market.MarketConfig(impact="paper", episode_bars=7)
+    res = np.random.default_rng(1).normal(0, 0.002, 300)
+    runs = []
+    for _ in range(2):
+        m = market.VectorMarket(make_data(bars, residual=res), cfg, 4)
+        obs = [m.reset(seed=11)]
+        for k in range(9):
+            o, _, _, trunc, info = m.step(torch.full((4,), 0.3))
+            obs.append(o)
+            if k == 6:
+                assert trunc.all() and "final_obs" in info
+        runs.append(torch.stack(obs))
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_gymnasium_single_env_passes_check_env(bars):
+    from gymnasium.utils.env_checker import check_env
+
+    env = market.MarketEnv(make_data(bars), market.MarketConfig(episode_bars=20))
+    check_env(env, skip_render_check=True)
+    o1, _ = env.reset(seed=5)
+    o2, _ = env.reset(seed=5)
+    assert np.array_equal(o1, o2) and o1.shape == env.observation_space.shape
+
+
+def test_vector_env(bars):
+    env = market.MarketVectorEnv(make_data(bars), market.MarketConfig(episode_bars=20), 8)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (8, env.single_observation_space.shape[0])
+    obs, r, term, trunc, info = env.step(np.zeros((8, 1), dtype=np.float32))
+    assert r.shape == (8,) and info["value"].shape == (8,)
+
+
+def test_stable_baselines3_trains_on_the_env(bars):
+    sb3 = pytest.importorskip("stable_baselines3")
+    env = market.MarketEnv(make_data(bars), market.MarketConfig(episode_bars=100))
+    model = sb3.TD3(
+        "MlpPolicy",
+        env,
+        learning_starts=200,
+        seed=0,
+        verbose=0,
+        policy_kwargs={"net_arch": [32, 32]},
+    )
+    model.learn(total_timesteps=1500)
+    action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
+    assert action.shape == (1,) and -1 <= action[0] <= 1
