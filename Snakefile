@@ -123,6 +123,31 @@ rule il_diversity:
         papermill("04_il_diversity")
 
 
+rule simulator:
+    input:
+        "notebooks/05_action_synthesis.ipynb",
+        rules.imitation.output.agents,
+        rules.features.output.scaled,
+        rules.features.output.scaler,
+    output:
+        nb=f"{NB}/05_action_synthesis.ipynb",
+        net=f"{RES}/synthesis.pt",
+        history=f"{RES}/synthesis_history.csv",
+        mode=f"{RES}/impact_mode.json",
+        quality=f"{REP}/tables/synthesis_quality.csv",
+        impact=f"{REP}/tables/impact_response.csv",
+        realism=f"{REP}/tables/realism.csv",
+        fig4=multiext(f"{FIG}/fig4_influence_weights", ".png", ".pdf"),
+        fig_impact=multiext(f"{FIG}/fig_impact_response", ".png", ".pdf"),
+        fig_realism=multiext(f"{FIG}/fig_realism", ".png", ".pdf"),
+    params:
+        section=section("seed", "device", "synthesis", "market", "backtest"),
+    benchmark:
+        f"{RES}/benchmarks/05_action_synthesis.tsv"
+    shell:
+        papermill("05_action_synthesis")
+
+
 rule all:
     default_target: True
     input:
@@ -130,3 +155,4 @@ rule all:
         rules.features.output,
         rules.imitation.output,
         rules.il_diversity.output,
+        rules.simulator.output,

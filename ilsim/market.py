@@ -67,6 +67,9 @@ class MarketData:
     feature_kwargs: dict[str, Any]
     sigma_bar: float  # std of real one-bar returns (calibrated impact scale)
     volume_bar: float  # median real bar volume
+    # Bar of day of each residual: noise blocks then start at the same time of day as the
+    # environment, so the intraday shape of volatility and volume survives the resampling.
+    residual_bar_of_day: np.ndarray | None = None
 
 
 class VectorMarket:
@@ -94,6 +97,20 @@ class VectorMarket:
         self.obs_dim = self.features.num_features + 2
         self._resid = torch.tensor(data.residuals, **kw)
         self._resid_vol = torch.tensor(data.residual_volume, **kw)
+        self._by_bod: torch.Tensor | None = None
+        if data.residual_bar_of_day is not None:
+            bod = np.asarray(data.residual_bar_of_day, dtype=np.int64)
+            block = min(cfg.noise_block, len(bod))
+            usable = np.arange(len(bod)) <= len(bod) - block  # a whole block must follow
+            groups = [np.flatnonzero(usable & (bod == b)) for b in range(self.bars_per_day)]
+            width = max(1, max(len(g) for g in groups))
+            table = np.full((self.bars_per_day, width), -1, dtype=np.int64)
+            for b, g in enumerate(groups):
+                if len(g):
+                    table[b] = np.resize(g, width)  # cycle so every slot holds a valid start
+                else:
+                    table[b] = np.flatnonzero(usable)[:1].repeat(width)
+            self._by_bod = torch.tensor(table, device=self.device)
         starts = [
             np.arange(max(a, self.features._min_start), b - cfg.episode_bars + 1)
             for a, b in data.start_ranges
@@ -164,9 +181,17 @@ class VectorMarket:
         if k:
             n_res = len(self._resid)
             block = min(self.cfg.noise_block, n_res)
-            self.noise_pos[new] = torch.randint(
-                0, n_res - block + 1, (k,), generator=self.gen, device=self.device
-            )
+            if self._by_bod is None:
+                start = torch.randint(
+                    0, n_res - block + 1, (k,), generator=self.gen, device=self.device
+                )
+            else:  # a block that starts at the time of day of the env's next bar
+                nxt = (self.bar_of_day[new] + 1) % self.bars_per_day
+                col = torch.randint(
+                    0, self._by_bod.shape[1], (k,), generator=self.gen, device=self.device
+                )
+                start = self._by_bod[nxt, col]
+            self.noise_pos[new] = start
             self.noise_left[new] = block
         r, v = self._resid[self.noise_pos], self._resid_vol[self.noise_pos]
         self.noise_pos += 1
@@ -323,3 +348,67 @@ class MarketVectorEnv(gym.vector.VectorEnv):
         if "final_obs" in info:
             out["final_obs"] = info["final_obs"].cpu().numpy()
         return (obs.cpu().numpy(), r.cpu().numpy(), term.cpu().numpy(), trunc.cpu().numpy(), out)
+
+
+@torch.no_grad()
+def rollout(m: VectorMarket, actions: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
+    """Reset (seeded), then step with ``actions`` [T, N]; record every env's path [N, T + 1]
+    (price, volume, bar of day, value; column 0 is the starting bar). Needs
+    ``episode_bars > T`` so that no environment restarts mid-path."""
+    steps = actions.shape[0]
+    if m.cfg.episode_bars <= steps:
+        raise ValueError(f"episode_bars ({m.cfg.episode_bars}) must exceed the {steps} steps")
+    m.reset(seed)
+    out = {k: np.zeros((m.n, steps + 1)) for k in ("price", "volume", "bar_of_day", "value")}
+    out["price"][:, 0] = m.price.cpu().numpy()
+    out["volume"][:, 0] = m._real["volume"][m.start].cpu().numpy()
+    out["bar_of_day"][:, 0] = m.bar_of_day.cpu().numpy()
+    out["value"][:, 0] = m.value().cpu().numpy()
+    for k in range(steps):
+        _, _, _, _, info = m.step(actions[k])
+        out["price"][:, k + 1] = info["price"].cpu().numpy()
+        out["volume"][:, k + 1] = info["volume"].cpu().numpy()
+        out["bar_of_day"][:, k + 1] = m.bar_of_day.cpu().numpy()
+        out["value"][:, k + 1] = info["value"].cpu().numpy()
+    out["il_actions_last"] = m.last_il_actions.cpu().numpy()
+    return out
+
+
+def impact_response(
+    data: MarketData,
+    cfg: MarketConfig,
+    sizes: tuple[float, ...],
+    n_paths: int,
+    horizon: int,
+    seed: int = 0,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Price response to one RL buy of fraction ``q`` of cash, ``horizon`` bars later.
+
+    Every size runs on the same starts and the same noise draws (common random numbers), so
+    the response is the path-wise difference to the ``q = 0`` run: ``log(p_h / p_0)`` with the
+    order minus without it, in basis points — mean and 95 % interval over paths.
+    """
+    cfg = MarketConfig(**{**cfg.__dict__, "episode_bars": horizon + 2})
+    m = VectorMarket(data, cfg, n_paths, device)
+    moves = {}
+    for q in (0.0, *[s for s in sizes if s != 0.0]):
+        acts = torch.zeros(horizon, n_paths)
+        acts[0] = q
+        path = rollout(m, acts, seed)
+        moves[q] = np.log(path["price"][:, -1] / path["price"][:, 0])
+    rows = []
+    for q in sorted(moves):
+        d = (moves[q] - moves[0.0]) * 1e4
+        half = 1.96 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.nan
+        rows.append(
+            {
+                "impact": cfg.impact,
+                "size": q,
+                "response_bp": d.mean(),
+                "ci_low": d.mean() - half,
+                "ci_high": d.mean() + half,
+                "n_paths": len(d),
+            }
+        )
+    return pd.DataFrame(rows)

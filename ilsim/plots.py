@@ -239,3 +239,38 @@ def plot_action_mix(summary: pd.DataFrame) -> plt.Figure:
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     return fig
+
+
+def plot_influence(influence: np.ndarray, price: np.ndarray, title: str = "") -> plt.Figure:
+    """Figure 4: each agent's influence share over a simulated period (stacked area), with the
+    simulated price beneath."""
+    fig, (ax, axp) = plt.subplots(
+        2, 1, figsize=(10, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    x = np.arange(len(influence))
+    ax.stackplot(x, influence.T, labels=[f"IL{i + 1}" for i in range(influence.shape[1])])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("influence share")
+    ax.legend(fontsize=7, ncol=5, loc="upper right")
+    ax.set_title(title or "Figure 4: influence of the IL agents over a simulated period")
+    axp.plot(np.arange(len(price)), price, color="black", lw=0.8)
+    axp.set_ylabel("simulated price")
+    axp.set_xlabel("bar")
+    fig.tight_layout()
+    return fig
+
+
+def plot_impact_response(table: pd.DataFrame) -> plt.Figure:
+    """Price response (bp) to one RL buy of a fraction of cash, per impact mode, with 95 %
+    intervals over paths."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for mode, g in table.groupby("impact", sort=False):
+        ax.plot(g["size"], g["response_bp"], marker="o", label=mode)
+        ax.fill_between(g["size"], g["ci_low"], g["ci_high"], alpha=0.2)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xlabel("RL buy order (fraction of cash)")
+    ax.set_ylabel("price response after the horizon (bp)")
+    ax.set_title("Does the RL order move the price?")
+    ax.legend()
+    fig.tight_layout()
+    return fig

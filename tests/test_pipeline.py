@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from ilsim import data, pipeline, regimes
+from ilsim import market as sim
 from ilsim.params import params_from_dict
 
 
@@ -16,6 +17,13 @@ def test_steps_end_to_end(tmp_path):
             "segments": {"rule": {"n_il_train": 3, "n_sim_train": 1, "n_backtest": 2}},
             "experts": {"theta": 0.02},
             "il": {"hidden": [16, 16], "max_epochs": 3, "batch_size": 64},
+            "synthesis": {"hidden": [16, 8], "max_epochs": 3},
+            "market": {
+                "episode_bars": 60,
+                "n_paths": 8,
+                "probe_horizon_bars": 3,
+                "noise_block_bars": 20,
+            },
         }
     )
     market = pipeline.prepare_market(p, tmp_path)
@@ -53,6 +61,25 @@ def test_steps_end_to_end(tmp_path):
     assert isinstance(
         pd.read_csv(tmp_path / "reports/tiny/tables/table4_il_risk.csv"), pd.DataFrame
     )
+
+    # the simulator: synthesis network, market data, impact measurement, realism
+    _, quality = pipeline.train_synthesis_net(
+        p, market.bars, scaled, segs, tmp_path, progress=False
+    )
+    assert quality["data"].tolist()[-1] == "backtest segments (held out)"
+    mdata = pipeline.market_data(p, "sim_train", root=tmp_path)
+    assert len(mdata.residuals) == len(mdata.residual_volume) == len(mdata.residual_bar_of_day)
+    assert abs(mdata.residuals.mean()) < 1e-12  # zero-mean noise
+    cfg = pipeline.market_config(p, market.bars, impact="calibrated")
+    assert cfg.reward_window_bars == 46  # 230 minutes of 5-minute bars
+    resp = sim.impact_response(mdata, cfg, (0.0, 0.5, 1.0), 8, 3, seed=0)
+    assert (resp["response_bp"].diff().dropna() > 0).all()
+    both = pd.concat([resp, resp.assign(impact="paper")])
+    assert pipeline.choose_impact_mode(p, both, tmp_path)["mode"] == "paper"
+    assert (tmp_path / "results/tiny/impact_mode.json").exists()
+    table = pipeline.simulator_realism(p, mdata, root=tmp_path)
+    assert set(table["candidate"]) >= {"simulator", "static replay", "GBM"}
+    assert (table["distance"].dropna() >= 0).all()
 
 
 def test_bar_minutes_any_time_unit():
