@@ -21,10 +21,14 @@ The fee is always ``fee * traded_notional`` (``notional = shares * price``), so 
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
+import torch
+from torch.func import functional_call, stack_module_state
 
 __all__ = ["BacktestResult", "long_only_actions", "run_backtest"]
 
@@ -76,6 +80,41 @@ def _check_inputs(prices: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, 
     return p, a
 
 
+def trade_step(
+    cash: np.ndarray,
+    held: np.ndarray,
+    action: np.ndarray,
+    price: float,
+    *,
+    fee: float,
+    mode: str = "fraction",
+    unit: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One bar's trades of K accounts at ``price``: new cash, holdings and traded notional."""
+    a_buy = np.where(action > 0, action, 0.0)
+    a_sell = np.where(action < 0, -action, 0.0)
+    gross = 1.0 + fee
+    if mode == "fraction":
+        spend = a_buy * cash  # <= cash, so cash stays >= 0
+        bought = spend / (price * gross)
+        sold = a_sell * held  # <= held, so holdings stay >= 0
+    else:
+        bought = np.minimum(a_buy * unit, cash / (price * gross))
+        spend = np.minimum(bought * price * gross, cash)  # rounding never overdraws
+        sold = np.minimum(a_sell * unit, held)
+    sell_notional = sold * price
+    notional = bought * price + sell_notional
+    return cash - spend + sell_notional * (1.0 - fee), held + bought - sold, notional
+
+
+def _record(out: dict, t: int, cash, held, price: float, notional, fee: float) -> None:
+    out["cash"][:, t] = cash
+    out["holdings"][:, t] = held
+    out["value"][:, t] = cash + held * price
+    out["traded_notional"][:, t] = notional
+    out["fees"][:, t] = fee * notional
+
+
 def run_backtest(
     prices: np.ndarray,
     actions: np.ndarray,
@@ -122,27 +161,68 @@ def run_backtest(
     }
     cash = np.full(n_strategies, float(initial_cash))
     held = np.zeros(n_strategies)
-    buy_side = a > 0  # [K, T], computed once outside the loop
-    a_buy = np.where(buy_side, a, 0.0)
-    a_sell = np.where(a < 0, -a, 0.0)
-    gross = 1.0 + fee
     for t in range(n_bars):
-        price = p[t]
-        if mode == "fraction":
-            spend = a_buy[:, t] * cash  # <= cash, so cash stays >= 0
-            bought = spend / (price * gross)
-            sold = a_sell[:, t] * held  # <= held, so holdings stay >= 0
-        else:
-            bought = np.minimum(a_buy[:, t] * unit, cash / (price * gross))
-            spend = np.minimum(bought * price * gross, cash)  # rounding never overdraws
-            sold = np.minimum(a_sell[:, t] * unit, held)
-        sell_notional = sold * price
-        notional = bought * price + sell_notional
-        cash = cash - spend + sell_notional * (1.0 - fee)
-        held = held + bought - sold
-        out["cash"][:, t] = cash
-        out["holdings"][:, t] = held
-        out["value"][:, t] = cash + held * price
-        out["traded_notional"][:, t] = notional
-        out["fees"][:, t] = fee * notional
+        cash, held, notional = trade_step(cash, held, a[:, t], p[t], fee=fee, mode=mode, unit=unit)
+        _record(out, t, cash, held, p[t], notional, fee)
     return BacktestResult(**out, initial_cash=float(initial_cash))
+
+
+def run_policy_backtest(
+    prices: np.ndarray,
+    states: np.ndarray,
+    policy: Callable[[np.ndarray], np.ndarray],
+    n_policies: int,
+    *,
+    initial_cash: float = 1e6,
+    fee: float = 0.005,
+) -> tuple[BacktestResult, np.ndarray]:
+    """Backtest K state-dependent policies (fraction mode) on one static price path.
+
+    At bar t each policy sees ``[states[t], cash / initial_cash, holdings * price / initial_cash]``
+    (its own account, as in training) and trades at ``prices[t]``; ``policy`` maps those
+    observations [K, D + 2] to actions [K] in [−1, 1]. Returns the result and the actions [K, T].
+    """
+    p = np.asarray(prices, dtype=np.float64)
+    s = np.asarray(states, dtype=np.float32)
+    if s.shape[0] != len(p) or not np.isfinite(s).all():
+        raise ValueError("states must be finite, one row per price")
+    n = len(p)
+    out = {
+        name: np.empty((n_policies, n))
+        for name in ("value", "cash", "holdings", "traded_notional", "fees")
+    }
+    actions = np.empty((n_policies, n))
+    cash = np.full(n_policies, float(initial_cash))
+    held = np.zeros(n_policies)
+    for t in range(n):
+        account = np.stack([cash / initial_cash, held * p[t] / initial_cash], 1)
+        obs = np.concatenate([np.repeat(s[t][None], n_policies, 0), account], 1)
+        a = np.clip(np.asarray(policy(obs.astype(np.float32)), dtype=np.float64), -1.0, 1.0)
+        actions[:, t] = a
+        cash, held, notional = trade_step(cash, held, a, p[t], fee=fee)
+        _record(out, t, cash, held, p[t], notional, fee)
+    return BacktestResult(**out, initial_cash=float(initial_cash)), actions
+
+
+def stacked_policy(
+    modules: Sequence[torch.nn.Module], n_state: int | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """K policy networks of one architecture as one batched function: row k of the
+    observations [K, D] goes to network k (``torch.func`` vmap over stacked weights), so a
+    backtest of K seeds costs one call per bar. ``n_state`` keeps only the first columns (for
+    policies that do not see the account)."""
+    params, buffers = stack_module_state(list(modules))
+    base = copy.deepcopy(modules[0]).to("meta")
+
+    def one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(base, (p, b), (x,))
+
+    batched = torch.vmap(one)
+
+    @torch.no_grad()
+    def policy(obs: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(obs if n_state is None else obs[:, :n_state], dtype=torch.float32)
+        x = x[:, None, :]
+        return batched(params, buffers, x).reshape(len(obs)).double().numpy()
+
+    return policy

@@ -163,6 +163,47 @@ class VectorMarket:
         self.values[mask] = self.cfg.initial_cash
         self.noise_left[mask] = 0
 
+    _STATE = (
+        "cash",
+        "holdings",
+        "price",
+        "t",
+        "start",
+        "bar_of_day",
+        "values",
+        "noise_pos",
+        "noise_left",
+        "last_il_actions",
+    )
+    _FEATURE_STATE = (
+        "prev_close",
+        "ema",
+        "signal",
+        "session_pv",
+        "session_volume",
+        "volumes",
+        "features",
+        "_pos",
+    )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that changes while stepping, for an exact resume after an interruption."""
+        out: dict[str, Any] = {k: _copy(getattr(self, k)) for k in self._STATE}
+        out["features"] = {k: _copy(getattr(self.features, k)) for k in self._FEATURE_STATE}
+        out["rng"] = self.rng.bit_generator.state
+        out["gen"] = self.gen.get_state()
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved (same data, config and number of envs)."""
+        for k in self._STATE:
+            setattr(self, k, _copy(state[k], self.device))
+        for k in self._FEATURE_STATE:
+            setattr(self.features, k, _copy(state["features"][k], self.device))
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = state["rng"]
+        self.gen.set_state(state["gen"])
+
     def observe(self) -> torch.Tensor:
         """Scaled features plus cash and holdings value as fractions of the initial value."""
         scaled = self.data.scaler.transform_tensor(self.features.features)
@@ -295,6 +336,13 @@ class VectorMarket:
             self._reset_where(truncated)
             obs = self.observe()
         return obs, reward, terminated, truncated, info
+
+
+def _copy(x: Any, device: torch.device | None = None) -> Any:
+    """A detached copy of a tensor (optionally moved), other values unchanged."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().clone() if device is None else x.detach().clone().to(device)
+    return x
 
 
 def _space(dim: int) -> gym.spaces.Box:
