@@ -174,6 +174,30 @@ class MarketParams(_Strict):
     probe_horizon_bars: Annotated[int, Field(ge=1)] = 10
 
 
+class RLParams(_Strict):
+    """DDPG (paper Table 5) and how the policies are trained (SPEC steps 7-8)."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    n_envs: Annotated[int, Field(ge=1)] = 64
+    total_steps: Annotated[int, Field(ge=1)] = 1500  # vector steps (each: n_envs env steps)
+    learning_starts: Annotated[int, Field(ge=0)] = 100
+    actor_lr: Annotated[float, Field(gt=0)] = 1e-4
+    critic_lr: Annotated[float, Field(gt=0)] = 1e-3
+    batch_size: Annotated[int, Field(ge=1)] = 128
+    buffer_size: Annotated[int, Field(ge=1)] = 9_000_000
+    gamma: Annotated[float, Field(gt=0, le=1)] = 0.99
+    tau: Annotated[float, Field(gt=0, le=1)] = 0.005
+    exploration_noise: Annotated[float, Field(ge=0)] = 0.1
+    actor_hidden: tuple[int, ...] = (128, 128)
+    critic_hidden: tuple[int, ...] = (128, 128, 128)
+    updates_per_step: Annotated[int, Field(ge=1)] = 1
+    checkpoint_every: Annotated[int, Field(ge=1)] = 500
+    # Episodes of both RL agents start in these segments; the RL baseline replays il_train.
+    train_roles: tuple[Role, ...] = ("il_train", "sim_train")
+    # The final agent's world: "auto" reads notebook 05's measured choice (impact_mode.json).
+    final_impact: Literal["auto", "paper", "calibrated"] = "auto"
+
+
 class Params(_Strict):
     """One validated parameter set; ``name`` decides the output folders."""
 
@@ -188,6 +212,7 @@ class Params(_Strict):
     il: ILParams = Field(default_factory=ILParams)
     synthesis: SynthesisParams = Field(default_factory=SynthesisParams)
     market: MarketParams = Field(default_factory=MarketParams)
+    rl: RLParams = Field(default_factory=RLParams)
     backtest: BacktestParams = Field(default_factory=BacktestParams)
 
     @model_validator(mode="after")

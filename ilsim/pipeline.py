@@ -464,7 +464,10 @@ def market_config(
 
 
 def market_data(
-    p: Params, role: str = "sim_train", device: str = "cpu", root: str | Path = "."
+    p: Params,
+    role: str | tuple[str, ...] = "sim_train",
+    device: str = "cpu",
+    root: str | Path = ".",
 ) -> market.MarketData:
     """Everything the simulator needs, loaded from the pipeline's artifacts; episodes start in
     the segments of ``role``."""
@@ -473,7 +476,8 @@ def market_data(
     scaler = features.MinMaxScaler.load(artifact(p, "scaler.json", root))
     il, _ = imitation.load_agents(artifact(p, "il_agents.pt", root), device)
     net, residuals, meta = synthesis.load_synthesis(artifact(p, "synthesis.pt", root), device)
-    chosen = segments[segments["role"] == role]
+    roles = (role,) if isinstance(role, str) else tuple(role)
+    chosen = segments[segments["role"].isin(roles)]
     if chosen.empty:
         raise ValueError(f"no segments with role {role!r} to start episodes in")
     f = p.features
@@ -572,3 +576,226 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
     }
     artifact(p, "impact_mode.json", root).write_text(json.dumps(out, indent=1))
     return out
+
+
+# -- policies, backtests and the reproduction (notebooks 06-08) ---------------------------------
+
+STRATEGIES = ("final_rl", "long_only", "rl_baseline", "il_baseline")
+LEARNED = ("final_rl", "rl_baseline", "il_baseline")
+
+
+def policy_path(p: Params, agent: str, seed: int, root: str | Path = ".") -> Path:
+    """Where one trained policy (and its training curve, ``.csv`` beside it) is kept."""
+    return artifact(p, f"policies/{agent}_seed{seed}.pt", root)
+
+
+def final_impact_mode(p: Params, root: str | Path = ".") -> str:
+    """The final agent's impact mode: the params' choice, or notebook 05's measured one."""
+    if p.rl.final_impact != "auto":
+        return p.rl.final_impact
+    return json.loads(artifact(p, "impact_mode.json", root).read_text())["mode"]
+
+
+def train_policy(
+    p: Params, agent: str, seed: int, root: str | Path = ".", progress: bool = True
+) -> pd.DataFrame:
+    """Train one learned policy with one seed; save it and its training curve.
+
+    ``final_rl``: DDPG in the simulator (impact mode from :func:`final_impact_mode`);
+    ``rl_baseline``: the same DDPG on static replay of the ``il_train`` segments;
+    ``il_baseline``: one BC agent on the union of the ``il_train`` labels.
+    """
+    from ilsim import ddpg
+
+    out = policy_path(p, agent, seed, root)
+    device = resolve_device(p.device)
+    if agent == "il_baseline":
+        segments = regimes.load_segments(artifact(p, "segments.csv", root))
+        scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+        labels = pd.read_parquet(artifact(p, "labels.parquet", root))["label"]
+        sets, _ = il_datasets(segments, scaled, labels)
+        union = (np.concatenate([x for x, _ in sets]), np.concatenate([y for _, y in sets]))
+        c = p.il
+        cfg = imitation.TrainConfig(
+            hidden=c.hidden,
+            lr=c.lr,
+            batch_size=c.batch_size,
+            max_epochs=c.max_epochs,
+            patience=c.patience,
+            val_fraction=c.val_fraction,
+            seed=seed,
+            device=device,
+        )
+        res = imitation.train_ensemble([union], cfg, progress=progress)
+        imitation.save_agents(res.model.cpu(), out, {"agent": agent, "seed": seed})
+        curve = res.history.rename(columns={"epoch": "step"})
+    else:
+        r = p.rl
+        if agent == "final_rl":
+            impact, roles = final_impact_mode(p, root), r.train_roles
+        elif agent == "rl_baseline":
+            impact, roles = "none", ("il_train",)
+        else:
+            raise ValueError(f"unknown agent {agent!r}; expected one of {LEARNED}")
+        mdata = market_data(p, roles, device, root)
+        env = market.VectorMarket(
+            mdata, market_config(p, mdata.bars, impact=impact), r.n_envs, device
+        )
+        cfg = ddpg.DDPGConfig(
+            actor_hidden=r.actor_hidden,
+            critic_hidden=r.critic_hidden,
+            actor_lr=r.actor_lr,
+            critic_lr=r.critic_lr,
+            batch_size=r.batch_size,
+            buffer_size=r.buffer_size,
+            gamma=r.gamma,
+            tau=r.tau,
+            exploration_noise=r.exploration_noise,
+            learning_starts=r.learning_starts,
+            total_steps=r.total_steps,
+            updates_per_step=r.updates_per_step,
+            checkpoint_every=r.checkpoint_every,
+            seed=seed,
+            device=device,
+        )
+        ckpt = artifact(p, f"checkpoints/{agent}_seed{seed}.pt", root)
+        res = ddpg.train(env, cfg, checkpoint_path=ckpt, progress=progress)
+        ddpg.save_policy(res.actor.cpu(), out, {"agent": agent, "seed": seed, "impact": impact})
+        curve = res.curve
+    curve.to_csv(out.with_suffix(".csv"), index=False)
+    return curve
+
+
+def _policy_actions(
+    p: Params,
+    agent: str,
+    bars_slice: slice,
+    scaled: pd.DataFrame,
+    prices: np.ndarray,
+    root: str | Path,
+) -> tuple[backtest.BacktestResult, np.ndarray]:
+    """Backtest every seed of one learned strategy on one slice of real bars."""
+    from ilsim import ddpg
+
+    seeds = p.rl.seeds
+    states = scaled.iloc[bars_slice].to_numpy(np.float32)
+    bt = p.backtest
+    if agent == "il_baseline":
+        acts = np.stack(
+            [
+                imitation.load_agents(policy_path(p, agent, s, root))[0]
+                .act(torch.from_numpy(np.ascontiguousarray(states)))[:, 0]
+                .double()
+                .numpy()
+                for s in seeds
+            ]
+        )
+        return backtest.run_backtest(prices, acts, initial_cash=bt.initial_cash, fee=bt.fee), acts
+    actors = [ddpg.load_policy(policy_path(p, agent, s, root))[0] for s in seeds]
+    return backtest.run_policy_backtest(
+        prices,
+        states,
+        backtest.stacked_policy(actors),
+        len(actors),
+        initial_cash=bt.initial_cash,
+        fee=bt.fee,
+    )
+
+
+def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict]:
+    """Every strategy (every seed) on every ``backtest`` segment, static real prices, with the
+    fee; returns the metrics (one row per strategy × seed × segment) and the value paths."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    bpy = metrics.trading_bars_per_year(bar_minutes(bars))
+    bt = p.backtest
+    rows, paths = [], {}
+    for k, seg in enumerate(segments[segments["role"] == "backtest"].itertuples(index=False)):
+        sl = slice(seg.first_bar, seg.last_bar + 1)
+        prices = bars["close"].to_numpy()[sl]
+        runs = {
+            "long_only": (
+                backtest.run_backtest(
+                    prices,
+                    backtest.long_only_actions(len(prices))[None],
+                    initial_cash=bt.initial_cash,
+                    fee=bt.fee,
+                ),
+                None,
+            )
+        }
+        for agent in LEARNED:
+            runs[agent] = _policy_actions(p, agent, sl, scaled, prices, root)
+        for agent, (res, acts) in runs.items():
+            seeds = [0] if agent == "long_only" else list(p.rl.seeds)
+            table = metrics.metrics_table(
+                res.value, res.traded_notional, initial_value=bt.initial_cash, bars_per_year=bpy
+            )
+            for i, s in enumerate(seeds):
+                rows.append(
+                    {
+                        "backtest": k + 1,
+                        "segment": seg.segment,
+                        "regime": seg.regime,
+                        "strategy": agent,
+                        "seed": s,
+                        **table.iloc[i].to_dict(),
+                    }
+                )
+            paths[(seg.segment, agent)] = {
+                "value": res.value,
+                "holdings": res.holdings,
+                "actions": acts,
+            }
+        paths[(seg.segment, "price")] = prices
+    out = pd.DataFrame(rows)
+    out.to_csv(artifact(p, "backtests.csv", root), index=False)
+    return out, paths
+
+
+def deviations(p: Params, root: str | Path = ".") -> list[str]:
+    """The Deviations list of the reproduction report, filled from params and artifacts."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    r, m = p.rl, p.market
+    impact = json.loads(artifact(p, "impact_mode.json", root).read_text())
+    n_roles = segments["role"].value_counts().to_dict()
+    bar_min = bar_minutes(bars)
+    return [
+        f"Data: {bar_min:g}-minute bars from {bars.index[0].date()} to {bars.index[-1].date()} "
+        f"({'synthetic default market' if p.data.source == 'synthetic' else p.data.path}); the "
+        "paper used 1-minute QQQ bars for 2019–2024.",
+        f"Segments: {len(segments)} covered (ids {segments['segment'].min()}–"
+        f"{segments['segment'].max()}); roles {n_roles}. Rule: {p.segments.rule_text}",
+        "Segments hold the sessions after their first extremum day up to and including their "
+        "last (the paper does not say).",
+        "Features: EMA, MACD, signal and VWAP relative to the close (EMA/close − 1 …); min-max "
+        "scaling fitted on il_train bars only; indicator periods in bars "
+        f"(EMA {list(p.features.ema_periods_bars)}, MACD {list(p.features.macd_bars)}, "
+        f"RelVol window {p.features.relvol_window_bars}).",
+        f"Expert labels on closes, θ = {p.experts.theta:.0%}, first barrier hit within the "
+        "segment; the last bar of a segment is hold.",
+        f"IL traders (Tables 3–4): an action a is an order of a × {p.il.order_unit_shares:g} "
+        "shares; evaluated on the first backtest segment.",
+        "Synthesis network: target standardised, trained one step ahead within sessions on "
+        "sim_train; the simulator adds block-bootstrapped training residuals (blocks start at "
+        f"the env's time of day, {m.noise_block_bars} bars) with the real volume of those bars.",
+        f"Impact: the final agent trains in `{final_impact_mode(p, root)}` mode; notebook 05 "
+        f"measured {impact['paper_response_bp']:.3g} bp in `paper` mode and "
+        f"{impact['calibrated_response_bp']:.3g} bp in `calibrated` mode for a buy of all cash.",
+        f"DDPG: actor lr {r.actor_lr:g}, critic lr {r.critic_lr:g} (not in the paper); "
+        f"{r.n_envs} parallel envs × {r.total_steps} vector steps "
+        f"({r.n_envs * r.total_steps:,} env steps), warm-up {r.learning_starts} vector steps, "
+        f"episodes of {m.episode_bars} bars, reward window {m.reward_window_minutes:g} minutes "
+        f"= {minutes_to_bars(m.reward_window_minutes, bar_min)} bars, reward divided by the "
+        "initial value; episodes start in the "
+        f"{'/'.join(r.train_roles)} segments (RL baseline: static replay of il_train).",
+        f"Seeds: {len(r.seeds)} per learned policy; intervals are 95 % Student-t across seeds.",
+        "Backtests execute at the bar's close with a "
+        f"{p.backtest.fee:.1%} fee on traded notional, {p.backtest.initial_cash:,.0f} initial "
+        "cash, fractional shares, no shorting. Volatility and Sharpe are of per-bar returns, "
+        "un-annualised (annualised values in backtests.csv).",
+        "IL baseline: one BC agent (same MLP) on the union of il_train labels, trading with "
+        "the fraction convention of the RL agent.",
+    ]

@@ -274,3 +274,90 @@ def plot_impact_response(table: pd.DataFrame) -> plt.Figure:
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+STRATEGY_COLORS = {
+    "final_rl": "#1f77b4",
+    "long_only": "#ff7f0e",
+    "rl_baseline": "#9467bd",
+    "il_baseline": "#2ca02c",
+}
+
+
+def plot_training_curves_rl(
+    curves: pd.DataFrame, x: str = "env_steps", y: str = "episode_return_mean"
+) -> plt.Figure:
+    """Training curves of the RL agents: one line per seed, one panel per agent."""
+    agents = list(dict.fromkeys(curves["agent"]))
+    fig, axes = plt.subplots(1, len(agents), figsize=(5 * len(agents), 3.5), squeeze=False)
+    for ax, agent in zip(axes[0], agents, strict=True):
+        for seed, g in curves[curves["agent"] == agent].groupby("seed"):
+            ok = g[y].notna()
+            ax.plot(g.loc[ok, x], g.loc[ok, y], lw=1, label=f"seed {seed}")
+        ax.set_title(agent)
+        ax.set_xlabel(x.replace("_", " "))
+        ax.axhline(0, color="black", lw=0.5)
+    axes[0, 0].set_ylabel(y.replace("_", " "))
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_risk_return(bt: pd.DataFrame) -> plt.Figure:
+    """Figure 3: volatility against total return of every strategy on every backtest (seed
+    averages), large markers for the averages over the backtests."""
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    per = bt.groupby(["strategy", "segment"])[["volatility", "total_return_pct"]].mean()
+    for strategy, color in STRATEGY_COLORS.items():
+        if strategy not in per.index.get_level_values(0):
+            continue
+        g = per.loc[strategy]
+        ax.scatter(g["volatility"], g["total_return_pct"], color=color, alpha=0.45, s=22)
+        ax.scatter(
+            g["volatility"].mean(),
+            g["total_return_pct"].mean(),
+            color=color,
+            s=160,
+            edgecolor="black",
+            label=strategy,
+            zorder=3,
+        )
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_xlabel("volatility of per-bar returns")
+    ax.set_ylabel("total return (%)")
+    ax.set_title("Figure 3: risk and return on the backtests")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_case(
+    paths: dict, segment: int, index: pd.DatetimeIndex, title: str, initial: float = 1e6
+) -> plt.Figure:
+    """Figures 5-6: every strategy's value (seed mean, band min-max) with the market price,
+    and the final RL agent's invested fraction over time."""
+    fig, (ax, axp) = plt.subplots(
+        2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]}
+    )
+    x = np.arange(len(index))
+    price = paths[(segment, "price")]
+    for strategy, color in STRATEGY_COLORS.items():
+        v = paths[(segment, strategy)]["value"]
+        rel = (v / initial - 1) * 100
+        ax.plot(x, rel.mean(0), color=color, lw=1.3, label=strategy)
+        if len(rel) > 1:
+            ax.fill_between(x, rel.min(0), rel.max(0), color=color, alpha=0.15, lw=0)
+    ax.plot(x, (price / price[0] - 1) * 100, color="red", lw=0.8, ls="--", label="market price")
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_ylabel("return since start (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, ncol=5)
+    rl = paths[(segment, "final_rl")]
+    invested = rl["holdings"] * price / rl["value"]
+    axp.plot(x, invested.mean(0), color=STRATEGY_COLORS["final_rl"], lw=1)
+    axp.set_ylim(-0.05, 1.05)
+    axp.set_ylabel("RL invested\nfraction")
+    ticks = np.linspace(0, len(index) - 1, 6).astype(int)
+    axp.set_xticks(ticks, [index[t].strftime("%Y-%m-%d") for t in ticks], fontsize=8)
+    fig.tight_layout()
+    return fig
