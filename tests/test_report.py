@@ -37,3 +37,86 @@ def test_project_root_found_and_missing(tmp_path):
     assert (project_root() / "Snakefile").exists()
     with pytest.raises(FileNotFoundError, match="no ilsim project"):
         project_root(tmp_path)
+
+
+def fake_backtests() -> pd.DataFrame:
+    """Three segments (bull, bear, sideways); RL seeds 0-2 beat long-only in bear."""
+    rows = []
+    spec = {"bull": (10.0, -3.0), "bear": (-12.0, -14.0), "sideways": (-2.0, -6.0)}
+    for k, (regime, (ret, dd)) in enumerate(spec.items()):
+        rows.append(
+            {
+                "segment": k + 1,
+                "regime": regime,
+                "strategy": "long_only",
+                "seed": 0,
+                "total_return_pct": ret,
+                "max_drawdown_pct": dd,
+                "volatility": 0.001,
+                "sharpe_ratio": 0.01,
+                "turnover": 1.0,
+                "sharpe_annualised": 1.0,
+            }
+        )
+        for s in range(3):
+            for strat, scale, vol in (
+                ("final_rl", 0.5, 0.0007),
+                ("rl_baseline", 1.0, 0.001),
+                ("il_baseline", 0.05, 0.0001),
+            ):
+                r = ret * scale + (1.0 if regime == "sideways" and strat == "final_rl" else 0)
+                rows.append(
+                    {
+                        "segment": k + 1,
+                        "regime": regime,
+                        "strategy": strat,
+                        "seed": s,
+                        "total_return_pct": r + 0.1 * s,
+                        "max_drawdown_pct": dd * scale,
+                        "volatility": vol,
+                        "sharpe_ratio": 0.0,
+                        "turnover": 2.0,
+                        "sharpe_annualised": 0.0,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_mean_ci():
+    from ilsim.report import mean_ci
+
+    m, lo, hi = mean_ci(np.array([1.0, 2.0, 3.0]))
+    assert m == 2.0 and lo == pytest.approx(2 - 4.302653 / np.sqrt(3), rel=1e-5) and hi > 3
+    assert mean_ci(np.array([5.0])) == (5.0, 5.0, 5.0)
+
+
+def test_tables_claims_and_cases(tmp_path):
+    from ilsim import report
+
+    bt = fake_backtests()
+    t1 = report.table1(bt, paper_table("table1_aggregate"))
+    row = t1[(t1.metric == "total_return_pct") & (t1.strategy == "final_rl")].iloc[0]
+    assert row["mean"] == pytest.approx(-1 / 3 + 0.1)  # (5 - 6 + 0) / 3 + 0.1 * mean seed
+    assert row["ci_low"] < row["mean"] < row["ci_high"] and row["paper"] == 1.98
+    t2 = report.table2(bt, paper_table("table2_regimes"))
+    bear = t2[
+        (t2.regime == "bear") & (t2.strategy == "long_only") & (t2.metric == "total_return_pct")
+    ]
+    assert bear["mean"].iloc[0] == -12.0 and bear["paper"].iloc[0] == -14.19
+    c = report.claims(bt).set_index("claim")["verdict"]
+    assert c["It loses less than long-only in bear regimes"] == "holds"
+    assert c["It is positive in sideways regimes"] == "does not hold"  # -1 + 1 + 0.1 s ≈ 0
+    assert c["It earns less than long-only in bull regimes"] == "holds"
+    assert c["The IL baseline is the most conservative (lowest volatility)"] == "holds"
+    assert report.case_segments(bt) == {"bear": 2, "volatile": 3}
+    out = report.write_reproduction(
+        tmp_path / "r.md",
+        t1,
+        t2,
+        report.claims(bt),
+        ["a deviation"],
+        pd.DataFrame({"case": ["bear"]}),
+        "header",
+    )
+    text = out.read_text()
+    assert "## Deviations" in text and "- a deviation" in text and "does not hold" in text
