@@ -148,6 +148,82 @@ rule simulator:
         papermill("05_action_synthesis")
 
 
+SEEDS = list(P.rl.seeds)
+LEARNED = ["final_rl", "rl_baseline", "il_baseline"]
+POLICIES = expand(f"{RES}/policies/{{agent}}_seed{{seed}}.pt", agent=LEARNED, seed=SEEDS)
+
+
+rule train_policy:
+    input:
+        rules.simulator.output.net,
+        rules.simulator.output.mode,
+        rules.imitation.output.labels,
+    output:
+        policy=f"{RES}/policies/{{agent}}_seed{{seed}}.pt",
+        curve=f"{RES}/policies/{{agent}}_seed{{seed}}.csv",
+    wildcard_constraints:
+        agent="final_rl|rl_baseline|il_baseline",
+        seed=r"\d+",
+    params:
+        section=section("seed", "device", "rl", "il", "market", "backtest"),
+    benchmark:
+        f"{RES}/benchmarks/train_{{agent}}_seed{{seed}}.tsv"
+    log:
+        f"{RES}/logs/train_{{agent}}_seed{{seed}}.log",
+    shell:
+        f"ilsim train-policy {PARAMS_FILE} {{wildcards.agent}} {{wildcards.seed}} > {{log}} 2>&1"
+
+
+rule train_rl:
+    input:
+        "notebooks/06_train_rl.ipynb",
+        POLICIES,
+    output:
+        nb=f"{NB}/06_train_rl.ipynb",
+        fig=multiext(f"{FIG}/fig_rl_training", ".png", ".pdf"),
+    benchmark:
+        f"{RES}/benchmarks/06_train_rl.tsv"
+    shell:
+        papermill("06_train_rl")
+
+
+rule backtest:
+    input:
+        "notebooks/07_backtest.ipynb",
+        POLICIES,
+    output:
+        nb=f"{NB}/07_backtest.ipynb",
+        backtests=f"{RES}/backtests.csv",
+        table1=f"{REP}/tables/table1_aggregate.csv",
+        cases=f"{REP}/tables/case_studies.csv",
+        fig3=multiext(f"{FIG}/fig3_risk_return", ".png", ".pdf"),
+        fig5=multiext(f"{FIG}/fig5_case_bear", ".png", ".pdf"),
+        fig6=multiext(f"{FIG}/fig6_case_volatile", ".png", ".pdf"),
+    params:
+        section=section("backtest"),
+    benchmark:
+        f"{RES}/benchmarks/07_backtest.tsv"
+    shell:
+        papermill("07_backtest")
+
+
+rule regime_analysis:
+    input:
+        "notebooks/08_regime_analysis.ipynb",
+        rules.backtest.output.backtests,
+        rules.backtest.output.table1,
+        rules.backtest.output.cases,
+    output:
+        nb=f"{NB}/08_regime_analysis.ipynb",
+        table2=f"{REP}/tables/table2_regimes.csv",
+        claims=f"{REP}/tables/claims.csv",
+        report=f"{REP}/reproduction.md",
+    benchmark:
+        f"{RES}/benchmarks/08_regime_analysis.tsv"
+    shell:
+        papermill("08_regime_analysis")
+
+
 rule all:
     default_target: True
     input:
@@ -156,3 +232,6 @@ rule all:
         rules.imitation.output,
         rules.il_diversity.output,
         rules.simulator.output,
+        rules.train_rl.output,
+        rules.backtest.output,
+        rules.regime_analysis.output,

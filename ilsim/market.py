@@ -51,6 +51,9 @@ class MarketConfig:
     # Shares per unit of IL action (None: median real bar volume / number of agents).
     il_volume_unit: float | None = None
     max_return: float = 0.2  # a bar's simulated return is clipped to ±max_return
+    # Training: the first episodes after reset() are cut short at random, so that the N
+    # environments' episodes end at different steps rather than all at once.
+    stagger_starts: bool = False
 
 
 @dataclass
@@ -145,6 +148,10 @@ class VectorMarket:
             self.rng = np.random.default_rng(seed)
             self.gen = torch.Generator(device=self.device).manual_seed(seed)
         self._reset_where(torch.ones(self.n, dtype=torch.bool, device=self.device))
+        if self.cfg.stagger_starts:
+            self.t = torch.randint(
+                0, self.cfg.episode_bars, (self.n,), generator=self.gen, device=self.device
+            )
         return self.observe()
 
     def _reset_where(self, mask: torch.Tensor) -> None:

@@ -638,9 +638,8 @@ def train_policy(
         else:
             raise ValueError(f"unknown agent {agent!r}; expected one of {LEARNED}")
         mdata = market_data(p, roles, device, root)
-        env = market.VectorMarket(
-            mdata, market_config(p, mdata.bars, impact=impact), r.n_envs, device
-        )
+        cfg_env = market_config(p, mdata.bars, impact=impact, stagger_starts=True)
+        env = market.VectorMarket(mdata, cfg_env, r.n_envs, device)
         cfg = ddpg.DDPGConfig(
             actor_hidden=r.actor_hidden,
             critic_hidden=r.critic_hidden,
@@ -681,15 +680,14 @@ def _policy_actions(
     states = scaled.iloc[bars_slice].to_numpy(np.float32)
     bt = p.backtest
     if agent == "il_baseline":
-        acts = np.stack(
-            [
-                imitation.load_agents(policy_path(p, agent, s, root))[0]
-                .act(torch.from_numpy(np.ascontiguousarray(states)))[:, 0]
-                .double()
-                .numpy()
-                for s in seeds
-            ]
-        )
+        # The BC agent imitates labels in {-1, 0, +1}: it trades its predicted class (sell all,
+        # hold, or buy with all cash), |output| <= il.hold_band being hold.
+        x = torch.from_numpy(np.ascontiguousarray(states))
+        raw = [
+            imitation.load_agents(policy_path(p, agent, s, root))[0].act(x)[:, 0].numpy()
+            for s in seeds
+        ]
+        acts = np.stack([imitation.action_classes(r, p.il.hold_band) for r in raw]).astype(float)
         return backtest.run_backtest(prices, acts, initial_cash=bt.initial_cash, fee=bt.fee), acts
     actors = [ddpg.load_policy(policy_path(p, agent, s, root))[0] for s in seeds]
     return backtest.run_policy_backtest(
@@ -796,6 +794,7 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         f"{p.backtest.fee:.1%} fee on traded notional, {p.backtest.initial_cash:,.0f} initial "
         "cash, fractional shares, no shorting. Volatility and Sharpe are of per-bar returns, "
         "un-annualised (annualised values in backtests.csv).",
-        "IL baseline: one BC agent (same MLP) on the union of il_train labels, trading with "
-        "the fraction convention of the RL agent.",
+        "IL baseline: one BC agent (same MLP) on the union of il_train labels; it trades its "
+        f"predicted class (|output| <= {p.il.hold_band:g}: hold; otherwise buy with all cash "
+        "or sell all holdings).",
     ]

@@ -203,11 +203,11 @@ def claims(bt: pd.DataFrame) -> pd.DataFrame:
         d[2] < 0,
     )
     vol = bt.groupby(["strategy", "seed"])["volatility"].mean()
-    others = max(float(vol.loc[s_].mean()) for s_ in ("final_rl", "long_only", "rl_baseline"))
+    others = min(float(vol.loc[s_].mean()) for s_ in ("final_rl", "long_only", "rl_baseline"))
     v = mean_ci(vol.loc["il_baseline"].to_numpy() - others)
     add(
         "The IL baseline is the most conservative (lowest volatility)",
-        "il_baseline − highest other strategy, avg volatility",
+        "il_baseline − lowest other strategy, avg volatility",
         v,
         v[2] < 0,
     )

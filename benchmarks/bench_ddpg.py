@@ -1,0 +1,116 @@
+"""DDPG (paper Table 5 networks): (a) solves Pendulum-v1, (b) update and env-step throughput.
+
+    python benchmarks/bench_ddpg.py [--device auto|cpu|cuda] [--skip-pendulum] [--threads K]
+
+(a) trains on Pendulum-v1 (4 envs, 4,000 vector steps = 16,000 env steps, 4 updates per vector
+step) and prints the mean return of 10 deterministic evaluation episodes (solved: > -300) and
+the time. (b) prints pure DDPG updates/s (batch 128) and, while training on the toy
+:class:`ilsim.ddpg.PointMassEnv` with N = 64 and 1024, env-steps/s and updates/s. No asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from ilsim import ddpg
+from ilsim.params import resolve_device
+
+
+def pendulum(device: str, seed: int = 0) -> None:
+    cfg = ddpg.DDPGConfig(
+        total_steps=4_000, learning_starts=250, updates_per_step=4, seed=seed, device=device
+    )
+    t = time.perf_counter()
+    res = ddpg.train(ddpg.GymTensorEnv("Pendulum-v1", 4), cfg, progress=False, log_every=200)
+    train_s = time.perf_counter() - t
+    returns = ddpg.evaluate(res.actor, ddpg.GymTensorEnv("Pendulum-v1", 10), 10, seed=1000)
+    print(
+        f"Pendulum-v1: {res.env_steps} env steps, {res.updates} updates in {train_s:.1f} s; "
+        f"evaluation over 10 deterministic episodes {returns.mean():.1f} ± {returns.std():.1f} "
+        f"({'solved' if returns.mean() > -300 else 'NOT solved'}: threshold -300)"
+    )
+    # One row per 200 vector steps: each row holds one finished episode of each of the 4 envs.
+    print(
+        res.curve[["env_steps", "episode_return_mean", "critic_loss", "q_mean"]]
+        .round(1)
+        .to_string()
+    )
+
+
+def update_rate(device: str, obs_dim: int = 12, k: int = 500) -> float:
+    """Updates/s on a fixed batch source (market-sized observations: 10 features + 2)."""
+    cfg = ddpg.DDPGConfig()
+    agent = ddpg.Agent.create(obs_dim, cfg, device)
+    buf = ddpg.ReplayBuffer(100_000, obs_dim, 1, device)
+    m = buf.capacity
+    buf.add(
+        torch.randn(m, obs_dim),
+        torch.rand(m) * 2 - 1,
+        torch.randn(m),
+        torch.randn(m, obs_dim),
+        torch.zeros(m),
+    )
+    gen = torch.Generator(device=device).manual_seed(0)
+    for _ in range(20):
+        ddpg.update(agent, buf.sample(cfg.batch_size, gen), cfg)
+    t = time.perf_counter()
+    for _ in range(k):
+        ddpg.update(agent, buf.sample(cfg.batch_size, gen), cfg)
+    return k / (time.perf_counter() - t)
+
+
+def toy_rates(n: int, device: str, warmup: int = 100, steps: int = 300) -> dict[str, float]:
+    """Env-steps/s during warm-up (no updates) and training (1 update per vector step)."""
+    cfg = ddpg.DDPGConfig(
+        total_steps=warmup + steps, learning_starts=warmup, checkpoint_every=10**9, device=device
+    )
+    res = ddpg.train(
+        ddpg.PointMassEnv(n, device=device), cfg, progress=False, log_every=warmup // 2
+    )
+    c = res.curve.set_index("vector_step")
+    mid, end = warmup // 2, warmup + steps
+    warm_s = c.loc[warmup, "wall_s"] - c.loc[mid, "wall_s"]
+    train_s = c.loc[end, "wall_s"] - c.loc[warmup, "wall_s"]
+    return {
+        "N": n,
+        "env-steps/s warm-up": n * (warmup - mid) / warm_s,
+        "env-steps/s training": n * steps / train_s,
+        "updates/s training": steps * cfg.updates_per_step / train_s,
+        "ms/vector step": 1e3 * train_s / steps,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--skip-pendulum", action="store_true")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    if not args.skip_pendulum:
+        pendulum(device)
+    print(
+        f"\nDDPG updates/s (batch 128, actor 2x128, critic 3x128, obs_dim 12): "
+        f"{update_rate(device):,.0f}"
+    )
+    rows = [toy_rates(n, device) for n in (64, 1024)]
+    cols = list(rows[0])
+    print("\nTraining on PointMassEnv (1 update per vector step; warm-up: random actions):")
+    print("  ".join(f"{c:>20}" if i else f"{c:>6}" for i, c in enumerate(cols)))
+    for r in rows:
+        print(
+            "  ".join(
+                f"{r[c]:>6d}" if c == "N" else f"{r[c]:>20,.{1 if 'ms' in c else 0}f}" for c in cols
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
