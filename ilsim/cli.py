@@ -61,21 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("nb-sync", help="store checked outputs of executed notebooks in notebooks/")
     s.add_argument("name", nargs="?", default="default")
     args = parser.parse_args(argv)
-    if args.cmd == "check":
+    if args.cmd in ("check", "train-policy"):
         try:
             p = load_params(args.params)
         except ParamsError as err:
             print(err, file=sys.stderr)
             return 1
+    if args.cmd == "check":
         print(f"{args.params}: ok (name {p.name})")
     elif args.cmd == "train-policy":
         from ilsim import pipeline
 
-        try:
-            p = load_params(args.params)
-        except ParamsError as err:
-            print(err, file=sys.stderr)
-            return 1
         curve = pipeline.train_policy(p, args.agent, args.seed)
         print(
             f"{args.agent} seed {args.seed}: {len(curve)} curve rows -> "

@@ -194,6 +194,21 @@ def label_mix(segments: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def il_train_config(p: Params, seed: int) -> imitation.TrainConfig:
+    """The ``il`` params as a training configuration (the pool and the IL baseline)."""
+    c = p.il
+    return imitation.TrainConfig(
+        hidden=c.hidden,
+        lr=c.lr,
+        batch_size=c.batch_size,
+        max_epochs=c.max_epochs,
+        patience=c.patience,
+        val_fraction=c.val_fraction,
+        seed=seed,
+        device=resolve_device(p.device),
+    )
+
+
 def il_datasets(
     segments: pd.DataFrame, scaled: pd.DataFrame, labels: pd.Series
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[int]]:
@@ -220,16 +235,7 @@ def train_il_pool(
     """Train one agent per ``il_train`` segment; save the checkpoint, curves and fit table."""
     datasets, ids = il_datasets(segments, scaled, labels)
     c = p.il
-    cfg = imitation.TrainConfig(
-        hidden=c.hidden,
-        lr=c.lr,
-        batch_size=c.batch_size,
-        max_epochs=c.max_epochs,
-        patience=c.patience,
-        val_fraction=c.val_fraction,
-        seed=p.seed,
-        device=resolve_device(p.device),
-    )
+    cfg = il_train_config(p, p.seed)
     result = imitation.train_ensemble(datasets, cfg, progress=progress)
     imitation.save_agents(
         result.model.cpu(),
@@ -615,17 +621,7 @@ def train_policy(
         labels = pd.read_parquet(artifact(p, "labels.parquet", root))["label"]
         sets, _ = il_datasets(segments, scaled, labels)
         union = (np.concatenate([x for x, _ in sets]), np.concatenate([y for _, y in sets]))
-        c = p.il
-        cfg = imitation.TrainConfig(
-            hidden=c.hidden,
-            lr=c.lr,
-            batch_size=c.batch_size,
-            max_epochs=c.max_epochs,
-            patience=c.patience,
-            val_fraction=c.val_fraction,
-            seed=seed,
-            device=device,
-        )
+        cfg = il_train_config(p, seed)
         res = imitation.train_ensemble([union], cfg, progress=progress)
         imitation.save_agents(res.model.cpu(), out, {"agent": agent, "seed": seed})
         curve = res.history.rename(columns={"epoch": "step"})
