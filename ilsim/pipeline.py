@@ -379,19 +379,18 @@ def _pairs(bars: pd.DataFrame, segments: pd.DataFrame, role: str):
     return synthesis.one_step_targets(bars["close"].to_numpy(), seg, data.session_ids(bars.index))
 
 
-def train_synthesis_net(
+def fit_synthesis(
     p: Params,
     bars: pd.DataFrame,
     scaled: pd.DataFrame,
     segments: pd.DataFrame,
-    root: str | Path = ".",
+    acts: np.ndarray,
     progress: bool = True,
-) -> tuple[synthesis.SynthesisResult, pd.DataFrame]:
-    """Train the action synthesis network on the ``sim_train`` segments (one step ahead, real
-    features); save it with its residuals and the real volumes beside them; score it on its
-    validation blocks and on the held-out backtest segments."""
-    il, _ = imitation.load_agents(artifact(p, "il_agents.pt", root))
-    acts = il_actions(il, scaled)
+) -> tuple[synthesis.SynthesisResult, pd.DataFrame, dict]:
+    """Fit the action synthesis network on the ``sim_train`` segments from the pool's actions
+    ``acts`` [T, M] at every bar (one step ahead, real features); score it on its validation
+    blocks and on the held-out backtests. Returns the fit, the quality table and the meta data
+    the simulator needs (real volumes and times of day beside the residuals)."""
     ok = features.valid_mask(scaled)
     rows, rets, sids = _pairs(bars, segments, "sim_train")
     rows, rets, sids = rows[ok[rows]], rets[ok[rows]], sids[ok[rows]]
@@ -411,19 +410,15 @@ def train_synthesis_net(
         device=resolve_device(p.device),
         progress=progress,
     )
-    model = result.model.cpu()
+    result.model = result.model.cpu()
     sim_bars = regimes.role_mask(segments, len(bars), "sim_train")
-    one_bar = bars["close"].pct_change().to_numpy()
     meta = {
         "residual_volume": bars["volume"].to_numpy()[rows + 1],
         "residual_bar_of_day": bar_of_day(bars.index)[rows + 1],
         "sigma_bar": float(np.nanstd(rets)),
         "volume_bar": float(np.median(bars["volume"].to_numpy()[sim_bars])),
         "segments": sorted(set(sids.tolist())),
-        "one_bar_std_all": float(np.nanstd(one_bar)),
     }
-    synthesis.save_synthesis(model, result.residuals, artifact(p, "synthesis.pt", root), meta)
-    result.history.to_csv(artifact(p, "synthesis_history.csv", root), index=False)
     q = result.quality
     table = [
         {
@@ -437,11 +432,29 @@ def train_synthesis_net(
     ]
     brow, brets, _ = _pairs(bars, segments, "backtest")
     brow, brets = brow[ok[brow]], brets[ok[brow]]
-    pred = synthesis.predict_returns(model, acts[brow])
+    pred = synthesis.predict_returns(result.model, acts[brow])
     table.append(
         {"data": "backtest segments (held out)", **synthesis.prediction_quality(pred, brets)}
     )
-    quality = pd.DataFrame(table)
+    return result, pd.DataFrame(table), meta
+
+
+def train_synthesis_net(
+    p: Params,
+    bars: pd.DataFrame,
+    scaled: pd.DataFrame,
+    segments: pd.DataFrame,
+    root: str | Path = ".",
+    progress: bool = True,
+) -> tuple[synthesis.SynthesisResult, pd.DataFrame]:
+    """Notebook 05's step: fit the synthesis network on the saved agent pool's actions, save it
+    with its residuals and write its quality table."""
+    acts = il_actions(load_pool(p, root=root), scaled)
+    result, quality, meta = fit_synthesis(p, bars, scaled, segments, acts, progress)
+    synthesis.save_synthesis(
+        result.model, result.residuals, artifact(p, "synthesis.pt", root), meta
+    )
+    result.history.to_csv(artifact(p, "synthesis_history.csv", root), index=False)
     write_table(quality, p.tables_dir(root), "synthesis_quality", floatfmt=".4g")
     return result, quality
 
@@ -469,19 +482,18 @@ def market_config(
     return cfg
 
 
-def market_data(
+def assemble_market(
     p: Params,
+    bars: pd.DataFrame,
+    segments: pd.DataFrame,
+    scaler: features.MinMaxScaler,
+    il_policy: Any,
+    net: synthesis.SynthesisNet,
+    residuals: np.ndarray,
+    meta: dict,
     role: str | tuple[str, ...] = "sim_train",
-    device: str = "cpu",
-    root: str | Path = ".",
 ) -> market.MarketData:
-    """Everything the simulator needs, loaded from the pipeline's artifacts; episodes start in
-    the segments of ``role``."""
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    scaler = features.MinMaxScaler.load(artifact(p, "scaler.json", root))
-    il, _ = imitation.load_agents(artifact(p, "il_agents.pt", root), device)
-    net, residuals, meta = synthesis.load_synthesis(artifact(p, "synthesis.pt", root), device)
+    """The simulator's ingredients; episodes start in the segments of ``role``."""
     roles = (role,) if isinstance(role, str) else tuple(role)
     chosen = segments[segments["role"].isin(roles)]
     if chosen.empty:
@@ -490,7 +502,7 @@ def market_data(
     return market.MarketData(
         bars=bars,
         scaler=scaler,
-        il_policy=il.act,
+        il_policy=il_policy,
         synthesis=lambda a: net(a)[0],
         residuals=residuals - residuals.mean(),  # zero-mean noise: the network carries the drift
         residual_volume=np.asarray(meta["residual_volume"]),
@@ -504,6 +516,28 @@ def market_data(
         sigma_bar=float(meta["sigma_bar"]),
         volume_bar=float(meta["volume_bar"]),
     )
+
+
+def market_data(
+    p: Params,
+    role: str | tuple[str, ...] = "sim_train",
+    device: str = "cpu",
+    root: str | Path = ".",
+) -> market.MarketData:
+    """Everything the simulator needs, loaded from the pipeline's artifacts; episodes start in
+    the segments of ``role``."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    scaler = features.MinMaxScaler.load(artifact(p, "scaler.json", root))
+    net, residuals, meta = synthesis.load_synthesis(artifact(p, "synthesis.pt", root), device)
+    pool = load_pool(p, device, root)
+    return assemble_market(p, bars, segments, scaler, pool.act, net, residuals, meta, role)
+
+
+def load_pool(p: Params, device: str = "cpu", root: str | Path = ".") -> Any:
+    """The IL agent pool notebook 03 trained (an ``EnsembleMLP``; ``.act`` maps states
+    [N, F] to actions [N, M])."""
+    return imitation.load_agents(artifact(p, "il_agents.pt", root), device)[0]
 
 
 def simulated_pathset(
