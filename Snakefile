@@ -224,6 +224,24 @@ rule regime_analysis:
         papermill("08_regime_analysis")
 
 
+rule il_methods:
+    input:
+        "notebooks/09_il_methods.ipynb",
+        rules.imitation.output.labels,
+        rules.features.output.scaled,
+        rules.features.output.scaler,
+    output:
+        nb=f"{NB}/09_il_methods.ipynb",
+        table=f"{REP}/tables/il_methods.csv",
+        fig=multiext(f"{FIG}/fig_il_methods", ".png", ".pdf"),
+    params:
+        section=section("seed", "il_methods", "il", "experts", "synthesis", "market", "rl"),
+    benchmark:
+        f"{RES}/benchmarks/09_il_methods.tsv"
+    shell:
+        papermill("09_il_methods")
+
+
 rule all:
     default_target: True
     input:
@@ -235,3 +253,4 @@ rule all:
         rules.train_rl.output,
         rules.backtest.output,
         rules.regime_analysis.output,
+        rules.il_methods.output,

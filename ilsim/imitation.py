@@ -14,15 +14,19 @@ for ``patience`` epochs.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from ilsim.backtest import run_backtest, run_policy_backtest, trade_step
+from ilsim.metrics import compute_metrics
 
 
 class EnsembleMLP(nn.Module):
@@ -235,3 +239,632 @@ def action_correlation(actions: np.ndarray) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.corrcoef(actions.T)
     return pd.DataFrame(np.atleast_2d(corr), index=names, columns=names)
+
+
+# ============================================================================================
+# Common interface of the imitation learners (BC, DAgger here; MaxEnt IRL and GAIL in
+# :mod:`ilsim.irl`), after book chapters 306 and 308: demonstrations, action spaces, the
+# ``Learner`` protocol, and evaluation as action accuracy plus trading metrics on replay.
+# ============================================================================================
+
+ACTION_SPACES: dict[str, tuple[float, ...] | None] = {
+    "continuous": None,
+    "three": (-1.0, 0.0, 1.0),
+    "five": (-1.0, -0.5, 0.0, 0.5, 1.0),
+}
+
+
+def _space_levels(action_space: str) -> tuple[float, ...] | None:
+    """Levels of a named action space (None: continuous), or a clear error."""
+    if action_space not in ACTION_SPACES:
+        raise ValueError(
+            f"action_space must be one of {sorted(ACTION_SPACES)}, got {action_space!r}"
+        )
+    return ACTION_SPACES[action_space]
+
+
+def to_classes(actions: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Action values → index of the nearest level (ties: the lower level), int64."""
+    lv = np.asarray(levels, dtype=np.float64)
+    a = np.asarray(actions, dtype=np.float64)
+    return np.abs(a[..., None] - lv).argmin(axis=-1).astype(np.int64)
+
+
+def from_classes(idx: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Level indices → action values (float64)."""
+    return np.asarray(levels, dtype=np.float64)[np.asarray(idx, dtype=np.int64)]
+
+
+def imitation_accuracy(
+    pred: np.ndarray, expert: np.ndarray, hold_band: float = 0.1
+) -> dict[str, float]:
+    """Share of bars where the learner's action class equals the expert's, and the expert's
+    majority-class rate (the accuracy of always answering the commonest action).
+
+    Classes: when the expert acts in {−1, 0, 1}, sell / hold / buy by :func:`action_classes`
+    (``|a| <= hold_band`` is hold, the project's reading of a continuous agent); when it uses
+    the five levels, the nearest of them; otherwise (a continuous expert) sell / hold / buy.
+    """
+    p = np.asarray(pred, dtype=np.float64)
+    e = np.asarray(expert, dtype=np.float64)
+    if p.shape != e.shape:
+        raise ValueError(f"pred shape {p.shape} != expert shape {e.shape}")
+    if len(e) == 0:
+        return {"accuracy": float("nan"), "majority_rate": float("nan")}
+    five = ACTION_SPACES["five"]
+    if np.isin(e, (-1.0, 0.0, 1.0)).all() or not np.isin(e, five).all():
+        pc, ec = action_classes(p, hold_band), action_classes(e, hold_band)
+    else:
+        pc, ec = to_classes(p, five), to_classes(e, five)
+    _, counts = np.unique(ec, return_counts=True)
+    return {"accuracy": float(np.mean(pc == ec)), "majority_rate": float(counts.max() / len(ec))}
+
+
+def segment_slices(segment_ids: np.ndarray) -> list[slice]:
+    """Contiguous runs of equal ids as slices; rejects an id that reappears after another."""
+    ids = np.asarray(segment_ids)
+    if ids.ndim != 1:
+        raise ValueError(f"segment_ids must be 1-D, got shape {ids.shape}")
+    if len(ids) == 0:
+        return []
+    cut = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    starts = np.concatenate(([0], cut))
+    if len(np.unique(ids[starts])) != len(starts):
+        raise ValueError("segment_ids must be contiguous: an id reappears after another id")
+    ends = np.concatenate((cut, [len(ids)]))
+    return [slice(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+
+
+class ActionLookup:
+    """Queryable expert that returns recorded actions: ``expert(indices) = actions[indices]``
+    (the hindsight and rule-based experts do not depend on the learner's portfolio)."""
+
+    def __init__(self, actions: np.ndarray) -> None:
+        self.actions = np.asarray(actions, dtype=np.float64)
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        return self.actions[np.asarray(indices, dtype=np.int64)]
+
+
+class _SubsetExpert:
+    """An expert of a row subset: index ``k`` of the subset is row ``rows[k]`` of the parent."""
+
+    def __init__(self, expert: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> None:
+        self.expert, self.rows = expert, rows
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        return self.expert(self.rows[np.asarray(indices, dtype=np.int64)])
+
+
+@dataclass
+class Demonstrations:
+    """Expert demonstrations on T bars.
+
+    ``states`` [T, F] scaled market features (float32); ``actions`` [T] expert actions in
+    [−1, 1]; ``prices`` [T] closes for replay; ``segment_ids`` [T] contiguous runs (replays and
+    rollouts never cross a segment); ``expert`` the queryable expert: bar indices [K] into this
+    set → its actions there (DAgger asks it about the states its learner visits).
+    """
+
+    states: np.ndarray
+    actions: np.ndarray
+    prices: np.ndarray
+    segment_ids: np.ndarray
+    expert: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        self.states = np.asarray(self.states, dtype=np.float32)
+        self.actions = np.asarray(self.actions, dtype=np.float64)
+        self.prices = np.asarray(self.prices, dtype=np.float64)
+        self.segment_ids = np.asarray(self.segment_ids)
+        n = len(self.states)
+        if self.states.ndim != 2 or n == 0:
+            raise ValueError(f"states must be a non-empty [T, F] array, got {self.states.shape}")
+        for name in ("actions", "prices", "segment_ids"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} must have shape ({n},)")
+        if not np.isfinite(self.states).all():
+            raise ValueError("states contain NaN or inf")
+        if not np.isfinite(self.actions).all() or np.any(np.abs(self.actions) > 1):
+            raise ValueError("actions must be finite and in [-1, 1]")
+        if not np.isfinite(self.prices).all() or np.any(self.prices <= 0):
+            raise ValueError("prices must be finite and positive")
+        segment_slices(self.segment_ids)  # validates contiguity
+
+    @classmethod
+    def from_labels(
+        cls,
+        states: np.ndarray,
+        actions: np.ndarray,
+        prices: np.ndarray,
+        segment_ids: np.ndarray | None = None,
+    ) -> Demonstrations:
+        """Demonstrations whose expert is a lookup of ``actions`` (``None`` ids: one segment)."""
+        ids = np.zeros(len(prices), dtype=np.int64) if segment_ids is None else segment_ids
+        return cls(states, actions, prices, ids, ActionLookup(np.asarray(actions)))
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def __repr__(self) -> str:
+        expert = "none" if self.expert is None else type(self.expert).__name__
+        return (
+            f"Demonstrations(T={len(self)}, F={self.n_features}, "
+            f"segments={len(self.segments())}, expert={expert})"
+        )
+
+    @property
+    def n_features(self) -> int:
+        """F, the number of market features."""
+        return int(self.states.shape[1])
+
+    def segments(self) -> list[slice]:
+        """The segments as slices, in order."""
+        return segment_slices(self.segment_ids)
+
+    def query_expert(self, indices: np.ndarray) -> np.ndarray:
+        """The expert's actions at bar ``indices`` (error when there is no queryable expert)."""
+        if self.expert is None:
+            raise ValueError("these demonstrations have no queryable expert")
+        out = np.asarray(self.expert(np.asarray(indices, dtype=np.int64)), dtype=np.float64)
+        if out.shape != np.shape(indices):
+            raise ValueError(f"expert returned shape {out.shape} for {np.shape(indices)} indices")
+        return out
+
+    def select_segments(self, ids: Sequence) -> Demonstrations:
+        """The bars of the segments ``ids`` (in their original order), expert re-indexed."""
+        rows = np.flatnonzero(np.isin(self.segment_ids, np.asarray(ids)))
+        if rows.size == 0:
+            raise ValueError(f"no bars in segments {list(ids)}")
+        expert = None if self.expert is None else _SubsetExpert(self.expert, rows)
+        return Demonstrations(
+            self.states[rows], self.actions[rows], self.prices[rows], self.segment_ids[rows], expert
+        )
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A learner was used before ``fit`` (an AttributeError too, so ``hasattr`` is False)."""
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """What every imitation learner offers (scikit-learn style: configure, ``fit``, ``act``).
+
+    ``state_dim`` is the number of columns ``act`` expects: F (market features only) or F + 2
+    when the learner also sees its portfolio (cash / initial, holdings·price / initial).
+    """
+
+    name: str
+
+    @property
+    def state_dim(self) -> int: ...
+
+    def fit(self, demos: Demonstrations, *, seed: int = 0, progress: bool = False) -> Learner: ...
+
+    def act(self, states: np.ndarray) -> np.ndarray: ...
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
+    """Plain ReLU MLP ``in → hidden… → out`` (no output activation)."""
+    dims = [in_dim, *hidden]
+    layers: list[nn.Module] = []
+    for a, b in zip(dims[:-1], dims[1:], strict=True):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    layers.append(nn.Linear(dims[-1], out_dim))
+    return nn.Sequential(*layers)
+
+
+class BCLearner:
+    """Behavioural cloning: supervised regression / classification of the expert's actions.
+
+    ``action_space="continuous"``: one tanh output fitted by MSE — the paper's IL agent (two
+    hidden layers of 128 ReLU). ``"three"`` / ``"five"``: one logit per level, softmax
+    cross-entropy on the nearest level of each expert action; ``act`` returns the level of the
+    argmax. Adam, shuffled minibatches, every k-th block of 100 rows validates
+    (:func:`split_train_val`); the best validation epoch's weights are kept and training stops
+    after ``patience`` epochs without improvement.
+    """
+
+    name = "bc"
+
+    def __init__(
+        self,
+        action_space: str = "continuous",
+        hidden: Sequence[int] = (128, 128),
+        lr: float = 1e-3,
+        batch_size: int = 256,
+        max_epochs: int = 40,
+        patience: int = 6,
+        val_fraction: float = 0.2,
+        weight_decay: float = 0.0,
+        hold_band: float = 0.1,
+        device: str = "cpu",
+    ) -> None:
+        self.action_space = action_space
+        self.levels = _space_levels(action_space)
+        self.hidden = tuple(hidden)
+        self.lr, self.batch_size, self.max_epochs = lr, batch_size, max_epochs
+        self.patience, self.val_fraction, self.weight_decay = patience, val_fraction, weight_decay
+        self.hold_band, self.device = hold_band, device
+        self.model_: nn.Sequential | None = None
+        self.history_: pd.DataFrame = pd.DataFrame()
+
+    @property
+    def state_dim(self) -> int:
+        """Columns ``act`` expects (set by ``fit``)."""
+        if self.model_ is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted")
+        return int(self.model_[0].in_features)
+
+    def _build(self, in_dim: int, seed: int) -> nn.Sequential:
+        out_dim = 1 if self.levels is None else len(self.levels)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return mlp(in_dim, self.hidden, out_dim).to(self.device)
+
+    def _targets(self, y: np.ndarray) -> torch.Tensor:
+        if self.levels is None:
+            return torch.as_tensor(y, dtype=torch.float32, device=self.device)
+        return torch.as_tensor(to_classes(y, self.levels), device=self.device)
+
+    def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.levels is None:
+            return ((torch.tanh(out.squeeze(-1)) - target) ** 2).mean()
+        return nn.functional.cross_entropy(out, target)
+
+    def _decode(self, out: torch.Tensor) -> np.ndarray:
+        if self.levels is None:
+            return torch.tanh(out.squeeze(-1)).double().cpu().numpy()
+        return from_classes(out.argmax(-1).cpu().numpy(), self.levels)
+
+    def fit(self, demos: Demonstrations, *, seed: int = 0, progress: bool = False) -> BCLearner:
+        """Clone the expert actions of ``demos`` from its market features."""
+        self.fit_arrays(demos.states, demos.actions, seed=seed, progress=progress)
+        return self
+
+    def fit_arrays(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        seed: int = 0,
+        warm_start: bool = False,
+        max_epochs: int | None = None,
+        progress: bool = False,
+    ) -> dict[str, float]:
+        """Fit on states ``x`` [N, D] and expert actions ``y`` [N]; ``warm_start`` continues
+        from the current weights (DAgger). Returns the best epoch's losses and accuracy."""
+        x = np.asarray(x, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float64)
+        if x.ndim != 2 or len(x) != len(y) or len(x) < 2:
+            raise ValueError("need >= 2 rows of states [N, D] and matching actions [N]")
+        if not np.isfinite(x).all():
+            raise ValueError("states contain NaN or inf")
+        if not warm_start or self.model_ is None or self.state_dim != x.shape[1]:
+            self.model_ = self._build(x.shape[1], seed)
+        model = self.model_
+        gen = torch.Generator().manual_seed(seed)
+        opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        tr, va = split_train_val(len(x), self.val_fraction)
+        xt = torch.as_tensor(x, device=self.device)
+        yt = self._targets(y)
+        x_tr, y_tr, x_va, y_va = xt[tr], yt[tr], xt[va], yt[va]
+        epochs = self.max_epochs if max_epochs is None else max_epochs
+        best = {"val_loss": float("inf"), "epoch": 0}
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        rows, stale = [], 0
+        bar = tqdm(range(1, epochs + 1), desc=self.name, disable=not progress, leave=False)
+        for epoch in bar:
+            model.train()
+            perm = torch.randperm(len(tr), generator=gen).to(self.device)
+            tot, n_b = 0.0, 0
+            for i in range(0, len(tr), self.batch_size):
+                b = perm[i : i + self.batch_size]
+                loss = self._loss(model(x_tr[b]), y_tr[b])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                tot, n_b = tot + float(loss.detach()), n_b + 1
+            model.eval()
+            with torch.no_grad():
+                out = model(x_va) if len(va) else None
+                val = float(self._loss(out, y_va)) if out is not None else tot / n_b
+                acc = (
+                    imitation_accuracy(self._decode(out), y[va], self.hold_band)["accuracy"]
+                    if out is not None
+                    else float("nan")
+                )
+            rows.append(
+                {"epoch": epoch, "train_loss": tot / n_b, "val_loss": val, "val_accuracy": acc}
+            )
+            bar.set_postfix(val=f"{val:.4f}")
+            if val < best["val_loss"] - 1e-7:
+                best = {"val_loss": val, "epoch": epoch}
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                stale = 0
+            else:
+                stale += 1
+                if stale >= self.patience:
+                    break
+        model.load_state_dict(best_state)
+        model.eval()
+        self.history_ = pd.DataFrame(rows)
+        row = self.history_.iloc[best["epoch"] - 1] if best["epoch"] else self.history_.iloc[-1]
+        return {
+            "train_loss": float(row["train_loss"]),
+            "val_loss": float(row["val_loss"]),
+            "val_accuracy": float(row["val_accuracy"]),
+            "best_epoch": int(best["epoch"]),
+            "epochs": len(rows),
+        }
+
+    @torch.no_grad()
+    def act(self, states: np.ndarray) -> np.ndarray:
+        """Actions [N] in [−1, 1] for states [N, state_dim]."""
+        if self.model_ is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted")
+        x = torch.as_tensor(np.asarray(states, dtype=np.float32), device=self.device)
+        return self._decode(self.model_(x))
+
+    @torch.no_grad()
+    def predict_proba(self, states: np.ndarray) -> np.ndarray:
+        """Class probabilities [N, levels] (discrete action spaces only)."""
+        if self.levels is None:
+            raise ValueError("predict_proba needs a discrete action space")
+        if self.model_ is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted")
+        x = torch.as_tensor(np.asarray(states, dtype=np.float32), device=self.device)
+        return torch.softmax(self.model_(x), -1).double().cpu().numpy()
+
+
+@dataclass
+class Rollout:
+    """One static-replay pass over every segment: what was observed and done at each bar."""
+
+    observations: np.ndarray  # [T, F + 2]: features, cash / initial, holdings·price / initial
+    actions: np.ndarray  # [T] executed (learner's or, with probability beta, the expert's)
+    policy_actions: np.ndarray  # [T] the learner's own action (NaN where it was not asked)
+    expert_actions: np.ndarray  # [T] the expert's action at each bar
+
+
+def replay_rollout(
+    demos: Demonstrations,
+    policy: Callable[[np.ndarray], np.ndarray] | None = None,
+    *,
+    beta: float = 0.0,
+    rng: np.random.Generator | None = None,
+    initial_cash: float = 1e6,
+    fee: float = 0.005,
+) -> Rollout:
+    """Trade every segment of ``demos`` on its static price path (fraction convention,
+    :func:`ilsim.backtest.trade_step`) from ``initial_cash`` and no holdings.
+
+    At bar t the trader observes ``[states[t], cash / initial_cash, holdings·price[t] /
+    initial_cash]`` (before its trade, as :func:`ilsim.backtest.run_policy_backtest`) and
+    executes, with probability ``beta``, the expert's action, else ``policy(obs)`` (DAgger's
+    mixture β·π* + (1 − β)·π̂). ``policy=None`` replays the expert alone. Segments run side by
+    side, one policy call per bar offset.
+    """
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    if policy is None:
+        beta = 1.0
+    rng = np.random.default_rng(0) if rng is None else rng
+    n, f = len(demos), demos.n_features
+    expert = demos.query_expert(np.arange(n))
+    segs = demos.segments()
+    starts = np.array([s.start for s in segs])
+    lengths = np.array([s.stop - s.start for s in segs])
+    obs = np.empty((n, f + 2), dtype=np.float32)
+    obs[:, :f] = demos.states
+    executed = np.empty(n)
+    own = np.full(n, np.nan)
+    cash = np.full(len(segs), float(initial_cash))
+    held = np.zeros(len(segs))
+    for t in range(int(lengths.max())):
+        live = np.flatnonzero(t < lengths)
+        idx = starts[live] + t
+        price = demos.prices[idx]
+        obs[idx, f] = cash[live] / initial_cash
+        obs[idx, f + 1] = held[live] * price / initial_cash
+        a = expert[idx].copy()
+        ask = rng.random(len(live)) >= beta if beta < 1.0 else np.zeros(len(live), bool)
+        if ask.any():
+            mine = np.clip(np.asarray(policy(obs[idx[ask]]), dtype=np.float64), -1.0, 1.0)
+            own[idx[ask]] = mine
+            a[ask] = mine
+        executed[idx] = a
+        cash[live], held[live], _ = trade_step(cash[live], held[live], a, price, fee=fee)
+    return Rollout(obs, executed, own, expert)
+
+
+class DAggerLearner:
+    """DAgger (Ross, Gordon & Bagnell 2011) on static replay, for a learner that sees its own
+    portfolio — so its own actions change its future states.
+
+    State: market features plus ``cash / initial`` and ``holdings·price / initial``.
+    Iteration 0 is behavioural cloning on the expert's actions with the portfolio the expert
+    itself would have had (its actions replayed, fraction convention, ``fee``). Iteration i
+    (1 … ``n_iter``) rolls out β_i·π* + (1 − β_i)·π̂ with β_i = ``beta0``·``beta_decay``^(i−1)
+    through every segment, labels each visited state with ``demos.expert`` at that bar,
+    aggregates it with all earlier data (the dataset grows by T rows per iteration) and
+    retrains from the current weights (``iter_epochs``).
+
+    ``log_`` has one row per iteration: ``beta`` of the collecting rollout, rows added and
+    aggregated, the retrain's losses, ``visited_accuracy`` (the previous policy's own actions
+    against the expert on the states it collected) and ``accuracy`` (the new policy alone,
+    β = 0, against the expert on the states it visits — DAgger's measure; row 0 is plain BC
+    with the portfolio). ``act`` expects F + 2 columns.
+    """
+
+    name = "dagger"
+
+    def __init__(
+        self,
+        action_space: str = "continuous",
+        hidden: Sequence[int] = (128, 128),
+        lr: float = 1e-3,
+        batch_size: int = 256,
+        max_epochs: int = 40,
+        iter_epochs: int = 15,
+        patience: int = 6,
+        val_fraction: float = 0.2,
+        n_iter: int = 4,
+        beta0: float = 0.5,
+        beta_decay: float = 0.5,
+        initial_cash: float = 1e6,
+        fee: float = 0.005,
+        hold_band: float = 0.1,
+        track_accuracy: bool = True,
+        device: str = "cpu",
+    ) -> None:
+        self.action_space = action_space
+        self.policy_ = BCLearner(
+            action_space, hidden, lr, batch_size, max_epochs, patience, val_fraction,
+            hold_band=hold_band, device=device,
+        )
+        self.iter_epochs, self.n_iter = iter_epochs, n_iter
+        self.beta0, self.beta_decay = beta0, beta_decay
+        self.initial_cash, self.fee, self.hold_band = initial_cash, fee, hold_band
+        self.track_accuracy = track_accuracy
+        self.log_: pd.DataFrame = pd.DataFrame()
+
+    @property
+    def state_dim(self) -> int:
+        """F + 2 (market features, cash fraction, holdings value fraction)."""
+        return self.policy_.state_dim
+
+    def act(self, states: np.ndarray) -> np.ndarray:
+        """Actions [N] for observations [N, F + 2]."""
+        return self.policy_.act(states)
+
+    def _on_policy_accuracy(self, demos: Demonstrations) -> float:
+        ro = replay_rollout(demos, self.act, initial_cash=self.initial_cash, fee=self.fee)
+        return imitation_accuracy(ro.actions, ro.expert_actions, self.hold_band)["accuracy"]
+
+    def fit(self, demos: Demonstrations, *, seed: int = 0, progress: bool = False) -> DAggerLearner:
+        """Run DAgger on ``demos`` (needs its queryable ``expert``)."""
+        rng = np.random.default_rng(seed)
+        expert_run = replay_rollout(demos, None, initial_cash=self.initial_cash, fee=self.fee)
+        xs, ys = [expert_run.observations], [expert_run.expert_actions]
+        fit = self.policy_.fit_arrays(xs[0], ys[0], seed=seed, progress=progress)
+        nan = float("nan")
+        rows = [
+            {
+                "iteration": 0, "beta": nan, "added": len(demos), "dataset_size": len(demos),
+                "train_loss": fit["train_loss"], "val_loss": fit["val_loss"],
+                "visited_accuracy": nan,
+                "accuracy": self._on_policy_accuracy(demos) if self.track_accuracy else nan,
+            }
+        ]
+        bar = tqdm(range(1, self.n_iter + 1), desc="DAgger", disable=not progress, leave=False)
+        for i in bar:
+            beta = self.beta0 * self.beta_decay ** (i - 1)
+            ro = replay_rollout(
+                demos, self.act, beta=beta, rng=rng,
+                initial_cash=self.initial_cash, fee=self.fee,
+            )
+            asked = np.isfinite(ro.policy_actions)
+            visited = imitation_accuracy(
+                ro.policy_actions[asked], ro.expert_actions[asked], self.hold_band
+            )["accuracy"]
+            labels = demos.query_expert(np.arange(len(demos)))  # the expert on visited bars
+            xs.append(ro.observations)
+            ys.append(labels)
+            fit = self.policy_.fit_arrays(
+                np.concatenate(xs), np.concatenate(ys), seed=seed + i, warm_start=True,
+                max_epochs=self.iter_epochs,
+            )
+            acc = self._on_policy_accuracy(demos) if self.track_accuracy else nan
+            rows.append(
+                {
+                    "iteration": i, "beta": beta, "added": len(ro.actions),
+                    "dataset_size": sum(len(y) for y in ys),
+                    "train_loss": fit["train_loss"], "val_loss": fit["val_loss"],
+                    "visited_accuracy": visited, "accuracy": acc,
+                }
+            )
+            bar.set_postfix(acc=f"{acc:.3f}")
+        self.log_ = pd.DataFrame(rows)
+        return self
+
+
+def evaluate_learner(
+    learner: Learner,
+    demos: Demonstrations,
+    *,
+    initial_cash: float = 1e6,
+    fee: float = 0.005,
+    hold_band: float = 0.1,
+    bars_per_year: float | None = None,
+) -> dict[str, float]:
+    """How well a fitted learner imitates and trades on ``demos``.
+
+    Accuracy against the expert (:func:`imitation_accuracy`) and the expert's majority-class
+    rate; the learner as a trader on the static replay of each segment (fraction convention,
+    from ``initial_cash``), metrics per segment by :func:`ilsim.metrics.compute_metrics`, then
+    averaged over segments; the expert's own replay metrics beside them (``expert_…``). A
+    learner with ``state_dim == F + 2`` trades through
+    :func:`ilsim.backtest.run_policy_backtest`, which fills the portfolio columns from its own
+    running account — so its accuracy is measured on the states it visits itself.
+    """
+    f = demos.n_features
+    if learner.state_dim not in (f, f + 2):
+        raise ValueError(f"learner expects {learner.state_dim} columns; demos have {f} features")
+    sees_account = learner.state_dim == f + 2
+    actions = np.empty(len(demos))
+    keys = ("total_return_pct", "sharpe_ratio", "max_drawdown_pct", "turnover")
+    if bars_per_year is not None:
+        keys = (*keys, "sharpe_annualised")
+    per_seg: list[dict[str, float]] = []
+    expert_seg: list[dict[str, float]] = []
+    open_loop = None if sees_account else np.asarray(learner.act(demos.states), dtype=np.float64)
+    for s in demos.segments():
+        prices = demos.prices[s]
+        if sees_account:
+            res, acts = run_policy_backtest(
+                prices, demos.states[s], learner.act, 1, initial_cash=initial_cash, fee=fee
+            )
+            actions[s] = acts[0]
+        else:
+            actions[s] = np.clip(open_loop[s], -1.0, 1.0)
+            res = run_backtest(prices, actions[s], initial_cash=initial_cash, fee=fee)
+        expert_res = run_backtest(prices, demos.actions[s], initial_cash=initial_cash, fee=fee)
+        for r_, out in ((res, per_seg), (expert_res, expert_seg)):
+            r = r_.squeeze()
+            m = compute_metrics(
+                r.value, r.traded_notional, initial_value=initial_cash, bars_per_year=bars_per_year
+            )
+            out.append({k: m[k] for k in keys})
+    result = {"n_bars": float(len(demos)), "n_segments": float(len(per_seg))}
+    result.update(imitation_accuracy(actions, demos.actions, hold_band))
+    result.update({k: float(np.mean([m[k] for m in per_seg])) for k in keys})
+    result.update({f"expert_{k}": float(np.mean([m[k] for m in expert_seg])) for k in keys})
+    return result
+
+
+LEARNERS: dict[str, Callable[..., Learner]] = {"bc": BCLearner, "dagger": DAggerLearner}
+_LAZY_LEARNERS = {"maxent_irl": "MaxEntIRLLearner", "gail": "GAILLearner"}
+
+
+def learner_names() -> list[str]:
+    """Every name :func:`make_learner` knows (the IRL ones resolve on use)."""
+    return [*LEARNERS, *_LAZY_LEARNERS]
+
+
+def make_learner(name: str, **kwargs) -> Learner:
+    """A learner by registry name: "bc", "dagger", or (from :mod:`ilsim.irl`, imported on
+    first use) "maxent_irl", "gail"; ``kwargs`` go to its constructor."""
+    if name in LEARNERS:
+        return LEARNERS[name](**kwargs)
+    if name in _LAZY_LEARNERS:
+        try:
+            from ilsim import irl
+        except ImportError as e:
+            msg = f"learner {name!r} lives in ilsim.irl, which failed to import: {e}"
+            raise ImportError(msg) from e
+        cls = getattr(irl, _LAZY_LEARNERS[name], None)
+        if cls is None:
+            raise ImportError(f"ilsim.irl defines no {_LAZY_LEARNERS[name]} (learner {name!r})")
+        return cls(**kwargs)
+    raise ValueError(f"unknown learner {name!r}; choose from {learner_names()}")

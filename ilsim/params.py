@@ -141,6 +141,9 @@ class ILParams(_Strict):
     order_unit_shares: Annotated[float, Field(gt=0)] = 1.0
     # |a| <= hold_band counts as "hold" when actions are read as buy / hold / sell.
     hold_band: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    # How the pool is built: the paper's behavioural cloning ("bc", one batched MLP model) or
+    # one of the seeds' methods (notebook 09), one learner per il_train segment.
+    method: Literal["bc", "dagger", "maxent_irl", "gail"] = "bc"
     # Which unseen segment the agents trade in notebook 04.
     eval_segment: Literal["first_backtest", "first_sim_train"] | int = "first_backtest"
 
@@ -198,6 +201,30 @@ class RLParams(_Strict):
     final_impact: Literal["auto", "paper", "calibrated"] = "auto"
 
 
+class ILMethodsParams(_Strict):
+    """Notebook 09: the seeds' IL methods compared, and as ways to build the agent pool."""
+
+    methods: tuple[Literal["bc", "dagger", "maxent_irl", "gail"], ...] = (
+        "bc",
+        "dagger",
+        "maxent_irl",
+        "gail",
+    )
+    demonstrators: tuple[Literal["hindsight", "momentum", "mean_reversion", "hybrid"], ...] = (
+        "hindsight",
+        "hybrid",
+    )
+    action_space: Literal["three", "five"] = "three"  # for the discrete learners
+    hidden: tuple[int, ...] = (64, 64)
+    max_epochs: Annotated[int, Field(ge=1)] = 15
+    dagger_iterations: Annotated[int, Field(ge=1)] = 2
+    irl_iterations: Annotated[int, Field(ge=1)] = 200
+    gail_iterations: Annotated[int, Field(ge=1)] = 40
+    # Short runs for the pool's effect on the simulator and on the final RL agent.
+    rl_steps: Annotated[int, Field(ge=1)] = 300
+    n_paths: Annotated[int, Field(ge=2)] = 64
+
+
 class Params(_Strict):
     """One validated parameter set; ``name`` decides the output folders."""
 
@@ -213,6 +240,7 @@ class Params(_Strict):
     synthesis: SynthesisParams = Field(default_factory=SynthesisParams)
     market: MarketParams = Field(default_factory=MarketParams)
     rl: RLParams = Field(default_factory=RLParams)
+    il_methods: ILMethodsParams = Field(default_factory=ILMethodsParams)
     backtest: BacktestParams = Field(default_factory=BacktestParams)
 
     @model_validator(mode="after")

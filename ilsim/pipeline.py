@@ -8,6 +8,7 @@ reports) and ``figures/<name>/``; later steps read those files rather than recom
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,8 @@ def train_il_pool(
     """Train one agent per ``il_train`` segment; save the checkpoint, curves and fit table."""
     datasets, ids = il_datasets(segments, scaled, labels)
     c = p.il
+    if c.method != "bc":
+        return _train_method_pool(p, segments, scaled, ids, root)
     cfg = il_train_config(p, p.seed)
     result = imitation.train_ensemble(datasets, cfg, progress=progress)
     imitation.save_agents(
@@ -535,9 +538,62 @@ def market_data(
 
 
 def load_pool(p: Params, device: str = "cpu", root: str | Path = ".") -> Any:
-    """The IL agent pool notebook 03 trained (an ``EnsembleMLP``; ``.act`` maps states
-    [N, F] to actions [N, M])."""
-    return imitation.load_agents(artifact(p, "il_agents.pt", root), device)[0]
+    """The IL agent pool notebook 03 trained: an ``EnsembleMLP`` (``il.method`` "bc") or a
+    :class:`LearnerPool`; either's ``.act`` maps states [N, F] to actions [N, M]."""
+    path = artifact(p, "il_agents.pt", root)
+    ck = torch.load(path, map_location=device, weights_only=False)
+    if "pool" in ck:
+        return ck["pool"]
+    return imitation.load_agents(path, device)[0]
+
+
+def _train_method_pool(
+    p: Params, segments: pd.DataFrame, scaled: pd.DataFrame, ids: list[int], root: str | Path
+) -> tuple[None, pd.DataFrame]:
+    """``il.method`` other than "bc": one learner of that method per il_train segment on the
+    hindsight demonstrations, saved as a :class:`LearnerPool`; the fit table gives each
+    learner's in-segment accuracy."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    demos = method_demos(p, "hindsight", bars, scaled, segments)
+    learners, rows = [], []
+    regime = segments.set_index("segment")["regime"]
+    for i, seg in enumerate(ids):
+        own = demos.select_segments([seg])
+        learner = make_method_learner(p, p.il.method).fit(own, seed=p.seed)
+        learners.append(learner)
+        acc = imitation.imitation_accuracy(
+            learner.act(_pool_states(learner, own.states)), own.actions, p.il.hold_band
+        )
+        rows.append(
+            {
+                "agent": f"IL{i + 1}",
+                "segment": seg,
+                "regime": regime[seg],
+                "method": p.il.method,
+                "train_bars": len(own),
+                **acc,
+            }
+        )
+    pool = LearnerPool(learners, ids)
+    torch.save(
+        {"pool": pool, "meta": {"segments": ids, "method": p.il.method}},
+        artifact(p, "il_agents.pt", root),
+    )
+    pd.DataFrame(columns=["epoch", "agent", "train_mse", "val_mse"]).to_csv(
+        artifact(p, "il_history.csv", root), index=False
+    )
+    fit = pd.DataFrame(rows)
+    write_table(fit, p.tables_dir(root), "il_fit", floatfmt=".3g")
+    return None, fit
+
+
+def _pool_states(learner: Any, x: np.ndarray) -> np.ndarray:
+    """States for a pool learner: market features, plus a neutral all-cash portfolio for
+    learners that read one (DAgger)."""
+    x = np.asarray(x, dtype=np.float32)
+    if learner.state_dim == x.shape[1]:
+        return x
+    return np.c_[x, np.ones(len(x), np.float32), np.zeros(len(x), np.float32)]
 
 
 def simulated_pathset(
@@ -828,3 +884,186 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         f"predicted class (|output| <= {p.il.hold_band:g}: hold; otherwise buy with all cash "
         "or sell all holdings).",
     ]
+
+
+# -- the seeds' IL methods (notebook 09) --------------------------------------------------------
+
+
+class LearnerPool:
+    """Fitted learners (any :class:`ilsim.imitation.Learner`) as the simulator's agent pool:
+    states [N, F] → actions [N, M]. A learner that also reads a portfolio (DAgger) sees a
+    neutral one — all cash — since the pool's agents keep no accounts in the simulator."""
+
+    def __init__(self, learners: list, segments: list[int] | None = None) -> None:
+        self.learners, self.segments = list(learners), list(segments or [])
+
+    @property
+    def n_models(self) -> int:
+        return len(self.learners)
+
+    @torch.no_grad()
+    def act(self, states: torch.Tensor) -> torch.Tensor:
+        x = states.detach().cpu().numpy().astype(np.float32)
+        cols = [np.asarray(a.act(_pool_states(a, x)), dtype=np.float32) for a in self.learners]
+        return torch.as_tensor(np.stack(cols, 1), device=states.device)
+
+
+def make_method_learner(p: Params, method: str):
+    """A learner of one of the seeds' methods, sized by the ``il_methods`` params."""
+    m = p.il_methods
+    if method == "bc":  # the paper's agent: continuous actions, MSE
+        return imitation.make_learner(
+            "bc", action_space="continuous", hidden=m.hidden, max_epochs=m.max_epochs
+        )
+    if method == "dagger":
+        return imitation.make_learner(
+            "dagger",
+            action_space=m.action_space,
+            hidden=m.hidden,
+            max_epochs=m.max_epochs,
+            iter_epochs=m.max_epochs,
+            n_iter=m.dagger_iterations,
+            fee=p.backtest.fee,
+        )
+    if method == "maxent_irl":
+        return imitation.make_learner(
+            "maxent_irl", action_space=m.action_space, n_iter=m.irl_iterations
+        )
+    if method == "gail":
+        return imitation.make_learner(
+            "gail",
+            action_space=m.action_space,
+            hidden=m.hidden,
+            n_iter=m.gail_iterations,
+            bc_pretrain_epochs=m.max_epochs,
+        )
+    raise ValueError(f"unknown IL method {method!r}")
+
+
+def method_demos(
+    p: Params, kind: str, bars: pd.DataFrame, scaled: pd.DataFrame, segments: pd.DataFrame
+):
+    """Demonstrations of one demonstrator on every segment (labels never cross a segment)."""
+    from ilsim import demonstrators
+
+    kw = {"theta": p.experts.theta} if kind == "hindsight" else {}
+    ids = regimes.bar_segment_ids(segments, len(bars))
+    return demonstrators.demonstrations(kind, bars, scaled, ids, **kw)
+
+
+def il_method_study(
+    p: Params,
+    method: str,
+    demonstrator: str,
+    bars: pd.DataFrame,
+    scaled: pd.DataFrame,
+    segments: pd.DataFrame,
+    scaler: features.MinMaxScaler,
+    simulate: bool = True,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """One IL method as the pool builder: fit one learner per ``il_train`` segment, score them
+    on the held-out backtests (imitation and trading), and — with ``simulate`` — build the
+    simulator from this pool (synthesis network, realism against held-out bars) and train a
+    short DDPG run in it, backtested on the real backtest segments."""
+    from ilsim import ddpg
+
+    demos = method_demos(p, demonstrator, bars, scaled, segments)
+    train_ids = segments.loc[segments["role"] == "il_train", "segment"].tolist()
+    held = segments.loc[segments["role"] == "backtest", "segment"].tolist()
+    t0 = time.perf_counter()
+    learners = [
+        make_method_learner(p, method).fit(demos.select_segments([s]), seed=p.seed)
+        for s in train_ids
+    ]
+    fit_s = time.perf_counter() - t0
+    test = demos.select_segments(held)
+    bt = p.backtest
+    evals = pd.DataFrame(
+        [
+            imitation.evaluate_learner(
+                a, test, initial_cash=bt.initial_cash, fee=bt.fee, hold_band=p.il.hold_band
+            )
+            for a in learners
+        ]
+    )
+    row: dict[str, Any] = {
+        "method": method,
+        "demonstrator": demonstrator,
+        "agents": len(learners),
+        "fit_seconds": fit_s,
+        "accuracy": evals["accuracy"].mean(),
+        "majority_rate": evals["majority_rate"].mean(),
+        "total_return_pct": evals["total_return_pct"].mean(),
+        "sharpe_ratio": evals["sharpe_ratio"].mean(),
+        "max_drawdown_pct": evals["max_drawdown_pct"].mean(),
+        "turnover": evals["turnover"].mean(),
+    }
+    if not simulate:
+        return row
+    pool = LearnerPool(learners, train_ids)
+    acts = il_actions(pool, scaled)
+    fit, quality, meta = fit_synthesis(p, bars, scaled, segments, acts, progress)
+    row["synthesis_skill_heldout"] = float(quality.iloc[-1]["skill"])
+    mdata = assemble_market(p, bars, segments, scaler, pool.act, fit.model, fit.residuals, meta)
+    m = p.il_methods
+    real = realism.PathSet.from_bars(
+        bars,
+        list(
+            zip(
+                *[segments.loc[segments.role == "backtest", c] for c in ("first_bar", "last_bar")],
+                strict=True,
+            )
+        ),
+        p.market.episode_bars,
+    )
+    sim = simulated_pathset(p, mdata, "paper", m.n_paths, p.market.episode_bars, p.seed)
+    table = realism.realism_table(
+        real, {"simulator": sim}, n_boot=50, seed=p.seed, include_real_split=False
+    )
+    row["realism_distance"] = float(table.loc[table["fact"] == "total", "distance"].iloc[0])
+    train = assemble_market(
+        p, bars, segments, scaler, pool.act, fit.model, fit.residuals, meta, p.rl.train_roles
+    )
+    env = market.VectorMarket(
+        train, market_config(p, bars, impact="calibrated", stagger_starts=True), p.rl.n_envs
+    )
+    r = p.rl
+    res = ddpg.train(
+        env,
+        ddpg.DDPGConfig(
+            actor_hidden=r.actor_hidden,
+            critic_hidden=r.critic_hidden,
+            actor_lr=r.actor_lr,
+            critic_lr=r.critic_lr,
+            batch_size=r.batch_size,
+            gamma=r.gamma,
+            tau=r.tau,
+            exploration_noise=r.exploration_noise,
+            learning_starts=min(r.learning_starts, m.rl_steps // 3),
+            total_steps=m.rl_steps,
+            updates_per_step=r.updates_per_step,
+            checkpoint_every=m.rl_steps,
+            seed=p.seed,
+        ),
+        progress=progress,
+    )
+    rets, dds = [], []
+    for seg in segments[segments["role"] == "backtest"].itertuples(index=False):
+        sl = slice(seg.first_bar, seg.last_bar + 1)
+        out, _ = backtest.run_policy_backtest(
+            bars["close"].to_numpy()[sl],
+            scaled.iloc[sl].to_numpy(np.float32),
+            backtest.stacked_policy([res.actor.cpu()]),
+            1,
+            initial_cash=bt.initial_cash,
+            fee=bt.fee,
+        )
+        mt = metrics.compute_metrics(
+            out.value[0], out.traded_notional[0], initial_value=bt.initial_cash
+        )
+        rets.append(mt["total_return_pct"])
+        dds.append(mt["max_drawdown_pct"])
+    row["rl_return_pct"] = float(np.mean(rets))
+    row["rl_max_drawdown_pct"] = float(np.mean(dds))
+    return row

@@ -141,6 +141,11 @@ def plot_label_mix(mix: pd.DataFrame) -> plt.Figure:
 def plot_training_curves(history: pd.DataFrame) -> plt.Figure:
     """Train and validation MSE per epoch, one panel per agent."""
     agents = sorted(history["agent"].unique())
+    if not agents:  # pools built by other methods keep their own logs
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.text(0.5, 0.5, "no per-epoch curves for this pool-building method", ha="center")
+        ax.set_axis_off()
+        return fig
     ncol = min(5, len(agents))
     nrow = int(np.ceil(len(agents) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(3 * ncol, 2.3 * nrow), sharex=True, squeeze=False)
@@ -359,5 +364,33 @@ def plot_case(
     axp.set_ylabel("RL invested\nfraction")
     ticks = np.linspace(0, len(index) - 1, 6).astype(int)
     axp.set_xticks(ticks, [index[t].strftime("%Y-%m-%d") for t in ticks], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_il_methods(table: pd.DataFrame) -> plt.Figure:
+    """Imitation accuracy (against the majority-class rate) and held-out trading return of
+    each IL method, one group of bars per demonstrator."""
+    demos = list(dict.fromkeys(table["demonstrator"]))
+    methods = list(dict.fromkeys(table["method"]))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    width = 0.8 / max(1, len(demos))
+    x = np.arange(len(methods))
+    for k, demo in enumerate(demos):
+        g = table[table["demonstrator"] == demo].set_index("method").reindex(methods)
+        axes[0].bar(x + k * width, g["accuracy"], width, label=demo)
+        axes[0].scatter(
+            x + k * width, g["majority_rate"], color="black", marker="_", s=200, zorder=3
+        )
+        axes[1].bar(x + k * width, g["total_return_pct"], width, label=demo)
+    for ax, title in zip(
+        axes,
+        ("held-out accuracy (—: majority class)", "held-out return as a trader (%)"),
+        strict=True,
+    ):
+        ax.set_xticks(x + width * (len(demos) - 1) / 2, methods)
+        ax.set_title(title, fontsize=10)
+    axes[1].axhline(0, color="black", lw=0.5)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig

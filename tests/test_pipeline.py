@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ilsim import data, pipeline, regimes
 from ilsim import market as sim
@@ -87,3 +88,48 @@ def test_bar_minutes_any_time_unit():
         idx = pd.date_range("2021-01-04 09:30", periods=50, freq="5min", tz="America/New_York")
         bars = pd.DataFrame({"close": 1.0}, index=idx.as_unit(unit))
         assert pipeline.bar_minutes(bars) == 5.0
+
+
+def test_il_methods_build_pools_and_simulators(tmp_path):
+    p = params_from_dict(
+        {
+            "name": "tiny",
+            "seed": 2,
+            "synthetic": {"n_regimes": 7, "regime_days": [2, 3], "bar_minutes": 5},
+            "segments": {"rule": {"n_il_train": 3, "n_sim_train": 1, "n_backtest": 2}},
+            "experts": {"theta": 0.02},
+            "il": {"method": "maxent_irl"},
+            "synthesis": {"hidden": [16, 8], "max_epochs": 2},
+            "market": {"episode_bars": 40, "n_paths": 4, "noise_block_bars": 20},
+            "rl": {"n_envs": 4, "learning_starts": 5},
+            "il_methods": {
+                "irl_iterations": 30,
+                "rl_steps": 20,
+                "n_paths": 4,
+                "max_epochs": 2,
+                "hidden": [8],
+            },
+        }
+    )
+    market = pipeline.prepare_market(p, tmp_path)
+    segs = pipeline.segment_market(p, market, tmp_path)
+    _, scaled, scaler = pipeline.build_features(p, market.bars, segs, tmp_path)
+    labels = pipeline.segment_labels(p, market.bars, segs)
+
+    # the pool built by another method, saved and loaded like the paper's
+    result, fit = pipeline.train_il_pool(p, segs, scaled, labels, tmp_path, progress=False)
+    assert result is None and len(fit) == 3 and (fit["method"] == "maxent_irl").all()
+    pool = pipeline.load_pool(p, root=tmp_path)
+    acts = pool.act(torch.as_tensor(scaled.dropna().to_numpy(np.float32)[:7]))
+    assert acts.shape == (7, 3) and set(np.unique(acts.numpy())) <= {-1.0, 0.0, 1.0}
+
+    row = pipeline.il_method_study(
+        p, "maxent_irl", "hindsight", market.bars, scaled, segs, scaler, simulate=True
+    )
+    assert row["agents"] == 3 and 0 <= row["accuracy"] <= 1
+    for key in ("synthesis_skill_heldout", "realism_distance", "rl_return_pct"):
+        assert np.isfinite(row[key])
+    quick = pipeline.il_method_study(
+        p, "bc", "momentum", market.bars, scaled, segs, scaler, simulate=False
+    )
+    assert "realism_distance" not in quick and quick["method"] == "bc"
