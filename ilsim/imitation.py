@@ -14,7 +14,8 @@ for ``patience`` epochs.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -868,3 +869,16 @@ def make_learner(name: str, **kwargs) -> Learner:
             raise ImportError(f"ilsim.irl defines no {_LAZY_LEARNERS[name]} (learner {name!r})")
         return cls(**kwargs)
     raise ValueError(f"unknown learner {name!r}; choose from {learner_names()}")
+
+
+@contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Run the block on ``n`` intra-op threads (None: unchanged), then restore the setting:
+    small networks train fastest on one thread and are then immune to oversubscription."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

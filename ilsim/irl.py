@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -35,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ilsim.imitation import ACTION_SPACES, from_classes, to_classes
+from ilsim.imitation import ACTION_SPACES, cpu_threads, from_classes, to_classes
 
 if TYPE_CHECKING:
     from ilsim.imitation import Demonstrations
@@ -298,19 +297,6 @@ class RunningNorm:
         return torch.as_tensor(np.clip(z, -self.clip, self.clip), dtype=torch.float32)
 
 
-@contextmanager
-def _cpu_threads(n: int | None) -> Iterator[None]:
-    """Run the block on ``n`` intra-op threads (None: unchanged), then restore the setting:
-    these networks are small, and one thread is fastest and immune to oversubscription."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
     """A tanh MLP ``in → hidden… → out`` (linear output)."""
     layers: list[nn.Module] = []
@@ -470,7 +456,7 @@ class GAILLearner:
     def fit(self, demos: Demonstrations, *, seed: int = 0, progress: bool = False) -> GAILLearner:
         """Adversarial imitation of ``demos``; see the class docstring."""
         x, cls, seg = _demo_arrays(demos, self.action_space)
-        with _cpu_threads(self.threads):
+        with cpu_threads(self.threads):
             self._fit(x, cls, seg, seed, progress)
         return self
 

@@ -17,8 +17,7 @@ keeps their heavy tails, and whole blocks keep their volatility clustering.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ilsim.imitation import cpu_threads as _threads
 from ilsim.imitation import split_train_val
 
 
@@ -170,18 +170,6 @@ def predict_returns(
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
-@contextmanager
-def _cpu_threads(n: int | None) -> Iterator[None]:
-    """Run the block on ``n`` intra-op threads (None: unchanged), then restore the setting."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _split(
     n: int, val_fraction: float, segment_ids: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -250,7 +238,7 @@ def train_synthesis(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = max(1, math.ceil(len(tr) / batch_size))
 
-    with _cpu_threads(cpu_threads if dev.type == "cpu" else None):
+    with _threads(cpu_threads if dev.type == "cpu" else None):
         best, best_epoch, stale, rows = float("inf"), 0, 0, []
         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         bar = tqdm(range(1, max_epochs + 1), desc="synthesis", disable=not progress, leave=False)
