@@ -10,6 +10,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from synthetic_paths import trending_walk
 
 import ilsim
 from ilsim import demonstrators as dm
@@ -27,18 +28,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def trending_walk(n: int, seed: int) -> np.ndarray:
-    """Random walk whose drift switches between up, flat and down every 100–500 bars."""
-    rng = np.random.default_rng(seed)
-    drift = np.empty(n)
-    t = 0
-    while t < n:
-        length = int(rng.integers(100, 500))
-        drift[t : t + length] = rng.choice([-1.5e-3, 0.0, 1.5e-3])
-        t += length
-    return 100.0 * np.exp(np.cumsum(drift + rng.normal(0.0, 2e-3, n)))
 
 
 @pytest.fixture(scope="module")
