@@ -310,22 +310,34 @@ def plot_training_curves_rl(
 
 def plot_risk_return(bt: pd.DataFrame) -> plt.Figure:
     """Figure 3: volatility against total return of every strategy on every backtest (seed
-    averages), large markers for the averages over the backtests."""
+    averages), large markers for the averages over the backtests. Distinct hollow markers
+    keep strategies that coincide (e.g. two RL agents in the same position) visible."""
+    markers = {"final_rl": "D", "long_only": "o", "rl_baseline": "s", "il_baseline": "^"}
     fig, ax = plt.subplots(figsize=(7.5, 5))
     per = bt.groupby(["strategy", "segment"])[["volatility", "total_return_pct"]].mean()
-    for strategy, color in STRATEGY_COLORS.items():
+    for strategy in ("long_only", "il_baseline", "rl_baseline", "final_rl"):
         if strategy not in per.index.get_level_values(0):
             continue
-        g = per.loc[strategy]
-        ax.scatter(g["volatility"], g["total_return_pct"], color=color, alpha=0.45, s=22)
+        g, color = per.loc[strategy], STRATEGY_COLORS[strategy]
+        ax.scatter(
+            g["volatility"],
+            g["total_return_pct"],
+            marker=markers[strategy],
+            s=30,
+            facecolors="none",
+            edgecolors=color,
+            alpha=0.7,
+        )
         ax.scatter(
             g["volatility"].mean(),
             g["total_return_pct"].mean(),
             color=color,
-            s=160,
+            s=170,
+            marker=markers[strategy],
             edgecolor="black",
             label=strategy,
             zorder=3,
+            alpha=0.8,
         )
     ax.axhline(0, color="black", lw=0.5)
     ax.set_xlabel("volatility of per-bar returns")

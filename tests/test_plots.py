@@ -61,3 +61,71 @@ def test_figures_save_png_and_pdf(tmp_path):
         png, pdf = plots.save_figure(fig, tmp_path, name)
         assert png.stat().st_size > 5_000 and pdf.stat().st_size > 1_000
         assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
+
+
+def test_backtest_and_simulator_figures(tmp_path):
+    rng = np.random.default_rng(1)
+    strategies = ["final_rl", "long_only", "rl_baseline", "il_baseline"]
+    bt = pd.DataFrame(
+        [
+            {
+                "strategy": s,
+                "segment": g,
+                "seed": 0,
+                "volatility": rng.random() / 1e3,
+                "total_return_pct": rng.normal(),
+            }
+            for s in strategies
+            for g in (1, 2)
+        ]
+    )
+    t = 50
+    paths = {(1, "price"): 100 + rng.random(t)}
+    for s in strategies:
+        k = 1 if s == "long_only" else 3
+        paths[(1, s)] = {
+            "value": 1e6 * (1 + rng.normal(0, 0.01, (k, t))),
+            "holdings": rng.random((k, t)) * 100,
+            "actions": None,
+        }
+    idx = pd.date_range("2021-01-04 09:30", periods=t, freq="5min", tz="America/New_York")
+    curves = pd.DataFrame(
+        {
+            "agent": ["final_rl"] * 4 + ["rl_baseline"] * 4,
+            "seed": [0, 0, 1, 1] * 2,
+            "env_steps": [1, 2] * 4,
+            "episode_return_mean": rng.normal(size=8),
+        }
+    )
+    response = pd.DataFrame(
+        {
+            "impact": ["paper"] * 2 + ["calibrated"] * 2,
+            "size": [0.0, 1.0] * 2,
+            "response_bp": [0, 0, 0, 1.0],
+            "ci_low": [0, 0, 0, 0.9],
+            "ci_high": [0, 0, 0, 1.1],
+        }
+    )
+    methods = pd.DataFrame(
+        {
+            "method": ["bc", "gail"] * 2,
+            "demonstrator": ["hindsight"] * 2 + ["hybrid"] * 2,
+            "accuracy": [0.5, 0.6, 0.7, 0.8],
+            "majority_rate": [0.6] * 4,
+            "total_return_pct": [1.0, -2.0, 0.5, 3.0],
+        }
+    )
+    figs = {
+        "risk": plots.plot_risk_return(bt),
+        "case": plots.plot_case(paths, 1, idx, "case"),
+        "curves": plots.plot_training_curves_rl(curves),
+        "influence": plots.plot_influence(rng.dirichlet(np.ones(3), size=40), 100 + rng.random(41)),
+        "impact": plots.plot_impact_response(response),
+        "methods": plots.plot_il_methods(methods),
+        "empty_history": plots.plot_training_curves(
+            pd.DataFrame(columns=["epoch", "agent", "train_mse", "val_mse"])
+        ),
+    }
+    for name, fig in figs.items():
+        png, pdf = plots.save_figure(fig, tmp_path, name)
+        assert png.stat().st_size > 2_000 and pdf.read_bytes()[:4] == b"%PDF"
