@@ -497,9 +497,8 @@ def assemble_market(
     role: str | tuple[str, ...] = "sim_train",
 ) -> market.MarketData:
     """The simulator's ingredients; episodes start in the segments of ``role``."""
-    roles = (role,) if isinstance(role, str) else tuple(role)
-    chosen = segments[segments["role"].isin(roles)]
-    if chosen.empty:
+    starts = regimes.role_ranges(segments, role)
+    if not starts:
         raise ValueError(f"no segments with role {role!r} to start episodes in")
     f = p.features
     return market.MarketData(
@@ -510,7 +509,7 @@ def assemble_market(
         residuals=residuals - residuals.mean(),  # zero-mean noise: the network carries the drift
         residual_volume=np.asarray(meta["residual_volume"]),
         residual_bar_of_day=np.asarray(meta["residual_bar_of_day"]),
-        start_ranges=list(zip(chosen["first_bar"], chosen["last_bar"], strict=True)),
+        start_ranges=starts,
         feature_kwargs={
             "ema_periods": f.ema_periods_bars,
             "macd": f.macd_bars,
@@ -627,10 +626,7 @@ def simulator_realism(
     ``realism.csv``."""
     length, n = p.market.episode_bars, p.market.n_paths
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    held_out = segments[segments["role"] == "backtest"]
-    real = realism.PathSet.from_bars(
-        mdata.bars, list(zip(held_out["first_bar"], held_out["last_bar"], strict=True)), length
-    )
+    real = realism.PathSet.from_bars(mdata.bars, regimes.role_ranges(segments, "backtest"), length)
     candidates = {
         "simulator": simulated_pathset(p, mdata, "paper", n, length, seed, device),
         "static replay": simulated_pathset(p, mdata, "none", n, length, seed, device),
@@ -676,7 +672,6 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
 
 # -- policies, backtests and the reproduction (notebooks 06-08) ---------------------------------
 
-STRATEGIES = ("final_rl", "long_only", "rl_baseline", "il_baseline")
 LEARNED = ("final_rl", "rl_baseline", "il_baseline")
 
 
@@ -690,6 +685,33 @@ def final_impact_mode(p: Params, root: str | Path = ".") -> str:
     if p.rl.final_impact != "auto":
         return p.rl.final_impact
     return json.loads(artifact(p, "impact_mode.json", root).read_text())["mode"]
+
+
+def ddpg_config(p: Params, seed: int, **overrides: Any):
+    """The ``rl`` params as a DDPG configuration (paper Table 5 plus our choices)."""
+    from ilsim import ddpg
+
+    r = p.rl
+    cfg = ddpg.DDPGConfig(
+        actor_hidden=r.actor_hidden,
+        critic_hidden=r.critic_hidden,
+        actor_lr=r.actor_lr,
+        critic_lr=r.critic_lr,
+        batch_size=r.batch_size,
+        buffer_size=r.buffer_size,
+        gamma=r.gamma,
+        tau=r.tau,
+        exploration_noise=r.exploration_noise,
+        learning_starts=r.learning_starts,
+        total_steps=r.total_steps,
+        updates_per_step=r.updates_per_step,
+        checkpoint_every=r.checkpoint_every,
+        seed=seed,
+        device=resolve_device(p.device),
+    )
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
 
 
 def train_policy(
@@ -726,23 +748,7 @@ def train_policy(
         mdata = market_data(p, roles, device, root)
         cfg_env = market_config(p, mdata.bars, impact=impact, stagger_starts=True)
         env = market.VectorMarket(mdata, cfg_env, r.n_envs, device)
-        cfg = ddpg.DDPGConfig(
-            actor_hidden=r.actor_hidden,
-            critic_hidden=r.critic_hidden,
-            actor_lr=r.actor_lr,
-            critic_lr=r.critic_lr,
-            batch_size=r.batch_size,
-            buffer_size=r.buffer_size,
-            gamma=r.gamma,
-            tau=r.tau,
-            exploration_noise=r.exploration_noise,
-            learning_starts=r.learning_starts,
-            total_steps=r.total_steps,
-            updates_per_step=r.updates_per_step,
-            checkpoint_every=r.checkpoint_every,
-            seed=seed,
-            device=device,
-        )
+        cfg = ddpg_config(p, seed)
         ckpt = artifact(p, f"checkpoints/{agent}_seed{seed}.pt", root)
         res = ddpg.train(env, cfg, checkpoint_path=ckpt, progress=progress)
         ddpg.save_policy(res.actor.cpu(), out, {"agent": agent, "seed": seed, "impact": impact})
@@ -1008,14 +1014,7 @@ def il_method_study(
     mdata = assemble_market(p, bars, segments, scaler, pool.act, fit.model, fit.residuals, meta)
     m = p.il_methods
     real = realism.PathSet.from_bars(
-        bars,
-        list(
-            zip(
-                *[segments.loc[segments.role == "backtest", c] for c in ("first_bar", "last_bar")],
-                strict=True,
-            )
-        ),
-        p.market.episode_bars,
+        bars, regimes.role_ranges(segments, "backtest"), p.market.episode_bars
     )
     sim = simulated_pathset(p, mdata, "paper", m.n_paths, p.market.episode_bars, p.seed)
     table = realism.realism_table(
@@ -1028,23 +1027,14 @@ def il_method_study(
     env = market.VectorMarket(
         train, market_config(p, bars, impact="calibrated", stagger_starts=True), p.rl.n_envs
     )
-    r = p.rl
     res = ddpg.train(
         env,
-        ddpg.DDPGConfig(
-            actor_hidden=r.actor_hidden,
-            critic_hidden=r.critic_hidden,
-            actor_lr=r.actor_lr,
-            critic_lr=r.critic_lr,
-            batch_size=r.batch_size,
-            gamma=r.gamma,
-            tau=r.tau,
-            exploration_noise=r.exploration_noise,
-            learning_starts=min(r.learning_starts, m.rl_steps // 3),
+        ddpg_config(
+            p,
+            p.seed,
             total_steps=m.rl_steps,
-            updates_per_step=r.updates_per_step,
             checkpoint_every=m.rl_steps,
-            seed=p.seed,
+            learning_starts=min(p.rl.learning_starts, m.rl_steps // 3),
         ),
         progress=progress,
     )

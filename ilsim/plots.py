@@ -57,16 +57,12 @@ def plot_segments(
         )
 
     def mark(points: Sequence[dict], style: dict, label: str) -> None:
-        if not points:
-            return
+        """Each extremum on the close of its trading day (a non-trading date: the next one)."""
         dates = pd.to_datetime([p["date"] for p in points])
-        near = daily_close.reindex(dates.date, method=None)
-        ok = ~near.isna().to_numpy()
-        if not ok.any():
-            pos = np.searchsorted(idx, dates).clip(0, len(idx) - 1)
-            near = pd.Series(daily_close.to_numpy()[pos], index=dates)
-            ok = np.ones(len(dates), bool)
-        ax.scatter(dates[ok], near.to_numpy()[ok], label=label, zorder=3, **style)
+        dates = dates[(dates >= idx[0]) & (dates <= idx[-1])]
+        if len(dates):
+            pos = np.searchsorted(idx, dates)
+            ax.scatter(idx[pos], daily_close.to_numpy()[pos], label=label, zorder=3, **style)
 
     mark(extrema, {"marker": "o", "s": 28, "color": "tab:blue"}, "extrema (params)")
     mark(auto_extrema, {"marker": "x", "s": 36, "color": "tab:orange"}, "zig-zag extrema")

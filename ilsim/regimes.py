@@ -223,6 +223,12 @@ def role_mask(segments: pd.DataFrame, n_bars: int, role: str) -> np.ndarray:
     return np.isin(bar_segment_ids(segments, n_bars), keep)
 
 
+def role_ranges(segments: pd.DataFrame, roles: str | Sequence[str]) -> list[tuple[int, int]]:
+    """``[first_bar, last_bar]`` of every segment with one of ``roles``, in date order."""
+    chosen = segments[segments["role"].isin([roles] if isinstance(roles, str) else roles)]
+    return list(zip(chosen["first_bar"].tolist(), chosen["last_bar"].tolist(), strict=True))
+
+
 def save_segments(segments: pd.DataFrame, path) -> None:
     """Write the segment table as CSV (dates ISO, timestamps with offsets)."""
     segments.to_csv(path, index=False, float_format="%.4f")

@@ -46,7 +46,7 @@ def project_root(start: str | Path | None = None) -> Path:
 
 def paper_table(name: str, root: str | Path | None = None) -> pd.DataFrame:
     """One of the paper's own tables, from ``paper/<name>.csv`` (see ``paper/README.md``)."""
-    base = project_root(root) if root is None or not (Path(root) / "paper").exists() else Path(root)
+    base = project_root() if root is None else Path(root)
     return pd.read_csv(base / "paper" / f"{name}.csv")
 
 

@@ -173,3 +173,16 @@ def test_zigzag_sweep_recall_and_precision():
     first = sweep.iloc[0]
     assert first["recall"] == 1.0 and first["precision"] == 0.5  # 4 zig-zag points, 2 listed
     assert sweep.iloc[1]["zigzag_extrema"] == 0
+
+
+def test_role_ranges():
+    seg = pd.DataFrame(
+        {
+            "role": ["il_train", "backtest", "il_train", "sim_train"],
+            "first_bar": [0, 10, 20, 30],
+            "last_bar": [9, 19, 29, 39],
+        }
+    )
+    assert regimes.role_ranges(seg, "il_train") == [(0, 9), (20, 29)]
+    assert regimes.role_ranges(seg, ("sim_train", "backtest")) == [(10, 19), (30, 39)]
+    assert regimes.role_ranges(seg, "unused") == []
