@@ -195,6 +195,7 @@ rule backtest:
         nb=f"{NB}/07_backtest.ipynb",
         backtests=f"{RES}/backtests.csv",
         table1=f"{REP}/tables/table1_aggregate.csv",
+        per_seed=f"{REP}/tables/table1_per_seed.csv",
         cases=f"{REP}/tables/case_studies.csv",
         fig3=multiext(f"{FIG}/fig3_risk_return", ".png", ".pdf"),
         fig5=multiext(f"{FIG}/fig5_case_bear", ".png", ".pdf"),

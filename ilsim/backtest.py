@@ -6,12 +6,15 @@ and sells alike), no short selling and no borrowing — cash and holdings never 
 The decision for bar ``t`` may use information up to and including bar ``t``; it executes at
 ``close[t]`` and ``value[t] = cash[t] + holdings[t] * close[t]`` is taken after the trade.
 
-Two action conventions, both with ``A`` in ``[-1, 1]``:
+Three action conventions, all with ``A`` in ``[-1, 1]`` (one rule, :func:`order_shares`, shared
+with the simulator):
 
 * ``mode="fraction"`` (the DDPG agent, SPEC step 7): ``A > 0`` spends the fraction ``A`` of the
   current cash, fee included (``A * cash`` leaves the account and buys
   ``A * cash / (price * (1 + fee))`` shares); ``A < 0`` sells the fraction ``|A|`` of the
   holdings and receives the proceeds net of the fee.
+* ``mode="target"`` (a DDPG option): ``(A + 1) / 2`` is the fraction of value to hold in shares
+  after the trade; the difference is bought or sold.
 * ``mode="units"`` (the IL traders, SPEC step 4): ``A * unit`` shares are ordered; a buy is
   clipped to what the cash can pay for including the fee, a sell to the holdings.
 
@@ -80,6 +83,39 @@ def _check_inputs(prices: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, 
     return p, a
 
 
+def order_shares(cash, held, action, price, *, fee: float, mode: str = "fraction", unit=1.0):
+    """Shares to buy and to sell for actions in [-1, 1]: the one order rule of the backtests,
+    the simulator and the planted-edge envs. Works on numpy arrays and torch tensors alike.
+
+    ``fraction``: ``A > 0`` spends the fraction ``A`` of cash (fee included), ``A < 0`` sells
+    ``|A|`` of the holdings. ``target``: ``(A + 1) / 2`` is the fraction of the account's value
+    to hold in shares after the trade (fee included); the difference is traded. ``units``:
+    ``A * unit`` shares, clipped to what cash (with the fee) and holdings allow.
+    """
+    a_buy, a_sell = action.clip(min=0), (-action).clip(min=0)
+    gross = 1.0 + fee
+    if mode == "fraction":
+        return a_buy * cash / (price * gross), a_sell * held
+    if mode == "units":
+        afford = cash / (price * gross)
+        return _min(a_buy * unit, afford), _min(a_sell * unit, held)
+    if mode == "target":
+        f = (action + 1.0) * 0.5
+        h = held * price
+        v = cash + h
+        buy = ((f * v - h) / (1.0 + f * fee)).clip(min=0) / price  # shares, before the cap
+        sell = ((h - f * v) / (1.0 - f * fee)).clip(min=0) / price
+        return _min(buy, cash / (price * gross)), _min(sell, held)
+    raise ValueError(f"mode must be 'fraction', 'target' or 'units', got {mode!r}")
+
+
+def _min(x, y):
+    """Elementwise minimum for numpy arrays and torch tensors (exact, no rounding)."""
+    if isinstance(x, torch.Tensor):
+        return torch.minimum(x, torch.as_tensor(y, dtype=x.dtype, device=x.device))
+    return np.minimum(x, y)
+
+
 def trade_step(
     cash: np.ndarray,
     held: np.ndarray,
@@ -91,17 +127,12 @@ def trade_step(
     unit: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One bar's trades of K accounts at ``price``: new cash, holdings and traded notional."""
-    a_buy = np.where(action > 0, action, 0.0)
-    a_sell = np.where(action < 0, -action, 0.0)
-    gross = 1.0 + fee
-    if mode == "fraction":
-        spend = a_buy * cash  # <= cash, so cash stays >= 0
-        bought = spend / (price * gross)
-        sold = a_sell * held  # <= held, so holdings stay >= 0
+    action = np.asarray(action, dtype=np.float64)
+    bought, sold = order_shares(cash, held, action, price, fee=fee, mode=mode, unit=unit)
+    if mode == "fraction":  # exactly the fraction of cash, so an all-in buy leaves 0
+        spend = np.clip(action, 0, None) * cash
     else:
-        bought = np.minimum(a_buy * unit, cash / (price * gross))
-        spend = np.minimum(bought * price * gross, cash)  # rounding never overdraws
-        sold = np.minimum(a_sell * unit, held)
+        spend = np.minimum(bought * price * (1.0 + fee), cash)  # rounding never overdraws
     sell_notional = sold * price
     notional = bought * price + sell_notional
     return cash - spend + sell_notional * (1.0 - fee), held + bought - sold, notional
@@ -121,7 +152,7 @@ def run_backtest(
     *,
     initial_cash: float = 1e6,
     fee: float = 0.005,
-    mode: Literal["fraction", "units"] = "fraction",
+    mode: Literal["fraction", "target", "units"] = "fraction",
     unit: float = 1.0,
 ) -> BacktestResult:
     """Replay ``K`` action sequences on one static price path and record the portfolio.
@@ -145,8 +176,8 @@ def run_backtest(
     -------
     BacktestResult with arrays ``[K, T]`` (call ``.squeeze()`` for ``[T]`` when ``K == 1``).
     """
-    if mode not in ("fraction", "units"):
-        raise ValueError(f"mode must be 'fraction' or 'units', got {mode!r}")
+    if mode not in ("fraction", "target", "units"):
+        raise ValueError(f"mode must be 'fraction', 'target' or 'units', got {mode!r}")
     if not (np.isfinite(fee) and fee >= 0):
         raise ValueError(f"fee must be finite and >= 0, got {fee}")
     if not (np.isfinite(initial_cash) and initial_cash >= 0):
@@ -175,8 +206,10 @@ def run_policy_backtest(
     *,
     initial_cash: float = 1e6,
     fee: float = 0.005,
+    mode: Literal["fraction", "target"] = "fraction",
 ) -> tuple[BacktestResult, np.ndarray]:
-    """Backtest K state-dependent policies (fraction mode) on one static price path.
+    """Backtest K state-dependent policies (``mode``: their action semantics, see
+    :func:`order_shares`) on one static price path.
 
     At bar t each policy sees ``[states[t], cash / initial_cash, holdings * price / initial_cash]``
     (its own account, as in training) and trades at ``prices[t]``; ``policy`` maps those
@@ -199,7 +232,7 @@ def run_policy_backtest(
         obs = np.concatenate([np.repeat(s[t][None], n_policies, 0), account], 1)
         a = np.clip(np.asarray(policy(obs.astype(np.float32)), dtype=np.float64), -1.0, 1.0)
         actions[:, t] = a
-        cash, held, notional = trade_step(cash, held, a, p[t], fee=fee)
+        cash, held, notional = trade_step(cash, held, a, p[t], fee=fee, mode=mode)
         _record(out, t, cash, held, p[t], notional, fee)
     return BacktestResult(**out, initial_cash=float(initial_cash)), actions
 

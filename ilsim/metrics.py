@@ -22,6 +22,12 @@ Conventions, chosen where the paper is silent or inconsistent:
 * **Turnover** is ``sum(traded_notional) / initial value`` as a plain ratio, no percent (Table 3:
   ``0.0713789``); NaN when ``traded_notional`` is not given. The initial value is
   ``initial_value`` or else ``values[0]``.
+* **Degenerate policy** (issue 9): one whose position does not change on at least
+  :data:`DEGENERATE_THRESHOLD` (99 %) of a backtest's bars — a constant position (all in or all
+  cash), whose seed average says nothing about behaviour. The position changes at bar ``t`` when
+  the shares held after its trade differ from those after bar ``t - 1`` by more than
+  :data:`POSITION_RTOL` relative to the larger of the two; before the first bar nothing is held,
+  so an initial buy is a change.
 """
 
 from __future__ import annotations
@@ -31,7 +37,17 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRIC_NAMES", "compute_metrics", "metrics_table", "trading_bars_per_year"]
+__all__ = [
+    "DEGENERATE_THRESHOLD",
+    "METRIC_NAMES",
+    "POSITION_RTOL",
+    "compute_metrics",
+    "is_degenerate",
+    "metrics_table",
+    "position_change_fraction",
+    "position_changes",
+    "trading_bars_per_year",
+]
 
 METRIC_NAMES: tuple[str, ...] = (
     "final_value",
@@ -46,6 +62,9 @@ METRIC_NAMES: tuple[str, ...] = (
 )
 
 _STD_EPS = 1e-14  # a return std below this is float noise: the path is riskless, Sharpe is 0
+
+DEGENERATE_THRESHOLD = 0.99  # share of bars without a position change: at least this, degenerate
+POSITION_RTOL = 1e-6  # a holdings change below this (relative) is float noise, not a trade
 
 
 def trading_bars_per_year(
@@ -155,3 +174,42 @@ def metrics_table(
     ]
     frame = pd.DataFrame(rows, index=pd.Index(index, name="strategy"), columns=list(METRIC_NAMES))
     return frame
+
+
+def position_changes(holdings: np.ndarray, rtol: float = POSITION_RTOL) -> np.ndarray:
+    """Whether the position changes at each bar, ``[K, T]`` bools (or ``[T]`` for ``[T]``).
+
+    Bar ``t`` changes when ``|h[t] - h[t-1]| > rtol * max(|h[t]|, |h[t-1]|)`` with ``h[-1] = 0``
+    (the account starts in cash): a relative test, so share counts of any size compare alike.
+    """
+    h = np.asarray(holdings, dtype=np.float64)
+    if h.ndim not in (1, 2) or h.shape[-1] == 0:
+        raise ValueError(f"holdings must be [T] or [K, T] with T >= 1, got shape {h.shape}")
+    if not np.all(np.isfinite(h)):
+        raise ValueError("holdings must be finite")
+    prev = np.concatenate([np.zeros_like(h[..., :1]), h[..., :-1]], axis=-1)
+    return np.abs(h - prev) > rtol * np.maximum(np.abs(h), np.abs(prev))
+
+
+def position_change_fraction(holdings: np.ndarray, rtol: float = POSITION_RTOL) -> np.ndarray:
+    """Share of bars at which the position changes (:func:`position_changes`), per strategy.
+
+    ``holdings`` ``[K, T]`` gives ``[K]``, ``[T]`` a scalar. Long-only scores ``1 / T``
+    (its one buy), a policy that trades every bar 1.
+    """
+    return position_changes(holdings, rtol).mean(axis=-1)
+
+
+def is_degenerate(
+    frac: float | np.ndarray, threshold: float = DEGENERATE_THRESHOLD
+) -> bool | np.ndarray:
+    """Whether a policy is degenerate: its position stays put on at least ``threshold`` of the
+    bars, i.e. ``frac`` (from :func:`position_change_fraction`) is at most ``1 - threshold``.
+
+    A scalar gives a bool, an array a bool array of its shape.
+    """
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    f = np.asarray(frac, dtype=np.float64)
+    out = f <= (1.0 - threshold) + 1e-12  # tolerance: 1 - 0.99 is not exactly 0.01 in floats
+    return bool(out) if out.ndim == 0 else out

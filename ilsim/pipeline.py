@@ -794,7 +794,12 @@ def _policy_actions(
 
 def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict]:
     """Every strategy (every seed) on every ``backtest`` segment, static real prices, with the
-    fee; returns the metrics (one row per strategy × seed × segment) and the value paths."""
+    fee; returns the metrics (one row per strategy × seed × segment) and the value paths.
+
+    Each row also has ``position_change_frac`` (share of bars whose trade changes the holdings)
+    and ``degenerate`` (the position stays put on >= 99 % of the bars, see
+    :func:`ilsim.metrics.is_degenerate`); long-only is degenerate by construction — one buy, then
+    hold — as the constant benchmark it is."""
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     scaled = pd.read_parquet(artifact(p, "features.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
@@ -822,6 +827,8 @@ def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict
             table = metrics.metrics_table(
                 res.value, res.traded_notional, initial_value=bt.initial_cash, bars_per_year=bpy
             )
+            change = metrics.position_change_fraction(np.atleast_2d(res.holdings))
+            degenerate = metrics.is_degenerate(change)
             for i, s in enumerate(seeds):
                 rows.append(
                     {
@@ -831,6 +838,8 @@ def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict
                         "strategy": agent,
                         "seed": s,
                         **table.iloc[i].to_dict(),
+                        "position_change_frac": float(change[i]),
+                        "degenerate": bool(degenerate[i]),
                     }
                 )
             paths[(seg.segment, agent)] = {

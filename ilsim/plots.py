@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ilsim.metrics import DEGENERATE_THRESHOLD, is_degenerate, position_change_fraction
+
 REGIME_COLORS = {"bull": "#2ca02c", "bear": "#d62728", "sideways": "#7f7f7f"}
 ROLE_HATCH = {"il_train": "", "sim_train": "//", "backtest": "..", "unused": "xx"}
 
@@ -345,10 +347,18 @@ def plot_risk_return(bt: pd.DataFrame) -> plt.Figure:
 
 
 def plot_case(
-    paths: dict, segment: int, index: pd.DatetimeIndex, title: str, initial: float = 1e6
+    paths: dict,
+    segment: int,
+    index: pd.DatetimeIndex,
+    title: str,
+    initial: float = 1e6,
+    seeds: Sequence[int] | None = None,
 ) -> plt.Figure:
     """Figures 5-6: every strategy's value (seed mean, band min-max) with the market price,
-    and the final RL agent's invested fraction over time."""
+    and the final RL agent's invested fraction over time, one thin line per seed — a seed
+    average of all-in and all-cash seeds would draw a position no seed held. Degenerate seeds
+    (:func:`ilsim.metrics.is_degenerate`) are dashed and say so in the legend; ``seeds`` names
+    the rows (default ``0 .. K-1``)."""
     fig, (ax, axp) = plt.subplots(
         2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]}
     )
@@ -366,10 +376,33 @@ def plot_case(
     ax.set_title(title)
     ax.legend(fontsize=8, ncol=5)
     rl = paths[(segment, "final_rl")]
-    invested = rl["holdings"] * price / rl["value"]
-    axp.plot(x, invested.mean(0), color=STRATEGY_COLORS["final_rl"], lw=1)
+    holdings = np.atleast_2d(rl["holdings"])
+    invested = holdings * price / np.atleast_2d(rl["value"])
+    degenerate = np.atleast_1d(is_degenerate(position_change_fraction(holdings)))
+    names = list(range(len(invested))) if seeds is None else list(seeds)
+    if len(names) != len(invested):
+        raise ValueError(f"{len(names)} seeds for {len(invested)} invested-fraction paths")
+    shades = plt.cm.viridis(np.linspace(0.0, 0.85, len(invested)))
+    for k, (row, name) in enumerate(zip(invested, names, strict=True)):
+        axp.plot(
+            x,
+            row,
+            color=shades[k],
+            lw=0.8,
+            alpha=0.9,
+            ls="--" if degenerate[k] else "-",
+            label=f"seed {name}" + (" (degenerate)" if degenerate[k] else ""),
+        )
     axp.set_ylim(-0.05, 1.05)
     axp.set_ylabel("RL invested\nfraction")
+    axp.set_title(
+        f"final_rl invested fraction per seed ({int(degenerate.sum())} of {len(invested)} "
+        f"degenerate: position constant on >= {DEGENERATE_THRESHOLD * 100:g} % of bars)",
+        fontsize=8,
+    )
+    axp.legend(
+        fontsize=6, ncol=1 + (len(invested) - 1) // 6, loc="upper left", bbox_to_anchor=(1, 1)
+    )
     ticks = np.linspace(0, len(index) - 1, 6).astype(int)
     axp.set_xticks(ticks, [index[t].strftime("%Y-%m-%d") for t in ticks], fontsize=8)
     fig.tight_layout()

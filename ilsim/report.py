@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ilsim.metrics import DEGENERATE_THRESHOLD, POSITION_RTOL
+
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g", index: bool = False) -> str:
     """A GitHub-flavoured Markdown table (no extra dependency)."""
@@ -70,6 +72,18 @@ def beside_paper(
 # -- backtest tables, claims and the reproduction report ----------------------------------------
 
 PAPER_METRICS = ("total_return_pct", "volatility", "sharpe_ratio", "max_drawdown_pct")
+BENCHMARKS = ("long_only",)  # constant by design: degenerate, but a benchmark, never a failure
+DEGENERACY_COLUMNS = ("position_change_frac", "degenerate")  # per row of backtests.csv
+DEGENERATE_RULE = (
+    "A policy is degenerate on a backtest when its position (the shares held after each bar's "
+    f"trade) does not change on at least {DEGENERATE_THRESHOLD * 100:g} % of the backtest's "
+    f"bars (a change below {POSITION_RTOL:.0e} of the holdings is float noise; the initial buy "
+    "counts as a change); a seed is degenerate when it is degenerate on every backtest (in "
+    "Table 2: every backtest of the regime). A seed average over degenerate seeds is an average "
+    "of constant positions (all in or all cash), not of trading behaviour. Long-only is "
+    "degenerate by construction (one buy, then hold): it is the constant benchmark, not a "
+    "failure."
+)
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -87,44 +101,131 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, floa
     return m, m - half, m + half
 
 
+def _check_degeneracy_columns(bt: pd.DataFrame) -> None:
+    """Fail clearly on a ``backtests.csv`` written before the degenerate columns existed."""
+    missing = [c for c in DEGENERACY_COLUMNS if c not in bt.columns]
+    if missing:
+        raise KeyError(
+            f"backtests lack {missing}: rerun pipeline.run_backtests (notebook 07) to add them"
+        )
+
+
 def seed_averages(bt: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
     """Average each seed's metrics over the backtests (within ``by`` groups), one row per
-    strategy × seed × group."""
-    return bt.groupby(["strategy", "seed", *by])[metrics].mean().reset_index()
+    strategy × seed × group, with ``n_backtests``, ``n_degenerate_backtests`` and
+    ``degenerate`` (degenerate on every backtest of the group)."""
+    _check_degeneracy_columns(bt)
+    g = bt.assign(degenerate=bt["degenerate"].astype(bool)).groupby(["strategy", "seed", *by])
+    out = g[metrics].mean()
+    out["n_backtests"] = g.size()
+    out["n_degenerate_backtests"] = g["degenerate"].sum().astype(int)
+    out["degenerate"] = g["degenerate"].all()
+    return out.reset_index()
+
+
+def degenerate_note(strategy: str, n_degenerate: int, n_seeds: int) -> str:
+    """What a seed average of ``strategy`` means given its degenerate seeds ("" when none)."""
+    if strategy in BENCHMARKS:
+        return "benchmark: constant position by design"
+    if n_degenerate <= 0 or n_seeds <= 0:
+        return ""
+    if n_degenerate == n_seeds:
+        return f"all {n_seeds} seeds degenerate: an average of constant positions, not behaviour"
+    return f"{n_degenerate}/{n_seeds} seeds degenerate"
 
 
 def summary_with_ci(per_seed: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Long table: group, strategy, metric, mean and 95 % interval across seeds, seed count."""
+    """Long table: group, strategy, metric, mean and 95 % interval across seeds, the per-seed
+    min and max, the seed count ``n_seeds``, the degenerate seeds ``n_degenerate`` and a
+    ``note`` (see :func:`degenerate_note`) beside every mean."""
     rows = []
     for keys, g in per_seed.groupby([*by, "strategy"], sort=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
+        group = dict(zip([*by, "strategy"], keys, strict=True))
+        n_deg = int(g["degenerate"].astype(bool).sum()) if "degenerate" in g else 0
         for m in metrics:
             mean, lo, hi = mean_ci(g[m].to_numpy())
             rows.append(
                 {
-                    **dict(zip([*by, "strategy"], keys, strict=True)),
+                    **group,
                     "metric": m,
                     "mean": mean,
                     "ci_low": lo,
                     "ci_high": hi,
-                    "seeds": len(g),
+                    "seed_min": float(g[m].min()),
+                    "seed_max": float(g[m].max()),
+                    "n_seeds": len(g),
+                    "n_degenerate": n_deg,
+                    "note": degenerate_note(group["strategy"], n_deg, len(g)),
                 }
             )
     return pd.DataFrame(rows)
 
 
+_SPREAD = ["seed_min", "seed_max", "n_seeds", "n_degenerate"]
+
+
+def per_seed_table(bt: pd.DataFrame) -> pd.DataFrame:
+    """One row per strategy × seed: mean return, mean drawdown and mean position-change share
+    over the backtests, how many backtests are degenerate, and whether the seed is (all are)."""
+    ps = seed_averages(bt, [], ["total_return_pct", "max_drawdown_pct", "position_change_frac"])
+    order = {s: i for i, s in enumerate(dict.fromkeys(bt["strategy"]))}
+    ps = ps.sort_values(
+        ["strategy", "seed"], key=lambda c: c.map(order) if c.name == "strategy" else c
+    ).reset_index(drop=True)
+    ps.insert(1, "role", ["benchmark" if s in BENCHMARKS else "learned" for s in ps["strategy"]])
+    ps["degenerate"] = np.where(ps["degenerate"], "yes", "no")
+    return ps[
+        [
+            "strategy",
+            "role",
+            "seed",
+            "n_backtests",
+            "total_return_pct",
+            "max_drawdown_pct",
+            "position_change_frac",
+            "n_degenerate_backtests",
+            "degenerate",
+        ]
+    ]
+
+
+def degenerate_counts(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy, from :func:`per_seed_table`: seeds, degenerate seeds (and which), and
+    degenerate seed × backtest runs out of all."""
+    rows = []
+    for strategy, g in per_seed.groupby("strategy", sort=False):
+        deg = g[g["degenerate"].astype(str) == "yes"]
+        rows.append(
+            {
+                "strategy": strategy,
+                "role": "benchmark" if strategy in BENCHMARKS else "learned",
+                "n_seeds": len(g),
+                "n_degenerate": len(deg),
+                "degenerate_seeds": ", ".join(str(s) for s in deg["seed"]),
+                "n_runs": int(g["n_backtests"].sum()),
+                "n_degenerate_runs": int(g["n_degenerate_backtests"].sum()),
+                "note": degenerate_note(str(strategy), len(deg), len(g)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def table1(bt: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 (averages over the backtests) with intervals across seeds, beside the paper."""
+    """Table 1 (averages over the backtests) with intervals across seeds, beside the paper;
+    every mean carries its per-seed min/max and the count of degenerate seeds."""
     metrics = [*PAPER_METRICS, "turnover", "sharpe_annualised"]
     ours = summary_with_ci(seed_averages(bt, [], metrics), [], metrics)
     long = paper.melt(id_vars="metric", var_name="strategy", value_name="paper")
     out = ours.merge(long, on=["metric", "strategy"], how="left")
     out["diff"] = out["mean"] - out["paper"]
-    return out[["metric", "strategy", "mean", "ci_low", "ci_high", "seeds", "paper", "diff"]]
+    cols = ["metric", "strategy", "mean", "ci_low", "ci_high", *_SPREAD, "paper", "diff", "note"]
+    return out[cols]
 
 
 def table2(bt: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
-    """Table 2 (averages by regime) with intervals across seeds, beside the paper."""
+    """Table 2 (averages by regime) with intervals across seeds, beside the paper; a seed
+    counts as degenerate in a regime when it is on every backtest of that regime."""
     metrics = ["total_return_pct", "max_drawdown_pct", "sharpe_ratio"]
     ours = summary_with_ci(seed_averages(bt, ["regime"], metrics), ["regime"], metrics)
     names = {
@@ -136,9 +237,8 @@ def table2(bt: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     long["metric"] = long["metric"].map({v: k for k, v in names.items()})
     out = ours.merge(long, on=["regime", "strategy", "metric"], how="left")
     out["diff"] = out["mean"] - out["paper"]
-    return out[
-        ["regime", "strategy", "metric", "mean", "ci_low", "ci_high", "seeds", "paper", "diff"]
-    ]
+    cols = ["regime", "strategy", "metric", "mean", "ci_low", "ci_high", *_SPREAD, "paper"]
+    return out[[*cols, "diff", "note"]]
 
 
 def _diff_ci(bt: pd.DataFrame, metric: str, a: str, b: str, regime: str | None = None):
@@ -150,15 +250,49 @@ def _diff_ci(bt: pd.DataFrame, metric: str, a: str, b: str, regime: str | None =
     return mean_ci(per.loc[a].to_numpy() - float(per.loc[b].mean()))
 
 
+def _degenerate_seeds(
+    bt: pd.DataFrame, strategy: str, regime: str | None = None
+) -> tuple[int, int]:
+    """(degenerate seeds, seeds) of ``strategy``, over the backtests of ``regime`` or all."""
+    sub = bt[bt["strategy"] == strategy]
+    if regime is not None:
+        sub = sub[sub["regime"] == regime]
+    per = sub.assign(degenerate=sub["degenerate"].astype(bool)).groupby("seed")["degenerate"].all()
+    return int(per.sum()), len(per)
+
+
 def claims(bt: pd.DataFrame) -> pd.DataFrame:
     """The paper's claims, each marked holds / does not hold from our numbers.
 
-    A claim holds only when the whole 95 % interval across seeds lies on its side.
+    A claim holds only when the whole 95 % interval across seeds lies on its side. When every
+    seed of the strategy a claim is about is degenerate (a constant position) the verdict says
+    so; ``note`` gives the degenerate seeds of each learned strategy the claim involves.
     """
+    _check_degeneracy_columns(bt)
     rows = []
 
-    def add(claim: str, stat: str, est: tuple[float, float, float], ok: bool) -> None:
+    def add(
+        claim: str,
+        stat: str,
+        est: tuple[float, float, float],
+        ok: bool,
+        subject: str = "final_rl",
+        others: tuple[str, ...] = (),
+        regime: str | None = None,
+    ) -> None:
         m, lo, hi = est
+        verdict = "holds" if ok else "does not hold"
+        n_deg, n = _degenerate_seeds(bt, subject, regime)
+        if n and n_deg == n:
+            verdict += (
+                f" (all {n} {subject} seeds degenerate: a constant position, not learned behaviour)"
+            )
+        notes = []
+        for strat in (subject, *others):
+            k, n_s = _degenerate_seeds(bt, strat, regime)
+            if k and strat not in BENCHMARKS:
+                where = f" in {regime}" if regime else ""
+                notes.append(f"{strat}: {k}/{n_s} seeds degenerate{where}")
         rows.append(
             {
                 "claim": claim,
@@ -166,7 +300,8 @@ def claims(bt: pd.DataFrame) -> pd.DataFrame:
                 "estimate": m,
                 "ci_low": lo,
                 "ci_high": hi,
-                "verdict": "holds" if ok else "does not hold",
+                "verdict": verdict,
+                "note": "; ".join(notes),
             }
         )
 
@@ -191,16 +326,24 @@ def claims(bt: pd.DataFrame) -> pd.DataFrame:
         "final_rl − long_only, bear avg return (pp)",
         d,
         d[1] > 0,
+        regime="bear",
     )
     side = bt[(bt["regime"] == "sideways") & (bt["strategy"] == "final_rl")]
     s = mean_ci(side.groupby("seed")["total_return_pct"].mean().to_numpy())
-    add("It is positive in sideways regimes", "final_rl sideways avg return (%)", s, s[1] > 0)
+    add(
+        "It is positive in sideways regimes",
+        "final_rl sideways avg return (%)",
+        s,
+        s[1] > 0,
+        regime="sideways",
+    )
     d = _diff_ci(bt, "total_return_pct", "final_rl", "long_only", "bull")
     add(
         "It earns less than long-only in bull regimes",
         "final_rl − long_only, bull avg return (pp)",
         d,
         d[2] < 0,
+        regime="bull",
     )
     vol = bt.groupby(["strategy", "seed"])["volatility"].mean()
     others = min(float(vol.loc[s_].mean()) for s_ in ("final_rl", "long_only", "rl_baseline"))
@@ -210,6 +353,8 @@ def claims(bt: pd.DataFrame) -> pd.DataFrame:
         "il_baseline − lowest other strategy, avg volatility",
         v,
         v[2] < 0,
+        subject="il_baseline",
+        others=("final_rl", "rl_baseline"),
     )
     return pd.DataFrame(rows)
 
@@ -233,22 +378,29 @@ def write_reproduction(
     deviations: list[str],
     cases: pd.DataFrame,
     header: str,
+    per_seed: pd.DataFrame | None = None,
 ) -> Path:
-    """``reproduction.md``: every paper table beside ours, the claims, and the deviations."""
+    """``reproduction.md``: every paper table beside ours, the degenerate seeds, the claims,
+    and the deviations. ``per_seed`` (:func:`per_seed_table`) lists the seeds one by one;
+    without it the degenerate counts come from Table 1's ``n_degenerate``."""
     fmt = ".4g"
     parts = [
         "# Reproduction report\n",
         header,
+        "\n## Degenerate seeds\n\n",
+        _degenerate_section(t1, per_seed, fmt),
         "\n## Table 1: averages over the backtests\n",
-        "Ours: mean and 95 % interval across seeds; `paper`: the paper's value; `diff`: ours "
-        "minus the paper's.\n\n",
+        "Ours: mean and 95 % interval across seeds, the per-seed min and max, the seed count and "
+        "how many seeds are degenerate; `paper`: the paper's value; `diff`: ours minus the "
+        "paper's; `note`: flags seed averages over degenerate seeds.\n\n",
         markdown_table(t1, fmt),
         "\n## Table 2: averages by regime\n\n",
         markdown_table(t2, fmt),
         "\n## Case studies (Figures 5 and 6)\n\n",
         markdown_table(cases, fmt),
         "\n## The paper's claims\n\nA claim holds only when the whole 95 % interval across "
-        "seeds lies on its side.\n\n",
+        "seeds lies on its side; the verdict says so when every seed of the strategy it is about "
+        "is degenerate, and `note` lists degenerate seeds of the strategies it involves.\n\n",
         markdown_table(claim_table, fmt),
         "\n## Deviations\n\n",
         "".join(f"- {d}\n" for d in deviations),
@@ -257,3 +409,27 @@ def write_reproduction(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(parts))
     return path
+
+
+def _degenerate_section(t1: pd.DataFrame, per_seed: pd.DataFrame | None, fmt: str) -> str:
+    """The "Degenerate seeds" section: the rule, per learned strategy how many seeds are
+    degenerate and which, and the per-seed table when given."""
+    parts = [DEGENERATE_RULE, "\n\n"]
+    if per_seed is not None:
+        counts = degenerate_counts(per_seed)
+        for r in counts[counts["role"] == "learned"].itertuples(index=False):
+            which = ""
+            if r.n_degenerate:
+                which = f" (seed{'s' if r.n_degenerate > 1 else ''} {r.degenerate_seeds})"
+            parts.append(
+                f"- `{r.strategy}`: {r.n_degenerate} of {r.n_seeds} seeds degenerate{which}; "
+                f"{r.n_degenerate_runs} of {r.n_runs} seed × backtest runs degenerate.\n"
+            )
+        parts += ["\nPer seed (means over the backtests):\n\n", markdown_table(per_seed, fmt)]
+    elif {"n_degenerate", "n_seeds"} <= set(t1.columns):
+        first = t1.drop_duplicates("strategy")
+        for r in first[~first["strategy"].isin(BENCHMARKS)].itertuples(index=False):
+            parts.append(f"- `{r.strategy}`: {r.n_degenerate} of {r.n_seeds} seeds degenerate.\n")
+    else:
+        parts.append("(Table 1 was written without degenerate counts.)\n")
+    return "".join(parts)

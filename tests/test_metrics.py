@@ -9,7 +9,16 @@ import pandas as pd
 import pytest
 
 from ilsim.backtest import long_only_actions, run_backtest
-from ilsim.metrics import METRIC_NAMES, compute_metrics, metrics_table, trading_bars_per_year
+from ilsim.metrics import (
+    DEGENERATE_THRESHOLD,
+    METRIC_NAMES,
+    compute_metrics,
+    is_degenerate,
+    metrics_table,
+    position_change_fraction,
+    position_changes,
+    trading_bars_per_year,
+)
 
 
 def test_hand_computed_path() -> None:
@@ -118,3 +127,48 @@ def test_metrics_table() -> None:
 def test_invalid_values_raise(values: np.ndarray) -> None:
     with pytest.raises(ValueError):
         compute_metrics(values)
+
+
+# -- degenerate policies (issue 9) ----------------------------------------------------------------
+
+
+def test_constant_policies_are_degenerate() -> None:
+    t = 200
+    all_cash = np.zeros(t)
+    all_in = np.full(t, 7_000.0)  # bought everything at the first bar, then held
+    frac = position_change_fraction(np.stack([all_cash, all_in]))
+    assert frac.tolist() == [0.0, 1 / t]
+    assert is_degenerate(frac).tolist() == [True, True]
+    assert position_changes(all_in).sum() == 1 and position_changes(all_in)[0]
+
+
+def test_alternating_policy_is_not_degenerate() -> None:
+    h = np.tile([0.0, 10.0], 50)  # sell all, buy all, … : bar 0 holds 0 (no change), then changes
+    assert position_change_fraction(h) == pytest.approx(99 / 100)
+    assert is_degenerate(position_change_fraction(h)) is False
+
+
+def test_threshold_boundary_and_float_noise() -> None:
+    t = 100
+    one_trade = np.full(t, 5.0)  # 1 change in 100 bars: stays put on exactly 99 %
+    two_trades = np.r_[np.full(50, 5.0), np.full(50, 6.0)]  # 2 in 100: 98 %
+    assert is_degenerate(position_change_fraction(one_trade)) is True
+    assert is_degenerate(position_change_fraction(two_trades)) is False
+    noisy = 5.0 * (1 + 1e-12 * np.random.default_rng(0).standard_normal(t))
+    assert position_change_fraction(noisy) == pytest.approx(1 / t)  # noise is not a trade
+    assert is_degenerate(0.5, threshold=0.4) is True and DEGENERATE_THRESHOLD == 0.99
+
+
+def test_long_only_backtest_is_degenerate_and_active_policy_is_not() -> None:
+    rng = np.random.default_rng(1)
+    p = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, 300)))
+    lo = run_backtest(p, long_only_actions(len(p)))
+    active = run_backtest(p, np.where(np.arange(len(p)) % 2 == 0, 0.5, -0.5))
+    assert is_degenerate(position_change_fraction(lo.holdings)).tolist() == [True]
+    assert position_change_fraction(active.holdings)[0] == 1.0
+
+
+@pytest.mark.parametrize("holdings", [np.array([]), np.ones((1, 0)), np.array([1.0, np.inf])])
+def test_position_change_fraction_rejects_bad_holdings(holdings: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        position_change_fraction(holdings)

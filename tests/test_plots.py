@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from ilsim import plots
 from ilsim.params import SyntheticParams
@@ -129,3 +130,32 @@ def test_backtest_and_simulator_figures(tmp_path):
     for name, fig in figs.items():
         png, pdf = plots.save_figure(fig, tmp_path, name)
         assert png.stat().st_size > 2_000 and pdf.read_bytes()[:4] == b"%PDF"
+
+
+def test_case_plot_draws_each_seed_and_labels_degenerate_ones():
+    t = 200
+    rng = np.random.default_rng(2)
+    price = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, t)))
+    value = np.full((3, t), 1e6)
+    holdings = np.stack(
+        [
+            np.zeros(t),  # all cash throughout: degenerate
+            np.full(t, 1e6 / price[0]),  # all in at the first bar, then held: degenerate
+            np.tile([0.0, 5e3], t // 2),  # trades every bar
+        ]
+    )
+    paths = {(1, "price"): price}
+    for s in ("final_rl", "long_only", "rl_baseline", "il_baseline"):
+        k = 1 if s == "long_only" else 3
+        paths[(1, s)] = {"value": value[:k], "holdings": holdings[:k], "actions": None}
+    idx = pd.date_range("2021-01-04 09:30", periods=t, freq="5min", tz="America/New_York")
+    fig = plots.plot_case(paths, 1, idx, "case", seeds=[10, 11, 12])
+    axp = fig.axes[1]
+    assert len(axp.get_lines()) == 3  # one line per seed, no seed mean
+    labels = [line.get_label() for line in axp.get_lines()]
+    assert labels == ["seed 10 (degenerate)", "seed 11 (degenerate)", "seed 12"]
+    assert [line.get_linestyle() for line in axp.get_lines()] == ["--", "--", "-"]
+    assert "2 of 3 degenerate" in axp.get_title()
+    np.testing.assert_allclose(axp.get_lines()[1].get_ydata(), 1e6 / price[0] * price / 1e6)
+    with pytest.raises(ValueError, match="seeds"):
+        plots.plot_case(paths, 1, idx, "case", seeds=[0])

@@ -40,7 +40,8 @@ def test_project_root_found_and_missing(tmp_path):
 
 
 def fake_backtests() -> pd.DataFrame:
-    """Three segments (bull, bear, sideways); RL seeds 0-2 beat long-only in bear."""
+    """Three segments (bull, bear, sideways); RL seeds 0-2 beat long-only in bear. Long-only is
+    degenerate (one buy), the learned strategies trade on half the bars."""
     rows = []
     spec = {"bull": (10.0, -3.0), "bear": (-12.0, -14.0), "sideways": (-2.0, -6.0)}
     for k, (regime, (ret, dd)) in enumerate(spec.items()):
@@ -56,6 +57,8 @@ def fake_backtests() -> pd.DataFrame:
                 "sharpe_ratio": 0.01,
                 "turnover": 1.0,
                 "sharpe_annualised": 1.0,
+                "position_change_frac": 0.001,
+                "degenerate": True,
             }
         )
         for s in range(3):
@@ -77,6 +80,8 @@ def fake_backtests() -> pd.DataFrame:
                         "sharpe_ratio": 0.0,
                         "turnover": 2.0,
                         "sharpe_annualised": 0.0,
+                        "position_change_frac": 0.5,
+                        "degenerate": False,
                     }
                 )
     return pd.DataFrame(rows)
@@ -98,6 +103,10 @@ def test_tables_claims_and_cases(tmp_path):
     row = t1[(t1.metric == "total_return_pct") & (t1.strategy == "final_rl")].iloc[0]
     assert row["mean"] == pytest.approx(-1 / 3 + 0.1)  # (5 - 6 + 0) / 3 + 0.1 * mean seed
     assert row["ci_low"] < row["mean"] < row["ci_high"] and row["paper"] == 1.98
+    assert (row["n_seeds"], row["n_degenerate"], row["note"]) == (3, 0, "")
+    assert row["seed_min"] == pytest.approx(-1 / 3) and row["seed_max"] == pytest.approx(
+        -1 / 3 + 0.2
+    )
     t2 = report.table2(bt, paper_table("table2_regimes"))
     bear = t2[
         (t2.regime == "bear") & (t2.strategy == "long_only") & (t2.metric == "total_return_pct")
@@ -120,3 +129,101 @@ def test_tables_claims_and_cases(tmp_path):
     )
     text = out.read_text()
     assert "## Deviations" in text and "- a deviation" in text and "does not hold" in text
+
+
+def degenerate_backtests() -> pd.DataFrame:
+    """:func:`fake_backtests` with final_rl's seeds all constant (all cash: 0 % return, no
+    drawdown) and il_baseline's seed 1 constant on every backtest, seed 2 on the bear one only."""
+    bt = fake_backtests()
+    rl = bt["strategy"] == "final_rl"
+    bt.loc[rl, ["total_return_pct", "max_drawdown_pct", "position_change_frac"]] = 0.0
+    bt.loc[rl, "degenerate"] = True
+    il = bt["strategy"] == "il_baseline"
+    for mask in (il & (bt["seed"] == 1), il & (bt["seed"] == 2) & (bt["regime"] == "bear")):
+        bt.loc[mask, ["position_change_frac", "degenerate"]] = [0.004, True]
+    return bt
+
+
+def test_per_seed_table_and_degenerate_counts():
+    from ilsim import report
+
+    ps = report.per_seed_table(degenerate_backtests())
+    assert list(ps.columns) == [
+        "strategy",
+        "role",
+        "seed",
+        "n_backtests",
+        "total_return_pct",
+        "max_drawdown_pct",
+        "position_change_frac",
+        "n_degenerate_backtests",
+        "degenerate",
+    ]
+    assert ps["strategy"].iloc[0] == "long_only" and len(ps) == 1 + 3 * 3
+    il = ps[ps.strategy == "il_baseline"].set_index("seed")
+    assert il["degenerate"].tolist() == ["no", "yes", "no"]
+    assert il["n_degenerate_backtests"].tolist() == [0, 3, 1]
+    assert il.loc[0, "position_change_frac"] == pytest.approx(0.5)
+    assert ps.set_index("strategy").loc["long_only", "role"] == "benchmark"
+    counts = report.degenerate_counts(ps).set_index("strategy")
+    assert counts.loc["final_rl", ["n_seeds", "n_degenerate", "n_degenerate_runs"]].tolist() == [
+        3,
+        3,
+        9,
+    ]
+    assert counts.loc["il_baseline", "degenerate_seeds"] == "1"
+    assert counts.loc["rl_baseline", "n_degenerate"] == 0
+    assert counts.loc["long_only", "note"].startswith("benchmark")
+
+
+def test_tables_and_claims_flag_degenerate_seeds(tmp_path):
+    from ilsim import report
+
+    bt = degenerate_backtests()
+    t1 = report.table1(bt, paper_table("table1_aggregate")).set_index(["metric", "strategy"])
+    rl = t1.loc[("total_return_pct", "final_rl")]
+    assert (rl["n_seeds"], rl["n_degenerate"]) == (3, 3) and "all 3 seeds degenerate" in rl["note"]
+    assert t1.loc[("total_return_pct", "il_baseline"), "note"] == "1/3 seeds degenerate"
+    assert t1.loc[("total_return_pct", "rl_baseline"), "note"] == ""
+    assert t1.loc[("total_return_pct", "long_only"), "note"].startswith("benchmark")
+    t2 = report.table2(bt, paper_table("table2_regimes"))
+    il = t2[(t2.strategy == "il_baseline") & (t2.metric == "total_return_pct")]
+    assert il.set_index("regime")["n_degenerate"].to_dict() == {"bull": 1, "bear": 2, "sideways": 1}
+
+    c = report.claims(bt).set_index("claim")
+    bear = c.loc["It loses less than long-only in bear regimes"]
+    assert bear["verdict"].startswith("holds (all 3 final_rl seeds degenerate")
+    assert bear["note"] == "final_rl: 3/3 seeds degenerate in bear"
+    conservative = c.loc["The IL baseline is the most conservative (lowest volatility)"]
+    assert conservative["verdict"] == "holds"  # il_baseline is not degenerate on every seed
+    assert (
+        conservative["note"] == "il_baseline: 1/3 seeds degenerate; final_rl: 3/3 seeds degenerate"
+    )
+
+    t1 = report.table1(bt, paper_table("table1_aggregate"))
+    t1.to_csv(tmp_path / "t1.csv", index=False)  # notebook 08 reads Table 1 back from its CSV
+    args = (report.table2(bt, paper_table("table2_regimes")), report.claims(bt), [], t1.head(0))
+    text = report.write_reproduction(
+        tmp_path / "r.md", pd.read_csv(tmp_path / "t1.csv"), *args, "h", report.per_seed_table(bt)
+    ).read_text()
+    section = text.split("## Degenerate seeds")[1].split("## Table 1")[0]
+    assert "99 %" in section and "every backtest" in section
+    assert "- `final_rl`: 3 of 3 seeds degenerate (seeds 0, 1, 2); 9 of 9" in section
+    assert "- `il_baseline`: 1 of 3 seeds degenerate (seed 1); 4 of 9" in section
+    assert "- `rl_baseline`: 0 of 3 seeds degenerate;" in section
+    assert "`long_only`" not in section  # the benchmark is not listed as a failure
+    assert "an average of constant positions, not behaviour" in text.split("## Table 1")[1]
+    short = report.write_reproduction(
+        tmp_path / "s.md", pd.read_csv(tmp_path / "t1.csv"), *args, "h"
+    ).read_text()  # without the per-seed table: the counts from Table 1
+    assert "- `final_rl`: 3 of 3 seeds degenerate." in short
+
+
+def test_backtests_without_degenerate_columns_are_refused():
+    from ilsim import report
+
+    bt = fake_backtests().drop(columns=["degenerate"])
+    with pytest.raises(KeyError, match="rerun"):
+        report.table1(bt, paper_table("table1_aggregate"))
+    with pytest.raises(KeyError, match="rerun"):
+        report.claims(bt)
