@@ -159,19 +159,18 @@ rule train_policy:
         rules.simulator.output.mode,
         rules.imitation.output.labels,
     output:
-        policy=f"{RES}/policies/{{agent}}_seed{{seed}}.pt",
-        curve=f"{RES}/policies/{{agent}}_seed{{seed}}.csv",
+        policies=expand(f"{RES}/policies/{{{{agent}}}}_seed{{seed}}.pt", seed=SEEDS),
+        curves=expand(f"{RES}/policies/{{{{agent}}}}_seed{{seed}}.csv", seed=SEEDS),
     wildcard_constraints:
         agent="final_rl|rl_baseline|il_baseline",
-        seed=r"\d+",
     params:
-        section=section("seed", "device", "rl", "il", "market", "backtest"),
+        section=section("seed", "device", "rl", "il", "market", "backtest", "segments"),
     benchmark:
-        f"{RES}/benchmarks/train_{{agent}}_seed{{seed}}.tsv"
+        f"{RES}/benchmarks/train_{{agent}}.tsv"
     log:
-        f"{RES}/logs/train_{{agent}}_seed{{seed}}.log",
+        f"{RES}/logs/train_{{agent}}.log",
     shell:
-        f"ilsim train-policy {PARAMS_FILE} {{wildcards.agent}} {{wildcards.seed}} > {{log}} 2>&1"
+        f"ilsim train-policy {PARAMS_FILE} {{wildcards.agent}} > {{log}} 2>&1"
 
 
 rule train_rl:
@@ -181,6 +180,14 @@ rule train_rl:
     output:
         nb=f"{NB}/06_train_rl.ipynb",
         fig=multiext(f"{FIG}/fig_rl_training", ".png", ".pdf"),
+        diagnostics=multiext(f"{FIG}/fig_rl_diagnostics", ".png", ".pdf"),
+        actions=multiext(f"{FIG}/fig_rl_actions", ".png", ".pdf"),
+        planted=multiext(f"{FIG}/fig_planted_edge", ".png", ".pdf"),
+        training=f"{REP}/tables/rl_training.csv",
+        validation=f"{REP}/tables/rl_validation.csv",
+        planted_table=f"{REP}/tables/planted_edge.csv",
+    params:
+        section=section("rl", "market", "backtest"),
     benchmark:
         f"{RES}/benchmarks/06_train_rl.tsv"
     shell:

@@ -54,10 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="validate a params file")
     c.add_argument("params")
     sub.add_parser("kernel", help="install the 'ilsim' Jupyter kernel for this environment")
-    t = sub.add_parser("train-policy", help="train one learned policy with one seed")
+    t = sub.add_parser("train-policy", help="train one learned policy (every seed of rl.seeds)")
     t.add_argument("params")
     t.add_argument("agent", choices=["final_rl", "rl_baseline", "il_baseline"])
-    t.add_argument("seed", type=int)
     s = sub.add_parser("nb-sync", help="store checked outputs of executed notebooks in notebooks/")
     s.add_argument("name", nargs="?", default="default")
     args = parser.parse_args(argv)
@@ -72,11 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "train-policy":
         from ilsim import pipeline
 
-        curve = pipeline.train_policy(p, args.agent, args.seed)
-        print(
-            f"{args.agent} seed {args.seed}: {len(curve)} curve rows -> "
-            f"{pipeline.policy_path(p, args.agent, args.seed)}"
-        )
+        summary = pipeline.train_policy(p, args.agent)
+        print(summary.to_string(index=False))
     elif args.cmd == "kernel":
         print(f"kernel '{ensure_kernel()}' ready")
     elif args.cmd == "nb-sync":

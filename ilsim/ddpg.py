@@ -49,15 +49,17 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-CHECKPOINT_VERSION = 1
-POLICY_FORMAT = "ilsim.ddpg.actor/1"
+CHECKPOINT_VERSION = 2
+POLICY_FORMAT = "ilsim.ddpg.actor/2"
 # Fields that may change between a checkpoint and the run that resumes it.
-RESUMABLE_CHANGES = {"total_steps", "checkpoint_every", "device", "buffer_size"}
+RESUMABLE_CHANGES = {"total_steps", "checkpoint_every", "device", "buffer_size", "patience"}
+HIST_BINS = 20  # action histogram bins over [-1, 1] in the diagnostics
 
 
 class TensorEnv(Protocol):
     """N environments as tensors: obs [N, obs_dim], actions [N] in [-1, 1], same-step autoreset
-    (``info["final_obs"]`` holds every env's last observation when any env ended)."""
+    (``info["final_obs"]`` holds every env's last observation when any env ended). Optional
+    ``info["traded"]`` [N] (bool) marks position changes, for the diagnostics."""
 
     n: int
     obs_dim: int
@@ -77,61 +79,161 @@ class TensorEnv(Protocol):
 @dataclass
 class DDPGConfig:
     """Paper Table 5: networks, batch, memory, gamma, tau, exploration noise. Ours: learning
-    rates, warm-up, step counts (all in vector steps), updates per step, checkpoints, seed."""
+    rates, warm-up, step counts (all in vector steps), updates per step, checkpoints, seeds, and
+    the learner's options (reward scale, observation normalisation, saturation control,
+    selection on validation). The defaults are plain DDPG."""
 
     actor_hidden: tuple[int, ...] = (128, 128)
     critic_hidden: tuple[int, ...] = (128, 128, 128)
     batch_size: int = 128
-    buffer_size: int = 9_000_000  # capped at total_steps * N
+    buffer_size: int = 9_000_000  # per agent, capped at total_steps * N
     gamma: float = 0.99
     tau: float = 0.005
     exploration_noise: float = 0.1  # std of the Gaussian added to the action in [-1, 1]
     actor_lr: float = 1e-4  # ours (Lillicrap et al. 2016)
     critic_lr: float = 1e-3  # ours (Lillicrap et al. 2016)
     learning_starts: int = 1_000  # ours: vector steps of uniform random actions, no updates
-    total_steps: int = 100_000  # ours: vector steps (each env steps this many times)
+    total_steps: int = 100_000  # ours: vector steps (each env steps this many times), a cap
     updates_per_step: int = 1  # ours: gradient updates per vector step
     checkpoint_every: int = 10_000  # vector steps
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)  # one agent per seed, trained together as stacked networks
     device: str | None = None  # None: the env's device
+    # Rewards are multiplied by this before learning (the market's reward, a value change over
+    # the initial value, is ~1e-4 a bar: 1e4 makes it basis points, which the critic can fit).
+    reward_scale: float = 1.0
+    # Standardise observations with the mean/std of the warm-up's (kept in the saved actor).
+    obs_norm: bool = False
+    # Saturation control: penalty on the actor's mean squared pre-tanh output; TD3's target
+    # policy smoothing (noise std, clip) and delayed actor and target updates.
+    preact_penalty: float = 0.0
+    target_noise: float = 0.0
+    target_noise_clip: float = 0.5
+    policy_delay: int = 1
+    # Selection on held-out data: every eval_every vector steps (0: never) the evaluator scores
+    # each agent; the best actor is kept; training stops once every agent has gone ``patience``
+    # evaluations (0: never stop early) without improving, but not before ``min_steps``.
+    eval_every: int = 0
+    patience: int = 0
+    min_steps: int = 0
 
     def __post_init__(self) -> None:
         self.actor_hidden = tuple(int(h) for h in self.actor_hidden)
         self.critic_hidden = tuple(int(h) for h in self.critic_hidden)
+        self.seeds = tuple(int(s) for s in self.seeds)
+        if not self.seeds:
+            raise ValueError("DDPGConfig.seeds must name at least one seed")
+        if self.policy_delay < 1:
+            raise ValueError("policy_delay must be >= 1")
 
 
-# -- networks --------------------------------------------------------------------------------
-def mlp(sizes: Sequence[int]) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+# -- networks: K models as stacked weights ---------------------------------------------------
+class StackedMLP(nn.Module):
+    """K independent MLPs of one shape (ReLU between layers, none after the last) with stacked
+    weights: ``x`` [K, B, in] → [K, B, out], one ``baddbmm`` per layer. Model k is initialised
+    like ``nn.Linear`` from its own generator (``seeds[k]``), so its weights do not depend on
+    which other models share the stack."""
 
-
-class Actor(nn.Module):
-    """Deterministic policy: MLP with ReLU, tanh output in [-1, 1]."""
-
-    def __init__(self, obs_dim: int, hidden: Sequence[int] = (128, 128), action_dim: int = 1):
+    def __init__(self, sizes: Sequence[int], seeds: Sequence[int], salt: int = 0) -> None:
         super().__init__()
-        self.obs_dim, self.hidden, self.action_dim = obs_dim, tuple(hidden), action_dim
-        self.net = mlp([obs_dim, *hidden, action_dim])
+        self.sizes, k = tuple(int(s) for s in sizes), len(seeds)
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        ws = [[] for _ in self.sizes[1:]]
+        bs = [[] for _ in self.sizes[1:]]
+        for seed in seeds:
+            gen = torch.Generator().manual_seed(int(seed) * 7919 + salt)
+            for i, (a, b) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True)):
+                bound = 1.0 / math.sqrt(a)
+                ws[i].append(torch.empty(a, b).uniform_(-bound, bound, generator=gen))
+                bs[i].append(torch.empty(1, b).uniform_(-bound, bound, generator=gen))
+        for w, b in zip(ws, bs, strict=True):
+            self.weights.append(nn.Parameter(torch.stack(w)))
+            self.biases.append(nn.Parameter(torch.stack(b)))
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = torch.relu(x)
+        return x
+
+
+class _Normed(nn.Module):
+    """Observation standardisation buffers [K, 1, D] (identity until fitted)."""
+
+    def __init__(self, k: int, obs_dim: int) -> None:
+        super().__init__()
+        self.register_buffer("obs_mean", torch.zeros(k, 1, obs_dim))
+        self.register_buffer("obs_std", torch.ones(k, 1, obs_dim))
+
+    def norm(self, obs: torch.Tensor) -> torch.Tensor:
+        return (obs - self.obs_mean) / self.obs_std
+
+
+class Actor(_Normed):
+    """K deterministic policies: obs [K, B, D] → actions [K, B] in [−1, 1] (tanh of an MLP)."""
+
+    def __init__(
+        self, obs_dim: int, hidden: Sequence[int] = (128, 128), seeds: Sequence[int] = (0,)
+    ) -> None:
+        super().__init__(len(seeds), obs_dim)
+        self.obs_dim, self.hidden, self.seeds = obs_dim, tuple(hidden), tuple(seeds)
+        self.net = StackedMLP([obs_dim, *hidden, 1], seeds, salt=1)
+
+    @property
+    def k(self) -> int:
+        return len(self.seeds)
+
+    def preact(self, obs: torch.Tensor) -> torch.Tensor:
+        """The pre-tanh output [K, B] (its size shows saturation)."""
+        return self.net(self.norm(obs)).squeeze(-1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(obs))
+        return torch.tanh(self.preact(obs))
+
+    def select(self, k: int) -> Actor:
+        """Model k alone, as a one-model actor (a copy)."""
+        return stack_actors([self], [k])
+
+    def policy(self) -> Callable[[np.ndarray], np.ndarray]:
+        """Observations [K, D] (row k for model k) → actions [K], numpy in and out (backtests)."""
+
+        @torch.no_grad()
+        def fn(obs: np.ndarray) -> np.ndarray:
+            x = torch.as_tensor(np.asarray(obs), dtype=torch.float32)[:, None, :]
+            return self(x.to(self.obs_mean.device))[:, 0].double().cpu().numpy()
+
+        return fn
 
 
-class Critic(nn.Module):
-    """Q(s, a): MLP with ReLU on concat(s, a); returns shape [B]."""
+def stack_actors(actors: Sequence[Actor], which: Sequence[int] | None = None) -> Actor:
+    """One actor holding the given models of several actors (all of one shape), in order:
+    model ``which[i]`` of ``actors[i]`` (every model of every actor when ``which`` is None)."""
+    picks = (
+        [(a, j) for a in actors for j in range(a.k)]
+        if which is None
+        else list(zip(actors, which, strict=True))
+    )
+    first = picks[0][0]
+    out = Actor(first.obs_dim, first.hidden, [a.seeds[j] for a, j in picks])
+    with torch.no_grad():
+        for name, t in out.state_dict().items():
+            t.copy_(torch.stack([a.state_dict()[name][j] for a, j in picks]))
+    return out.to(first.obs_mean.device)
 
-    def __init__(self, obs_dim: int, hidden: Sequence[int] = (128, 128, 128), action_dim: int = 1):
-        super().__init__()
-        self.net = mlp([obs_dim + action_dim, *hidden, 1])
+
+class Critic(_Normed):
+    """K Q-functions: Q(s, a) on concat(normalised s, a); obs [K, B, D], a [K, B] → [K, B]."""
+
+    def __init__(
+        self, obs_dim: int, hidden: Sequence[int] = (128, 128, 128), seeds: Sequence[int] = (0,)
+    ) -> None:
+        super().__init__(len(seeds), obs_dim)
+        self.net = StackedMLP([obs_dim + 1, *hidden, 1], seeds, salt=2)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([obs, action], -1)).squeeze(-1)
+        return self.net(torch.cat([self.norm(obs), action[..., None]], -1)).squeeze(-1)
 
 
 @torch.no_grad()
@@ -148,39 +250,43 @@ def act(
     noise_std: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Actions [N] in [-1, 1] on the actor's device; Gaussian noise (then clipping) if asked."""
-    dev = next(actor.parameters()).device
-    a = actor(obs.to(dev, torch.float32)).squeeze(-1)
+    """Actions [K, B] for obs [K, B, D] (or [B] for obs [B, D] and a one-model actor), on the
+    actor's device; Gaussian noise (then clipping) if asked."""
+    dev = actor.obs_mean.device
+    flat = obs.dim() == 2
+    x = obs.to(dev, torch.float32)
+    a = actor(x[None] if flat else x)
     if noise_std > 0:
         noise = torch.randn(a.shape, generator=generator, device=dev, dtype=a.dtype)
         a = (a + noise_std * noise).clamp(-1.0, 1.0)
-    return a
+    return a[0] if flat else a
 
 
 # -- replay buffer ---------------------------------------------------------------------------
 class Batch(NamedTuple):
-    obs: torch.Tensor  # [B, D]
-    actions: torch.Tensor  # [B, 1]
-    rewards: torch.Tensor  # [B]
-    next_obs: torch.Tensor  # [B, D]
-    dones: torch.Tensor  # [B], 1.0 where the episode terminated (no bootstrap)
+    obs: torch.Tensor  # [K, B, D]
+    actions: torch.Tensor  # [K, B]
+    rewards: torch.Tensor  # [K, B]
+    next_obs: torch.Tensor  # [K, B, D]
+    dones: torch.Tensor  # [K, B], 1.0 where the episode terminated (no bootstrap)
 
 
 class ReplayBuffer:
-    """Ring buffer of transitions, preallocated on the device; adds N transitions at once."""
+    """K ring buffers of transitions (one per agent), preallocated on the device; each add
+    stores N transitions per agent."""
 
     FIELDS = ("obs", "actions", "rewards", "next_obs", "dones")
 
-    def __init__(self, capacity: int, obs_dim: int, action_dim: int = 1, device: Any = "cpu"):
+    def __init__(self, capacity: int, obs_dim: int, k: int = 1, device: Any = "cpu"):
         if capacity < 1:
             raise ValueError("replay capacity must be positive")
-        self.capacity, self.device = int(capacity), torch.device(device)
+        self.capacity, self.k, self.device = int(capacity), int(k), torch.device(device)
         kw = {"device": self.device, "dtype": torch.float32}
-        self.obs = torch.zeros(self.capacity, obs_dim, **kw)
-        self.actions = torch.zeros(self.capacity, action_dim, **kw)
-        self.rewards = torch.zeros(self.capacity, **kw)
-        self.next_obs = torch.zeros(self.capacity, obs_dim, **kw)
-        self.dones = torch.zeros(self.capacity, **kw)
+        self.obs = torch.zeros(self.k, self.capacity, obs_dim, **kw)
+        self.actions = torch.zeros(self.k, self.capacity, **kw)
+        self.rewards = torch.zeros(self.k, self.capacity, **kw)
+        self.next_obs = torch.zeros(self.k, self.capacity, obs_dim, **kw)
+        self.dones = torch.zeros(self.k, self.capacity, **kw)
         self.pos, self.size = 0, 0
 
     def __len__(self) -> int:
@@ -194,28 +300,35 @@ class ReplayBuffer:
         next_obs: torch.Tensor,
         dones: torch.Tensor,
     ) -> None:
-        """Store a batch of N transitions (oldest overwritten first)."""
-        items = [obs, actions.reshape(len(obs), -1), rewards, next_obs, dones]
-        n = len(obs)
+        """Store N transitions per agent (``obs`` [K, N, D], the others [K, N]); the oldest
+        are overwritten first. Two-dimensional ``obs`` [N, D] is taken as K = 1."""
+        items = [obs, actions, rewards, next_obs, dones]
+        if obs.dim() == 2:
+            items = [obs[None], *(x.reshape(1, -1) for x in items[1:3]), next_obs[None]]
+            items.append(dones.reshape(1, -1))
+        n = items[0].shape[1]
         skip = max(0, n - self.capacity)  # more than fits: only the newest survive
         self.pos = (self.pos + skip) % self.capacity
         n -= skip
         idx = (self.pos + torch.arange(n, device=self.device)) % self.capacity
         for name, x in zip(self.FIELDS, items, strict=True):
-            getattr(self, name)[idx] = x[skip:].to(self.device, torch.float32)
+            getattr(self, name)[:, idx] = x[:, skip:].to(self.device, torch.float32)
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
-        """Uniform sample with replacement."""
+        """Uniform sample with replacement, independently per agent."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=self.device)
-        return Batch(*(getattr(self, name)[idx] for name in self.FIELDS))
+        idx = torch.randint(
+            0, self.size, (self.k, batch_size), generator=generator, device=self.device
+        )
+        rows = torch.arange(self.k, device=self.device)[:, None]
+        return Batch(*(getattr(self, name)[rows, idx] for name in self.FIELDS))
 
     def state_dict(self) -> dict:
         """Filled part (copied to CPU), position and capacity."""
-        data = {k: getattr(self, k)[: self.size].to("cpu", copy=True) for k in self.FIELDS}
+        data = {k: getattr(self, k)[:, : self.size].to("cpu", copy=True) for k in self.FIELDS}
         return {"capacity": self.capacity, "pos": self.pos, "size": self.size, **data}
 
     def load_state_dict(self, state: dict) -> None:
@@ -224,19 +337,20 @@ class ReplayBuffer:
         data = {k: state[k] for k in self.FIELDS}
         if state["capacity"] != self.capacity:
             if size == state["capacity"]:  # full ring: unroll to oldest-first
-                data = {k: torch.cat([v[pos:], v[:pos]]) for k, v in data.items()}
+                data = {k: torch.cat([v[:, pos:], v[:, :pos]], 1) for k, v in data.items()}
             keep = min(size, self.capacity)
-            data = {k: v[size - keep :] for k, v in data.items()}
+            data = {k: v[:, size - keep :] for k, v in data.items()}
             size, pos = keep, keep % self.capacity
         for k, v in data.items():
-            getattr(self, k)[:size] = v.to(self.device)
+            getattr(self, k)[:, :size] = v.to(self.device)
         self.pos, self.size = pos, size
 
 
 # -- the update ------------------------------------------------------------------------------
 @dataclass
 class Agent:
-    """Actor, critic, their targets and optimisers."""
+    """K actors and critics (stacked), their targets and optimisers. The losses are sums over
+    the K models, and Adam is elementwise, so each model learns exactly as if alone."""
 
     actor: Actor
     critic: Critic
@@ -247,9 +361,9 @@ class Agent:
 
     @classmethod
     def create(cls, obs_dim: int, cfg: DDPGConfig, device: Any) -> Agent:
-        """Fresh networks (initialised from the global torch RNG); targets are copies."""
-        actor = Actor(obs_dim, cfg.actor_hidden).to(device)
-        critic = Critic(obs_dim, cfg.critic_hidden).to(device)
+        """Fresh networks (each model from its seed); targets are copies."""
+        actor = Actor(obs_dim, cfg.actor_hidden, cfg.seeds).to(device)
+        critic = Critic(obs_dim, cfg.critic_hidden, cfg.seeds).to(device)
         fused = True if torch.device(device).type in ("cpu", "cuda") else None  # ~15 % faster
         return cls(
             actor,
@@ -267,69 +381,120 @@ class Agent:
         for k in self.__dataclass_fields__:
             getattr(self, k).load_state_dict(state[k])
 
+    @torch.no_grad()
+    def set_obs_norm(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Standardise observations with ``mean``/``std`` [K, D] in all four networks."""
+        for net in (self.actor, self.critic, self.target_actor, self.target_critic):
+            net.obs_mean.copy_(mean[:, None, :])
+            net.obs_std.copy_(std[:, None, :])
 
-def _finite(name: str, value: float) -> float:
-    if not math.isfinite(value):
-        raise FloatingPointError(f"non-finite {name} ({value})")
-    return value
+
+def _finite(name: str, value: torch.Tensor) -> None:
+    if not bool(torch.isfinite(value).all()):
+        raise FloatingPointError(f"non-finite {name} ({value.tolist()})")
 
 
-def update(agent: Agent, batch: Batch, cfg: DDPGConfig) -> dict[str, float]:
-    """One DDPG update (critic, actor, soft target updates). A non-finite loss raises
+def update(
+    agent: Agent,
+    batch: Batch,
+    cfg: DDPGConfig,
+    update_actor: bool = True,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """One update of all K models: critic, then (if ``update_actor``) actor and soft target
+    updates. Returns per-model statistics [K]. A non-finite loss raises
     :class:`FloatingPointError` before the optimiser step that would use it."""
     with torch.no_grad():
-        next_q = agent.target_critic(batch.next_obs, agent.target_actor(batch.next_obs))
+        next_a = agent.target_actor(batch.next_obs)
+        if cfg.target_noise > 0:  # TD3 target policy smoothing
+            eps = torch.randn(next_a.shape, generator=generator, device=next_a.device)
+            eps = (cfg.target_noise * eps).clamp(-cfg.target_noise_clip, cfg.target_noise_clip)
+            next_a = (next_a + eps).clamp(-1.0, 1.0)
+        next_q = agent.target_critic(batch.next_obs, next_a)
         target = batch.rewards + cfg.gamma * (1.0 - batch.dones) * next_q
     q = agent.critic(batch.obs, batch.actions)
-    critic_loss = F.mse_loss(q, target)
-    c_loss, q_mean = torch.stack([critic_loss.detach(), q.detach().mean()]).tolist()  # 1 sync
-    _finite("critic_loss", c_loss)
+    critic_loss = ((q - target) ** 2).mean(1)  # [K]
+    _finite("critic_loss", critic_loss)
     agent.critic_opt.zero_grad()
-    critic_loss.backward()
+    critic_loss.sum().backward()
     agent.critic_opt.step()
+    stats = {"critic_loss": critic_loss.detach(), "q_mean": q.detach().mean(1)}
+    if not update_actor:
+        return stats
 
-    actor_loss = -agent.critic(batch.obs, agent.actor(batch.obs)).mean()
-    a_loss = _finite("actor_loss", actor_loss.item())
+    pre = agent.actor.preact(batch.obs)
+    q_pi = agent.critic(batch.obs, torch.tanh(pre)).mean(1)
+    actor_loss = -q_pi + cfg.preact_penalty * (pre**2).mean(1)
+    _finite("actor_loss", actor_loss)
     agent.actor_opt.zero_grad()
-    actor_loss.backward(inputs=list(agent.actor.parameters()))  # no critic weight gradients
+    actor_loss.sum().backward(inputs=list(agent.actor.parameters()))  # no critic gradients
     agent.actor_opt.step()
 
     soft_update(agent.target_actor, agent.actor, cfg.tau)
     soft_update(agent.target_critic, agent.critic, cfg.tau)
-    return {"critic_loss": c_loss, "actor_loss": a_loss, "q_mean": q_mean}
+    stats["actor_loss"] = actor_loss.detach()
+    stats["preact_abs"] = pre.detach().abs().mean(1)
+    return stats
 
 
 # -- the training loop -----------------------------------------------------------------------
+Evaluator = Callable[[Actor], np.ndarray]  # the K-model actor → a score per model (higher: better)
+
+
 @dataclass
 class TrainResult:
-    """Trained networks, the learning curve and final counters."""
+    """Trained networks, the learning curve (one row per log step and model) and counters."""
 
-    actor: Actor
+    actor: Actor  # the selected actors: best on validation if an evaluator was given, else last
+    last_actor: Actor
     critic: Critic
     curve: pd.DataFrame
     vector_steps: int
     env_steps: int
-    updates: int
+    updates: int  # per model
     episodes: int
     return_mean_last100: float  # mean return of the last (up to) 100 finished episodes
     wall_s: float  # training time, summed over resumed runs
-    completed: bool  # reached cfg.total_steps (False after stop_after)
+    completed: bool  # reached cfg.total_steps or stopped on a plateau (False after stop_after)
+    stopped_early: bool  # stopped on a validation plateau
+    best_step: list[int]  # per model: vector step of the selected actor
+    best_score: list[float]  # per model: its validation score (nan without an evaluator)
 
 
 CURVE_COLUMNS = [
     "vector_step",
     "env_steps",
+    "model",
+    "seed",
     "episodes",
     "episode_return_mean",
     "critic_loss",
     "actor_loss",
     "q_mean",
+    "preact_abs",
+    "saturated_frac",
+    "trade_frac",
+    "trades_per_episode",
+    "val_score",
     "wall_s",
+    *[f"hist_{i:02d}" for i in range(HIST_BINS)],
 ]
+STAT_KEYS = ("critic_loss", "actor_loss", "q_mean", "preact_abs")
 
 
-def _new_window() -> dict[str, Any]:
-    return {"returns": [], "critic_loss": 0.0, "actor_loss": 0.0, "q_mean": 0.0, "updates": 0}
+def _new_window(k: int) -> dict[str, Any]:
+    z = torch.zeros(k, dtype=torch.float64)
+    return {
+        "returns": [[] for _ in range(k)],
+        **{s: z.clone() for s in STAT_KEYS},
+        "critic_updates": 0,
+        "actor_updates": 0,
+        "hist": torch.zeros(k, HIST_BINS, dtype=torch.float64),
+        "saturated": z.clone(),
+        "traded": z.clone(),
+        "steps": 0,
+        "has_traded": False,
+    }
 
 
 def _rng_state(gen: torch.Generator) -> dict[str, Any]:
@@ -354,6 +519,11 @@ def _set_rng_state(gen: torch.Generator, state: dict[str, Any]) -> None:
 
 
 def _check_resumable(saved: dict, cfg: DDPGConfig, env: TensorEnv) -> None:
+    if saved.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"checkpoint version {saved.get('version')} (need {CHECKPOINT_VERSION}); "
+            "pass resume=False to restart"
+        )
     now = asdict(cfg)
     diff = [k for k in now if k not in RESUMABLE_CHANGES and saved["config"].get(k) != now[k]]
     if diff:
@@ -369,6 +539,7 @@ def _check_resumable(saved: dict, cfg: DDPGConfig, env: TensorEnv) -> None:
 def _save(path: Path, state: dict) -> None:
     """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
     tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, tmp)
     os.replace(tmp, path)
 
@@ -382,45 +553,62 @@ def train(
     env: TensorEnv,
     cfg: DDPGConfig,
     *,
+    evaluator: Evaluator | None = None,
     checkpoint_path: str | Path | None = None,
     resume: bool = True,
     progress: bool = True,
     log_every: int | None = None,
     stop_after: int | None = None,
 ) -> TrainResult:
-    """Train DDPG on a tensor vector env for ``cfg.total_steps`` vector steps.
+    """Train K = len(cfg.seeds) DDPG agents at once on a tensor vector env.
 
-    A fresh run seeds the global torch/numpy/python RNGs with ``cfg.seed`` (CleanRL style) and
-    resets the env with it; exploration noise, warm-up actions and replay sampling draw from a
-    private ``torch.Generator``. With ``checkpoint_path``, a checkpoint is written every
-    ``cfg.checkpoint_every`` vector steps and at the end; if the file exists and ``resume``,
-    training continues from it (pass a freshly built env: its state is loaded). ``stop_after``
-    ends the run after that many vector steps in all, right after writing a checkpoint (chunked
-    training; tests of resumption). ``log_every`` (default: total_steps / 100) sets the curve's
-    row spacing; its ``wall_s`` column is the only one that is not reproducible.
+    The env's N environments are split in K consecutive blocks of N / K, one per agent; all K
+    actors act in one batched call and all K models update in one batched step. Model k's
+    initial weights come from ``seeds[k]`` alone; the env reset, warm-up actions, exploration
+    noise and replay sampling draw from streams seeded with ``seeds[0]``. Runs for at most
+    ``cfg.total_steps`` vector steps; with an ``evaluator`` (and ``cfg.eval_every``) the best
+    actor on it is kept and training stops on a plateau (``cfg.patience``). With
+    ``checkpoint_path``, a checkpoint is written every ``cfg.checkpoint_every`` vector steps and
+    at the end; if the file exists and ``resume``, training continues from it bit for bit (pass
+    a freshly built env: its state is loaded). ``stop_after`` ends the run after that many
+    vector steps in all, right after writing a checkpoint. ``log_every`` (default:
+    total_steps / 100) sets the curve's row spacing; ``wall_s`` is its only column that is not
+    reproducible.
     """
     dev = torch.device(cfg.device) if cfg.device else torch.device(env.device)
-    n = env.n
+    k = len(cfg.seeds)
+    if env.n % k:
+        raise ValueError(f"{env.n} envs cannot be split among {k} agents (seeds {cfg.seeds})")
+    n = env.n // k
     log_every = log_every or max(1, cfg.total_steps // 100)
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     saved = load_checkpoint(path) if path is not None and resume and path.exists() else None
+    seed0 = cfg.seeds[0]
 
     gen = torch.Generator(device=dev)
     if saved is None:
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)  # noqa: NPY002 (CleanRL-style global seeding)
-        random.seed(cfg.seed)
-        gen.manual_seed(cfg.seed)
+        torch.manual_seed(seed0)
+        np.random.seed(seed0)  # noqa: NPY002 (CleanRL-style global seeding)
+        random.seed(seed0)
+        gen.manual_seed(seed0)
     agent = Agent.create(env.obs_dim, cfg, dev)
     capacity = min(cfg.buffer_size, cfg.total_steps * n)
-    buffer = ReplayBuffer(capacity, env.obs_dim, 1, dev)
+    buffer = ReplayBuffer(capacity, env.obs_dim, k, dev)
+    best = copy.deepcopy(agent.actor.state_dict())
 
     if saved is None:
-        obs = env.reset(seed=cfg.seed).to(dev, torch.float32)
+        obs = env.reset(seed=seed0).to(dev, torch.float32)
         step, updates, episodes, wall_prev, ckpt_step = 0, 0, 0, 0.0, None
-        ep_return = torch.zeros(n, dtype=torch.float64, device=dev)
+        ep_return = torch.zeros(k, n, dtype=torch.float64, device=dev)
         recent: deque[float] = deque(maxlen=100)
-        window, rows = _new_window(), []
+        window, rows = _new_window(k), []
+        ev = {
+            "best_score": [-math.inf] * k,
+            "best_step": [0] * k,
+            "since": [0] * k,
+            "last": [math.nan] * k,
+            "stopped": False,
+        }
         if path is not None:
             try:
                 env.state_dict()
@@ -441,7 +629,8 @@ def train(
         wall_prev, ckpt_step = loop["wall_s"], saved["step"]
         ep_return = loop["ep_return"].to(dev)
         recent = deque(loop["recent"], maxlen=100)
-        window, rows = loop["window"], saved["curve"]
+        window, rows, ev = loop["window"], saved["curve"], loop["eval"]
+        best = {name: t.to(dev) for name, t in loop["best"].items()}
 
     def checkpoint() -> None:
         nonlocal ckpt_step
@@ -452,11 +641,13 @@ def train(
             "ep_return": ep_return.cpu(),
             "recent": list(recent),
             "window": window,
+            "eval": ev,
+            "best": {name: t.cpu() for name, t in best.items()},
         }
         state = {
             "version": CHECKPOINT_VERSION,
             "config": asdict(cfg),
-            "n_envs": n,
+            "n_envs": env.n,
             "obs_dim": env.obs_dim,
             "step": step,
             "agent": agent.state_dict(),
@@ -471,16 +662,32 @@ def train(
         _save(path, state)
         ckpt_step = step
 
+    def validate() -> None:
+        """Score every model; keep each model's best actor; count evaluations since."""
+        agent.actor.eval()
+        scores = np.asarray(evaluator(agent.actor), dtype=np.float64).reshape(k)
+        agent.actor.train()
+        now = agent.actor.state_dict()
+        for j in range(k):
+            ev["last"][j] = float(scores[j])
+            if scores[j] > ev["best_score"][j]:
+                ev["best_score"][j], ev["best_step"][j], ev["since"][j] = float(scores[j]), step, 0
+                for name in best:
+                    best[name][j] = now[name][j]
+            else:
+                ev["since"][j] += 1
+
     end = cfg.total_steps if stop_after is None else min(cfg.total_steps, stop_after)
     bar = tqdm(
         total=cfg.total_steps,
         initial=step,
-        desc="DDPG",
+        desc=f"DDPG ×{k}",
         unit="step",
         disable=not progress,
         leave=False,
     )
     t0 = time.perf_counter() - wall_prev
+    edges = torch.linspace(-1.0, 1.0, HIST_BINS + 1, device=dev)[1:-1]
 
     def stop(what: str) -> FloatingPointError:
         kept = (
@@ -490,12 +697,21 @@ def train(
         )
         return FloatingPointError(f"DDPG stopped at vector step {step}: {what}; {kept}")
 
-    while step < end:
+    while step < end and not ev["stopped"]:
+        obs_k = obs.view(k, n, -1)
         if step < cfg.learning_starts:
-            action = torch.rand(n, generator=gen, device=dev) * 2 - 1
+            action = torch.rand(k, n, generator=gen, device=dev) * 2 - 1
         else:
-            action = act(agent.actor, obs, cfg.exploration_noise, gen)
-        next_obs, reward, terminated, truncated, info = env.step(action.to(env.device))
+            clean = act(agent.actor, obs_k)
+            window["hist"] += F.one_hot(torch.bucketize(clean, edges), HIST_BINS).sum(1).double()
+            window["saturated"] += (clean.abs() > 0.99).double().sum(1)
+            action = clean
+            if cfg.exploration_noise > 0:
+                noise = torch.randn(clean.shape, generator=gen, device=dev)
+                action = (clean + cfg.exploration_noise * noise).clamp(-1.0, 1.0)
+        next_obs, reward, terminated, truncated, info = env.step(
+            action.reshape(env.n).to(env.device)
+        )
         next_obs = next_obs.to(dev, torch.float32)
         reward, terminated = reward.to(dev, torch.float32), terminated.to(dev)
         done = terminated | truncated.to(dev)
@@ -506,75 +722,140 @@ def train(
         if not bool(torch.isfinite(reward).all() & torch.isfinite(real_next).all()):
             what = "reward" if not bool(torch.isfinite(reward).all()) else "observation"
             raise stop(f"the env returned a non-finite {what}")
-        buffer.add(obs, action, reward, real_next, terminated.float())
+        buffer.add(
+            obs_k,
+            action,
+            (reward * cfg.reward_scale).view(k, n),
+            real_next.view(k, n, -1),
+            terminated.float().view(k, n),
+        )
         obs = next_obs
+        window["steps"] += 1
+        if "traded" in info:
+            window["traded"] += info["traded"].to(dev).view(k, n).double().sum(1)
+            window["has_traded"] = True
 
-        ep_return += reward
+        ep_return += reward.view(k, n).double()
         if bool(done.any()):
-            finished = ep_return[done].tolist()
-            ep_return[done] = 0.0
-            episodes += len(finished)
-            recent.extend(finished)
-            window["returns"].extend(finished)
+            d = done.view(k, n)
+            for j in range(k):
+                window["returns"][j].extend(ep_return[j][d[j]].tolist())
+            recent.extend(ep_return[d].tolist())
+            episodes += int(d.sum())
+            ep_return[d] = 0.0
 
-        if step > cfg.learning_starts and len(buffer) >= cfg.batch_size:
+        if cfg.obs_norm and step == cfg.learning_starts and len(buffer):
+            seen = buffer.obs[:, : buffer.size]
+            agent.set_obs_norm(seen.mean(1), seen.std(1).clamp(min=1e-2))
+            best = copy.deepcopy(agent.actor.state_dict())
+
+        if step > cfg.learning_starts and len(buffer) >= 1:
             for _ in range(cfg.updates_per_step):
+                do_actor = (updates + 1) % cfg.policy_delay == 0
                 try:
-                    stats = update(agent, buffer.sample(cfg.batch_size, gen), cfg)
+                    stats = update(agent, buffer.sample(cfg.batch_size, gen), cfg, do_actor, gen)
                 except FloatingPointError as err:
                     raise stop(str(err)) from None
                 updates += 1
-                window["updates"] += 1
-                for k, v in stats.items():
-                    window[k] += v
+                window["critic_updates"] += 1
+                window["actor_updates"] += int(do_actor)
+                for key, v in stats.items():
+                    window[key] += v.double().cpu()
 
-        if step % log_every == 0 or step == cfg.total_steps:
-            k = window["updates"]
-            rets = window["returns"]
-            rows.append(
-                {
-                    "vector_step": step,
-                    "env_steps": step * n,
-                    "episodes": len(rets),
-                    "episode_return_mean": float(np.mean(rets)) if rets else math.nan,
-                    **{
-                        c: window[c] / k if k else math.nan
-                        for c in ("critic_loss", "actor_loss", "q_mean")
-                    },
-                    "wall_s": time.perf_counter() - t0,
-                }
-            )
-            window = _new_window()
-            bar.set_postfix(ret=f"{rows[-1]['episode_return_mean']:.3g}", refresh=False)
+        if (
+            evaluator is not None
+            and cfg.eval_every
+            and step >= cfg.learning_starts
+            and step % cfg.eval_every == 0
+        ):
+            validate()
+            if cfg.patience and step >= cfg.min_steps and min(ev["since"]) >= cfg.patience:
+                ev["stopped"] = True
+
+        if step % log_every == 0 or step == cfg.total_steps or ev["stopped"]:
+            rows.extend(_log_rows(window, step, n, k, cfg, ev, time.perf_counter() - t0))
+            window = _new_window(k)
+            last = [r["episode_return_mean"] for r in rows[-k:]]
+            if not all(math.isnan(x) for x in last):
+                bar.set_postfix(ret=f"{np.nanmean(last):.3g}", refresh=False)
         bar.update(1)
-        if path is not None and (step % cfg.checkpoint_every == 0 or step == end):
+        if path is not None and (step % cfg.checkpoint_every == 0 or step == end or ev["stopped"]):
             checkpoint()
     bar.close()
     if path is not None and ckpt_step != step:  # e.g. resumed from a finished run
         checkpoint()
 
+    last_actor = agent.actor
+    chosen = last_actor
+    if evaluator is not None and cfg.eval_every and math.isfinite(max(ev["best_score"])):
+        chosen = copy.deepcopy(last_actor)
+        chosen.load_state_dict(best)
     return TrainResult(
-        actor=agent.actor,
+        actor=chosen,
+        last_actor=last_actor,
         critic=agent.critic,
         curve=pd.DataFrame(rows, columns=CURVE_COLUMNS),
         vector_steps=step,
-        env_steps=step * n,
+        env_steps=step * env.n,
         updates=updates,
         episodes=episodes,
         return_mean_last100=float(np.mean(recent)) if recent else math.nan,
         wall_s=time.perf_counter() - t0,
-        completed=step >= cfg.total_steps,
+        completed=step >= cfg.total_steps or ev["stopped"],
+        stopped_early=bool(ev["stopped"]),
+        best_step=list(ev["best_step"]) if evaluator is not None else [step] * k,
+        best_score=[float(s) if math.isfinite(s) else math.nan for s in ev["best_score"]],
     )
+
+
+def _log_rows(
+    window: dict, step: int, n: int, k: int, cfg: DDPGConfig, ev: dict, wall: float
+) -> list[dict]:
+    """One curve row per model from a log window's sums."""
+    rows = []
+    cu, au = window["critic_updates"], window["actor_updates"]
+    acted = window["hist"].sum(1)
+    env_steps = window["steps"] * n
+    for j in range(k):
+        rets = window["returns"][j]
+        traded = window["traded"][j].item() / env_steps if window["has_traded"] else math.nan
+        per_ep = traded * env_steps / len(rets) if rets and window["has_traded"] else math.nan
+        hist = (window["hist"][j] / acted[j]).tolist() if acted[j] > 0 else [math.nan] * HIST_BINS
+        rows.append(
+            {
+                "vector_step": step,
+                "env_steps": step * n,
+                "model": j,
+                "seed": cfg.seeds[j],
+                "episodes": len(rets),
+                "episode_return_mean": float(np.mean(rets)) if rets else math.nan,
+                "critic_loss": window["critic_loss"][j].item() / cu if cu else math.nan,
+                "q_mean": window["q_mean"][j].item() / cu if cu else math.nan,
+                "actor_loss": window["actor_loss"][j].item() / au if au else math.nan,
+                "preact_abs": window["preact_abs"][j].item() / au if au else math.nan,
+                "saturated_frac": (
+                    window["saturated"][j].item() / acted[j].item() if acted[j] > 0 else math.nan
+                ),
+                "trade_frac": traded,
+                "trades_per_episode": per_ep,
+                "val_score": ev["last"][j],
+                "wall_s": wall,
+                **{f"hist_{i:02d}": h for i, h in enumerate(hist)},
+            }
+        )
+    return rows
 
 
 @torch.no_grad()
 def evaluate(actor: Actor, env: TensorEnv, episodes: int, seed: int = 0) -> np.ndarray:
-    """Returns of the first ``episodes`` episodes finished by the deterministic policy."""
+    """Returns of the first ``episodes`` episodes finished by one deterministic policy (model
+    0 of ``actor``) on every env."""
+    one = actor.select(0) if actor.k > 1 else actor
     obs = env.reset(seed=seed)
     ep_return = torch.zeros(env.n, dtype=torch.float64)
     out: list[float] = []
     while len(out) < episodes:
-        obs, reward, terminated, truncated, _ = env.step(act(actor, obs).to(env.device))
+        obs, reward, terminated, truncated, _ = env.step(act(one, obs).to(env.device))
         ep_return += reward.cpu().double()
         done = (terminated | truncated).cpu()
         if bool(done.any()):
@@ -584,15 +865,16 @@ def evaluate(actor: Actor, env: TensorEnv, episodes: int, seed: int = 0) -> np.n
 
 
 # -- deployment ------------------------------------------------------------------------------
-def save_policy(actor: Actor, path: str | Path, meta: dict | None = None) -> None:
-    """Save the actor alone (weights + shape + JSON metadata) for deployment."""
+def save_policy(actor: Actor, path: str | Path, meta: dict | None = None, model: int = 0) -> None:
+    """Save one model of the actor (weights, observation scaling, shape, JSON metadata)."""
+    one = actor.select(model).cpu()
     torch.save(
         {
             "format": POLICY_FORMAT,
-            "obs_dim": actor.obs_dim,
-            "hidden": list(actor.hidden),
-            "action_dim": actor.action_dim,
-            "state_dict": {k: v.cpu() for k, v in actor.state_dict().items()},
+            "obs_dim": one.obs_dim,
+            "hidden": list(one.hidden),
+            "seed": one.seeds[0],
+            "state_dict": {k: v.cpu() for k, v in one.state_dict().items()},
             "meta": json.dumps(meta or {}),
         },
         path,
@@ -603,8 +885,11 @@ def load_policy(path: str | Path, device: Any = "cpu") -> tuple[Actor, dict]:
     """Load an actor written by :func:`save_policy` (safe ``weights_only`` load), in eval mode."""
     d = torch.load(path, map_location=device, weights_only=True)
     if d.get("format") != POLICY_FORMAT:
-        raise ValueError(f"{path}: not an ilsim DDPG policy (format {d.get('format')!r})")
-    actor = Actor(d["obs_dim"], d["hidden"], d["action_dim"]).to(device)
+        raise ValueError(
+            f"{path}: not an ilsim DDPG policy of this version (format {d.get('format')!r}, "
+            f"need {POLICY_FORMAT!r}); retrain it"
+        )
+    actor = Actor(d["obs_dim"], d["hidden"], [d["seed"]]).to(device)
     actor.load_state_dict(d["state_dict"])
     return actor.eval(), json.loads(d["meta"])
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ilsim.backtest import order_shares
 from ilsim.features import PRICE_COLUMNS, MinMaxScaler, OnlineFeatures, session_start_mask
 
 Impact = Literal["paper", "calibrated", "none"]
@@ -41,7 +42,11 @@ class MarketConfig:
 
     impact: Impact = "paper"
     episode_bars: int = 390
+    # Reward: value change over the last w bars / initial value (the paper: 230 minutes).
     reward_window_bars: int = 230
+    # Action semantics (ilsim.backtest.order_shares): the paper's "fraction" of cash/holdings
+    # to trade, or a "target" fraction of value held in shares.
+    action_mode: Literal["fraction", "target"] = "fraction"
     initial_cash: float = 1_000_000.0
     fee: float = 0.005
     # Calibrated impact: return += coef * sigma_bar * sign(q) * sqrt(|q| / volume_bar).
@@ -133,7 +138,7 @@ class VectorMarket:
         self.t = torch.zeros(self.n, dtype=torch.long, device=self.device)
         self.start = torch.zeros(self.n, dtype=torch.long, device=self.device)
         self.bar_of_day = torch.zeros(self.n, dtype=torch.long, device=self.device)
-        self.values = torch.zeros(self.n, w + 1, **acc)  # ring of the last w+1 values
+        self.values = torch.zeros(self.n, w, **acc)  # ring of the last w values
         self.noise_pos = torch.zeros(self.n, dtype=torch.long, device=self.device)
         self.noise_left = torch.zeros(self.n, dtype=torch.long, device=self.device)
         self.rng = np.random.default_rng(0)
@@ -254,9 +259,11 @@ class VectorMarket:
         cfg = self.cfg
         a = torch.as_tensor(action, **self._acc).reshape(self.n).clamp(-1.0, 1.0)
         p0 = self.price
-        # RL order in shares: buy with fraction a of cash (fee included), sell |a| of holdings.
-        want_buy = torch.where(a > 0, a * self.cash / (p0 * (1 + cfg.fee)), torch.zeros_like(a))
-        want_sell = torch.where(a < 0, -a * self.holdings, torch.zeros_like(a))
+        # RL order in shares at the current price (the shared order rule, fee included).
+        value0 = self.value()
+        want_buy, want_sell = order_shares(
+            self.cash, self.holdings, a, p0, fee=cfg.fee, mode=cfg.action_mode
+        )
 
         if cfg.impact == "none":
             idx = self.start + self.t + 1
@@ -320,11 +327,7 @@ class VectorMarket:
         self.t += 1
 
         value = self.value()
-        w = cfg.reward_window_bars
-        slot = self.t % (w + 1)
-        old = self.values.gather(1, slot[:, None]).squeeze(1)  # value w bars ago (or initial)
-        self.values.scatter_(1, slot[:, None], value[:, None])
-        reward = ((value - old) / cfg.initial_cash).float()
+        reward = window_reward(self.values, self.t, value, cfg.initial_cash)
 
         truncated = self.t >= cfg.episode_bars
         terminated = torch.zeros_like(truncated)
@@ -335,6 +338,8 @@ class VectorMarket:
             "filled": fill_buy - fill_sell,
             "il_actions": il,
             "volume": bar["volume"],
+            "log_return": torch.log(value / value0),  # this bar's growth of the account
+            "traded": (fill_buy + fill_sell) > 0,
         }
         obs = self.observe()
         if bool(truncated.any()):
@@ -343,6 +348,17 @@ class VectorMarket:
             self._reset_where(truncated)
             obs = self.observe()
         return obs, reward, terminated, truncated, info
+
+
+def window_reward(
+    ring: torch.Tensor, t: torch.Tensor, value: torch.Tensor, initial: float
+) -> torch.Tensor:
+    """(V_t − V_{t−w}) / initial value, w = ``ring.shape[1]`` (since the start while t < w);
+    ``ring`` holds the last w values (initial values after a reset) and is updated in place."""
+    slot = (t % ring.shape[1])[:, None]
+    old = ring.gather(1, slot).squeeze(1)  # written w steps ago, or the initial value
+    ring.scatter_(1, slot, value[:, None])
+    return ((value - old) / initial).float()
 
 
 def _copy(x: Any, device: torch.device | None = None) -> Any:

@@ -18,8 +18,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-ROLES = ("il_train", "sim_train", "backtest", "unused")
-Role = Literal["il_train", "sim_train", "backtest", "unused"]
+ROLES = ("il_train", "validation", "sim_train", "backtest", "unused")
+Role = Literal["il_train", "validation", "sim_train", "backtest", "unused"]
 
 
 class ParamsError(ValueError):
@@ -73,6 +73,8 @@ class RoleRule(_Strict):
     """How segments get their roles when the params do not list them (SPEC step 1)."""
 
     n_il_train: Annotated[int, Field(ge=1)] = 10
+    # Policies are selected and stopped on these (never on backtests); they follow il_train.
+    n_validation: Annotated[int, Field(ge=0)] = 0
     n_sim_train: Annotated[int, Field(ge=1)] = 3
     n_backtest: Annotated[int, Field(ge=1)] = 12
     sideways_to_backtest: bool = True
@@ -165,7 +167,12 @@ class MarketParams(_Strict):
 
     impact: Literal["paper", "calibrated", "none"] = "paper"
     episode_bars: Annotated[int, Field(ge=2)] = 390
+    # The reward: the value change over the paper's window ("window", reward_window_minutes)
+    # or over one bar ("bar": each action's own effect, what DDPG can learn from; issue 9).
+    reward: Literal["window", "bar"] = "window"
     reward_window_minutes: Annotated[float, Field(gt=0)] = 230
+    # The paper's "fraction" of cash/holdings to trade, or a "target" fraction of value held.
+    action_mode: Literal["fraction", "target"] = "fraction"
     impact_coef: Annotated[float, Field(ge=0)] = 1.0
     noise: bool = True
     noise_block_bars: Annotated[int, Field(ge=1)] = 20
@@ -195,6 +202,24 @@ class RLParams(_Strict):
     critic_hidden: tuple[int, ...] = (128, 128, 128)
     updates_per_step: Annotated[int, Field(ge=1)] = 1
     checkpoint_every: Annotated[int, Field(ge=1)] = 500
+    # Learner options (issue 9; ilsim.ddpg.DDPGConfig). Rewards × reward_scale: 1e4 makes the
+    # market's reward (value change / initial value, ~1e-4 a bar) basis points, which the critic
+    # can fit; a constant factor leaves the optimal policy unchanged.
+    reward_scale: Annotated[float, Field(gt=0)] = 1e4
+    obs_norm: bool = False
+    # Ours: keeps the actor off tanh's flat tails, where a corner it reached early traps it
+    # (issue 9's collapse). Plain DDPG: 0.
+    preact_penalty: Annotated[float, Field(ge=0)] = 0.01
+    target_noise: Annotated[float, Field(ge=0)] = 0.0  # TD3 target smoothing; plain DDPG: 0
+    policy_delay: Annotated[int, Field(ge=1)] = 1  # TD3 delayed actor updates; plain DDPG: 1
+    # Selection on the validation segments (static real prices, the backtest's rules): every
+    # eval_every vector steps; stop after `patience` evaluations without improvement, not
+    # before min_steps; total_steps is the cap.
+    eval_every: Annotated[int, Field(ge=1)] = 250
+    patience: Annotated[int, Field(ge=0)] = 8
+    min_steps: Annotated[int, Field(ge=0)] = 2000
+    # Notebook 06's planted-edge check of the learner: vector steps per case (a cap).
+    planted_steps: Annotated[int, Field(ge=1)] = 5000
     # Episodes of both RL agents start in these segments; the RL baseline replays il_train.
     train_roles: tuple[Role, ...] = ("il_train", "sim_train")
     # The final agent's world: "auto" reads notebook 05's measured choice (impact_mode.json).

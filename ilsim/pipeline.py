@@ -7,9 +7,11 @@ reports) and ``figures/<name>/``; later steps read those files rather than recom
 
 from __future__ import annotations
 
+import copy
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -471,7 +473,10 @@ def market_config(
     cfg = market.MarketConfig(
         impact=impact or m.impact,
         episode_bars=m.episode_bars,
-        reward_window_bars=minutes_to_bars(m.reward_window_minutes, bar_minutes(bars)),
+        reward_window_bars=(
+            1 if m.reward == "bar" else minutes_to_bars(m.reward_window_minutes, bar_minutes(bars))
+        ),
+        action_mode=m.action_mode,
         initial_cash=p.backtest.initial_cash,
         fee=p.backtest.fee,
         impact_coef=m.impact_coef,
@@ -687,8 +692,9 @@ def final_impact_mode(p: Params, root: str | Path = ".") -> str:
     return json.loads(artifact(p, "impact_mode.json", root).read_text())["mode"]
 
 
-def ddpg_config(p: Params, seed: int, **overrides: Any):
-    """The ``rl`` params as a DDPG configuration (paper Table 5 plus our choices)."""
+def ddpg_config(p: Params, seeds: Sequence[int] | None = None, **overrides: Any):
+    """The ``rl`` params as a DDPG configuration (paper Table 5 plus our choices) for the given
+    seeds (default: all of ``rl.seeds``, trained together as stacked networks)."""
     from ilsim import ddpg
 
     r = p.rl
@@ -706,55 +712,186 @@ def ddpg_config(p: Params, seed: int, **overrides: Any):
         total_steps=r.total_steps,
         updates_per_step=r.updates_per_step,
         checkpoint_every=r.checkpoint_every,
-        seed=seed,
+        seeds=tuple(r.seeds if seeds is None else seeds),
         device=resolve_device(p.device),
+        reward_scale=r.reward_scale,
+        obs_norm=r.obs_norm,
+        preact_penalty=r.preact_penalty,
+        target_noise=r.target_noise,
+        policy_delay=r.policy_delay,
+        eval_every=r.eval_every,
+        patience=r.patience,
+        min_steps=r.min_steps,
     )
-    for k, v in overrides.items():
-        setattr(cfg, k, v)
-    return cfg
+    return replace(cfg, **overrides)  # an unknown name raises TypeError
+
+
+def validation_evaluator(p: Params, root: str | Path = "."):
+    """Score K stacked actors on the ``validation`` segments: static real prices with the
+    backtest's rules (fee, fills at the close); the score is the mean over segments of the log
+    growth of the account (higher is better). ``None`` when no segment has that role."""
+    from ilsim import ddpg
+
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root)).to_numpy(np.float32)
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    ranges = regimes.role_ranges(segments, "validation")
+    if not ranges:
+        return None
+    close = bars["close"].to_numpy()
+    bt = p.backtest
+
+    def score(actor: ddpg.Actor) -> np.ndarray:
+        cpu = copy.deepcopy(actor).cpu()
+        out = np.zeros(cpu.k)
+        for a, b in ranges:
+            res, _ = backtest.run_policy_backtest(
+                close[a : b + 1],
+                scaled[a : b + 1],
+                cpu.policy(),
+                cpu.k,
+                initial_cash=bt.initial_cash,
+                fee=bt.fee,
+                mode=p.market.action_mode,
+            )
+            out += np.log(res.value[:, -1] / bt.initial_cash)
+        return out / len(ranges)
+
+    return score
 
 
 def train_policy(
-    p: Params, agent: str, seed: int, root: str | Path = ".", progress: bool = True
+    p: Params, agent: str, root: str | Path = ".", progress: bool = True
 ) -> pd.DataFrame:
-    """Train one learned policy with one seed; save it and its training curve.
+    """Train one learned policy for every seed of ``rl.seeds``; save each seed's policy and
+    training curve (diagnostics, ``.csv`` beside it). Returns one summary row per seed.
 
     ``final_rl``: DDPG in the simulator (impact mode from :func:`final_impact_mode`);
-    ``rl_baseline``: the same DDPG on static replay of the ``il_train`` segments;
-    ``il_baseline``: one BC agent on the union of the ``il_train`` labels.
+    ``rl_baseline``: the same DDPG on static replay of the ``il_train`` segments. The seeds
+    train together as stacked networks, selected and stopped on the ``validation`` segments.
+    ``il_baseline``: one BC agent per seed on the union of the ``il_train`` labels.
     """
     from ilsim import ddpg
 
-    out = policy_path(p, agent, seed, root)
     device = resolve_device(p.device)
+    seeds = list(p.rl.seeds)
+    rows = []
     if agent == "il_baseline":
         segments = regimes.load_segments(artifact(p, "segments.csv", root))
         scaled = pd.read_parquet(artifact(p, "features.parquet", root))
         labels = pd.read_parquet(artifact(p, "labels.parquet", root))["label"]
         sets, _ = il_datasets(segments, scaled, labels)
         union = (np.concatenate([x for x, _ in sets]), np.concatenate([y for _, y in sets]))
-        cfg = il_train_config(p, seed)
-        res = imitation.train_ensemble([union], cfg, progress=progress)
-        imitation.save_agents(res.model.cpu(), out, {"agent": agent, "seed": seed})
-        curve = res.history.rename(columns={"epoch": "step"})
+        for seed in seeds:
+            out = policy_path(p, agent, seed, root)
+            res = imitation.train_ensemble([union], il_train_config(p, seed), progress=progress)
+            imitation.save_agents(res.model.cpu(), out, {"agent": agent, "seed": seed})
+            res.history.rename(columns={"epoch": "step"}).to_csv(
+                out.with_suffix(".csv"), index=False
+            )
+            rows.append({"agent": agent, "seed": seed, "epochs": int(res.history["epoch"].max())})
+        return pd.DataFrame(rows)
+    r = p.rl
+    if agent == "final_rl":
+        impact, roles = final_impact_mode(p, root), r.train_roles
+    elif agent == "rl_baseline":
+        impact, roles = "none", ("il_train",)
     else:
-        r = p.rl
-        if agent == "final_rl":
-            impact, roles = final_impact_mode(p, root), r.train_roles
-        elif agent == "rl_baseline":
-            impact, roles = "none", ("il_train",)
-        else:
-            raise ValueError(f"unknown agent {agent!r}; expected one of {LEARNED}")
-        mdata = market_data(p, roles, device, root)
-        cfg_env = market_config(p, mdata.bars, impact=impact, stagger_starts=True)
-        env = market.VectorMarket(mdata, cfg_env, r.n_envs, device)
-        cfg = ddpg_config(p, seed)
-        ckpt = artifact(p, f"checkpoints/{agent}_seed{seed}.pt", root)
-        res = ddpg.train(env, cfg, checkpoint_path=ckpt, progress=progress)
-        ddpg.save_policy(res.actor.cpu(), out, {"agent": agent, "seed": seed, "impact": impact})
-        curve = res.curve
-    curve.to_csv(out.with_suffix(".csv"), index=False)
-    return curve
+        raise ValueError(f"unknown agent {agent!r}; expected one of {LEARNED}")
+    mdata = market_data(p, roles, device, root)
+    cfg_env = market_config(p, mdata.bars, impact=impact, stagger_starts=True)
+    env = market.VectorMarket(mdata, cfg_env, r.n_envs * len(seeds), device)
+    cfg = ddpg_config(p)
+    ckpt = artifact(p, f"checkpoints/{agent}.pt", root)
+    res = ddpg.train(
+        env, cfg, evaluator=validation_evaluator(p, root), checkpoint_path=ckpt, progress=progress
+    )
+    for k, seed in enumerate(seeds):
+        summary = {
+            "agent": agent,
+            "seed": seed,
+            "impact": impact,
+            "action_mode": cfg_env.action_mode,
+            "reward_window_bars": cfg_env.reward_window_bars,
+            "vector_steps": res.vector_steps,
+            "env_steps_per_seed": res.vector_steps * r.n_envs,
+            "updates": res.updates,
+            "stopped_early": res.stopped_early,
+            "best_step": res.best_step[k],
+            "best_val_score": res.best_score[k],
+            "wall_s": res.wall_s,
+        }
+        out = policy_path(p, agent, seed, root)
+        ddpg.save_policy(res.actor, out, summary, model=k)
+        res.curve[res.curve["model"] == k].to_csv(out.with_suffix(".csv"), index=False)
+        rows.append(summary)
+    return pd.DataFrame(rows)
+
+
+def training_summary(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """One row per DDPG policy (agent × seed): its budget (vector steps, env steps, updates),
+    whether it stopped on a validation plateau, and the step and score it was selected at."""
+    from ilsim import ddpg
+
+    rows = []
+    for agent in ("final_rl", "rl_baseline"):
+        for seed in p.rl.seeds:
+            rows.append(ddpg.load_policy(policy_path(p, agent, seed, root))[1])
+    return pd.DataFrame(rows)
+
+
+def validation_comparison(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """Learned policies beside constant positions on the ``validation`` segments (static real
+    prices, the backtest's rules): is a constant policy the honest optimum here? One row per
+    strategy; ``val_log_growth`` is the mean over segments of log(V_T / V_0), as in selection."""
+    from ilsim import ddpg
+
+    score = validation_evaluator(p, root)
+    if score is None:
+        return pd.DataFrame()
+    rows = []
+    for agent in ("final_rl", "rl_baseline"):
+        loaded = [ddpg.load_policy(policy_path(p, agent, s, root))[0] for s in p.rl.seeds]
+        for s, v in zip(p.rl.seeds, score(ddpg.stack_actors(loaded)), strict=True):
+            rows.append({"strategy": agent, "seed": s, "val_log_growth": float(v)})
+    # Constant exposure c: a "target" policy at (2c − 1) holds c of the value in shares.
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    close = bars["close"].to_numpy()
+    for c in (0.0, 0.25, 0.5, 0.75, 1.0):
+        vals = []
+        for a, b in regimes.role_ranges(segments, "validation"):
+            res = backtest.run_backtest(
+                close[a : b + 1],
+                np.r_[c, np.zeros(b - a)],  # buy c of the cash at the first bar, then hold
+                initial_cash=p.backtest.initial_cash,
+                fee=p.backtest.fee,
+            )
+            vals.append(np.log(res.value[0, -1] / p.backtest.initial_cash))
+        rows.append(
+            {"strategy": f"constant {c:.0%}", "seed": None, "val_log_growth": np.mean(vals)}
+        )
+    return pd.DataFrame(rows)
+
+
+def real_edge(p: Params, root: str | Path = ".") -> Any:
+    """The planted market the real features could carry (:func:`ilsim.planted.edge_of_features`):
+    a linear forecast of the next bar's return fitted on ``il_train`` bars, judged on the
+    ``validation`` bars (or ``sim_train`` when there are none)."""
+    from ilsim import planted
+
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root)).to_numpy(np.float64)
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    nxt = np.r_[bars["close"].to_numpy()[1:] / bars["close"].to_numpy()[:-1] - 1, np.nan]
+    same_day = np.r_[bars.index.date[1:] == bars.index.date[:-1], False]
+
+    def rows(role: str) -> tuple[np.ndarray, np.ndarray]:
+        m = regimes.role_mask(segments, len(bars), role) & same_day & np.isfinite(nxt)
+        return scaled[m], nxt[m]
+
+    test_role = "validation" if (segments["role"] == "validation").any() else "sim_train"
+    return planted.edge_of_features(*rows("il_train"), *rows(test_role))
 
 
 def _policy_actions(
@@ -781,14 +918,16 @@ def _policy_actions(
         ]
         acts = np.stack([imitation.action_classes(r, p.il.hold_band) for r in raw]).astype(float)
         return backtest.run_backtest(prices, acts, initial_cash=bt.initial_cash, fee=bt.fee), acts
-    actors = [ddpg.load_policy(policy_path(p, agent, s, root))[0] for s in seeds]
+    loaded = [ddpg.load_policy(policy_path(p, agent, s, root)) for s in seeds]
+    actors = ddpg.stack_actors([a for a, _ in loaded])
     return backtest.run_policy_backtest(
         prices,
         states,
-        backtest.stacked_policy(actors),
-        len(actors),
+        actors.policy(),
+        actors.k,
         initial_cash=bt.initial_cash,
         fee=bt.fee,
+        mode=loaded[0][1].get("action_mode", "fraction"),
     )
 
 
@@ -1040,10 +1179,11 @@ def il_method_study(
         env,
         ddpg_config(
             p,
-            p.seed,
+            [p.seed],
             total_steps=m.rl_steps,
             checkpoint_every=m.rl_steps,
             learning_starts=min(p.rl.learning_starts, m.rl_steps // 3),
+            eval_every=0,
         ),
         progress=progress,
     )
@@ -1053,10 +1193,11 @@ def il_method_study(
         out, _ = backtest.run_policy_backtest(
             bars["close"].to_numpy()[sl],
             scaled.iloc[sl].to_numpy(np.float32),
-            backtest.stacked_policy([res.actor.cpu()]),
+            res.actor.cpu().policy(),
             1,
             initial_cash=bt.initial_cash,
             fee=bt.fee,
+            mode=p.market.action_mode,
         )
         mt = metrics.compute_metrics(
             out.value[0], out.traded_notional[0], initial_value=bt.initial_cash

@@ -306,6 +306,70 @@ def plot_training_curves_rl(
     return fig
 
 
+DIAGNOSTICS = {
+    "episode_return_mean": "episode return",
+    "critic_loss": "critic loss",
+    "q_mean": "mean Q",
+    "preact_abs": "|actor pre-tanh| (mean)",
+    "saturated_frac": "saturated actions (|a| > 0.99)",
+    "trades_per_episode": "position changes / episode",
+    "val_score": "validation log growth",
+}
+
+
+def plot_rl_diagnostics(curves: pd.DataFrame, x: str = "env_steps") -> plt.Figure:
+    """The learner's diagnostics over training: one row per quantity, one column per agent,
+    one line per seed (a saturating actor or a dead critic shows here before a backtest)."""
+    agents = list(dict.fromkeys(curves["agent"]))
+    keys = [k for k in DIAGNOSTICS if k in curves and curves[k].notna().any()]
+    fig, axes = plt.subplots(
+        len(keys),
+        len(agents),
+        figsize=(4.5 * len(agents), 1.9 * len(keys)),
+        squeeze=False,
+        sharex="col",
+    )
+    for j, agent in enumerate(agents):
+        for seed, g in curves[curves["agent"] == agent].groupby("seed"):
+            for i, key in enumerate(keys):
+                ok = g[key].notna()
+                axes[i, j].plot(g.loc[ok, x], g.loc[ok, key], lw=1, label=f"seed {seed}")
+        axes[0, j].set_title(agent)
+        axes[-1, j].set_xlabel(x.replace("_", " "))
+    for i, key in enumerate(keys):
+        axes[i, 0].set_ylabel(DIAGNOSTICS[key], fontsize=7)
+    axes[0, 0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def plot_action_histograms(curves: pd.DataFrame, x: str = "env_steps") -> plt.Figure:
+    """Where the deterministic actions fall over training (share of actions per bin of
+    [-1, 1]); one panel per agent and seed. Mass piling up at ±1 is saturation."""
+    cols = sorted(c for c in curves if c.startswith("hist_"))
+    groups = list(curves.groupby(["agent", "seed"], sort=False))
+    fig, axes = plt.subplots(
+        1, len(groups), figsize=(2.2 * len(groups), 2.8), squeeze=False, sharey=True
+    )
+    for ax, ((agent, seed), g) in zip(axes[0], groups, strict=True):
+        g = g[g[cols].notna().all(axis=1)]
+        if len(g):
+            ax.imshow(
+                g[cols].to_numpy().T,
+                aspect="auto",
+                origin="lower",
+                cmap="viridis",
+                extent=(g[x].min(), g[x].max(), -1, 1),
+                vmin=0,
+                vmax=1,
+            )
+        ax.set_title(f"{agent}\nseed {seed}", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0, 0].set_ylabel("action")
+    fig.tight_layout()
+    return fig
+
+
 def plot_risk_return(bt: pd.DataFrame) -> plt.Figure:
     """Figure 3: volatility against total return of every strategy on every backtest (seed
     averages), large markers for the averages over the backtests. Distinct hollow markers
@@ -433,5 +497,22 @@ def plot_il_methods(table: pd.DataFrame) -> plt.Figure:
         ax.set_title(title, fontsize=10)
     axes[1].axhline(0, color="black", lw=0.5)
     axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_planted_edge(study: pd.DataFrame) -> plt.Figure:
+    """The learner on planted edges: each seed's growth per bar as a fraction of the oracle's,
+    per case (1 = the optimum; 0 = all cash)."""
+    cases = list(dict.fromkeys(study["case"]))
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.55 * len(cases)))
+    for i, case in enumerate(cases):
+        f = study.loc[study["case"] == case, "fraction_of_oracle"]
+        ax.scatter(f, np.full(len(f), i), color="C0", zorder=3)
+    ax.set_yticks(range(len(cases)), cases, fontsize=8)
+    ax.axvline(1, color="black", lw=0.8)
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel("growth per bar / oracle's (each dot a seed)")
+    ax.invert_yaxis()
     fig.tight_layout()
     return fig

@@ -7,10 +7,11 @@ max→min is *bear*, and two extrema of the same kind bound a *sideways* segment
 keep the position in the full extrema list (the paper's numbering), also when the data cover
 only part of it.
 
-Roles (``il_train``, ``sim_train``, ``backtest``, ``unused``) are listed explicitly in the
-params, or made by :func:`assign_roles`: sideways segments go to the backtests; the others in
-date order give the first ``n_il_train`` to IL training, the next ``n_sim_train`` to the
-synthesis network, and the last ones fill the backtests up to ``n_backtest``.
+Roles (``il_train``, ``validation``, ``sim_train``, ``backtest``, ``unused``) are listed
+explicitly in the params, or made by :func:`assign_roles`: sideways segments go to the
+backtests; the others in date order give the first ``n_il_train`` to IL training, the next
+``n_validation`` to policy selection, the next ``n_sim_train`` to the synthesis network, and
+the last ones fill the backtests up to ``n_backtest``.
 """
 
 from __future__ import annotations
@@ -181,12 +182,15 @@ def assign_roles(segments: pd.DataFrame, rule: RoleRule) -> list[str]:
     trending = [i for i in range(len(segments)) if i not in sideways]
     for i in trending[: rule.n_il_train]:
         roles[i] = "il_train"
-    for i in trending[rule.n_il_train : rule.n_il_train + rule.n_sim_train]:
+    k = rule.n_il_train + rule.n_validation
+    for i in trending[rule.n_il_train : k]:
+        roles[i] = "validation"
+    for i in trending[k : k + rule.n_sim_train]:
         roles[i] = "sim_train"
     n_side = min(len(sideways), rule.n_backtest)
     for i in sideways[:n_side]:
         roles[i] = "backtest"
-    rest = trending[rule.n_il_train + rule.n_sim_train :]
+    rest = trending[k + rule.n_sim_train :]
     n_trend_bt = rule.n_backtest - n_side
     for i in rest[len(rest) - n_trend_bt :] if n_trend_bt > 0 else []:
         roles[i] = "backtest"

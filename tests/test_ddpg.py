@@ -37,7 +37,7 @@ def small_cfg(**kw) -> ddpg.DDPGConfig:
         "learning_starts": 10,
         "total_steps": 80,
         "checkpoint_every": 20,
-        "seed": 3,
+        "seeds": (3,),
     }
     return ddpg.DDPGConfig(**{**base, **kw})
 
@@ -64,18 +64,29 @@ def test_replay_ring_matches_naive_and_samples_aligned_rows():
         for i in range(lo, hi):
             naive[pos] = i
             pos = (pos + 1) % 5
-        assert buf.pos == pos and buf.obs[:, 0].tolist() == [float(v) for v in naive]
-    assert len(buf) == 5 and buf.obs[:, 0].tolist() == [15, 16, 17, 18, 19]
+        assert buf.pos == pos and buf.obs[0, :, 0].tolist() == [float(v) for v in naive]
+    assert len(buf) == 5 and buf.obs[0, :, 0].tolist() == [15, 16, 17, 18, 19]
     b = buf.sample(256, torch.Generator().manual_seed(0))
-    assert set(b.obs[:, 0].tolist()) == {15.0, 16.0, 17.0, 18.0, 19.0}
-    assert torch.equal(b.actions[:, 0], -b.obs[:, 0]) and torch.equal(b.rewards, b.obs[:, 0] * 10)
-    assert torch.equal(b.next_obs, b.obs + 0.5) and torch.equal(b.dones, b.obs[:, 0] % 2)
+    o = b.obs[0, :, 0]
+    assert set(o.tolist()) == {15.0, 16.0, 17.0, 18.0, 19.0}
+    assert torch.equal(b.actions[0], -o) and torch.equal(b.rewards[0], o * 10)
+    assert torch.equal(b.next_obs, b.obs + 0.5) and torch.equal(b.dones[0], o % 2)
     again = buf.sample(256, torch.Generator().manual_seed(0))
     assert torch.equal(again.obs, b.obs)
 
     part = ddpg.ReplayBuffer(10, 1)
     part.add(*transitions(0, 4))  # only filled rows are ever drawn
     assert part.sample(200, torch.Generator().manual_seed(1)).obs.max() == 3
+
+
+def test_replay_keeps_agents_apart():
+    buf = ddpg.ReplayBuffer(6, 1, k=2)
+    i = torch.arange(4, dtype=torch.float32)
+    obs = torch.stack([i, i + 100])[..., None]  # agent 1's rows are 100 higher
+    buf.add(obs, -obs[..., 0], obs[..., 0], obs + 0.5, torch.zeros(2, 4))
+    b = buf.sample(64, torch.Generator().manual_seed(0))
+    assert b.obs.shape == (2, 64, 1) and b.obs[0].max() < 4 and b.obs[1].min() >= 100
+    assert torch.equal(b.actions, -b.obs[..., 0])
 
 
 def test_replay_state_roundtrip_and_resize_keeps_time_order():
@@ -86,17 +97,17 @@ def test_replay_state_roundtrip_and_resize_keeps_time_order():
     assert (same.pos, same.size) == (2, 5) and torch.equal(same.obs, buf.obs)
     bigger = ddpg.ReplayBuffer(8, 1)
     bigger.load_state_dict(buf.state_dict())
-    assert bigger.obs[:5, 0].tolist() == [2, 3, 4, 5, 6] and (bigger.pos, bigger.size) == (5, 5)
+    assert bigger.obs[0, :5, 0].tolist() == [2, 3, 4, 5, 6] and (bigger.pos, bigger.size) == (5, 5)
     bigger.add(*transitions(7, 8))
-    assert bigger.obs[5, 0] == 7
+    assert bigger.obs[0, 5, 0] == 7
     smaller = ddpg.ReplayBuffer(3, 1)
     smaller.load_state_dict(buf.state_dict())
-    assert smaller.obs[:, 0].tolist() == [4, 5, 6] and (smaller.pos, smaller.size) == (0, 3)
+    assert smaller.obs[0, :, 0].tolist() == [4, 5, 6] and (smaller.pos, smaller.size) == (0, 3)
 
 
 def test_soft_update_math():
     torch.manual_seed(0)
-    src, tgt = ddpg.Critic(3, (4, 4)), ddpg.Critic(3, (4, 4))
+    src, tgt = ddpg.Critic(3, (4, 4), (0,)), ddpg.Critic(3, (4, 4), (1,))
     before = [p.clone() for p in tgt.parameters()]
     ddpg.soft_update(tgt, src, 0.005)
     for t, s, b in zip(tgt.parameters(), src.parameters(), before, strict=True):
@@ -106,32 +117,55 @@ def test_soft_update_math():
 
 
 def test_actor_output_in_bounds_and_act_noise():
-    torch.manual_seed(0)
     actor = ddpg.Actor(4)
-    assert [m.out_features for m in actor.net if isinstance(m, torch.nn.Linear)] == [128, 128, 1]
+    assert [w.shape[-1] for w in actor.net.weights] == [128, 128, 1]
     obs = torch.randn(500, 4) * 1e3
-    out = actor(obs)
-    assert out.shape == (500, 1) and out.abs().max() <= 1.0
+    out = actor(obs[None])
+    assert out.shape == (1, 500) and out.abs().max() <= 1.0
     a = ddpg.act(actor, obs, noise_std=0.5, generator=torch.Generator().manual_seed(0))
-    assert a.shape == (500,) and a.abs().max() <= 1.0 and not torch.equal(a, out[:, 0])
-    assert torch.equal(ddpg.act(actor, obs), out[:, 0].detach())
+    assert a.shape == (500,) and a.abs().max() <= 1.0 and not torch.equal(a, out[0])
+    assert torch.equal(ddpg.act(actor, obs), out[0].detach())
     critic = ddpg.Critic(4)
-    assert len([m for m in critic.net if isinstance(m, torch.nn.Linear)]) == 4
-    assert critic(obs, out).shape == (500,)
+    assert len(critic.net.weights) == 4
+    assert critic(obs[None], out).shape == (1, 500)
+
+
+def test_stacked_models_equal_the_models_alone():
+    """Model k of a stack has seed k's weights and, trained in the stack, follows exactly the
+    updates it would get alone (the losses are sums, Adam is elementwise)."""
+    both = ddpg.Agent.create(3, ddpg.DDPGConfig(seeds=(5, 6), actor_hidden=(8,)), "cpu")
+    alone = ddpg.Agent.create(3, ddpg.DDPGConfig(seeds=(6,), actor_hidden=(8,)), "cpu")
+    assert same_weights(both.actor.select(1), alone.actor)
+    gen = torch.Generator().manual_seed(0)
+    obs, nxt = torch.randn(2, 32, 3, generator=gen), torch.randn(2, 32, 3, generator=gen)
+    acts, rew = torch.rand(2, 32, generator=gen) * 2 - 1, torch.randn(2, 32, generator=gen)
+    batch = ddpg.Batch(obs, acts, rew, nxt, torch.zeros(2, 32))
+    cfg = ddpg.DDPGConfig(seeds=(5, 6))
+    for _ in range(3):
+        ddpg.update(both, batch, cfg)
+        ddpg.update(alone, ddpg.Batch(*(x[1:] for x in batch)), cfg)
+    for a, b in zip(both.actor.parameters(), alone.actor.parameters(), strict=True):
+        torch.testing.assert_close(a[1:], b, rtol=1e-5, atol=1e-6)
+    stacked = ddpg.stack_actors([alone.actor, both.actor], [0, 0])
+    assert stacked.seeds == (6, 5) and same_weights(stacked.select(0), alone.actor)
 
 
 def test_policy_save_load(tmp_path):
-    actor = ddpg.Actor(5, (16, 8))
-    ddpg.save_policy(actor, tmp_path / "p.pt", {"seed": 1, "impact": "paper"})
+    actor = ddpg.Actor(5, (16, 8), seeds=(1, 2))
+    with torch.no_grad():
+        actor.obs_mean.fill_(0.5)  # the scaling travels with the policy
+    ddpg.save_policy(actor, tmp_path / "p.pt", {"seed": 2, "impact": "paper"}, model=1)
     back, meta = ddpg.load_policy(tmp_path / "p.pt")
     obs = torch.randn(7, 5)
-    assert meta == {"seed": 1, "impact": "paper"} and torch.equal(back(obs), actor(obs))
+    assert meta == {"seed": 2, "impact": "paper"} and back.seeds == (2,)
+    assert torch.equal(back(obs[None])[0], actor(obs[None].expand(2, -1, -1))[1])
+    assert back.obs_mean.eq(0.5).all()
 
 
 # -- training --------------------------------------------------------------------------------
 def test_learns_the_toy_task():
     env = ddpg.PointMassEnv(16)
-    cfg = ddpg.DDPGConfig(total_steps=300, learning_starts=50, checkpoint_every=10**9, seed=0)
+    cfg = ddpg.DDPGConfig(total_steps=300, learning_starts=50, checkpoint_every=10**9)
     res = ddpg.train(env, cfg, progress=False, log_every=50)
     assert list(res.curve.columns) == ddpg.CURVE_COLUMNS and len(res.curve) == 6
     assert res.updates == 250 and res.env_steps == 300 * 16 and res.completed
@@ -144,7 +178,7 @@ def test_learns_the_toy_task():
 def test_seeded_runs_are_identical_and_seed_matters():
     a = ddpg.train(ToyEnv(4), small_cfg(), progress=False, log_every=10)
     b = ddpg.train(ToyEnv(4), small_cfg(), progress=False, log_every=10)
-    c = ddpg.train(ToyEnv(4), small_cfg(seed=4), progress=False, log_every=10)
+    c = ddpg.train(ToyEnv(4), small_cfg(seeds=(4,)), progress=False, log_every=10)
     assert same_weights(a.actor, b.actor) and same_weights(a.critic, b.critic)
     pd.testing.assert_frame_equal(reproducible(a.curve), reproducible(b.curve))
     assert not same_weights(a.actor, c.actor)
@@ -266,7 +300,7 @@ def test_gym_adapter_scales_actions_and_fills_final_obs(tmp_path):
 @pytest.mark.slow
 def test_solves_pendulum():
     """DDPG with the paper's networks solves Pendulum-v1 (8k env steps; ~20-25 s on 2 cores)."""
-    cfg = ddpg.DDPGConfig(total_steps=2_000, learning_starts=250, updates_per_step=4, seed=0)
+    cfg = ddpg.DDPGConfig(total_steps=2_000, learning_starts=250, updates_per_step=4)
     res = ddpg.train(ddpg.GymTensorEnv("Pendulum-v1", 4), cfg, progress=False)
     returns = ddpg.evaluate(res.actor, ddpg.GymTensorEnv("Pendulum-v1", 10), 10, seed=1000)
     assert len(returns) == 10 and np.mean(returns) > -300
