@@ -169,8 +169,10 @@ rule train_policy:
         f"{RES}/benchmarks/train_{{agent}}.tsv"
     log:
         f"{RES}/logs/train_{{agent}}.log",
+    threads: 1  # two agents train side by side on 2 cores without oversubscribing them
     shell:
-        f"ilsim train-policy {PARAMS_FILE} {{wildcards.agent}} > {{log}} 2>&1"
+        f"OMP_NUM_THREADS={{threads}} ilsim train-policy {PARAMS_FILE} {{wildcards.agent}} "
+        "> {log} 2>&1"
 
 
 rule train_rl:

@@ -4,8 +4,10 @@
 
 (a) trains on Pendulum-v1 (4 envs, 4,000 vector steps = 16,000 env steps, 4 updates per vector
 step) and prints the mean return of 10 deterministic evaluation episodes (solved: > -300) and
-the time. (b) prints pure DDPG updates/s (batch 128) and, while training on the toy
-:class:`ilsim.ddpg.PointMassEnv` with N = 64 and 1024, env-steps/s and updates/s. No asserts.
+the time. (b) prints pure DDPG updates/s (batch 128) for K = 1, 5 and 10 models trained as
+stacked networks (model-updates/s: K × stacked updates/s), and the whole training loop's
+env-steps/s on the planted-edge market (K = 1 vs 5 seeds, 16 envs each) and on the toy
+:class:`ilsim.ddpg.PointMassEnv` with N = 64 and 1024. No asserts.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 
 import torch
 
-from ilsim import ddpg
+from ilsim import ddpg, planted
 from ilsim.params import resolve_device
 
 
@@ -40,26 +42,43 @@ def pendulum(device: str, seed: int = 0) -> None:
     )
 
 
-def update_rate(device: str, obs_dim: int = 12, k: int = 500) -> float:
-    """Updates/s on a fixed batch source (market-sized observations: 10 features + 2)."""
-    cfg = ddpg.DDPGConfig()
+def update_rate(device: str, k: int = 1, obs_dim: int = 12, n: int = 300) -> float:
+    """Model-updates/s of K stacked models on a fixed batch source (market-sized observations:
+    10 features + 2); K = 1 is plain one-model DDPG."""
+    cfg = ddpg.DDPGConfig(seeds=tuple(range(k)))
     agent = ddpg.Agent.create(obs_dim, cfg, device)
-    buf = ddpg.ReplayBuffer(100_000, obs_dim, 1, device)
+    buf = ddpg.ReplayBuffer(20_000, obs_dim, k, device)
     m = buf.capacity
     buf.add(
-        torch.randn(m, obs_dim),
-        torch.rand(m) * 2 - 1,
-        torch.randn(m),
-        torch.randn(m, obs_dim),
-        torch.zeros(m),
+        torch.randn(k, m, obs_dim),
+        torch.rand(k, m) * 2 - 1,
+        torch.randn(k, m),
+        torch.randn(k, m, obs_dim),
+        torch.zeros(k, m),
     )
     gen = torch.Generator(device=device).manual_seed(0)
     for _ in range(20):
         ddpg.update(agent, buf.sample(cfg.batch_size, gen), cfg)
     t = time.perf_counter()
-    for _ in range(k):
+    for _ in range(n):
         ddpg.update(agent, buf.sample(cfg.batch_size, gen), cfg)
-    return k / (time.perf_counter() - t)
+    return k * n / (time.perf_counter() - t)
+
+
+def planted_rates(device: str, k: int, n: int = 16, steps: int = 600) -> dict[str, float]:
+    """The whole loop (env steps, acting, one update per vector step) on the planted market."""
+    cfg = ddpg.DDPGConfig(
+        total_steps=steps,
+        learning_starts=100,
+        checkpoint_every=10**9,
+        device=device,
+        seeds=tuple(range(k)),
+        reward_scale=1e4,
+    )
+    t = time.perf_counter()
+    res = ddpg.train(planted.PlantedEdgeEnv(n * k, device=device), cfg, progress=False)
+    s = time.perf_counter() - t
+    return {"K": k, "env-steps/s": res.env_steps / s, "model-updates/s": res.updates * k / s}
 
 
 def toy_rates(n: int, device: str, warmup: int = 100, steps: int = 300) -> dict[str, float]:
@@ -95,10 +114,18 @@ def main() -> int:
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     if not args.skip_pendulum:
         pendulum(device)
-    print(
-        f"\nDDPG updates/s (batch 128, actor 2x128, critic 3x128, obs_dim 12): "
-        f"{update_rate(device):,.0f}"
-    )
+    print("\nDDPG model-updates/s (batch 128, actor 2x128, critic 3x128, obs_dim 12):")
+    base = update_rate(device, 1)
+    for k in (1, 5, 10):
+        r = base if k == 1 else update_rate(device, k)
+        print(f"  K = {k:>2} stacked: {r:>8,.0f}  ({r / base:.1f}x K = 1)")
+    print("\nWhole training loop on the planted-edge market (16 envs per seed):")
+    for k in (1, 5):
+        r = planted_rates(device, k)
+        print(
+            f"  K = {k}: {r['env-steps/s']:>8,.0f} env-steps/s, "
+            f"{r['model-updates/s']:>7,.0f} model-updates/s"
+        )
     rows = [toy_rates(n, device) for n in (64, 1024)]
     cols = list(rows[0])
     print("\nTraining on PointMassEnv (1 update per vector step; warm-up: random actions):")

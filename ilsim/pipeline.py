@@ -1023,12 +1023,37 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         f"measured {impact['paper_response_bp']:.3g} bp in `paper` mode and "
         f"{impact['calibrated_response_bp']:.3g} bp in `calibrated` mode for a buy of all cash.",
         f"DDPG: actor lr {r.actor_lr:g}, critic lr {r.critic_lr:g} (not in the paper); "
-        f"{r.n_envs} parallel envs × {r.total_steps} vector steps "
-        f"({r.n_envs * r.total_steps:,} env steps), warm-up {r.learning_starts} vector steps, "
-        f"episodes of {m.episode_bars} bars, reward window {m.reward_window_minutes:g} minutes "
-        f"= {minutes_to_bars(m.reward_window_minutes, bar_min)} bars, reward divided by the "
-        "initial value; episodes start in the "
-        f"{'/'.join(r.train_roles)} segments (RL baseline: static replay of il_train).",
+        f"{r.n_envs} parallel envs per seed, at most {r.total_steps} vector steps "
+        f"({r.n_envs * r.total_steps:,} env steps per seed), warm-up {r.learning_starts} vector "
+        f"steps, episodes of {m.episode_bars} bars; episodes start in the "
+        f"{'/'.join(r.train_roles)} segments (RL baseline: static replay of il_train). The seeds "
+        "of one agent train together as stacked networks (each model from its own seed's "
+        "initial weights; env, exploration and replay streams shared).",
+        "Reward (issue 9): "
+        + (
+            "the value change over ONE bar, not the paper's "
+            f"{m.reward_window_minutes:g}-minute window "
+            f"({minutes_to_bars(m.reward_window_minutes, bar_min)} bars), whose overlapping "
+            "rewards smear each action's effect so that DDPG does not learn from it on a planted "
+            "edge (notebook 06)"
+            if m.reward == "bar"
+            else f"the paper's {m.reward_window_minutes:g}-minute window "
+            f"({minutes_to_bars(m.reward_window_minutes, bar_min)} bars)"
+        )
+        + f"; divided by the initial value and multiplied by {r.reward_scale:g} for learning "
+        "(the reward as built, ~1e-4 a bar, is too small for the critic: the planted-edge "
+        "learner earns nothing with it; a constant factor leaves the optimum unchanged).",
+        f"Learner options (ours): pre-tanh penalty {r.preact_penalty:g} on the actor (keeps it "
+        "off tanh's flat tails, where issue 9's policies were trapped in one corner), "
+        f"observation normalisation {'on' if r.obs_norm else 'off'}, TD3 target smoothing "
+        f"{r.target_noise:g}, policy delay {r.policy_delay}; actions are the paper's "
+        f"'{m.action_mode}' semantics.",
+        f"Selection: every {r.eval_every} vector steps each seed is scored on the validation "
+        "segments (static real prices, the backtest's rules, mean log growth); the saved policy "
+        f"is the best there; training stops after {r.patience} evaluations without improvement "
+        f"(not before {r.min_steps} steps). Validation segments: "
+        f"{segments.loc[segments['role'] == 'validation', 'segment'].tolist()} (never backtests, "
+        "never RL training).",
         f"Seeds: {len(r.seeds)} per learned policy; intervals are 95 % Student-t across seeds.",
         "Backtests execute at the bar's close with a "
         f"{p.backtest.fee:.1%} fee on traded notional, {p.backtest.initial_cash:,.0f} initial "
