@@ -47,6 +47,8 @@ rule segment:
         table=f"{REP}/tables/segments.csv",
         zigzag=f"{REP}/tables/zigzag_vs_extrema.csv",
         sweep=f"{REP}/tables/zigzag_sweep.csv",
+        long_only=f"{REP}/tables/segment_long_only.csv",
+        role_search=f"{REP}/tables/role_search.csv",
         report=f"{REP}/data_import.md",
         fig=multiext(f"{FIG}/fig_segments", ".png", ".pdf"),
     params:
@@ -205,6 +207,7 @@ rule backtest:
         backtests=f"{RES}/backtests.csv",
         table1=f"{REP}/tables/table1_aggregate.csv",
         per_seed=f"{REP}/tables/table1_per_seed.csv",
+        paired=f"{REP}/tables/paired_rl.csv",
         cases=f"{REP}/tables/case_studies.csv",
         fig3=multiext(f"{FIG}/fig3_risk_return", ".png", ".pdf"),
         fig5=multiext(f"{FIG}/fig5_case_bear", ".png", ".pdf"),
@@ -223,6 +226,10 @@ rule regime_analysis:
         rules.backtest.output.backtests,
         rules.backtest.output.table1,
         rules.backtest.output.cases,
+        rules.backtest.output.paired,
+        rules.train_rl.output.training,
+        rules.train_rl.output.validation,
+        rules.train_rl.output.planted_table,
     output:
         nb=f"{NB}/08_regime_analysis.ipynb",
         table2=f"{REP}/tables/table2_regimes.csv",

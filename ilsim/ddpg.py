@@ -1,29 +1,49 @@
 """DDPG (SPEC step 7) in the CleanRL manner: networks, replay buffer, the update, the loop.
 
 :func:`train` runs on any *tensor vector env* (:class:`TensorEnv`): N environments stepped as
-one batch of tensors with same-step autoreset, e.g. :class:`ilsim.market.VectorMarket`, the
-toy :class:`PointMassEnv`, or a gymnasium task through :class:`GymTensorEnv`. Actions are one
-scalar in [-1, 1] per environment.
+one batch of tensors with same-step autoreset, e.g. :class:`ilsim.market.VectorMarket`,
+:class:`ilsim.planted.PlantedEdgeEnv`, the toy :class:`PointMassEnv`, or a gymnasium task
+through :class:`GymTensorEnv`. Actions are one scalar in [-1, 1] per environment.
+
+**K seeds as one model.** ``cfg.seeds`` names K agents that train together: their networks
+are stacked weights (:class:`StackedMLP`, one ``baddbmm`` per layer for all K), each acts on its
+own block of N / K environments, and one update step updates all K (summed losses; Adam is
+elementwise, so each model learns exactly as if alone — a test holds it). Model k's initial
+weights depend on ``seeds[k]`` only, so two agents trained with the same seed (final RL and RL
+baseline) start from the same weights.
 
 Choices of ours (the paper gives only Table 5):
 
 * learning rates 1e-4 (actor) and 1e-3 (critic), from Lillicrap et al. (2016), the DDPG paper;
 * a warm-up of ``learning_starts`` vector steps with uniform random actions, then Gaussian
-  noise of std 0.1 on the tanh output, clipped to [-1, 1]; actor and critic both update on every
-  update (no delayed policy updates, no target smoothing: plain DDPG, not TD3);
-* the step counters (``total_steps``, ``learning_starts``, ``checkpoint_every``, ``log_every``)
-  count *vector* steps; one vector step adds N transitions and does ``updates_per_step``
-  updates of batch 128;
-* the replay capacity is the paper's 9e6 transitions, capped at ``total_steps * N``;
+  noise of std 0.1 on the tanh output, clipped to [-1, 1];
+* the step counters (``total_steps``, ``learning_starts``, ``checkpoint_every``, ``eval_every``,
+  ``log_every``) count *vector* steps; one vector step adds N / K transitions per agent and
+  does ``updates_per_step`` updates of batch 128;
+* the replay capacity is the paper's 9e6 transitions per agent, capped at ``total_steps * N/K``;
 * only termination stops bootstrapping; a truncated episode bootstraps from its last
   observation (``info["final_obs"]``).
 
+Options that make the learner learn (issue 9; defaults are plain DDPG, the ``rl`` params set
+them): ``reward_scale`` (the market's reward, a value change over the initial value, is ~1e-4 a
+bar: too small for the critic before the actor saturates); ``preact_penalty`` (the actor's
+mean squared pre-tanh output, which keeps it off tanh's flat tails where a corner it reached
+early traps it); ``obs_norm`` (standardise observations with the warm-up's statistics, kept in
+the saved actor); TD3-style ``target_noise`` and ``policy_delay``. With an ``evaluator``
+(held-out data), the best actor per seed is kept and training stops on a plateau.
+
+Diagnostics in the curve (one row per log step and model): critic loss, mean Q, actor loss,
+mean |pre-tanh|, share of saturated actions (|a| > 0.99), share of steps with a position
+change and changes per episode (from ``info["traded"]``), the validation score and a histogram
+of the deterministic actions.
+
 Checkpoints hold everything the loop needs to continue bit for bit (networks, targets,
 optimisers, replay contents, RNG states, the env's ``state_dict()``, the current observation,
-episode bookkeeping and the curve), so a run that is killed and resumed ends with the same
-weights and curve as one that never stopped (on CPU, same machine and thread count). A
-non-finite loss, reward or observation stops training with :class:`FloatingPointError` before
-any optimiser step uses it; the last checkpoint is never overwritten by a broken state.
+episode bookkeeping, the validation state and the curve), so a run that is killed and resumed
+ends with the same weights and curve as one that never stopped (on CPU, same machine and
+thread count). A non-finite loss, reward or observation stops training with
+:class:`FloatingPointError` before any optimiser step uses it; the last checkpoint is never
+overwritten by a broken state.
 """
 
 from __future__ import annotations

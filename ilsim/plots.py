@@ -312,7 +312,7 @@ DIAGNOSTICS = {
     "q_mean": "mean Q",
     "preact_abs": "|actor pre-tanh| (mean)",
     "saturated_frac": "saturated actions (|a| > 0.99)",
-    "trades_per_episode": "position changes / episode",
+    "trades_per_episode": "position changes / episode\n(behaviour policy, with noise)",
     "val_score": "validation log growth",
 }
 

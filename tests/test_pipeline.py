@@ -14,8 +14,10 @@ def test_steps_end_to_end(tmp_path):
         {
             "name": "tiny",
             "seed": 1,
-            "synthetic": {"n_regimes": 7, "regime_days": [2, 3], "bar_minutes": 5},
-            "segments": {"rule": {"n_il_train": 3, "n_sim_train": 1, "n_backtest": 2}},
+            "synthetic": {"n_regimes": 8, "regime_days": [2, 3], "bar_minutes": 5},
+            "segments": {
+                "rule": {"n_il_train": 3, "n_validation": 1, "n_sim_train": 1, "n_backtest": 2}
+            },
             "experts": {"theta": 0.02},
             "il": {"hidden": [16, 16], "max_epochs": 3, "batch_size": 64},
             "synthesis": {"hidden": [16, 8], "max_epochs": 3},
@@ -24,6 +26,20 @@ def test_steps_end_to_end(tmp_path):
                 "n_paths": 8,
                 "probe_horizon_bars": 3,
                 "noise_block_bars": 20,
+                "reward": "bar",
+            },
+            "rl": {
+                "seeds": [0, 1],
+                "n_envs": 2,
+                "total_steps": 60,
+                "learning_starts": 10,
+                "actor_hidden": [8],
+                "critic_hidden": [8, 8],
+                "batch_size": 16,
+                "checkpoint_every": 30,
+                "eval_every": 10,
+                "patience": 2,
+                "min_steps": 20,
             },
         }
     )
@@ -33,7 +49,11 @@ def test_steps_end_to_end(tmp_path):
     assert pipeline.load_extrema(p, tmp_path) == market.extrema
 
     segs = pipeline.segment_market(p, market, tmp_path)
-    assert (segs["role"] == "il_train").sum() == 3
+    assert (segs["role"] == "il_train").sum() == 3 and (segs["role"] == "validation").sum() == 1
+    long_only, search = pipeline.role_search(p, market, tmp_path)
+    assert (
+        len(long_only) == len(market.extrema) - 1 and search["max_miss_pp"].is_monotonic_increasing
+    )
     assert (tmp_path / "reports/tiny/tables/segments.md").exists()
 
     raw, scaled, scaler = pipeline.build_features(p, market.bars, segs, tmp_path)
@@ -41,6 +61,7 @@ def test_steps_end_to_end(tmp_path):
     assert np.allclose(scaled[fit].min(), 0) and np.allclose(scaled[fit].max(), 1)
 
     labels = pipeline.segment_labels(p, market.bars, segs)
+    labels.to_frame().to_parquet(tmp_path / "results/tiny/labels.parquet")  # as notebook 03
     assert labels[regimes.bar_segment_ids(segs, len(labels)) < 0].isna().all()
     mix = pipeline.label_mix(segs, labels)
     assert np.allclose(mix[["buy", "hold", "sell"]].sum(axis=1), 1)
@@ -72,7 +93,9 @@ def test_steps_end_to_end(tmp_path):
     assert len(mdata.residuals) == len(mdata.residual_volume) == len(mdata.residual_bar_of_day)
     assert abs(mdata.residuals.mean()) < 1e-12  # zero-mean noise
     cfg = pipeline.market_config(p, market.bars, impact="calibrated")
-    assert cfg.reward_window_bars == 46  # 230 minutes of 5-minute bars
+    assert cfg.reward_window_bars == 1  # market.reward "bar"
+    window = p.model_copy(update={"market": p.market.model_copy(update={"reward": "window"})})
+    assert pipeline.market_config(window, market.bars).reward_window_bars == 46  # 230 min / 5
     resp = sim.impact_response(mdata, cfg, (0.0, 0.5, 1.0), 8, 3, seed=0)
     assert (resp["response_bp"].diff().dropna() > 0).all()
     both = pd.concat([resp, resp.assign(impact="paper")])
@@ -81,6 +104,24 @@ def test_steps_end_to_end(tmp_path):
     table = pipeline.simulator_realism(p, mdata, root=tmp_path)
     assert set(table["candidate"]) >= {"simulator", "static replay", "GBM"}
     assert (table["distance"].dropna() >= 0).all()
+
+    # the policies: every seed of an agent in one stacked run, selected on validation
+    for agent in pipeline.LEARNED:
+        summary = pipeline.train_policy(p, agent, tmp_path, progress=False)
+        assert summary["seed"].tolist() == [0, 1]
+        for seed in (0, 1):
+            assert pipeline.policy_path(p, agent, seed, tmp_path).exists()
+    runs = pipeline.training_summary(p, tmp_path)
+    assert len(runs) == 4 and (runs["best_step"] <= runs["vector_steps"]).all()
+    assert (runs["vector_steps"] <= 60).all() and (runs["reward_window_bars"] == 1).all()
+    curve = pd.read_csv(pipeline.policy_path(p, "final_rl", 1, tmp_path).with_suffix(".csv"))
+    assert (curve["seed"] == 1).all() and curve["val_score"].notna().any()
+    val = pipeline.validation_comparison(p, tmp_path)
+    assert "constant 0%" in set(val["strategy"])
+    assert val.loc[val["strategy"] == "constant 0%", "val_log_growth"].item() == 0.0
+    bt, _ = pipeline.run_backtests(p, tmp_path)
+    assert set(bt["strategy"]) == {"long_only", *pipeline.LEARNED} and "degenerate" in bt
+    assert any("validation" in d for d in pipeline.deviations(p, tmp_path))
 
 
 def test_bar_minutes_any_time_unit():
@@ -95,8 +136,10 @@ def test_il_methods_build_pools_and_simulators(tmp_path):
         {
             "name": "tiny",
             "seed": 2,
-            "synthetic": {"n_regimes": 7, "regime_days": [2, 3], "bar_minutes": 5},
-            "segments": {"rule": {"n_il_train": 3, "n_sim_train": 1, "n_backtest": 2}},
+            "synthetic": {"n_regimes": 8, "regime_days": [2, 3], "bar_minutes": 5},
+            "segments": {
+                "rule": {"n_il_train": 3, "n_validation": 1, "n_sim_train": 1, "n_backtest": 2}
+            },
             "experts": {"theta": 0.02},
             "il": {"method": "maxent_irl"},
             "synthesis": {"hidden": [16, 8], "max_epochs": 2},
@@ -115,6 +158,7 @@ def test_il_methods_build_pools_and_simulators(tmp_path):
     segs = pipeline.segment_market(p, market, tmp_path)
     _, scaled, scaler = pipeline.build_features(p, market.bars, segs, tmp_path)
     labels = pipeline.segment_labels(p, market.bars, segs)
+    labels.to_frame().to_parquet(tmp_path / "results/tiny/labels.parquet")  # as notebook 03
 
     # the pool built by another method, saved and loaded like the paper's
     result, fit = pipeline.train_il_pool(p, segs, scaled, labels, tmp_path, progress=False)

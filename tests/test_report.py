@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ilsim import report
 from ilsim.report import beside_paper, markdown_table, paper_table, project_root, write_table
 
 
@@ -227,3 +228,29 @@ def test_backtests_without_degenerate_columns_are_refused():
         report.table1(bt, paper_table("table1_aggregate"))
     with pytest.raises(KeyError, match="rerun"):
         report.claims(bt)
+
+
+def test_paired_seeds_counts_identical_backtests_and_tests_the_difference():
+    rows = []
+    for seed in range(4):
+        for seg in (1, 2):
+            base = 1.0 * seg
+            rows.append(
+                {"seed": seed, "segment": seg, "strategy": "rl_baseline", "total_return_pct": base}
+            )
+            # seed 0 trades identically; the others beat the baseline by 0.5 pp on segment 2
+            gain = 0.5 if (seed > 0 and seg == 2) else 0.0
+            rows.append(
+                {
+                    "seed": seed,
+                    "segment": seg,
+                    "strategy": "final_rl",
+                    "total_return_pct": base + gain,
+                }
+            )
+    out = report.paired_seeds(pd.DataFrame(rows))
+    per, summary = out.iloc[:-1], out.iloc[-1]
+    assert per["identical_backtests"].tolist() == [2, 1, 1, 1]
+    assert per["diff_pp"].tolist() == [0.0, 0.25, 0.25, 0.25]
+    assert summary["diff_pp"] == pytest.approx(0.1875) and summary["ci_low"] < 0.1875
+    assert summary["p_sign_flip"] == pytest.approx(4 / 16)  # the three nonzero share a sign
