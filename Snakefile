@@ -186,6 +186,7 @@ rule train_rl:
         fig=multiext(f"{FIG}/fig_rl_training", ".png", ".pdf"),
         diagnostics=multiext(f"{FIG}/fig_rl_diagnostics", ".png", ".pdf"),
         actions=multiext(f"{FIG}/fig_rl_actions", ".png", ".pdf"),
+        preact=multiext(f"{FIG}/fig_rl_preact", ".png", ".pdf"),
         planted=multiext(f"{FIG}/fig_planted_edge", ".png", ".pdf"),
         training=f"{REP}/tables/rl_training.csv",
         validation=f"{REP}/tables/rl_validation.csv",

@@ -33,9 +33,9 @@ the saved actor); TD3-style ``target_noise`` and ``policy_delay``. With an ``eva
 (held-out data), the best actor per seed is kept and training stops on a plateau.
 
 Diagnostics in the curve (one row per log step and model): critic loss, mean Q, actor loss,
-mean |pre-tanh|, share of saturated actions (|a| > 0.99), share of steps with a position
-change and changes per episode (from ``info["traded"]``), the validation score and a histogram
-of the deterministic actions.
+mean |pre-tanh|, share of saturated actions (|a| > 0.99), the deterministic policy's share of
+steps with a position change and changes per episode (from the env's ``trades``), the
+validation score, and histograms of the deterministic actions and of their pre-tanh outputs.
 
 Checkpoints hold everything the loop needs to continue bit for bit (networks, targets,
 optimisers, replay contents, RNG states, the env's ``state_dict()``, the current observation,
@@ -73,13 +73,15 @@ CHECKPOINT_VERSION = 2
 POLICY_FORMAT = "ilsim.ddpg.actor/2"
 # Fields that may change between a checkpoint and the run that resumes it.
 RESUMABLE_CHANGES = {"total_steps", "checkpoint_every", "device", "buffer_size", "patience"}
-HIST_BINS = 20  # action histogram bins over [-1, 1] in the diagnostics
+HIST_BINS = 20  # histogram bins of actions over [-1, 1] and pre-tanh outputs in the diagnostics
+PREACT_RANGE = 4.0  # pre-tanh histogram over [-4, 4] (clipped; tanh(4) = 0.9993)
 
 
 class TensorEnv(Protocol):
     """N environments as tensors: obs [N, obs_dim], actions [N] in [-1, 1], same-step autoreset
-    (``info["final_obs"]`` holds every env's last observation when any env ended). Optional
-    ``info["traded"]`` [N] (bool) marks position changes, for the diagnostics."""
+    (``info["final_obs"]`` holds every env's last observation when any env ended). An optional
+    method ``trades(action) -> bool [N]`` (would the action change the position now?) feeds the
+    diagnostics with the deterministic policy's position changes."""
 
     n: int
     obs_dim: int
@@ -106,7 +108,7 @@ class DDPGConfig:
     actor_hidden: tuple[int, ...] = (128, 128)
     critic_hidden: tuple[int, ...] = (128, 128, 128)
     batch_size: int = 128
-    buffer_size: int = 9_000_000  # per agent, capped at total_steps * N
+    buffer_size: int = 9_000_000  # per agent, capped at total_steps * N / K
     gamma: float = 0.99
     tau: float = 0.005
     exploration_noise: float = 0.1  # std of the Gaussian added to the action in [-1, 1]
@@ -498,6 +500,7 @@ CURVE_COLUMNS = [
     "val_score",
     "wall_s",
     *[f"hist_{i:02d}" for i in range(HIST_BINS)],
+    *[f"pre_{i:02d}" for i in range(HIST_BINS)],
 ]
 STAT_KEYS = ("critic_loss", "actor_loss", "q_mean", "preact_abs")
 
@@ -510,10 +513,11 @@ def _new_window(k: int) -> dict[str, Any]:
         "critic_updates": 0,
         "actor_updates": 0,
         "hist": torch.zeros(k, HIST_BINS, dtype=torch.float64),
+        "pre_hist": torch.zeros(k, HIST_BINS, dtype=torch.float64),
         "saturated": z.clone(),
         "traded": z.clone(),
         "steps": 0,
-        "has_traded": False,
+        "acted_steps": 0,
     }
 
 
@@ -690,12 +694,12 @@ def train(
         now = agent.actor.state_dict()
         for j in range(k):
             ev["last"][j] = float(scores[j])
-            if scores[j] > ev["best_score"][j]:
-                ev["best_score"][j], ev["best_step"][j], ev["since"][j] = float(scores[j]), step, 0
+            improved = scores[j] > ev["best_score"][j]  # strictly: resets the plateau count
+            ev["since"][j] = 0 if improved else ev["since"][j] + 1
+            if scores[j] >= ev["best_score"][j]:  # a tie keeps the later, longer-trained actor
+                ev["best_score"][j], ev["best_step"][j] = float(scores[j]), step
                 for name in best:
                     best[name][j] = now[name][j]
-            else:
-                ev["since"][j] += 1
 
     end = cfg.total_steps if stop_after is None else min(cfg.total_steps, stop_after)
     bar = tqdm(
@@ -708,6 +712,7 @@ def train(
     )
     t0 = time.perf_counter() - wall_prev
     edges = torch.linspace(-1.0, 1.0, HIST_BINS + 1, device=dev)[1:-1]
+    pre_edges = torch.linspace(-PREACT_RANGE, PREACT_RANGE, HIST_BINS + 1, device=dev)[1:-1]
 
     def stop(what: str) -> FloatingPointError:
         kept = (
@@ -722,9 +727,17 @@ def train(
         if step < cfg.learning_starts:
             action = torch.rand(k, n, generator=gen, device=dev) * 2 - 1
         else:
-            clean = act(agent.actor, obs_k)
+            with torch.no_grad():
+                pre = agent.actor.preact(obs_k)
+            clean = torch.tanh(pre)
             window["hist"] += F.one_hot(torch.bucketize(clean, edges), HIST_BINS).sum(1).double()
+            pre_bins = torch.bucketize(pre.clamp(-PREACT_RANGE, PREACT_RANGE), pre_edges)
+            window["pre_hist"] += F.one_hot(pre_bins, HIST_BINS).sum(1).double()
             window["saturated"] += (clean.abs() > 0.99).double().sum(1)
+            if hasattr(env, "trades"):  # would the deterministic policy change its position?
+                moved = env.trades(clean.reshape(env.n).to(env.device))
+                window["traded"] += moved.to(dev).view(k, n).double().sum(1)
+                window["acted_steps"] += 1
             action = clean
             if cfg.exploration_noise > 0:
                 noise = torch.randn(clean.shape, generator=gen, device=dev)
@@ -751,10 +764,6 @@ def train(
         )
         obs = next_obs
         window["steps"] += 1
-        if "traded" in info:
-            window["traded"] += info["traded"].to(dev).view(k, n).double().sum(1)
-            window["has_traded"] = True
-
         ep_return += reward.view(k, n).double()
         if bool(done.any()):
             d = done.view(k, n)
@@ -807,9 +816,15 @@ def train(
 
     last_actor = agent.actor
     chosen = last_actor
-    if evaluator is not None and cfg.eval_every and math.isfinite(max(ev["best_score"])):
+    scored = [math.isfinite(x) for x in ev["best_score"]]
+    if evaluator is not None and cfg.eval_every and any(scored):
         chosen = copy.deepcopy(last_actor)
-        chosen.load_state_dict(best)
+        state = chosen.state_dict()
+        with torch.no_grad():
+            for j in range(k):
+                if scored[j]:  # never scored (all NaN): keep the last weights, not the initial
+                    for name, t in state.items():
+                        t[j] = best[name][j]
     return TrainResult(
         actor=chosen,
         last_actor=last_actor,
@@ -823,7 +838,10 @@ def train(
         wall_s=time.perf_counter() - t0,
         completed=step >= cfg.total_steps or ev["stopped"],
         stopped_early=bool(ev["stopped"]),
-        best_step=list(ev["best_step"]) if evaluator is not None else [step] * k,
+        best_step=[
+            ev["best_step"][j] if evaluator is not None and cfg.eval_every and scored[j] else step
+            for j in range(k)
+        ],
         best_score=[float(s) if math.isfinite(s) else math.nan for s in ev["best_score"]],
     )
 
@@ -835,12 +853,15 @@ def _log_rows(
     rows = []
     cu, au = window["critic_updates"], window["actor_updates"]
     acted = window["hist"].sum(1)
-    env_steps = window["steps"] * n
+    checked = window["acted_steps"] * n  # steps on which the deterministic policy was checked
     for j in range(k):
         rets = window["returns"][j]
-        traded = window["traded"][j].item() / env_steps if window["has_traded"] else math.nan
-        per_ep = traded * env_steps / len(rets) if rets and window["has_traded"] else math.nan
+        traded = window["traded"][j].item() / checked if checked else math.nan
+        ep_len = window["steps"] * n / len(rets) if rets else math.nan
         hist = (window["hist"][j] / acted[j]).tolist() if acted[j] > 0 else [math.nan] * HIST_BINS
+        pre = (
+            (window["pre_hist"][j] / acted[j]).tolist() if acted[j] > 0 else [math.nan] * HIST_BINS
+        )
         rows.append(
             {
                 "vector_step": step,
@@ -857,10 +878,11 @@ def _log_rows(
                     window["saturated"][j].item() / acted[j].item() if acted[j] > 0 else math.nan
                 ),
                 "trade_frac": traded,
-                "trades_per_episode": per_ep,
+                "trades_per_episode": traded * ep_len,
                 "val_score": ev["last"][j],
                 "wall_s": wall,
                 **{f"hist_{i:02d}": h for i, h in enumerate(hist)},
+                **{f"pre_{i:02d}": h for i, h in enumerate(pre)},
             }
         )
     return rows

@@ -216,6 +216,15 @@ class VectorMarket:
         self.rng.bit_generator.state = state["rng"]
         self.gen.set_state(state["gen"])
 
+    def trades(self, action: torch.Tensor) -> torch.Tensor:
+        """Would these actions change the positions now (before matching)? For the learner's
+        diagnostics: the deterministic policy's position changes."""
+        a = torch.as_tensor(action, **self._acc).reshape(self.n).clamp(-1.0, 1.0)
+        buy, sell = order_shares(
+            self.cash, self.holdings, a, self.price, fee=self.cfg.fee, mode=self.cfg.action_mode
+        )
+        return (buy + sell) > 1e-9 * (self.holdings + self.cash / self.price)
+
     def observe(self) -> torch.Tensor:
         """Scaled features plus cash and holdings value as fractions of the initial value."""
         scaled = self.data.scaler.transform_tensor(self.features.features)

@@ -168,7 +168,7 @@ class MarketParams(_Strict):
     impact: Literal["paper", "calibrated", "none"] = "paper"
     episode_bars: Annotated[int, Field(ge=2)] = 390
     # The reward: the value change over the paper's window ("window", reward_window_minutes)
-    # or over one bar ("bar": each action's own effect, what DDPG can learn from; issue 9).
+    # or over one bar ("bar": what DDPG learns from on planted edges; issue 9).
     reward: Literal["window", "bar"] = "window"
     reward_window_minutes: Annotated[float, Field(gt=0)] = 230
     # The paper's "fraction" of cash/holdings to trade, or a "target" fraction of value held.

@@ -8,10 +8,11 @@ reports) and ``figures/<name>/``; later steps read those files rather than recom
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -844,7 +845,13 @@ def train_policy(
     cfg_env = market_config(p, mdata.bars, impact=impact, stagger_starts=True)
     env = market.VectorMarket(mdata, cfg_env, r.n_envs * len(seeds), device)
     cfg = ddpg_config(p)
-    ckpt = artifact(p, f"checkpoints/{agent}.pt", root)
+    # Keyed on the settings, so a rerun with changed params starts afresh instead of refusing
+    # the old checkpoint (a rerun with the same ones resumes it exactly).
+    fixed = {k: v for k, v in asdict(cfg).items() if k not in ddpg.RESUMABLE_CHANGES}
+    key = hashlib.sha256(
+        json.dumps([fixed, asdict(cfg_env)], sort_keys=True, default=str).encode()
+    ).hexdigest()[:12]
+    ckpt = artifact(p, f"checkpoints/{agent}_{key}.pt", root)
     res = ddpg.train(
         env, cfg, evaluator=validation_evaluator(p, root), checkpoint_path=ckpt, progress=progress
     )
@@ -896,7 +903,7 @@ def validation_comparison(p: Params, root: str | Path = ".") -> pd.DataFrame:
         loaded = [ddpg.load_policy(policy_path(p, agent, s, root))[0] for s in p.rl.seeds]
         for s, v in zip(p.rl.seeds, score(ddpg.stack_actors(loaded)), strict=True):
             rows.append({"strategy": agent, "seed": s, "val_log_growth": float(v)})
-    # Constant exposure c: a "target" policy at (2c − 1) holds c of the value in shares.
+    # Constant exposure c: buy c of the cash at the first bar (fraction rule), then hold.
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
     close = bars["close"].to_numpy()
@@ -1076,20 +1083,28 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
             "the value change over ONE bar, not the paper's "
             f"{m.reward_window_minutes:g}-minute window "
             f"({minutes_to_bars(m.reward_window_minutes, bar_min)} bars), whose overlapping "
-            "rewards smear each action's effect so that DDPG does not learn from it on a planted "
-            "edge (notebook 06)"
+            "rewards smear each action's effect over the window, so that DDPG learns far less "
+            "from it on a planted edge (notebook 06). In the simulator an order fills at the next "
+            "close, so an action's one-bar reward holds its fee and the move of the position "
+            "held before it; its own exposure shows one reward later (a planted edge with that "
+            "timing is learned too, notebook 06)"
             if m.reward == "bar"
             else f"the paper's {m.reward_window_minutes:g}-minute window "
             f"({minutes_to_bars(m.reward_window_minutes, bar_min)} bars)"
         )
         + f"; divided by the initial value and multiplied by {r.reward_scale:g} for learning "
-        "(the reward as built, ~1e-4 a bar, is too small for the critic: the planted-edge "
-        "learner earns nothing with it; a constant factor leaves the optimum unchanged).",
+        "(the reward as built, ~1e-4 a bar, is too small for the critic: on a planted edge plain "
+        "DDPG learns little from it; a constant factor leaves the optimal policy unchanged, "
+        "though it sets the weight of the pre-tanh penalty against Q).",
         f"Learner options (ours): pre-tanh penalty {r.preact_penalty:g} on the actor (keeps it "
         "off tanh's flat tails, where issue 9's policies were trapped in one corner), "
         f"observation normalisation {'on' if r.obs_norm else 'off'}, TD3 target smoothing "
-        f"{r.target_noise:g}, policy delay {r.policy_delay}; actions are the paper's "
-        f"'{m.action_mode}' semantics.",
+        f"{r.target_noise:g}, policy delay {r.policy_delay}; actions: "
+        + (
+            "the paper's (buy with a fraction of cash, sell a fraction of holdings)."
+            if m.action_mode == "fraction"
+            else "a target fraction of value held in shares (not the paper's)."
+        ),
         f"Selection: every {r.eval_every} vector steps each seed is scored on the validation "
         "segments (static real prices, the backtest's rules, mean log growth); the saved policy "
         f"is the best there; training stops after {r.patience} evaluations without improvement "

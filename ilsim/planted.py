@@ -8,8 +8,11 @@ return that follows a decision is planted:
     r_{t+1} = edge · x_t + noise · ε_{t+1},     x_{t+1} = φ x_t + sqrt(1 − φ²) η_{t+1}
 
 where ``x_t`` (stationary AR(1), unit variance) is feature 0 of the observation and the other
-features are independent AR(1) distractors of the same law. Timing is the backtest's: the order
-decided on bar t fills at the price of bar t, then the planted return moves the price.
+features are independent AR(1) distractors of the same law. Two timings: ``fill="now"`` is the
+backtest's (the order decided on bar t fills at bar t's price, then the planted return moves
+the price, so the decision earns edge·x_t); ``fill="next"`` is the simulator's (the order is
+sized at bar t's price and fills at the next close, after the move, so the decision earns the
+bar after: φ·edge·x_t in expectation, one reward later).
 
 :func:`oracle` solves the best achievable policy under the fee exactly (average-reward value
 iteration on a discretised x, all-in or all-cash — with a linear edge and bp-sized variance the
@@ -48,6 +51,7 @@ class PlantedConfig:
     reward_window_bars: int = 1
     action_mode: Literal["fraction", "target"] = "fraction"
     feature_scale: float = 0.25  # features are observed as scale · x (about [-1, 1])
+    fill: Literal["now", "next"] = "now"  # the backtest's timing, or the simulator's
 
 
 class PlantedEdgeEnv:
@@ -88,6 +92,19 @@ class PlantedEdgeEnv:
         self._reset_where(torch.ones(self.n, dtype=torch.bool, device=self.device))
         return self.observe()
 
+    def trades(self, action: torch.Tensor) -> torch.Tensor:
+        """Would these actions change the positions now? (For the learner's diagnostics.)"""
+        a = torch.as_tensor(action, device=self.device, dtype=torch.float64).reshape(self.n)
+        buy, sell = order_shares(
+            self.cash,
+            self.holdings,
+            a.clamp(-1, 1),
+            self.price,
+            fee=self.cfg.fee,
+            mode=self.cfg.action_mode,
+        )
+        return (buy + sell) > 1e-9 * (self.holdings + self.cash / self.price)
+
     def observe(self) -> torch.Tensor:
         c0 = self.cfg.initial_cash
         account = torch.stack([self.cash / c0, self.holdings * self.price / c0], 1)
@@ -107,13 +124,18 @@ class PlantedEdgeEnv:
         buy, sell = order_shares(
             self.cash, self.holdings, a, self.price, fee=cfg.fee, mode=cfg.action_mode
         )
-        spend = torch.minimum(buy * self.price * (1 + cfg.fee), self.cash)
-        if cfg.action_mode == "fraction":
-            spend = a.clamp(min=0) * self.cash  # exactly the fraction, as in the backtest
-        self.cash = self.cash - spend + sell * self.price * (1 - cfg.fee)
-        self.holdings = self.holdings + buy - sell
         r = 1e-4 * (cfg.edge_bp * self.x[:, 0] + cfg.noise_bp * self._randn(self.n))
-        self.price = self.price * (1 + r)
+        moved = self.price * (1 + r)
+        fill = moved if cfg.fill == "next" else self.price
+        cost = buy * fill * (1 + cfg.fee)
+        if cfg.action_mode == "fraction" and cfg.fill == "now":
+            spend = a.clamp(min=0) * self.cash  # exactly the fraction, as in the backtest
+        else:  # as the simulator: a buy the cash cannot pay at the fill price is scaled down
+            buy = buy * torch.where(cost > self.cash, self.cash / cost.clamp(min=1e-12), 1.0)
+            spend = torch.minimum(buy * fill * (1 + cfg.fee), self.cash)
+        self.cash = self.cash - spend + sell * fill * (1 - cfg.fee)
+        self.holdings = self.holdings + buy - sell
+        self.price = moved
         self.x = cfg.phi * self.x + math.sqrt(1 - cfg.phi**2) * self._randn(*self.x.shape)
         self.t = self.t + 1
         value = self.value()
@@ -167,7 +189,9 @@ def oracle(cfg: PlantedConfig, grid: int = 401, iters: int = 20_000) -> Oracle:
 
     Invested for a bar earns E log(1 + r) = log-normal-free second-order ``μ − (μ² + σ²)/2`` with
     μ = edge·x, σ = noise; switching costs log(1 + fee) to buy and −log(1 − fee) to sell (the
-    fraction rule spends cash/(1 + fee) on shares). Returns the gain in bp per bar and the bands.
+    fraction rule spends cash/(1 + fee) on shares). With ``fill="next"`` a decision on x_t is
+    held over the bar after next, whose expected return is φ·edge·x_t. Returns the gain in bp
+    per bar and the bands.
     """
     xs = np.linspace(-5, 5, grid)
     step = xs[1] - xs[0]
@@ -175,7 +199,8 @@ def oracle(cfg: PlantedConfig, grid: int = 401, iters: int = 20_000) -> Oracle:
     edges = np.r_[-np.inf, (xs[:-1] + xs[1:]) / 2, np.inf]
     cdf = norm.cdf((edges[None, :] - cfg.phi * xs[:, None]) / sd)
     trans = np.diff(cdf, axis=1)  # [grid, grid]
-    mu, sig = 1e-4 * cfg.edge_bp * xs, 1e-4 * cfg.noise_bp
+    edge = cfg.edge_bp * (cfg.phi if cfg.fill == "next" else 1.0)
+    mu, sig = 1e-4 * edge * xs, 1e-4 * cfg.noise_bp
     g_in = mu - (mu**2 + sig**2) / 2
     buy_cost, sell_cost = math.log1p(cfg.fee), -math.log1p(-cfg.fee)
     h = np.zeros((2, grid))  # relative values: 0 cash, 1 invested (before the decision)
@@ -241,6 +266,18 @@ def edge_of_features(
     )
 
 
+def growth_per_model(
+    actor: Any, cfg: PlantedConfig, n_envs: int = 128, bars: int = 1_000, seed: int = 12_345
+) -> list[float]:
+    """:func:`growth_per_bar` of each model of a (stacked) DDPG actor, on the same paths."""
+    from ilsim import ddpg
+
+    models = [actor.select(j) for j in range(actor.k)]
+    return [
+        growth_per_bar(lambda obs, m=m: ddpg.act(m, obs), cfg, n_envs, bars, seed) for m in models
+    ]
+
+
 def learner_study(
     train: Callable[..., Any],
     cases: dict[str, PlantedConfig],
@@ -250,26 +287,19 @@ def learner_study(
     test_paths: tuple[int, int] = (128, 1000),
 ) -> pd.DataFrame:
     """Train on each planted case and report every seed's growth per bar as a fraction of the
-    oracle's (both measured on the same held-out paths). ``train(env, evaluator)`` runs the
-    learner (e.g. ``functools.partial(ddpg.train, cfg=…)``) and returns a ``TrainResult``."""
-    from ilsim import ddpg
-
+    oracle's (both measured on the same held-out paths; the models are selected on other
+    held-out paths). ``train(env, evaluator=…)`` runs the learner (e.g.
+    ``functools.partial(ddpg.train, cfg=…)``) and returns a ``TrainResult``."""
     rows = []
     for name, cfg_env in cases.items():
-
-        def score(actor: ddpg.Actor, c: PlantedConfig = cfg_env) -> list[float]:
-            return [
-                growth_per_bar(lambda o, j=j: ddpg.act(actor.select(j), o), c, *eval_paths, 777)
-                for j in range(actor.k)
-            ]
-
         env = PlantedEdgeEnv(n_envs * len(seeds), cfg_env)
-        res = train(env, evaluator=score)
+        res = train(
+            env, evaluator=lambda actor, c=cfg_env: growth_per_model(actor, c, *eval_paths, 777)
+        )
         orc = oracle(cfg_env)
         best = growth_per_bar(lambda obs, c=cfg_env, o=orc: o.action(obs, c), cfg_env, *test_paths)
+        got = growth_per_model(res.actor, cfg_env, *test_paths)
         for j, seed in enumerate(seeds):
-            one = res.actor.select(j)
-            got = growth_per_bar(lambda obs, a=one: ddpg.act(a, obs), cfg_env, *test_paths)
             rows.append(
                 {
                     "case": name,
@@ -277,10 +307,11 @@ def learner_study(
                     "edge_bp": cfg_env.edge_bp,
                     "phi": cfg_env.phi,
                     "fee": cfg_env.fee,
+                    "fill": cfg_env.fill,
                     "reward_window_bars": cfg_env.reward_window_bars,
                     "oracle_bp_per_bar": best,
-                    "learned_bp_per_bar": got,
-                    "fraction_of_oracle": got / best if best > 0 else math.nan,
+                    "learned_bp_per_bar": got[j],
+                    "fraction_of_oracle": got[j] / best if best > 0 else math.nan,
                     "vector_steps": res.vector_steps,
                     "best_step": res.best_step[j],
                 }

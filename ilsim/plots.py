@@ -343,10 +343,13 @@ def plot_rl_diagnostics(curves: pd.DataFrame, x: str = "env_steps") -> plt.Figur
     return fig
 
 
-def plot_action_histograms(curves: pd.DataFrame, x: str = "env_steps") -> plt.Figure:
-    """Where the deterministic actions fall over training (share of actions per bin of
-    [-1, 1]); one panel per agent and seed. Mass piling up at ±1 is saturation."""
-    cols = sorted(c for c in curves if c.startswith("hist_"))
+def plot_action_histograms(
+    curves: pd.DataFrame, x: str = "env_steps", prefix: str = "hist_", span: float = 1.0
+) -> plt.Figure:
+    """Where the deterministic actions (``prefix="hist_"``, over [-1, 1]) or their pre-tanh
+    outputs (``"pre_"``, ``span=4``) fall over training, as the share per bin; one panel per
+    agent and seed. Mass piling up at the edges is saturation."""
+    cols = sorted(c for c in curves if c.startswith(prefix))
     groups = list(curves.groupby(["agent", "seed"], sort=False))
     fig, axes = plt.subplots(
         1, len(groups), figsize=(2.2 * len(groups), 2.8), squeeze=False, sharey=True
@@ -359,13 +362,13 @@ def plot_action_histograms(curves: pd.DataFrame, x: str = "env_steps") -> plt.Fi
                 aspect="auto",
                 origin="lower",
                 cmap="viridis",
-                extent=(g[x].min(), g[x].max(), -1, 1),
+                extent=(g[x].min(), g[x].max(), -span, span),
                 vmin=0,
                 vmax=1,
             )
         ax.set_title(f"{agent}\nseed {seed}", fontsize=7)
         ax.tick_params(labelsize=6)
-    axes[0, 0].set_ylabel("action")
+    axes[0, 0].set_ylabel("action" if prefix == "hist_" else "pre-tanh output")
     fig.tight_layout()
     return fig
 

@@ -476,6 +476,14 @@ def paired_seeds(bt: pd.DataFrame, a: str = "final_rl", b: str = "rl_baseline") 
         "identical_backtests": int(per["identical_backtests"].sum()),
         "n_backtests": int(per["n_backtests"].sum()),
     }
+    n_same, n_all = summary["identical_backtests"], summary["n_backtests"]
+    if n_all and n_same == n_all:
+        verdict = "identical on every backtest: the environments made no difference"
+    elif np.isfinite(lo) and (lo > 0 or hi < 0):
+        verdict = "differ beyond the seeds' noise (95 % interval excludes 0)"
+    else:
+        verdict = "differ, but within the seeds' noise (95 % interval includes 0)"
+    summary["verdict"] = verdict
     return pd.concat([per.astype({"seed": object}), pd.DataFrame([summary])], ignore_index=True)
 
 

@@ -304,3 +304,49 @@ def test_solves_pendulum():
     res = ddpg.train(ddpg.GymTensorEnv("Pendulum-v1", 4), cfg, progress=False)
     returns = ddpg.evaluate(res.actor, ddpg.GymTensorEnv("Pendulum-v1", 10), 10, seed=1000)
     assert len(returns) == 10 and np.mean(returns) > -300
+
+
+def test_stacked_selection_and_early_stop_resume_bit_identical(tmp_path):
+    """K = 2 seeds with an evaluator, observation scaling, TD3 options and plateau stopping:
+    a run stopped and resumed equals one that never stopped, best actors and all."""
+    calls = {"n": 0}
+
+    def score(actor):  # deterministic: a function of the weights only
+        calls["n"] += 1
+        obs = torch.linspace(-1, 1, 8)[None, :, None].expand(actor.k, -1, -1)
+        return (-(actor(obs) ** 2).mean(1)).tolist()
+
+    cfg = small_cfg(
+        seeds=(3, 4),
+        total_steps=120,
+        obs_norm=True,
+        policy_delay=2,
+        target_noise=0.2,
+        eval_every=10,
+        patience=3,
+        min_steps=40,
+    )
+    full = ddpg.train(ToyEnv(4), cfg, evaluator=score, progress=False, log_every=10)
+    part = ddpg.train(
+        ToyEnv(4),
+        cfg,
+        evaluator=score,
+        checkpoint_path=tmp_path / "k.pt",
+        progress=False,
+        log_every=10,
+        stop_after=35,
+    )
+    rest = ddpg.train(
+        ToyEnv(4),
+        cfg,
+        evaluator=score,
+        checkpoint_path=tmp_path / "k.pt",
+        progress=False,
+        log_every=10,
+    )
+    assert not part.completed and rest.completed
+    assert same_weights(full.actor, rest.actor) and full.best_step == rest.best_step
+    pd.testing.assert_frame_equal(reproducible(full.curve), reproducible(rest.curve))
+    assert set(full.curve["seed"]) == {3, 4} and full.curve["val_score"].notna().any()
+    assert full.stopped_early and 40 <= full.vector_steps < 120  # stopped on a plateau
+    assert not torch.equal(full.actor.obs_std, torch.ones_like(full.actor.obs_std))

@@ -1,8 +1,10 @@
 """Planted-edge envs: accounting, the oracle, and DDPG finding the planted signal."""
 
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -42,11 +44,22 @@ def test_reward_window_is_exact():
     np.testing.assert_allclose(rewards, expected, rtol=1e-5, atol=1e-9)
 
 
-def test_oracle_growth_is_what_the_oracle_earns():
-    for cfg in (planted.PlantedConfig(), planted.PlantedConfig(fee=0.005, edge_bp=4, phi=0.995)):
+def test_oracle_growth_is_what_the_oracle_earns_and_no_band_beats_it():
+    cases = (
+        planted.PlantedConfig(),
+        planted.PlantedConfig(fee=0.005, edge_bp=4, phi=0.995),
+        planted.PlantedConfig(fee=0.005, edge_bp=4, phi=0.995, fill="next"),
+    )
+    for cfg in cases:
         o = planted.oracle(cfg)
-        measured = planted.growth_per_bar(lambda obs, o=o, c=cfg: o.action(obs, c), cfg, 256, 3000)
-        assert o.growth_bp > 0 and measured == pytest.approx(o.growth_bp, rel=0.25)
+
+        def growth(orc: planted.Oracle, c: planted.PlantedConfig = cfg) -> float:
+            return planted.growth_per_bar(lambda obs: orc.action(obs, c), c, 256, 3000)
+
+        measured = growth(o)
+        assert o.growth_bp > 0 and measured == pytest.approx(o.growth_bp, rel=0.1)
+        for d in (-0.3, 0.3):  # moved bands earn less on the same paths
+            assert growth(replace(o, enter=o.enter + d, exit=o.exit + d)) < measured
     flat = planted.PlantedConfig(edge_bp=0.0, fee=0.005)
     assert planted.oracle(flat).growth_bp == pytest.approx(0.0, abs=1e-9)  # nothing to earn
 
@@ -70,55 +83,44 @@ def learner_config(**kw) -> ddpg.DDPGConfig:
     return ddpg.DDPGConfig(**{**base, **kw})
 
 
-def fraction_of_oracle(cfg_env: planted.PlantedConfig, cfg: ddpg.DDPGConfig, n: int = 16):
-    """Each seed's growth per bar over the oracle's, on held-out paths (common random numbers);
-    the model is selected on other held-out paths."""
-
-    def score(actor: ddpg.Actor) -> list[float]:
-        return [
-            planted.growth_per_bar(
-                lambda o, j=j: ddpg.act(actor.select(j), o), cfg_env, 64, 300, seed=777
-            )
-            for j in range(actor.k)
-        ]
-
-    env = planted.PlantedEdgeEnv(n * len(cfg.seeds), cfg_env)
-    res = ddpg.train(env, cfg, evaluator=score, progress=False)
-    o = planted.oracle(cfg_env)
-    best = planted.growth_per_bar(lambda obs: o.action(obs, cfg_env), cfg_env, 128, 1000)
-    got = [
-        planted.growth_per_bar(
-            lambda obs, j=j: ddpg.act(res.actor.select(j), obs), cfg_env, 128, 1000
-        )
-        for j in range(len(cfg.seeds))
-    ]
-    return np.array(got) / best, res
+def fraction_of_oracle(cfg_env: planted.PlantedConfig, cfg: ddpg.DDPGConfig) -> pd.DataFrame:
+    """Each seed's growth per bar over the oracle's on held-out paths (common random numbers),
+    selected on other held-out paths."""
+    train = partial(ddpg.train, cfg=cfg, progress=False)
+    return planted.learner_study(train, {"case": cfg_env}, cfg.seeds)
 
 
 def test_ddpg_finds_the_planted_edge_without_fee():
     """≥ 90 % of the oracle's growth per bar, every seed (about 40 s on 2 cores)."""
-    frac, res = fraction_of_oracle(
+    study = fraction_of_oracle(
         planted.PlantedConfig(), learner_config(total_steps=6000, seeds=(0, 1))
     )
-    assert (frac >= 0.9).all(), (frac, res.best_step)
-    assert res.curve["saturated_frac"].notna().any()
+    assert (study["fraction_of_oracle"] >= 0.9).all(), study
 
 
 def test_plain_ddpg_with_the_papers_reward_scale_learns_nothing():
     """The collapse of issue 9: with rewards of ~1e-4 the critic learns no edge."""
-    cfg_env = planted.PlantedConfig()
-    frac, _ = fraction_of_oracle(
-        cfg_env, learner_config(total_steps=1500, seeds=(0,), reward_scale=1.0, eval_every=0)
-    )
-    assert frac[0] < 0.5
+    cfg = learner_config(total_steps=1500, seeds=(0,), reward_scale=1.0, preact_penalty=0.0)
+    study = fraction_of_oracle(planted.PlantedConfig(), replace(cfg, eval_every=0))
+    assert study["fraction_of_oracle"].item() < 0.5
 
 
 @pytest.mark.slow
 def test_ddpg_earns_after_the_fee():
     """With the 0.5 % fee on an edge the oracle earns after fees: ≥ 50 % of the oracle."""
     cfg_env = planted.PlantedConfig(fee=0.005, edge_bp=4.0, phi=0.995)
-    frac, res = fraction_of_oracle(cfg_env, learner_config(total_steps=8000, seeds=(0, 1)))
-    assert (frac >= 0.5).all(), (frac, res.best_step)
+    study = fraction_of_oracle(cfg_env, learner_config(total_steps=8000, seeds=(0, 1)))
+    assert (study["fraction_of_oracle"] >= 0.5).all(), study
+
+
+@pytest.mark.slow
+def test_ddpg_learns_under_the_simulators_timing():
+    """Orders filled at the next close (the simulator's timing): the one-bar reward holds an
+    action's effect one reward later, and the learner still finds ≥ 80 % of the oracle."""
+    study = fraction_of_oracle(
+        planted.PlantedConfig(fill="next"), learner_config(total_steps=6000, seeds=(0, 1))
+    )
+    assert (study["fraction_of_oracle"] >= 0.8).all(), study
 
 
 def test_papers_window_reward_is_available():
