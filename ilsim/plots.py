@@ -510,8 +510,19 @@ def plot_planted_edge(study: pd.DataFrame) -> plt.Figure:
     cases = list(dict.fromkeys(study["case"]))
     fig, ax = plt.subplots(figsize=(7, 0.5 + 0.55 * len(cases)))
     for i, case in enumerate(cases):
-        f = study.loc[study["case"] == case, "fraction_of_oracle"]
+        rows = study[study["case"] == case]
+        f = rows["fraction_of_oracle"]
         ax.scatter(f, np.full(len(f), i), color="C0", zorder=3)
+        if f.isna().all():  # the oracle earns nothing: no fraction to show, say what was learned
+            learned = ", ".join(f"{v:.2g}" for v in rows["learned_bp_per_bar"])
+            ax.text(
+                0.02,
+                i,
+                f"oracle: all cash (0 bp/bar); learned: {learned} bp/bar",
+                va="center",
+                fontsize=7,
+                color="C3",
+            )
     ax.set_yticks(range(len(cases)), cases, fontsize=8)
     ax.axvline(1, color="black", lw=0.8)
     ax.axvline(0, color="grey", lw=0.5)

@@ -126,3 +126,23 @@ def test_ddpg_learns_under_the_simulators_timing():
 def test_papers_window_reward_is_available():
     env = planted.PlantedEdgeEnv(2, replace(planted.PlantedConfig(), reward_window_bars=46))
     assert env.values.shape == (2, 46)
+
+
+def test_edge_of_features_recovers_a_planted_linear_edge():
+    rng = np.random.default_rng(0)
+    n = 40_000
+    x = np.zeros((n, 3))
+    for t in range(1, n):  # AR(1) features, phi 0.8
+        x[t] = 0.8 * x[t - 1] + 0.6 * rng.standard_normal(3)
+    r = 2e-4 * x[:, 0] + 1e-3 * rng.standard_normal(n)  # 2 bp per unit of feature 0
+    half = n // 2
+    cfg = planted.edge_of_features(x[:half], r[:half], x[half:], r[half:])
+    assert cfg.edge_bp == pytest.approx(2.0, rel=0.15)
+    assert cfg.phi == pytest.approx(0.8, abs=0.05) and cfg.noise_bp == pytest.approx(10.2, rel=0.05)
+    noise_only = planted.edge_of_features(
+        x[:half],
+        r[half:] * 0 + rng.standard_normal(half) * 1e-3,
+        x[half:],
+        rng.standard_normal(half) * 1e-3,
+    )
+    assert noise_only.edge_bp < 0.2  # no edge out of sample

@@ -159,3 +159,32 @@ def test_case_plot_draws_each_seed_and_labels_degenerate_ones():
     np.testing.assert_allclose(axp.get_lines()[1].get_ydata(), 1e6 / price[0] * price / 1e6)
     with pytest.raises(ValueError, match="seeds"):
         plots.plot_case(paths, 1, idx, "case", seeds=[0])
+
+
+def test_learner_figures_show_every_seed_and_the_oracle_free_cases(tmp_path):
+    from ilsim import ddpg
+
+    rows = []
+    for agent in ("final_rl", "rl_baseline"):
+        for seed in (0, 1):
+            for step in (100, 200, 300):
+                row = {c: 0.1 for c in ddpg.CURVE_COLUMNS}
+                row.update(agent=agent, seed=seed, env_steps=step, vector_step=step)
+                rows.append(row)
+    curves = pd.DataFrame(rows)
+    fig = plots.plot_rl_diagnostics(curves)
+    first = fig.axes[0]
+    assert len(first.get_lines()) == 2  # one line per seed
+    for prefix, span in (("hist_", 1.0), ("pre_", 4.0)):
+        fig = plots.plot_action_histograms(curves, prefix=prefix, span=span)
+        assert len(fig.axes) == 4 and fig.axes[0].images[0].get_extent()[2:] == [-span, span]
+    study = pd.DataFrame(
+        {
+            "case": ["a", "a", "b", "b"],
+            "fraction_of_oracle": [0.9, 0.95, np.nan, np.nan],
+            "learned_bp_per_bar": [0.7, 0.75, 0.0, -0.01],
+        }
+    )
+    fig = plots.plot_planted_edge(study)
+    assert any("oracle: all cash" in t.get_text() for t in fig.axes[0].texts)
+    assert len(plots.save_figure(fig, tmp_path, "planted")) == 2
