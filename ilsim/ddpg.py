@@ -26,7 +26,8 @@ Choices of ours (the paper gives only Table 5):
 
 Options that make the learner learn (issue 9; defaults are plain DDPG, the ``rl`` params set
 them): ``reward_scale`` (the market's reward, a value change over the initial value, is ~1e-4 a
-bar: too small for the critic before the actor saturates); ``preact_penalty`` (the actor's
+bar, some 1e3 times smaller than the critic's initial outputs, which slows learning);
+``preact_penalty`` (the actor's
 mean squared pre-tanh output, which keeps it off tanh's flat tails where a corner it reached
 early traps it); ``obs_norm`` (standardise observations with the warm-up's statistics, kept in
 the saved actor); TD3-style ``target_noise`` and ``policy_delay``. With an ``evaluator``

@@ -1093,9 +1093,10 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
             f"({minutes_to_bars(m.reward_window_minutes, bar_min)} bars)"
         )
         + f"; divided by the initial value and multiplied by {r.reward_scale:g} for learning "
-        "(the reward as built, ~1e-4 a bar, is too small for the critic: on a planted edge plain "
-        "DDPG learns little from it; a constant factor leaves the optimal policy unchanged, "
-        "though it sets the weight of the pre-tanh penalty against Q).",
+        "(the reward as built, ~1e-4 a bar, is some 1e3 times smaller than the critic's initial "
+        "outputs, which slows learning: notebook 06 measures plain DDPG on it beside the scaled "
+        "reward; a constant factor leaves the optimal policy unchanged, though it sets the "
+        "weight of the pre-tanh penalty against Q).",
         f"Learner options (ours): pre-tanh penalty {r.preact_penalty:g} on the actor (keeps it "
         "off tanh's flat tails, where issue 9's policies were trapped in one corner), "
         f"observation normalisation {'on' if r.obs_norm else 'off'}, TD3 target smoothing "
