@@ -80,7 +80,8 @@ DEGENERATE_RULE = (
     f"bars (a change below {POSITION_RTOL:.0e} of the holdings is float noise; the initial buy "
     "counts as a change); a seed is degenerate when it is degenerate on every backtest (in "
     "Table 2: every backtest of the regime). A seed average over degenerate seeds is an average "
-    "of constant positions (all in or all cash), not of trading behaviour. Long-only is "
+    "of (nearly) constant positions — all in, all cash, or a handful of trades — not of "
+    "trading behaviour. Long-only is "
     "degenerate by construction (one buy, then hold): it is the constant benchmark, not a "
     "failure."
 )
@@ -130,7 +131,10 @@ def degenerate_note(strategy: str, n_degenerate: int, n_seeds: int) -> str:
     if n_degenerate <= 0 or n_seeds <= 0:
         return ""
     if n_degenerate == n_seeds:
-        return f"all {n_seeds} seeds degenerate: an average of constant positions, not behaviour"
+        return (
+            f"all {n_seeds} seeds degenerate (position unchanged on ≥ 99 % of bars): "
+            "not trading behaviour"
+        )
     return f"{n_degenerate}/{n_seeds} seeds degenerate"
 
 
@@ -285,7 +289,7 @@ def claims(bt: pd.DataFrame) -> pd.DataFrame:
         n_deg, n = _degenerate_seeds(bt, subject, regime)
         if n and n_deg == n:
             verdict += (
-                f" (all {n} {subject} seeds degenerate: a constant position, not learned behaviour)"
+                f" (all {n} {subject} seeds degenerate: position unchanged on ≥ 99 % of bars)"
             )
         notes = []
         for strat in (subject, *others):

@@ -213,7 +213,7 @@ def test_tables_and_claims_flag_degenerate_seeds(tmp_path):
     assert "- `il_baseline`: 1 of 3 seeds degenerate (seed 1); 4 of 9" in section
     assert "- `rl_baseline`: 0 of 3 seeds degenerate;" in section
     assert "`long_only`" not in section  # the benchmark is not listed as a failure
-    assert "an average of constant positions, not behaviour" in text.split("## Table 1")[1]
+    assert "position unchanged on ≥ 99 % of bars" in text.split("## Table 1")[1]
     short = report.write_reproduction(
         tmp_path / "s.md", pd.read_csv(tmp_path / "t1.csv"), *args, "h"
     ).read_text()  # without the per-seed table: the counts from Table 1
