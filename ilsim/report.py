@@ -521,7 +521,8 @@ LEARNER_SECTIONS = {
         "The selection score (mean log growth over the validation segments, static real "
         "prices, the fee) of every learned seed and of constant exposures bought at the first "
         "bar: when the learned seeds sit at a constant, this says whether a constant is the "
-        "honest optimum there.",
+        "honest optimum there. Log growth penalises volatility, so on an equal bull and bear "
+        "move it favours cash: the criterion is Kelly's, not a return average.",
         None,
     ),
     "paired_rl": (
