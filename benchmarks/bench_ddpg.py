@@ -23,7 +23,7 @@ from ilsim.params import resolve_device
 
 def pendulum(device: str, seed: int = 0) -> None:
     cfg = ddpg.DDPGConfig(
-        total_steps=4_000, learning_starts=250, updates_per_step=4, seed=seed, device=device
+        total_steps=4_000, learning_starts=250, updates_per_step=4, seeds=(seed,), device=device
     )
     t = time.perf_counter()
     res = ddpg.train(ddpg.GymTensorEnv("Pendulum-v1", 4), cfg, progress=False, log_every=200)

@@ -24,14 +24,12 @@ The fee is always ``fee * traded_notional`` (``notional = shares * price``), so 
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
 import torch
-from torch.func import functional_call, stack_module_state
 
 __all__ = ["BacktestResult", "long_only_actions", "run_backtest"]
 
@@ -107,6 +105,13 @@ def order_shares(cash, held, action, price, *, fee: float, mode: str = "fraction
         sell = ((h - f * v) / (1.0 - f * fee)).clip(min=0) / price
         return _min(buy, cash / (price * gross)), _min(sell, held)
     raise ValueError(f"mode must be 'fraction', 'target' or 'units', got {mode!r}")
+
+
+def would_trade(cash, held, action, price, *, fee: float, mode: str = "fraction"):
+    """Whether each action would change its account's position now (any shares bought or
+    sold beyond float noise): the learner's diagnostic of a deterministic policy."""
+    buy, sell = order_shares(cash, held, action.clip(-1, 1), price, fee=fee, mode=mode)
+    return (buy + sell) > 1e-9 * (held + cash / price)
 
 
 def _min(x, y):
@@ -235,27 +240,3 @@ def run_policy_backtest(
         cash, held, notional = trade_step(cash, held, a, p[t], fee=fee, mode=mode)
         _record(out, t, cash, held, p[t], notional, fee)
     return BacktestResult(**out, initial_cash=float(initial_cash)), actions
-
-
-def stacked_policy(
-    modules: Sequence[torch.nn.Module], n_state: int | None = None
-) -> Callable[[np.ndarray], np.ndarray]:
-    """K policy networks of one architecture as one batched function: row k of the
-    observations [K, D] goes to network k (``torch.func`` vmap over stacked weights), so a
-    backtest of K seeds costs one call per bar. ``n_state`` keeps only the first columns (for
-    policies that do not see the account)."""
-    params, buffers = stack_module_state(list(modules))
-    base = copy.deepcopy(modules[0]).to("meta")
-
-    def one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(base, (p, b), (x,))
-
-    batched = torch.vmap(one)
-
-    @torch.no_grad()
-    def policy(obs: np.ndarray) -> np.ndarray:
-        x = torch.as_tensor(obs if n_state is None else obs[:, :n_state], dtype=torch.float32)
-        x = x[:, None, :]
-        return batched(params, buffers, x).reshape(len(obs)).double().numpy()
-
-    return policy

@@ -76,6 +76,8 @@ POLICY_FORMAT = "ilsim.ddpg.actor/2"
 RESUMABLE_CHANGES = {"total_steps", "checkpoint_every", "device", "buffer_size", "patience"}
 HIST_BINS = 20  # histogram bins of actions over [-1, 1] and pre-tanh outputs in the diagnostics
 PREACT_RANGE = 4.0  # pre-tanh histogram over [-4, 4] (clipped; tanh(4) = 0.9993)
+SATURATED = 0.99  # |action| above this counts as saturated in the diagnostics
+DIAG_EVERY = 4  # diagnostics of the deterministic policy on every DIAG_EVERY-th vector step
 
 
 class TensorEnv(Protocol):
@@ -506,15 +508,16 @@ CURVE_COLUMNS = [
 STAT_KEYS = ("critic_loss", "actor_loss", "q_mean", "preact_abs")
 
 
-def _new_window(k: int) -> dict[str, Any]:
-    z = torch.zeros(k, dtype=torch.float64)
+def _new_window(k: int, device: Any = "cpu") -> dict[str, Any]:
+    """Sums over one log window, kept on the training device (no host sync per update)."""
+    z = torch.zeros(k, dtype=torch.float64, device=device)
     return {
         "returns": [[] for _ in range(k)],
         **{s: z.clone() for s in STAT_KEYS},
         "critic_updates": 0,
         "actor_updates": 0,
-        "hist": torch.zeros(k, HIST_BINS, dtype=torch.float64),
-        "pre_hist": torch.zeros(k, HIST_BINS, dtype=torch.float64),
+        "hist": torch.zeros(k, HIST_BINS, dtype=torch.float64, device=device),
+        "pre_hist": torch.zeros(k, HIST_BINS, dtype=torch.float64, device=device),
         "saturated": z.clone(),
         "traded": z.clone(),
         "steps": 0,
@@ -626,7 +629,7 @@ def train(
         step, updates, episodes, wall_prev, ckpt_step = 0, 0, 0, 0.0, None
         ep_return = torch.zeros(k, n, dtype=torch.float64, device=dev)
         recent: deque[float] = deque(maxlen=100)
-        window, rows = _new_window(k), []
+        window, rows = _new_window(k, dev), []
         ev = {
             "best_score": [-math.inf] * k,
             "best_step": [0] * k,
@@ -654,7 +657,11 @@ def train(
         wall_prev, ckpt_step = loop["wall_s"], saved["step"]
         ep_return = loop["ep_return"].to(dev)
         recent = deque(loop["recent"], maxlen=100)
-        window, rows, ev = loop["window"], saved["curve"], loop["eval"]
+        rows, ev = saved["curve"], loop["eval"]
+        window = {
+            key: v.to(dev) if isinstance(v, torch.Tensor) else v
+            for key, v in loop["window"].items()
+        }
         best = {name: t.to(dev) for name, t in loop["best"].items()}
 
     def checkpoint() -> None:
@@ -731,14 +738,16 @@ def train(
             with torch.no_grad():
                 pre = agent.actor.preact(obs_k)
             clean = torch.tanh(pre)
-            window["hist"] += F.one_hot(torch.bucketize(clean, edges), HIST_BINS).sum(1).double()
-            pre_bins = torch.bucketize(pre.clamp(-PREACT_RANGE, PREACT_RANGE), pre_edges)
-            window["pre_hist"] += F.one_hot(pre_bins, HIST_BINS).sum(1).double()
-            window["saturated"] += (clean.abs() > 0.99).double().sum(1)
-            if hasattr(env, "trades"):  # would the deterministic policy change its position?
-                moved = env.trades(clean.reshape(env.n).to(env.device))
-                window["traded"] += moved.to(dev).view(k, n).double().sum(1)
-                window["acted_steps"] += 1
+            if step % DIAG_EVERY == 0:  # sampled: diagnostics stay off most steps
+                hist = F.one_hot(torch.bucketize(clean, edges), HIST_BINS)
+                window["hist"] += hist.sum(1).double()
+                pre_bins = torch.bucketize(pre.clamp(-PREACT_RANGE, PREACT_RANGE), pre_edges)
+                window["pre_hist"] += F.one_hot(pre_bins, HIST_BINS).sum(1).double()
+                window["saturated"] += (clean.abs() > SATURATED).double().sum(1)
+                if hasattr(env, "trades"):  # would the deterministic policy change position?
+                    moved = env.trades(clean.reshape(env.n).to(env.device))
+                    window["traded"] += moved.to(dev).view(k, n).double().sum(1)
+                    window["acted_steps"] += 1
             action = clean
             if cfg.exploration_noise > 0:
                 noise = torch.randn(clean.shape, generator=gen, device=dev)
@@ -790,7 +799,7 @@ def train(
                 window["critic_updates"] += 1
                 window["actor_updates"] += int(do_actor)
                 for key, v in stats.items():
-                    window[key] += v.double().cpu()
+                    window[key] += v.double()
 
         if (
             evaluator is not None
@@ -804,7 +813,7 @@ def train(
 
         if step % log_every == 0 or step == cfg.total_steps or ev["stopped"]:
             rows.extend(_log_rows(window, step, n, k, cfg, ev, time.perf_counter() - t0))
-            window = _new_window(k)
+            window = _new_window(k, dev)
             last = [r["episode_return_mean"] for r in rows[-k:]]
             if not all(math.isnan(x) for x in last):
                 bar.set_postfix(ret=f"{np.nanmean(last):.3g}", refresh=False)
@@ -891,9 +900,11 @@ def _log_rows(
 
 @torch.no_grad()
 def evaluate(actor: Actor, env: TensorEnv, episodes: int, seed: int = 0) -> np.ndarray:
-    """Returns of the first ``episodes`` episodes finished by one deterministic policy (model
-    0 of ``actor``) on every env."""
-    one = actor.select(0) if actor.k > 1 else actor
+    """Returns of the first ``episodes`` episodes finished by a one-model deterministic
+    policy (``actor.select(k)`` picks one of a stack)."""
+    if actor.k != 1:
+        raise ValueError(f"evaluate takes one model, got {actor.k}: pass actor.select(k)")
+    one = actor
     obs = env.reset(seed=seed)
     ep_return = torch.zeros(env.n, dtype=torch.float64)
     out: list[float] = []

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ilsim.backtest import order_shares
+from ilsim.backtest import order_shares, would_trade
 from ilsim.features import PRICE_COLUMNS, MinMaxScaler, OnlineFeatures, session_start_mask
 
 Impact = Literal["paper", "calibrated", "none"]
@@ -219,11 +219,10 @@ class VectorMarket:
     def trades(self, action: torch.Tensor) -> torch.Tensor:
         """Would these actions change the positions now (before matching)? For the learner's
         diagnostics: the deterministic policy's position changes."""
-        a = torch.as_tensor(action, **self._acc).reshape(self.n).clamp(-1.0, 1.0)
-        buy, sell = order_shares(
+        a = torch.as_tensor(action, **self._acc).reshape(self.n)
+        return would_trade(
             self.cash, self.holdings, a, self.price, fee=self.cfg.fee, mode=self.cfg.action_mode
         )
-        return (buy + sell) > 1e-9 * (self.holdings + self.cash / self.price)
 
     def observe(self) -> torch.Tensor:
         """Scaled features plus cash and holdings value as fractions of the initial value."""
@@ -269,7 +268,6 @@ class VectorMarket:
         a = torch.as_tensor(action, **self._acc).reshape(self.n).clamp(-1.0, 1.0)
         p0 = self.price
         # RL order in shares at the current price (the shared order rule, fee included).
-        value0 = self.value()
         want_buy, want_sell = order_shares(
             self.cash, self.holdings, a, p0, fee=cfg.fee, mode=cfg.action_mode
         )
@@ -347,8 +345,6 @@ class VectorMarket:
             "filled": fill_buy - fill_sell,
             "il_actions": il,
             "volume": bar["volume"],
-            "log_return": torch.log(value / value0),  # this bar's growth of the account
-            "traded": (fill_buy + fill_sell) > 0,
         }
         obs = self.observe()
         if bool(truncated.any()):

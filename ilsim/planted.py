@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from scipy.stats import norm
 
-from ilsim.backtest import order_shares
+from ilsim.backtest import order_shares, would_trade
 from ilsim.market import window_reward
 
 
@@ -95,15 +95,9 @@ class PlantedEdgeEnv:
     def trades(self, action: torch.Tensor) -> torch.Tensor:
         """Would these actions change the positions now? (For the learner's diagnostics.)"""
         a = torch.as_tensor(action, device=self.device, dtype=torch.float64).reshape(self.n)
-        buy, sell = order_shares(
-            self.cash,
-            self.holdings,
-            a.clamp(-1, 1),
-            self.price,
-            fee=self.cfg.fee,
-            mode=self.cfg.action_mode,
+        return would_trade(
+            self.cash, self.holdings, a, self.price, fee=self.cfg.fee, mode=self.cfg.action_mode
         )
-        return (buy + sell) > 1e-9 * (self.holdings + self.cash / self.price)
 
     def observe(self) -> torch.Tensor:
         c0 = self.cfg.initial_cash
@@ -145,7 +139,6 @@ class PlantedEdgeEnv:
         info: dict[str, Any] = {
             "value": value,
             "log_return": torch.log(value / value0),
-            "traded": (buy + sell) > 0,
         }
         obs = self.observe()
         if bool(truncated.any()):

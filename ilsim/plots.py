@@ -311,7 +311,7 @@ DIAGNOSTICS = {
     "critic_loss": "critic loss",
     "q_mean": "mean Q",
     "preact_abs": "|actor pre-tanh| (mean)",
-    "saturated_frac": "saturated actions (|a| > 0.99)",
+    "saturated_frac": "saturated actions (|a| near 1)",
     "trades_per_episode": "position changes / episode\n(behaviour policy, with noise)",
     "val_score": "validation log growth",
 }

@@ -132,8 +132,8 @@ def degenerate_note(strategy: str, n_degenerate: int, n_seeds: int) -> str:
         return ""
     if n_degenerate == n_seeds:
         return (
-            f"all {n_seeds} seeds degenerate (position unchanged on ≥ 99 % of bars): "
-            "not trading behaviour"
+            f"all {n_seeds} seeds degenerate (position unchanged on "
+            f"≥ {DEGENERATE_THRESHOLD * 100:g} % of bars): not trading behaviour"
         )
     return f"{n_degenerate}/{n_seeds} seeds degenerate"
 
@@ -289,7 +289,8 @@ def claims(bt: pd.DataFrame) -> pd.DataFrame:
         n_deg, n = _degenerate_seeds(bt, subject, regime)
         if n and n_deg == n:
             verdict += (
-                f" (all {n} {subject} seeds degenerate: position unchanged on ≥ 99 % of bars)"
+                f" (all {n} {subject} seeds degenerate: position unchanged on ≥ "
+                f"{DEGENERATE_THRESHOLD * 100:g} % of bars)"
             )
         notes = []
         for strat in (subject, *others):

@@ -180,9 +180,7 @@ def test_invalid_inputs_raise(prices: np.ndarray, actions: np.ndarray, kwargs: d
 
 
 def test_policy_backtest_matches_static_and_stays_solvent():
-    import torch
-
-    from ilsim.backtest import run_backtest, run_policy_backtest, stacked_policy
+    from ilsim.backtest import run_backtest, run_policy_backtest
 
     rng = np.random.default_rng(0)
     prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 300)))
@@ -199,17 +197,11 @@ def test_policy_backtest_matches_static_and_stays_solvent():
     assert (res.cash >= 0).all() and (res.holdings >= 0).all()
     assert set(np.unique(acts)) == {-1.0, 1.0}
 
-    # K networks stacked give the same actions as each network alone
-    torch.manual_seed(0)
-    nets = [
-        torch.nn.Sequential(
-            torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1), torch.nn.Tanh()
-        )
-        for _ in range(3)
-    ]
+    # K DDPG actors stacked give the same actions as each actor alone
+    from ilsim import ddpg
+
+    actors = [ddpg.Actor(5, (8,), seeds=(s,)) for s in range(3)]
     obs = rng.random((3, 5)).astype(np.float32)
-    batched = stacked_policy(nets)(obs)
-    alone = [float(n(torch.as_tensor(obs[k]))[0]) for k, n in enumerate(nets)]
+    batched = ddpg.stack_actors(actors).policy()(obs)
+    alone = [a.policy()(obs[k : k + 1])[0] for k, a in enumerate(actors)]
     assert np.allclose(batched, alone, atol=1e-6)
-    only_state = stacked_policy(nets[:1], n_state=5)(np.c_[obs[:1], [[9.0, 9.0]]])
-    assert np.allclose(only_state, alone[:1], atol=1e-6)

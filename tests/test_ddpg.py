@@ -309,10 +309,8 @@ def test_solves_pendulum():
 def test_stacked_selection_and_early_stop_resume_bit_identical(tmp_path):
     """K = 2 seeds with an evaluator, observation scaling, TD3 options and plateau stopping:
     a run stopped and resumed equals one that never stopped, best actors and all."""
-    calls = {"n": 0}
 
     def score(actor):  # deterministic: a function of the weights only
-        calls["n"] += 1
         obs = torch.linspace(-1, 1, 8)[None, :, None].expand(actor.k, -1, -1)
         return (-(actor(obs) ** 2).mean(1)).tolist()
 
@@ -326,24 +324,13 @@ def test_stacked_selection_and_early_stop_resume_bit_identical(tmp_path):
         patience=3,
         min_steps=40,
     )
-    full = ddpg.train(ToyEnv(4), cfg, evaluator=score, progress=False, log_every=10)
-    part = ddpg.train(
-        ToyEnv(4),
-        cfg,
-        evaluator=score,
-        checkpoint_path=tmp_path / "k.pt",
-        progress=False,
-        log_every=10,
-        stop_after=35,
-    )
-    rest = ddpg.train(
-        ToyEnv(4),
-        cfg,
-        evaluator=score,
-        checkpoint_path=tmp_path / "k.pt",
-        progress=False,
-        log_every=10,
-    )
+
+    def run(**kw):  # a fresh env each time: a "new process"
+        return ddpg.train(ToyEnv(4), cfg, evaluator=score, progress=False, log_every=10, **kw)
+
+    full = run()
+    part = run(checkpoint_path=tmp_path / "k.pt", stop_after=35)
+    rest = run(checkpoint_path=tmp_path / "k.pt")
     assert not part.completed and rest.completed
     assert same_weights(full.actor, rest.actor) and full.best_step == rest.best_step
     pd.testing.assert_frame_equal(reproducible(full.curve), reproducible(rest.curve))
