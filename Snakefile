@@ -136,8 +136,13 @@ rule simulator:
         net=f"{RES}/synthesis.pt",
         history=f"{RES}/synthesis_history.csv",
         mode=f"{RES}/impact_mode.json",
+        law=f"{RES}/impact_law.json",
         quality=f"{REP}/tables/synthesis_quality.csv",
         impact=f"{REP}/tables/impact_response.csv",
+        law_table=f"{REP}/tables/impact_law.csv",
+        curves=f"{REP}/tables/impact_curves.csv",
+        checks=f"{REP}/tables/impact_checks.csv",
+        fig_laws=multiext(f"{FIG}/fig_impact_laws", ".png", ".pdf"),
         realism=f"{REP}/tables/realism.csv",
         fig4=multiext(f"{FIG}/fig4_influence_weights", ".png", ".pdf"),
         fig_impact=multiext(f"{FIG}/fig_impact_response", ".png", ".pdf"),
@@ -159,6 +164,7 @@ rule train_policy:
     input:
         rules.simulator.output.net,
         rules.simulator.output.mode,
+        rules.simulator.output.law,
         rules.imitation.output.labels,
     output:
         policies=expand(f"{RES}/policies/{{{{agent}}}}_seed{{seed}}.pt", seed=SEEDS),
@@ -175,6 +181,67 @@ rule train_policy:
     shell:
         f"OMP_NUM_THREADS={{threads}} ilsim train-policy {PARAMS_FILE} {{wildcards.agent}} "
         "> {log} 2>&1"
+
+
+SWEEP_SEEDS = list(P.sweep.seeds)
+SWEEP_SIZES = [f"{s:.0e}".replace("+", "") for s in P.sweep.sizes]  # pipeline.sweep_label
+SWEEP_POLICIES = expand(
+    f"{RES}/sweep/final_rl_{{size}}_seed{{seed}}.pt", size=SWEEP_SIZES, seed=SWEEP_SEEDS
+) + expand(f"{RES}/sweep/rl_baseline_seed{{seed}}.pt", seed=SWEEP_SEEDS)
+
+
+rule train_sweep_final:
+    input:
+        rules.simulator.output.net,
+        rules.simulator.output.law,
+        rules.imitation.output.labels,
+    output:
+        expand(f"{RES}/sweep/final_rl_{{{{size}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
+    params:
+        section=section("seed", "device", "rl", "il", "market", "backtest", "segments", "sweep"),
+    benchmark:
+        f"{RES}/benchmarks/sweep_final_rl_{{size}}.tsv"
+    log:
+        f"{RES}/logs/sweep_final_rl_{{size}}.log",
+    threads: 1
+    shell:
+        f"OMP_NUM_THREADS={{threads}} ilsim train-sweep {PARAMS_FILE} final_rl "
+        "--size {wildcards.size} > {log} 2>&1"
+
+
+rule train_sweep_baseline:
+    input:
+        rules.simulator.output.net,
+        rules.imitation.output.labels,
+    output:
+        expand(f"{RES}/sweep/rl_baseline_seed{{seed}}.pt", seed=SWEEP_SEEDS),
+    params:
+        section=section("seed", "device", "rl", "il", "market", "backtest", "segments", "sweep"),
+    benchmark:
+        f"{RES}/benchmarks/sweep_rl_baseline.tsv"
+    log:
+        f"{RES}/logs/sweep_rl_baseline.log",
+    threads: 1
+    shell:
+        f"OMP_NUM_THREADS={{threads}} ilsim train-sweep {PARAMS_FILE} rl_baseline > {{log}} 2>&1"
+
+
+rule size_sweep:
+    input:
+        SWEEP_POLICIES,
+        rules.simulator.output.law,
+    output:
+        rows=f"{RES}/size_sweep.csv",
+        table=f"{REP}/tables/size_sweep.csv",
+        fig=multiext(f"{FIG}/fig_size_sweep", ".png", ".pdf"),
+    params:
+        section=section("backtest", "sweep"),
+    benchmark:
+        f"{RES}/benchmarks/size_sweep.tsv"
+    log:
+        f"{RES}/logs/size_sweep.log",
+    shell:
+        f"ilsim size-sweep {PARAMS_FILE} > {{log}} 2>&1"
 
 
 rule train_rl:
@@ -203,6 +270,7 @@ rule backtest:
     input:
         "notebooks/07_backtest.ipynb",
         POLICIES,
+        rules.simulator.output.law,
     output:
         nb=f"{NB}/07_backtest.ipynb",
         backtests=f"{RES}/backtests.csv",
@@ -231,6 +299,8 @@ rule regime_analysis:
         rules.train_rl.output.training,
         rules.train_rl.output.validation,
         rules.train_rl.output.planted_table,
+        rules.size_sweep.output.rows,
+        rules.size_sweep.output.table,
     output:
         nb=f"{NB}/08_regime_analysis.ipynb",
         table2=f"{REP}/tables/table2_regimes.csv",
@@ -271,4 +341,5 @@ rule all:
         rules.train_rl.output,
         rules.backtest.output,
         rules.regime_analysis.output,
+        rules.size_sweep.output,
         rules.il_methods.output,

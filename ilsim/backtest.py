@@ -20,6 +20,15 @@ with the simulator):
 
 The fee is always ``fee * traded_notional`` (``notional = shares * price``), so a buy costs
 ``notional * (1 + fee)`` and a sell yields ``notional * (1 - fee)``.
+
+**Impact-aware backtest** (``impact=`` an :class:`ilsim.impact.ImpactLaw`, issue 10): the real
+prices plus the strategy's *own* impact. Each strategy carries the log-price offset its orders
+built through the law (power law, transient decay, permanent part; the decaying sum restarts
+at each session's open as in the fit). At bar t the order is sized at
+``close[t] * exp(offset before the order)``, fills at ``close[t] * exp(offset after it)``
+(a buy is scaled down if the fill price makes it cost more than the cash), and the account is
+marked at that impacted price, as in the simulator's ``learned`` mode — so a buy-and-hold keeps
+the permanent part of its impact in its value and loses the transient part as it decays.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ from typing import Literal
 
 import numpy as np
 import torch
+
+from ilsim.impact import ImpactLaw, ImpactState
 
 __all__ = ["BacktestResult", "long_only_actions", "run_backtest"]
 
@@ -107,10 +118,12 @@ def order_shares(cash, held, action, price, *, fee: float, mode: str = "fraction
     raise ValueError(f"mode must be 'fraction', 'target' or 'units', got {mode!r}")
 
 
-def would_trade(cash, held, action, price, *, fee: float, mode: str = "fraction"):
+def would_trade(cash, held, action, price, *, fee: float, mode: str = "fraction", unit=1.0):
     """Whether each action would change its account's position now (any shares bought or
     sold beyond float noise): the learner's diagnostic of a deterministic policy."""
-    buy, sell = order_shares(cash, held, action.clip(-1, 1), price, fee=fee, mode=mode)
+    buy, sell = order_shares(
+        cash, held, action.clip(-1, 1), price, fee=fee, mode=mode, unit=unit
+    )
     return (buy + sell) > 1e-9 * (held + cash / price)
 
 
@@ -130,9 +143,20 @@ def trade_step(
     fee: float,
     mode: str = "fraction",
     unit: float = 1.0,
+    impact: _OwnImpact | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One bar's trades of K accounts at ``price``: new cash, holdings and traded notional."""
+    """One bar's trades of K accounts at ``price``: new cash, holdings and traded notional.
+    With ``impact`` the orders move their own fill price (see the module docstring); ``price``
+    is then the real close and the fill price is ``impact.price``."""
     action = np.asarray(action, dtype=np.float64)
+    if impact is not None:
+        pre = price * np.exp(impact.level)
+        bought, sold = order_shares(cash, held, action, pre, fee=fee, mode=mode, unit=unit)
+        fill = impact.trade(bought - sold, price)
+        bought = bought * np.minimum(1.0, cash / np.maximum(bought * fill * (1 + fee), 1e-300))
+        spend = np.minimum(bought * fill * (1.0 + fee), cash)
+        notional = (bought + sold) * fill
+        return cash - spend + sold * fill * (1.0 - fee), held + bought - sold, notional
     bought, sold = order_shares(cash, held, action, price, fee=fee, mode=mode, unit=unit)
     if mode == "fraction":  # exactly the fraction of cash, so an all-in buy leaves 0
         spend = np.clip(action, 0, None) * cash
@@ -143,7 +167,26 @@ def trade_step(
     return cash - spend + sell_notional * (1.0 - fee), held + bought - sold, notional
 
 
-def _record(out: dict, t: int, cash, held, price: float, notional, fee: float) -> None:
+class _OwnImpact:
+    """K accounts' own impact on the real price: the log offset their orders built."""
+
+    def __init__(self, law: ImpactLaw, k: int, new_session: np.ndarray | None) -> None:
+        self.state = ImpactState(law, np.zeros(k))
+        self.level = np.zeros(k)
+        self.new_session = new_session
+        self.t = 0
+        self.price = np.zeros(k)
+
+    def trade(self, shares: np.ndarray, close: float) -> np.ndarray:
+        """Book this bar's net orders; return the fill (and marking) price per account."""
+        ns = None if self.new_session is None else np.bool_(self.new_session[self.t])
+        self.level = self.level + self.state.step(shares, ns)
+        self.t += 1
+        self.price = close * np.exp(self.level)
+        return self.price
+
+
+def _record(out: dict, t: int, cash, held, price, notional, fee: float) -> None:
     out["cash"][:, t] = cash
     out["holdings"][:, t] = held
     out["value"][:, t] = cash + held * price
@@ -159,6 +202,8 @@ def run_backtest(
     fee: float = 0.005,
     mode: Literal["fraction", "target", "units"] = "fraction",
     unit: float = 1.0,
+    impact: ImpactLaw | None = None,
+    new_session: np.ndarray | None = None,
 ) -> BacktestResult:
     """Replay ``K`` action sequences on one static price path and record the portfolio.
 
@@ -176,6 +221,10 @@ def run_backtest(
         Action convention (see the module docstring).
     unit : float
         Shares per unit of action in ``"units"`` mode; ignored in ``"fraction"`` mode.
+    impact : ImpactLaw, optional
+        The impact-aware backtest: the strategies' own orders move their fill prices.
+    new_session : bool array ``[T]``, optional
+        Bars that open a session (the law's decaying sum restarts there).
 
     Returns
     -------
@@ -197,9 +246,12 @@ def run_backtest(
     }
     cash = np.full(n_strategies, float(initial_cash))
     held = np.zeros(n_strategies)
+    own = None if impact is None else _OwnImpact(impact, n_strategies, new_session)
     for t in range(n_bars):
-        cash, held, notional = trade_step(cash, held, a[:, t], p[t], fee=fee, mode=mode, unit=unit)
-        _record(out, t, cash, held, p[t], notional, fee)
+        cash, held, notional = trade_step(
+            cash, held, a[:, t], p[t], fee=fee, mode=mode, unit=unit, impact=own
+        )
+        _record(out, t, cash, held, p[t] if own is None else own.price, notional, fee)
     return BacktestResult(**out, initial_cash=float(initial_cash))
 
 
@@ -212,6 +264,8 @@ def run_policy_backtest(
     initial_cash: float = 1e6,
     fee: float = 0.005,
     mode: Literal["fraction", "target"] = "fraction",
+    impact: ImpactLaw | None = None,
+    new_session: np.ndarray | None = None,
 ) -> tuple[BacktestResult, np.ndarray]:
     """Backtest K state-dependent policies (``mode``: their action semantics, see
     :func:`order_shares`) on one static price path.
@@ -219,6 +273,8 @@ def run_policy_backtest(
     At bar t each policy sees ``[states[t], cash / initial_cash, holdings * price / initial_cash]``
     (its own account, as in training) and trades at ``prices[t]``; ``policy`` maps those
     observations [K, D + 2] to actions [K] in [−1, 1]. Returns the result and the actions [K, T].
+    ``impact``/``new_session``: the impact-aware backtest (the module docstring); the account
+    the policy sees is then marked at its own impacted price.
     """
     p = np.asarray(prices, dtype=np.float64)
     s = np.asarray(states, dtype=np.float32)
@@ -232,11 +288,13 @@ def run_policy_backtest(
     actions = np.empty((n_policies, n))
     cash = np.full(n_policies, float(initial_cash))
     held = np.zeros(n_policies)
+    own = None if impact is None else _OwnImpact(impact, n_policies, new_session)
     for t in range(n):
-        account = np.stack([cash / initial_cash, held * p[t] / initial_cash], 1)
+        mark = p[t] if own is None else p[t] * np.exp(own.level)
+        account = np.stack([cash / initial_cash, held * mark / initial_cash], 1)
         obs = np.concatenate([np.repeat(s[t][None], n_policies, 0), account], 1)
         a = np.clip(np.asarray(policy(obs.astype(np.float32)), dtype=np.float64), -1.0, 1.0)
         actions[:, t] = a
-        cash, held, notional = trade_step(cash, held, a, p[t], fee=fee, mode=mode)
-        _record(out, t, cash, held, p[t], notional, fee)
+        cash, held, notional = trade_step(cash, held, a, p[t], fee=fee, mode=mode, impact=own)
+        _record(out, t, cash, held, p[t] if own is None else own.price, notional, fee)
     return BacktestResult(**out, initial_cash=float(initial_cash)), actions

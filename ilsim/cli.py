@@ -57,10 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train-policy", help="train one learned policy (every seed of rl.seeds)")
     t.add_argument("params")
     t.add_argument("agent", choices=["final_rl", "rl_baseline", "il_baseline"])
+    w = sub.add_parser("train-sweep", help="train one policy of the size sweep (sweep.seeds)")
+    w.add_argument("params")
+    w.add_argument("agent", choices=["final_rl", "rl_baseline"])
+    w.add_argument("--size", type=float, default=None, help="portfolio size (final_rl)")
+    z = sub.add_parser("size-sweep", help="backtest the size sweep; its table and figure")
+    z.add_argument("params")
     s = sub.add_parser("nb-sync", help="store checked outputs of executed notebooks in notebooks/")
     s.add_argument("name", nargs="?", default="default")
     args = parser.parse_args(argv)
-    if args.cmd in ("check", "train-policy"):
+    if args.cmd in ("check", "train-policy", "train-sweep", "size-sweep"):
         try:
             p = load_params(args.params)
         except ParamsError as err:
@@ -73,6 +79,16 @@ def main(argv: list[str] | None = None) -> int:
 
         summary = pipeline.train_policy(p, args.agent)
         print(summary.to_string(index=False))
+    elif args.cmd == "train-sweep":
+        from ilsim import pipeline
+
+        print(pipeline.train_sweep(p, args.agent, args.size).to_string(index=False))
+    elif args.cmd == "size-sweep":
+        from ilsim import pipeline
+
+        summary, verdict = pipeline.write_size_sweep(p)
+        print(summary.to_string(index=False))
+        print(verdict)
     elif args.cmd == "kernel":
         print(f"kernel '{ensure_kernel()}' ready")
     elif args.cmd == "nb-sync":

@@ -15,6 +15,15 @@ Each step, for every environment at once:
    online features: in ``paper`` mode this is the only way the RL order reaches the price —
    through volume, hence RelVol and VWAP, hence the IL agents' next actions.
 
+Mode ``learned`` (issue 10) takes "the RL agent's action is added to the pool of actions"
+literally: the IL agents' net order (minus the pool's mean net order on its training bars, the
+market's usual balance) and the RL order are one order flow, and the impact law fitted on the
+real bars (:mod:`ilsim.impact`: power law, transient decay, permanent part) adds its move to
+the paper's return. The RL order fills in full against the market at the post-impact price
+(no pool matching). Mode ``pool`` is the other reading: the RL order, in units of IL actions,
+is spread over the agents' actions at the synthesis network's input (pool matching as in
+``paper``).
+
 Mode ``none`` replays the real bars (the RL baseline's world): prices ignore every trade.
 Gymnasium front ends: :class:`MarketEnv` (one environment, numpy) and :class:`MarketVectorEnv`.
 """
@@ -32,8 +41,10 @@ import torch
 
 from ilsim.backtest import order_shares, would_trade
 from ilsim.features import PRICE_COLUMNS, MinMaxScaler, OnlineFeatures, session_start_mask
+from ilsim.impact import ImpactLaw, ImpactState
 
-Impact = Literal["paper", "calibrated", "none"]
+Impact = Literal["paper", "calibrated", "learned", "pool", "none"]
+IMPACT_MODES: tuple[str, ...] = ("paper", "calibrated", "learned", "pool", "none")
 
 
 @dataclass
@@ -45,8 +56,10 @@ class MarketConfig:
     # Reward: value change over the last w bars / initial value (the paper: 230 minutes).
     reward_window_bars: int = 230
     # Action semantics (ilsim.backtest.order_shares): the paper's "fraction" of cash/holdings
-    # to trade, or a "target" fraction of value held in shares.
-    action_mode: Literal["fraction", "target"] = "fraction"
+    # to trade, a "target" fraction of value held in shares, or "units" of ``order_unit``
+    # shares (impact probes: an order of a given share of daily volume).
+    action_mode: Literal["fraction", "target", "units"] = "fraction"
+    order_unit: float = 1.0
     initial_cash: float = 1_000_000.0
     fee: float = 0.005
     # Calibrated impact: return += coef * sigma_bar * sign(q) * sqrt(|q| / volume_bar).
@@ -78,6 +91,10 @@ class MarketData:
     # Bar of day of each residual: noise blocks then start at the same time of day as the
     # environment, so the intraday shape of volatility and volume survives the resampling.
     residual_bar_of_day: np.ndarray | None = None
+    # Learned impact (mode "learned"): the law fitted on the real bars, and the pool's mean
+    # net action (sum over agents) on its training bars, the balance that moves nothing.
+    impact_law: ImpactLaw | None = None
+    pool_mean_action: float = 0.0
 
 
 class VectorMarket:
@@ -132,6 +149,15 @@ class VectorMarket:
         m = int(data.il_policy(torch.zeros(1, self.features.num_features, **kw)).shape[1])
         self.n_agents = m
         self.il_unit = cfg.il_volume_unit or data.volume_bar / max(1, m)
+        if cfg.impact not in IMPACT_MODES:
+            raise ValueError(f"impact must be one of {IMPACT_MODES}, got {cfg.impact!r}")
+        if cfg.impact == "learned" and data.impact_law is None:
+            raise ValueError(
+                "impact mode 'learned' needs MarketData.impact_law (ilsim.impact.fit_impact_law; "
+                "the pipeline writes results/<name>/impact_law.json in notebook 05)"
+            )
+        law = data.impact_law
+        self.flow = ImpactState(law, torch.zeros(self.n, **acc)) if law is not None else None
         w = cfg.reward_window_bars
         z = torch.zeros(self.n, **acc)
         self.cash, self.holdings, self.price = z.clone(), z.clone(), z.clone()
@@ -174,6 +200,8 @@ class VectorMarket:
         self.holdings[mask] = 0.0
         self.values[mask] = self.cfg.initial_cash
         self.noise_left[mask] = 0
+        if self.flow is not None:
+            self.flow.reset_where(mask)
 
     _STATE = (
         "cash",
@@ -201,6 +229,8 @@ class VectorMarket:
     def state_dict(self) -> dict[str, Any]:
         """Everything that changes while stepping, for an exact resume after an interruption."""
         out: dict[str, Any] = {k: _copy(getattr(self, k)) for k in self._STATE}
+        if self.flow is not None:
+            out["flow"] = _copy(self.flow.s)
         out["features"] = {k: _copy(getattr(self.features, k)) for k in self._FEATURE_STATE}
         out["rng"] = self.rng.bit_generator.state
         out["gen"] = self.gen.get_state()
@@ -210,6 +240,8 @@ class VectorMarket:
         """Restore what :meth:`state_dict` saved (same data, config and number of envs)."""
         for k in self._STATE:
             setattr(self, k, _copy(state[k], self.device))
+        if self.flow is not None and "flow" in state:
+            self.flow.s = _copy(state["flow"], self.device)
         for k in self._FEATURE_STATE:
             setattr(self.features, k, _copy(state["features"][k], self.device))
         self.rng = np.random.default_rng()
@@ -221,7 +253,13 @@ class VectorMarket:
         diagnostics: the deterministic policy's position changes."""
         a = torch.as_tensor(action, **self._acc).reshape(self.n)
         return would_trade(
-            self.cash, self.holdings, a, self.price, fee=self.cfg.fee, mode=self.cfg.action_mode
+            self.cash,
+            self.holdings,
+            a,
+            self.price,
+            fee=self.cfg.fee,
+            mode=self.cfg.action_mode,
+            unit=self.cfg.order_unit,
         )
 
     def observe(self) -> torch.Tensor:
@@ -269,7 +307,7 @@ class VectorMarket:
         p0 = self.price
         # RL order in shares at the current price (the shared order rule, fee included).
         want_buy, want_sell = order_shares(
-            self.cash, self.holdings, a, p0, fee=cfg.fee, mode=cfg.action_mode
+            self.cash, self.holdings, a, p0, fee=cfg.fee, mode=cfg.action_mode, unit=cfg.order_unit
         )
 
         if cfg.impact == "none":
@@ -282,13 +320,24 @@ class VectorMarket:
             scaled = self.data.scaler.transform_tensor(self.features.features)
             il = self.data.il_policy(scaled)
             self.last_il_actions = il
+            new_session = (self.bar_of_day + 1) % self.bars_per_day == 0
             orders = il.double() * self.il_unit
-            buys = orders.clamp(min=0).sum(1) + want_buy
-            sells = (-orders).clamp(min=0).sum(1) + want_sell
-            deal = torch.minimum(buys, sells)
-            fill_buy = want_buy * torch.where(buys > 0, deal / buys, torch.zeros_like(buys))
-            fill_sell = want_sell * torch.where(sells > 0, deal / sells, torch.zeros_like(sells))
-            r = self.data.synthesis(il).reshape(self.n).to(torch.float64)
+            if cfg.impact == "learned":  # the market's liquidity fills the RL order in full
+                fill_buy, fill_sell = want_buy, want_sell
+                deal = want_buy + want_sell
+            else:  # the pool matches: deal = min(Σbuy, Σsell), the larger side pro rata
+                buys = orders.clamp(min=0).sum(1) + want_buy
+                sells = (-orders).clamp(min=0).sum(1) + want_sell
+                deal = torch.minimum(buys, sells)
+                fill_buy = want_buy * torch.where(buys > 0, deal / buys, torch.zeros_like(buys))
+                fill_sell = want_sell * torch.where(
+                    sells > 0, deal / sells, torch.zeros_like(sells)
+                )
+            net_in = il
+            if cfg.impact == "pool":  # the RL order as IL action units, spread over the pool
+                rl_units = (want_buy - want_sell) / (self.il_unit * self.n_agents)
+                net_in = (il + rl_units[:, None].to(il.dtype)).clamp(-1.0, 1.0)
+            r = self.data.synthesis(net_in).reshape(self.n).to(torch.float64)
             noise_r, noise_v = self._noise()
             if cfg.noise:
                 r = r + noise_r.double()
@@ -297,6 +346,10 @@ class VectorMarket:
                 r = r + cfg.impact_coef * self.data.sigma_bar * torch.sign(q) * torch.sqrt(
                     q.abs() / self.data.volume_bar
                 )
+            if cfg.impact == "learned":
+                pool = orders.sum(1) - self.data.pool_mean_action * self.il_unit
+                move = self.flow.step(pool + fill_buy - fill_sell, new_session)
+                r = (1 + r) * torch.exp(move) - 1  # the flow's log move on top of the return
             r = r.clamp(-cfg.max_return, cfg.max_return)
             p1 = p0 * (1 + r)
             volume = deal + (noise_v.double() if cfg.noise else self.data.volume_bar)
@@ -307,7 +360,6 @@ class VectorMarket:
                 "close": p1,
                 "volume": volume,
             }
-            new_session = (self.bar_of_day + 1) % self.bars_per_day == 0
 
         # Fills at the post-impact price, fee on the filled notional.
         buy_cost = fill_buy * p1 * (1 + cfg.fee)
@@ -487,4 +539,62 @@ def impact_response(
                 "n_paths": len(d),
             }
         )
+    return pd.DataFrame(rows)
+
+
+def order_response(
+    data: MarketData,
+    cfg: MarketConfig,
+    volume_fractions: tuple[float, ...],
+    n_paths: int,
+    horizon: int,
+    volume_day: float,
+    seed: int = 0,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Price response to one RL buy of ``volume_fraction`` of daily volume ``volume_day``
+    (shares, whatever the portfolio), traced 0..``horizon`` bars after the order.
+
+    As :func:`impact_response`, on common random numbers: the response at lag h is the
+    path-wise ``log(p_h / p_0)`` with the order minus without it, in bp (lag 0: the bar the
+    order fills in). Returns one row per mode, size and lag with the mean, its 95 % interval
+    and the per-path values' standard error (for checks that need them).
+    """
+    cash = 1e3 * volume_day * float(data.bars["close"].max())  # never the binding limit
+    rows = []
+    base = None
+    for q in (0.0, *[v for v in volume_fractions if v != 0.0]):
+        c = MarketConfig(
+            **{
+                **cfg.__dict__,
+                "episode_bars": horizon + 2,
+                "action_mode": "units",
+                "order_unit": max(q, 1e-300) * volume_day,
+                "initial_cash": cash,
+                "stagger_starts": False,
+            }
+        )
+        m = VectorMarket(data, c, n_paths, device)
+        acts = torch.zeros(horizon + 1, n_paths)
+        acts[0] = 1.0 if q > 0 else 0.0
+        logp = np.log(rollout(m, acts, seed)["price"])
+        move = logp[:, 1:] - logp[:, :1]  # lags 0..horizon
+        if base is None:
+            base = move
+            continue
+        d = (move - base) * 1e4
+        mean, se = d.mean(0), d.std(0, ddof=1) / np.sqrt(len(d))
+        for h in range(horizon + 1):
+            rows.append(
+                {
+                    "impact": cfg.impact,
+                    "volume_fraction": q,
+                    "lag": h,
+                    "response_bp": mean[h],
+                    "se": se[h],
+                    "ci_low": mean[h] - 1.96 * se[h],
+                    "ci_high": mean[h] + 1.96 * se[h],
+                    "n_paths": len(d),
+                }
+            )
     return pd.DataFrame(rows)

@@ -128,6 +128,10 @@ class BacktestParams(_Strict):
 
     initial_cash: Annotated[float, Field(gt=0)] = 1_000_000.0
     fee: Annotated[float, Field(ge=0, lt=1)] = 0.005
+    # Issue 10: every strategy also in the impact-aware backtest (real prices plus its own
+    # impact through notebook 05's fitted law); impact_coef replaces the fitted Y when set.
+    impact: bool = True
+    impact_coef: Annotated[float, Field(ge=0)] | None = None
 
 
 class ILParams(_Strict):
@@ -165,7 +169,7 @@ class SynthesisParams(_Strict):
 class MarketParams(_Strict):
     """The interactive simulator (SPEC step 6)."""
 
-    impact: Literal["paper", "calibrated", "none"] = "paper"
+    impact: Literal["paper", "calibrated", "learned", "pool", "none"] = "paper"
     episode_bars: Annotated[int, Field(ge=2)] = 390
     # The reward: the value change over the paper's window ("window", reward_window_minutes)
     # or over one bar ("bar": what DDPG learns from on planted edges; issue 9).
@@ -182,6 +186,14 @@ class MarketParams(_Strict):
     n_paths: Annotated[int, Field(ge=2)] = 256
     probe_sizes: tuple[float, ...] = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0)
     probe_horizon_bars: Annotated[int, Field(ge=1)] = 10
+    # Notebook 05's checks against the empirical laws: buys of these fractions of daily volume.
+    impact_volume_fractions: tuple[Annotated[float, Field(gt=0)], ...] = (
+        0.001,
+        0.003,
+        0.01,
+        0.03,
+        0.1,
+    )
 
 
 class RLParams(_Strict):
@@ -223,7 +235,19 @@ class RLParams(_Strict):
     # Episodes of both RL agents start in these segments; the RL baseline replays il_train.
     train_roles: tuple[Role, ...] = ("il_train", "sim_train")
     # The final agent's world: "auto" reads notebook 05's measured choice (impact_mode.json).
-    final_impact: Literal["auto", "paper", "calibrated"] = "auto"
+    final_impact: Literal["auto", "paper", "calibrated", "learned", "pool"] = "auto"
+
+
+class SweepParams(_Strict):
+    """Issue 10: when does interactive training pay off? final_rl trained in the simulator at
+    each portfolio size and rl_baseline on static replay, both in the impact-aware backtest.
+    A smaller budget than the headline run (the rl section's other settings apply)."""
+
+    sizes: tuple[Annotated[float, Field(gt=0)], ...] = (1e6, 1e8, 1e10)
+    seeds: tuple[int, ...] = (0, 1)
+    total_steps: Annotated[int, Field(ge=1)] = 1500
+    min_steps: Annotated[int, Field(ge=0)] = 500
+    impact: Literal["learned", "calibrated", "paper", "pool"] = "learned"
 
 
 class ILMethodsParams(_Strict):
@@ -266,6 +290,7 @@ class Params(_Strict):
     market: MarketParams = Field(default_factory=MarketParams)
     rl: RLParams = Field(default_factory=RLParams)
     il_methods: ILMethodsParams = Field(default_factory=ILMethodsParams)
+    sweep: SweepParams = Field(default_factory=SweepParams)
     backtest: BacktestParams = Field(default_factory=BacktestParams)
 
     @model_validator(mode="after")

@@ -26,6 +26,7 @@ from ilsim import (
     experts,
     features,
     imitation,
+    impact,
     market,
     metrics,
     realism,
@@ -581,7 +582,136 @@ def market_data(
     scaler = features.MinMaxScaler.load(artifact(p, "scaler.json", root))
     net, residuals, meta = synthesis.load_synthesis(artifact(p, "synthesis.pt", root), device)
     pool = load_pool(p, device, root)
-    return assemble_market(p, bars, segments, scaler, pool.act, net, residuals, meta, role)
+    out = assemble_market(p, bars, segments, scaler, pool.act, net, residuals, meta, role)
+    out.impact_law, out.pool_mean_action = load_impact(p, root)
+    return out
+
+
+def fit_impact(
+    p: Params,
+    bars: pd.DataFrame,
+    scaled: pd.DataFrame,
+    segments: pd.DataFrame,
+    root: str | Path = ".",
+) -> impact.ImpactLaw:
+    """Notebook 05's impact law (:func:`ilsim.impact.fit_impact_law`) on the ``sim_train`` bars,
+    with the pool's mean net action there (the balance the ``learned`` mode subtracts); saved
+    as ``impact_law.json`` and the table ``impact_law``."""
+    ranges = regimes.role_ranges(segments, "sim_train")
+    if not ranges:
+        raise ValueError("no sim_train segment to fit the impact law on")
+    rows = np.concatenate([np.arange(a, b + 1) for a, b in ranges])
+    law = impact.fit_impact_law(bars.iloc[rows], seed=p.seed)
+    sub = scaled.iloc[rows]
+    acts = il_actions(load_pool(p, root=root), sub)[features.valid_mask(sub)]
+    pool_mean = float(acts.sum(1).mean()) if len(acts) else 0.0
+    out = {**law.to_dict(), "pool_mean_action": pool_mean}
+    artifact(p, "impact_law.json", root).write_text(json.dumps(out, indent=1))
+    table = law.table()
+    extra = {
+        "r2": law.r2,
+        "alpha": law.alpha,
+        "sigma_day": law.sigma_day,
+        "volume_day": law.volume_day,
+        "n_bars": law.n_bars,
+        "pool_mean_action": pool_mean,
+    }
+    table = pd.concat(
+        [table, pd.DataFrame([{"parameter": k, "estimate": v} for k, v in extra.items()])],
+        ignore_index=True,
+    )
+    write_table(table, p.tables_dir(root), "impact_law", floatfmt=".4g")
+    return law
+
+
+def load_impact(p: Params, root: str | Path = ".") -> tuple[impact.ImpactLaw | None, float]:
+    """Notebook 05's impact law and the pool's mean net action (``None, 0`` before it ran)."""
+    path = artifact(p, "impact_law.json", root)
+    if not path.exists():
+        return None, 0.0
+    d = json.loads(path.read_text())
+    pool_mean = float(d.pop("pool_mean_action", 0.0))
+    return impact.ImpactLaw.from_dict(d), pool_mean
+
+
+def backtest_impact_law(p: Params, root: str | Path = ".") -> impact.ImpactLaw | None:
+    """The law of the impact-aware backtest (``backtest.impact``; ``backtest.impact_coef``
+    replaces the fitted coefficient), or ``None`` when the params turn it off."""
+    if not p.backtest.impact:
+        return None
+    law, _ = load_impact(p, root)
+    if law is None:
+        raise FileNotFoundError(
+            f"{artifact(p, 'impact_law.json', root)} is missing: run notebook 05 "
+            "(snakemake builds it) or set backtest.impact: false"
+        )
+    if p.backtest.impact_coef is not None:
+        law = replace(law, coef=p.backtest.impact_coef)
+    return law
+
+
+def new_sessions(index: pd.DatetimeIndex) -> np.ndarray:
+    """True at each session's first bar."""
+    day = pd.Series(pd.DatetimeIndex(index).date)
+    return (day != day.shift()).to_numpy()
+
+
+IMPACT_PROBE_MODES = ("paper", "calibrated", "learned", "pool")
+
+
+def impact_checks(
+    p: Params, mdata: market.MarketData, device: str = "cpu", root: str | Path = "."
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Notebook 05: every impact mode's response to buys of ``market.impact_volume_fractions``
+    of daily volume, traced over one session, and the checks against the empirical laws
+    (:func:`ilsim.impact.response_checks`); the law's own curve is a row set of its own.
+    Writes the tables ``impact_curves`` and ``impact_checks``."""
+    law = mdata.impact_law
+    bars_per_day = int(pd.Series(mdata.bars.index.date).value_counts().max())
+    if law is not None:
+        vday, sigma = law.volume_day, law.sigma_day
+    else:
+        days = mdata.bars.index.date
+        vday = float(mdata.bars["volume"].groupby(days).sum().median())
+        sigma = float(np.log(mdata.bars["close"].groupby(days).last()).diff().std())
+    m = p.market
+    horizon = bars_per_day - 1
+    modes = [x for x in IMPACT_PROBE_MODES if x != "learned" or law is not None]
+    curves = [
+        market.order_response(
+            mdata,
+            market_config(p, mdata.bars, impact=mode),
+            m.impact_volume_fractions,
+            m.n_paths,
+            horizon,
+            vday,
+            seed=p.seed,
+            device=device,
+        )
+        for mode in modes
+    ]
+    curves = pd.concat(curves, ignore_index=True)
+    checks = impact.response_checks(curves, sigma, seed=p.seed)
+    if law is not None:
+        lag = np.arange(horizon + 1)
+        law_rows = [
+            {
+                "impact": "fitted law",
+                "volume_fraction": q,
+                "lag": int(h),
+                "response_bp": float(v),
+                "se": 0.0,
+                "ci_low": float(v),
+                "ci_high": float(v),
+                "n_paths": 0,
+            }
+            for q in m.impact_volume_fractions
+            for h, v in zip(lag, impact.law_response(law, q, horizon), strict=True)
+        ]
+        curves = pd.concat([curves, pd.DataFrame(law_rows)], ignore_index=True)
+    write_table(curves, p.tables_dir(root), "impact_curves", floatfmt=".4g")
+    write_table(checks, p.tables_dir(root), "impact_checks", floatfmt=".4g")
+    return curves, checks
 
 
 def load_pool(p: Params, device: str = "cpu", root: str | Path = ".") -> Any:
@@ -670,8 +800,8 @@ def simulator_realism(
     root: str | Path = ".",
 ) -> pd.DataFrame:
     """Stylized facts of simulated paths (no RL trading) against the held-out backtest bars,
-    beside the static replay of the training segments and a GBM baseline; written as
-    ``realism.csv``."""
+    beside the static replay of the training segments and a GBM baseline (and the ``learned``
+    impact mode's paths when notebook 05's law exists); written as ``realism.csv``."""
     length, n = p.market.episode_bars, p.market.n_paths
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
     real = realism.PathSet.from_bars(mdata.bars, regimes.role_ranges(segments, "backtest"), length)
@@ -680,7 +810,12 @@ def simulator_realism(
         "static replay": simulated_pathset(p, mdata, "none", n, length, seed, device),
         "GBM": realism.gbm_paths(real, n, length, seed),
     }
-    table = realism.realism_table(real, candidates, n_boot=200, seed=seed)
+    if mdata.impact_law is not None:  # the pool's order flow through the learned law
+        candidates["simulator (learned)"] = simulated_pathset(
+            p, mdata, "learned", n, length, seed, device
+        )
+    hour = max(1, round(60 / bar_minutes(mdata.bars)))  # the Fano factor's window: one hour
+    table = realism.realism_table(real, candidates, n_boot=200, seed=seed, fano_window=hour)
     write_table(table, p.tables_dir(root), "realism", floatfmt=".4g")
     return table
 
@@ -689,18 +824,33 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
     """The impact mode the measurement supports for the headline run (SPEC step 6).
 
     ``paper`` if its response to the largest buy is positive with a 95 % interval above 0 and
-    at least 0.1 bp; otherwise ``calibrated``. Written to ``results/<name>/impact_mode.json``.
+    at least 0.1 bp; otherwise ``learned`` (issue 10: the pool's and the RL agent's order flow
+    through the law fitted on the data) when it was probed and its response is positive with
+    an interval above 0; otherwise ``calibrated``. Written to ``results/<name>/impact_mode.json``.
     """
-    paper = response[response["impact"] == "paper"].sort_values("size").iloc[-1]
-    cal = response[response["impact"] == "calibrated"].sort_values("size").iloc[-1]
+
+    def largest(mode: str) -> pd.Series | None:
+        rows = response[response["impact"] == mode]
+        return rows.sort_values("size").iloc[-1] if len(rows) else None
+
+    paper, cal, learned = largest("paper"), largest("calibrated"), largest("learned")
     moves = bool(paper["ci_low"] > 0 and paper["response_bp"] >= 0.1)
-    mode = "paper" if moves else "calibrated"
+    learned_moves = learned is not None and bool(
+        learned["ci_low"] > 0 and learned["response_bp"] > 0
+    )
+    mode = "paper" if moves else "learned" if learned_moves else "calibrated"
     verdict = (
         "The paper's mechanism alone produces impact: the headline run uses `paper`."
         if moves
         else "The paper's mechanism alone does not produce measurable impact (the network's "
         "mean barely depends on the IL actions, and the RL order reaches them only through "
-        "volume), so the headline run uses `calibrated`."
+        f"volume), so the headline run uses `{mode}`"
+        + (
+            f" (the order flow through the law fitted on the data moves it by "
+            f"{learned['response_bp']:.3g} bp)."
+            if mode == "learned"
+            else "."
+        )
     )
     text = (
         f"A buy of {paper['size']:.0%} of cash moves the price by {paper['response_bp']:.3g} bp "
@@ -712,6 +862,7 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
         "mode": mode,
         "paper_response_bp": float(paper["response_bp"]),
         "calibrated_response_bp": float(cal["response_bp"]),
+        "learned_response_bp": None if learned is None else float(learned["response_bp"]),
         "text": text,
     }
     artifact(p, "impact_mode.json", root).write_text(json.dumps(out, indent=1))
@@ -769,10 +920,16 @@ def ddpg_config(p: Params, seeds: Sequence[int] | None = None, **overrides: Any)
     return replace(cfg, **overrides)  # an unknown name raises TypeError
 
 
-def validation_evaluator(p: Params, root: str | Path = "."):
+def validation_evaluator(
+    p: Params,
+    root: str | Path = ".",
+    law: impact.ImpactLaw | None = None,
+    initial_cash: float | None = None,
+):
     """Score K stacked actors on the ``validation`` segments: static real prices with the
     backtest's rules (fee, fills at the close); the score is the mean over segments of the log
-    growth of the account (higher is better). ``None`` when no segment has that role."""
+    growth of the account (higher is better). ``None`` when no segment has that role.
+    ``law``/``initial_cash``: the impact-aware backtest at that portfolio size instead."""
     from ilsim import ddpg
 
     bars = data.load_bars(artifact(p, "bars.parquet", root))
@@ -782,7 +939,8 @@ def validation_evaluator(p: Params, root: str | Path = "."):
     if not ranges:
         return None
     close = bars["close"].to_numpy()
-    bt = p.backtest
+    starts = new_sessions(bars.index)
+    cash = p.backtest.initial_cash if initial_cash is None else initial_cash
 
     def score(actor: ddpg.Actor) -> np.ndarray:
         cpu = copy.deepcopy(actor).cpu()
@@ -793,11 +951,13 @@ def validation_evaluator(p: Params, root: str | Path = "."):
                 scaled[a : b + 1],
                 cpu.policy(),
                 cpu.k,
-                initial_cash=bt.initial_cash,
-                fee=bt.fee,
+                initial_cash=cash,
+                fee=p.backtest.fee,
                 mode=p.market.action_mode,
+                impact=law,
+                new_session=starts[a : b + 1],
             )
-            out += np.log(res.value[:, -1] / bt.initial_cash)
+            out += np.log(res.value[:, -1] / cash)
         return out / len(ranges)
 
     return score
@@ -814,9 +974,6 @@ def train_policy(
     train together as stacked networks, selected and stopped on the ``validation`` segments.
     ``il_baseline``: one BC agent per seed on the union of the ``il_train`` labels.
     """
-    from ilsim import ddpg
-
-    device = resolve_device(p.device)
     seeds = list(p.rl.seeds)
     rows = []
     if agent == "il_baseline":
@@ -834,17 +991,52 @@ def train_policy(
             )
             rows.append({"agent": agent, "seed": seed, "epochs": int(res.history["epoch"].max())})
         return pd.DataFrame(rows)
-    r = p.rl
     if agent == "final_rl":
-        impact, roles = final_impact_mode(p, root), r.train_roles
+        impact_mode, roles = final_impact_mode(p, root), p.rl.train_roles
     elif agent == "rl_baseline":
-        impact, roles = "none", ("il_train",)
+        impact_mode, roles = "none", ("il_train",)
     else:
         raise ValueError(f"unknown agent {agent!r}; expected one of {LEARNED}")
-    mdata = market_data(p, roles, device, root)
-    cfg_env = market_config(p, mdata.bars, impact=impact, stagger_starts=True)
+    return _train_ddpg(
+        p,
+        agent,
+        impact_mode,
+        roles,
+        seeds,
+        lambda s: policy_path(p, agent, s, root),
+        validation_evaluator(p, root),
+        root=root,
+        progress=progress,
+    )
+
+
+def _train_ddpg(
+    p: Params,
+    agent: str,
+    impact_mode: str,
+    roles: Sequence[str],
+    seeds: Sequence[int],
+    out_path: Any,
+    evaluator: Any,
+    *,
+    initial_cash: float | None = None,
+    root: str | Path = ".",
+    progress: bool = True,
+    **overrides: Any,
+) -> pd.DataFrame:
+    """Train DDPG for ``seeds`` (stacked) in ``impact_mode`` with episodes in ``roles``; save
+    each seed's policy at ``out_path(seed)`` with its curve beside it; one summary row each."""
+    from ilsim import ddpg
+
+    device = resolve_device(p.device)
+    r = p.rl
+    mdata = market_data(p, tuple(roles), device, root)
+    env_over: dict[str, Any] = {"stagger_starts": True}
+    if initial_cash is not None:
+        env_over["initial_cash"] = initial_cash
+    cfg_env = market_config(p, mdata.bars, impact=impact_mode, **env_over)
     env = market.VectorMarket(mdata, cfg_env, r.n_envs * len(seeds), device)
-    cfg = ddpg_config(p)
+    cfg = ddpg_config(p, seeds, **overrides)
     # Keyed on the settings, so a rerun with changed params starts afresh instead of refusing
     # the old checkpoint (a rerun with the same ones resumes it exactly).
     fixed = {k: v for k, v in asdict(cfg).items() if k not in ddpg.RESUMABLE_CHANGES}
@@ -852,14 +1044,14 @@ def train_policy(
         json.dumps([fixed, asdict(cfg_env)], sort_keys=True, default=str).encode()
     ).hexdigest()[:12]
     ckpt = artifact(p, f"checkpoints/{agent}_{key}.pt", root)
-    res = ddpg.train(
-        env, cfg, evaluator=validation_evaluator(p, root), checkpoint_path=ckpt, progress=progress
-    )
+    res = ddpg.train(env, cfg, evaluator=evaluator, checkpoint_path=ckpt, progress=progress)
+    rows = []
     for k, seed in enumerate(seeds):
         summary = {
             "agent": agent,
             "seed": seed,
-            "impact": impact,
+            "impact": impact_mode,
+            "initial_cash": cfg_env.initial_cash,
             "action_mode": cfg_env.action_mode,
             "reward_window_bars": cfg_env.reward_window_bars,
             "vector_steps": res.vector_steps,
@@ -869,12 +1061,154 @@ def train_policy(
             "best_step": res.best_step[k],
             "best_val_score": res.best_score[k],
         }
-        out = policy_path(p, agent, seed, root)
+        out = Path(out_path(seed))
+        out.parent.mkdir(parents=True, exist_ok=True)
         ddpg.save_policy(res.actor, out, summary, model=k)
         res.curve[res.curve["model"] == k].to_csv(out.with_suffix(".csv"), index=False)
         rows.append(summary)
     print(f"{agent}: {len(seeds)} seeds trained in {res.wall_s:.0f} s")  # timings stay in logs
     return pd.DataFrame(rows)
+
+
+# -- the size sweep (issue 10): when does interactive training pay off? ------------------------
+
+
+def sweep_label(size: float) -> str:
+    """A portfolio size as a file-name label: 1e6 -> "1e06"."""
+    return f"{size:.0e}".replace("+", "")
+
+
+def sweep_policy_path(
+    p: Params, agent: str, seed: int, size: float | None = None, root: str | Path = "."
+) -> Path:
+    """A sweep policy: ``final_rl`` per size; ``rl_baseline`` once (static replay with rewards
+    and actions relative to the account, so its training does not depend on the size)."""
+    tag = "" if size is None else f"_{sweep_label(size)}"
+    return artifact(p, f"sweep/{agent}{tag}_seed{seed}.pt", root)
+
+
+def train_sweep(
+    p: Params,
+    agent: str,
+    size: float | None = None,
+    root: str | Path = ".",
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train one sweep policy (every seed of ``sweep.seeds``, the sweep's budget):
+    ``final_rl`` in the simulator's ``sweep.impact`` mode with ``size`` as its portfolio,
+    selected on the impact-aware validation backtest at that size; ``rl_baseline`` on static
+    replay, selected on the static validation backtest (it never sees impact)."""
+    sw = p.sweep
+    over = {"total_steps": sw.total_steps, "min_steps": min(sw.min_steps, sw.total_steps)}
+    if agent == "final_rl":
+        if size is None:
+            raise ValueError("final_rl in the sweep needs a portfolio size")
+        law, _ = load_impact(p, root)
+        return _train_ddpg(
+            p,
+            agent,
+            sw.impact,
+            p.rl.train_roles,
+            sw.seeds,
+            lambda s: sweep_policy_path(p, agent, s, size, root),
+            validation_evaluator(p, root, law=law, initial_cash=size),
+            initial_cash=size,
+            root=root,
+            progress=progress,
+            **over,
+        )
+    if agent == "rl_baseline":
+        return _train_ddpg(
+            p,
+            agent,
+            "none",
+            ("il_train",),
+            sw.seeds,
+            lambda s: sweep_policy_path(p, agent, s, None, root),
+            validation_evaluator(p, root),
+            root=root,
+            progress=progress,
+            **over,
+        )
+    raise ValueError(f"the sweep trains final_rl or rl_baseline, not {agent!r}")
+
+
+def size_sweep(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """Every sweep size: long-only, the static-trained rl_baseline and the final_rl trained at
+    that size, all in the impact-aware backtest at that size on every ``backtest`` segment.
+    One row per size × strategy × seed × segment, written to ``results/<name>/size_sweep.csv``."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    law, _ = load_impact(p, root)
+    if law is None:
+        raise FileNotFoundError("the size sweep needs notebook 05's impact_law.json")
+    bpy = metrics.trading_bars_per_year(bar_minutes(bars))
+    starts = new_sessions(bars.index)
+    seeds = list(p.sweep.seeds)
+    rows = []
+    for size in p.sweep.sizes:
+        for seg in segments[segments["role"] == "backtest"].itertuples(index=False):
+            sl = slice(seg.first_bar, seg.last_bar + 1)
+            prices = bars["close"].to_numpy()[sl]
+            lo = backtest.run_backtest(
+                prices,
+                backtest.long_only_actions(len(prices))[None],
+                initial_cash=size,
+                fee=p.backtest.fee,
+                impact=law,
+                new_session=starts[sl],
+            )
+            runs = {"long_only": (lo, [0])}
+            for agent, tag in (("rl_baseline", None), ("final_rl", size)):
+                res, _ = _policy_actions(
+                    p,
+                    agent,
+                    sl,
+                    scaled,
+                    prices,
+                    root,
+                    law,
+                    starts[sl],
+                    seeds=seeds,
+                    policy_file=lambda s, a=agent, t=tag: sweep_policy_path(p, a, s, t, root),
+                    initial_cash=size,
+                )
+                runs[agent] = (res, seeds)
+            for agent, (res, sds) in runs.items():
+                table = metrics.metrics_table(
+                    res.value, res.traded_notional, initial_value=size, bars_per_year=bpy
+                )
+                change = metrics.position_change_fraction(np.atleast_2d(res.holdings))
+                for i, s in enumerate(sds):
+                    rows.append(
+                        {
+                            "size": size,
+                            "segment": seg.segment,
+                            "regime": seg.regime,
+                            "strategy": agent,
+                            "seed": s,
+                            **table.iloc[i].to_dict(),
+                            "position_change_frac": float(change[i]),
+                            "degenerate": bool(metrics.is_degenerate(change)[i]),
+                        }
+                    )
+    out = pd.DataFrame(rows)
+    out.to_csv(artifact(p, "size_sweep.csv", root), index=False)
+    return out
+
+
+def write_size_sweep(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, str]:
+    """The sweep's step (rule ``size_sweep``): backtest it, write the summary table
+    ``size_sweep`` and ``fig_size_sweep``; returns the summary and the verdict line."""
+    from ilsim import plots
+    from ilsim.report import sweep_summary, sweep_verdict
+
+    rows = size_sweep(p, root)
+    summary = sweep_summary(rows)
+    write_table(summary, p.tables_dir(root), "size_sweep", floatfmt=".4g")
+    plots.save_figure(plots.plot_size_sweep(summary), p.figures_dir(root), "fig_size_sweep")
+    return summary, sweep_verdict(rows)
 
 
 def training_summary(p: Params, root: str | Path = ".") -> pd.DataFrame:
@@ -950,39 +1284,46 @@ def _policy_actions(
     scaled: pd.DataFrame,
     prices: np.ndarray,
     root: str | Path,
+    law: impact.ImpactLaw | None = None,
+    new_session: np.ndarray | None = None,
+    seeds: Sequence[int] | None = None,
+    policy_file: Any = None,
+    initial_cash: float | None = None,
 ) -> tuple[backtest.BacktestResult, np.ndarray]:
-    """Backtest every seed of one learned strategy on one slice of real bars."""
+    """Backtest every seed of one learned strategy on one slice of real bars (``law``: the
+    impact-aware backtest; ``policy_file(seed)``: where each seed's policy is, default the
+    headline run's)."""
     from ilsim import ddpg
 
-    seeds = p.rl.seeds
+    seeds = list(p.rl.seeds if seeds is None else seeds)
+    where = policy_file or (lambda s: policy_path(p, agent, s, root))
+    cash = p.backtest.initial_cash if initial_cash is None else initial_cash
+    kw = {"initial_cash": cash, "fee": p.backtest.fee, "impact": law, "new_session": new_session}
     states = scaled.iloc[bars_slice].to_numpy(np.float32)
-    bt = p.backtest
     if agent == "il_baseline":
         # The BC agent imitates labels in {-1, 0, +1}: it trades its predicted class (sell all,
         # hold, or buy with all cash), |output| <= il.hold_band being hold.
         x = torch.from_numpy(np.ascontiguousarray(states))
-        raw = [
-            imitation.load_agents(policy_path(p, agent, s, root))[0].act(x)[:, 0].numpy()
-            for s in seeds
-        ]
+        raw = [imitation.load_agents(where(s))[0].act(x)[:, 0].numpy() for s in seeds]
         acts = np.stack([imitation.action_classes(r, p.il.hold_band) for r in raw]).astype(float)
-        return backtest.run_backtest(prices, acts, initial_cash=bt.initial_cash, fee=bt.fee), acts
-    loaded = [ddpg.load_policy(policy_path(p, agent, s, root)) for s in seeds]
+        return backtest.run_backtest(prices, acts, **kw), acts
+    loaded = [ddpg.load_policy(where(s)) for s in seeds]
     actors = ddpg.stack_actors([a for a, _ in loaded])
     return backtest.run_policy_backtest(
         prices,
         states,
         actors.policy(),
         actors.k,
-        initial_cash=bt.initial_cash,
-        fee=bt.fee,
         mode=loaded[0][1].get("action_mode", "fraction"),
+        **kw,
     )
 
 
 def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict]:
     """Every strategy (every seed) on every ``backtest`` segment, static real prices, with the
     fee; returns the metrics (one row per strategy × seed × segment) and the value paths.
+    With ``backtest.impact`` each row also has the impact-aware backtest's metrics
+    (``impact_<metric>``: the same strategy on real prices plus its own impact).
 
     Each row also has ``position_change_frac`` (share of bars whose trade changes the holdings)
     and ``degenerate`` (the position stays put on >= 99 % of the bars, see
@@ -993,28 +1334,41 @@ def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
     bpy = metrics.trading_bars_per_year(bar_minutes(bars))
     bt = p.backtest
+    law = backtest_impact_law(p, root)
+    starts = new_sessions(bars.index)
     rows, paths = [], {}
     for k, seg in enumerate(segments[segments["role"] == "backtest"].itertuples(index=False)):
         sl = slice(seg.first_bar, seg.last_bar + 1)
         prices = bars["close"].to_numpy()[sl]
-        runs = {
-            "long_only": (
-                backtest.run_backtest(
-                    prices,
-                    backtest.long_only_actions(len(prices))[None],
-                    initial_cash=bt.initial_cash,
-                    fee=bt.fee,
-                ),
-                None,
-            )
-        }
-        for agent in LEARNED:
-            runs[agent] = _policy_actions(p, agent, sl, scaled, prices, root)
+
+        def strategies(law: impact.ImpactLaw | None, sl: slice = sl, prices=prices) -> dict:
+            kw = {"impact": law, "new_session": starts[sl]}
+            long_only = backtest.long_only_actions(len(prices))[None]
+            out = {
+                "long_only": (
+                    backtest.run_backtest(
+                        prices, long_only, initial_cash=bt.initial_cash, fee=bt.fee, **kw
+                    ),
+                    None,
+                )
+            }
+            for agent in LEARNED:
+                out[agent] = _policy_actions(p, agent, sl, scaled, prices, root, law, starts[sl])
+            return out
+
+        runs = strategies(None)
+        aware = strategies(law) if law is not None else {}
         for agent, (res, acts) in runs.items():
             seeds = [0] if agent == "long_only" else list(p.rl.seeds)
             table = metrics.metrics_table(
                 res.value, res.traded_notional, initial_value=bt.initial_cash, bars_per_year=bpy
             )
+            if agent in aware:
+                ra = aware[agent][0]
+                imp = metrics.metrics_table(
+                    ra.value, ra.traded_notional, initial_value=bt.initial_cash, bars_per_year=bpy
+                ).add_prefix("impact_")
+                table = pd.concat([table, imp], axis=1)
             change = metrics.position_change_fraction(np.atleast_2d(res.holdings))
             degenerate = metrics.is_degenerate(change)
             for i, s in enumerate(seeds):

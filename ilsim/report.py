@@ -72,6 +72,8 @@ def beside_paper(
 # -- backtest tables, claims and the reproduction report ----------------------------------------
 
 PAPER_METRICS = ("total_return_pct", "volatility", "sharpe_ratio", "max_drawdown_pct")
+# Table 1's impact-aware columns (the same metric, real prices plus the strategy's own impact).
+IMPACT_COLUMNS = ("impact_mean", "impact_ci_low", "impact_ci_high")
 BENCHMARKS = ("long_only",)  # constant by design: degenerate, but a benchmark, never a failure
 DEGENERACY_COLUMNS = ("position_change_frac", "degenerate")  # per row of backtests.csv
 DEGENERATE_RULE = (
@@ -224,6 +226,15 @@ def table1(bt: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     out = ours.merge(long, on=["metric", "strategy"], how="left")
     out["diff"] = out["mean"] - out["paper"]
     cols = ["metric", "strategy", "mean", "ci_low", "ci_high", *_SPREAD, "paper", "diff", "note"]
+    aware = [f"impact_{m}" for m in metrics if f"impact_{m}" in bt]
+    if aware:  # the impact-aware backtest's means beside the static ones (issue 10)
+        imp = summary_with_ci(seed_averages(bt, [], aware), [], aware)
+        imp = imp.assign(metric=imp["metric"].str.removeprefix("impact_"))
+        imp = imp[["metric", "strategy", "mean", "ci_low", "ci_high"]].rename(
+            columns={c: f"impact_{c}" for c in ("mean", "ci_low", "ci_high")}
+        )
+        out = out.merge(imp, on=["metric", "strategy"], how="left")
+        cols[5:5] = list(IMPACT_COLUMNS)
     return out[cols]
 
 
@@ -385,12 +396,14 @@ def write_reproduction(
     header: str,
     per_seed: pd.DataFrame | None = None,
     learner: dict[str, pd.DataFrame] | None = None,
+    sweep: pd.DataFrame | None = None,
 ) -> Path:
     """``reproduction.md``: every paper table beside ours, the degenerate seeds, the claims,
     and the deviations. ``per_seed`` (:func:`per_seed_table`) lists the seeds one by one;
     without it the degenerate counts come from Table 1's ``n_degenerate``. ``learner`` adds
     the learner's evidence (notebooks 06-07): tables ``planted_edge``, ``rl_training``,
-    ``rl_validation`` and ``paired_rl`` when present."""
+    ``rl_validation`` and ``paired_rl`` when present. ``sweep`` (the size sweep's rows,
+    ``results/<name>/size_sweep.csv``) adds its summary and verdict."""
     fmt = ".4g"
     parts = [
         "# Reproduction report\n",
@@ -411,6 +424,7 @@ def write_reproduction(
         "seeds lies on its side; the verdict says so when every seed of the strategy it is about "
         "is degenerate, and `note` lists degenerate seeds of the strategies it involves.\n\n",
         markdown_table(claim_table, fmt),
+        _sweep_section(sweep, fmt),
         "\n## Deviations\n\n",
         "".join(f"- {d}\n" for d in deviations),
     ]
@@ -418,6 +432,69 @@ def write_reproduction(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(parts))
     return path
+
+
+SWEEP_METRICS = ["total_return_pct", "max_drawdown_pct", "position_change_frac"]
+
+
+def sweep_summary(sweep: pd.DataFrame) -> pd.DataFrame:
+    """The size sweep per size × strategy × metric: mean over seeds of each seed's average
+    over the backtests, with its 95 % interval across seeds."""
+    per = seed_averages(sweep, ["size"], SWEEP_METRICS)
+    return summary_with_ci(per, ["size"], SWEEP_METRICS)
+
+
+def sweep_verdict(sweep: pd.DataFrame) -> str:
+    """From what portfolio size on (if any) final_rl, trained in the interactive simulator at
+    that size, beats rl_baseline, trained on static replay, in the impact-aware backtest: the
+    per-seed difference of average returns (seeds paired by number) and its 95 % interval."""
+    per = sweep.groupby(["size", "strategy", "seed"])["total_return_pct"].mean()
+    parts, wins = [], []
+    sizes = sorted(sweep["size"].unique())
+    for size in sizes:
+        try:
+            a, b = per.loc[(size, "final_rl")], per.loc[(size, "rl_baseline")]
+        except KeyError:
+            continue
+        common = a.index.intersection(b.index)
+        m, lo, hi = mean_ci((a.loc[common] - b.loc[common]).to_numpy())
+        wins.append(bool(lo > 0))
+        parts.append(f"{size:.0e}: {m:+.2f} pp [{lo:+.2f}, {hi:+.2f}]")
+    if not parts:
+        return "The size sweep has no final_rl and rl_baseline rows to compare."
+    first = next((i for i in range(len(wins)) if all(wins[i:])), None)
+    diffs = "; ".join(parts)
+    if first is None:
+        return (
+            "At no portfolio size probed is the interactively trained final_rl better than the "
+            "static-trained rl_baseline with 95 % confidence in the impact-aware backtest "
+            f"(average return, final_rl − rl_baseline, per size: {diffs})."
+        )
+    return (
+        f"Interactive training pays off from a portfolio of {sizes[first]:.0e} on: final_rl "
+        "beats rl_baseline in the impact-aware backtest with the 95 % interval above 0 at that "
+        f"size and every larger one (average return, final_rl − rl_baseline: {diffs})."
+    )
+
+
+def _sweep_section(sweep: pd.DataFrame | None, fmt: str) -> str:
+    """The reproduction report's size-sweep section ("" without a sweep)."""
+    if sweep is None or sweep.empty:
+        return ""
+    table = sweep_summary(sweep)
+    return "".join(
+        [
+            "\n## When does interactive training pay off? (size sweep, issue 10)\n\n",
+            "final_rl trained in the simulator at each portfolio size, rl_baseline trained once "
+            "on static replay, long-only: all in the impact-aware backtest (real prices plus the "
+            "strategy's own impact through the fitted law) at that size, on every backtest "
+            "segment; a smaller training budget than the headline run (params `sweep`). Figure: "
+            "`fig_size_sweep`.\n\n",
+            sweep_verdict(sweep),
+            "\n\n",
+            markdown_table(table, fmt),
+        ]
+    )
 
 
 def _degenerate_section(t1: pd.DataFrame, per_seed: pd.DataFrame | None, fmt: str) -> str:

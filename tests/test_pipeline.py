@@ -89,7 +89,13 @@ def test_steps_end_to_end(tmp_path):
         p, market.bars, scaled, segs, tmp_path, progress=False
     )
     assert quality["data"].tolist()[-1] == "backtest segments (held out)"
+    law = pipeline.fit_impact(p, market.bars, scaled, segs, tmp_path)
+    assert 0.2 <= law.exponent <= 1.2 and 0 <= law.permanent <= 1
+    for name, (lo, hi) in law.ci.items():
+        assert lo <= hi, name
+    assert (tmp_path / "reports/tiny/tables/impact_law.csv").exists()
     mdata = pipeline.market_data(p, "sim_train", root=tmp_path)
+    assert mdata.impact_law == law and mdata.pool_mean_action != 0.0
     assert len(mdata.residuals) == len(mdata.residual_volume) == len(mdata.residual_bar_of_day)
     assert abs(mdata.residuals.mean()) < 1e-12  # zero-mean noise
     cfg = pipeline.market_config(p, market.bars, impact="calibrated")
@@ -98,6 +104,10 @@ def test_steps_end_to_end(tmp_path):
     assert pipeline.market_config(window, market.bars).reward_window_bars == 46  # 230 min / 5
     resp = sim.impact_response(mdata, cfg, (0.0, 0.5, 1.0), 8, 3, seed=0)
     assert (resp["response_bp"].diff().dropna() > 0).all()
+    curves, checks = pipeline.impact_checks(p, mdata, root=tmp_path)
+    learned = checks.set_index("impact").loc["learned"]
+    assert bool(learned["monotone"]) and learned["peak_bp"] > 0
+    assert set(curves["impact"]) == {*pipeline.IMPACT_PROBE_MODES, "fitted law"}
     both = pd.concat([resp, resp.assign(impact="paper")])
     assert pipeline.choose_impact_mode(p, both, tmp_path)["mode"] == "paper"
     assert (tmp_path / "results/tiny/impact_mode.json").exists()
@@ -121,6 +131,23 @@ def test_steps_end_to_end(tmp_path):
     assert val.loc[val["strategy"] == "constant 0%", "val_log_growth"].item() == 0.0
     bt, _ = pipeline.run_backtests(p, tmp_path)
     assert set(bt["strategy"]) == {"long_only", *pipeline.LEARNED} and "degenerate" in bt
+    # the impact-aware backtest: the same trades never do better than on static prices (for
+    # the strategies whose orders do not depend on their account, which the impact changes)
+    fixed = bt[bt["strategy"].isin(["long_only", "il_baseline"])]
+    assert (fixed["impact_total_return_pct"] <= fixed["total_return_pct"] + 1e-9).all()
+    assert (bt["impact_total_return_pct"] != bt["total_return_pct"]).any()
+
+    # the size sweep: final_rl per size in the learned simulator, rl_baseline once
+    small = p.model_copy(
+        update={"sweep": p.sweep.model_copy(update={"sizes": (1e6, 1e10), "seeds": (0,),
+                                                    "total_steps": 20, "min_steps": 0})}
+    )
+    pipeline.train_sweep(small, "rl_baseline", root=tmp_path, progress=False)
+    for size in small.sweep.sizes:
+        pipeline.train_sweep(small, "final_rl", size, root=tmp_path, progress=False)
+    summary, verdict = pipeline.write_size_sweep(small, tmp_path)
+    assert set(summary["size"]) == {1e6, 1e10} and "final_rl" in verdict
+    assert (tmp_path / "figures/tiny/fig_size_sweep.png").exists()
     assert any("validation" in d for d in pipeline.deviations(p, tmp_path))
 
 

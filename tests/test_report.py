@@ -254,3 +254,45 @@ def test_paired_seeds_counts_identical_backtests_and_tests_the_difference():
     assert per["diff_pp"].tolist() == [0.0, 0.25, 0.25, 0.25]
     assert summary["diff_pp"] == pytest.approx(0.1875) and summary["ci_low"] < 0.1875
     assert summary["p_sign_flip"] == pytest.approx(4 / 16)  # the three nonzero share a sign
+
+
+def _sweep_rows(diff_by_size: dict[float, float]) -> pd.DataFrame:
+    rows = []
+    for size, diff in diff_by_size.items():
+        for seed, jitter in zip((0, 1, 2), (-0.1, 0.0, 0.1), strict=True):
+            for strategy, ret in (("rl_baseline", 1.0), ("final_rl", 1.0 + diff + jitter)):
+                for seg in (1, 2):
+                    rows.append(
+                        {"size": size, "segment": seg, "regime": "bull", "strategy": strategy,
+                         "seed": seed, "total_return_pct": ret, "max_drawdown_pct": 2.0,
+                         "position_change_frac": 0.5, "degenerate": False}
+                    )
+    return pd.DataFrame(rows)
+
+
+def test_sweep_verdict_names_the_first_size_from_which_interactive_pays_off():
+    from ilsim.report import sweep_summary, sweep_verdict
+
+    text = sweep_verdict(_sweep_rows({1e6: 0.0, 1e8: 2.0, 1e10: 5.0}))
+    assert text.startswith("Interactive training pays off from a portfolio of 1e+08 on")
+    none = sweep_verdict(_sweep_rows({1e6: 0.0, 1e8: -2.0, 1e10: 3.0}))
+    assert "1e+10" in none and none.startswith("Interactive training pays off")
+    never = sweep_verdict(_sweep_rows({1e6: 0.0, 1e8: -2.0}))
+    assert never.startswith("At no portfolio size probed")
+    summary = sweep_summary(_sweep_rows({1e6: 0.0, 1e8: 2.0}))
+    fr = summary[(summary["strategy"] == "final_rl") & (summary["metric"] == "total_return_pct")]
+    assert fr.set_index("size")["mean"].to_dict() == pytest.approx({1e6: 1.0, 1e8: 3.0})
+
+
+def test_table1_gains_the_impact_aware_columns():
+    from ilsim import report
+
+    bt = fake_backtests()
+    assert not set(report.IMPACT_COLUMNS) & set(report.table1(bt, paper_table("table1_aggregate")))
+    for m in ("total_return_pct", "volatility", "sharpe_ratio", "max_drawdown_pct"):
+        bt[f"impact_{m}"] = bt[m] - 1.0
+    t1 = report.table1(bt, paper_table("table1_aggregate"))
+    row = t1[(t1.metric == "total_return_pct") & (t1.strategy == "final_rl")].iloc[0]
+    assert row["impact_mean"] == pytest.approx(row["mean"] - 1.0)
+    assert row["impact_ci_low"] < row["impact_mean"] < row["impact_ci_high"]
+    assert list(t1.columns[5:8]) == list(report.IMPACT_COLUMNS)
