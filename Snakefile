@@ -8,6 +8,7 @@ import os
 import sys
 
 from ilsim.cli import ensure_kernel
+from ilsim.pipeline import sweep_label
 from ilsim.params import ParamsError, load_params
 
 _cli = list(workflow.overwrite_configfiles)
@@ -184,17 +185,26 @@ rule train_policy:
 
 
 SWEEP_SEEDS = list(P.sweep.seeds)
-SWEEP_SIZES = [f"{s:.0e}".replace("+", "") for s in P.sweep.sizes]  # pipeline.sweep_label
+SWEEP_SIZES = [sweep_label(s) for s in P.sweep.sizes]
 SWEEP_POLICIES = expand(
     f"{RES}/sweep/final_rl_{{size}}_seed{{seed}}.pt", size=SWEEP_SIZES, seed=SWEEP_SEEDS
 ) + expand(f"{RES}/sweep/rl_baseline_seed{{seed}}.pt", seed=SWEEP_SEEDS)
 
 
+SWEEP_INPUTS = [
+    rules.segment.output.bars,
+    rules.segment.output.segments,
+    rules.features.output.scaled,
+    rules.features.output.scaler,
+    rules.imitation.output.agents,
+    rules.simulator.output.net,
+    rules.simulator.output.law,
+]
+
+
 rule train_sweep_final:
     input:
-        rules.simulator.output.net,
-        rules.simulator.output.law,
-        rules.imitation.output.labels,
+        SWEEP_INPUTS,
     output:
         expand(f"{RES}/sweep/final_rl_{{{{size}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
     params:
@@ -211,8 +221,7 @@ rule train_sweep_final:
 
 rule train_sweep_baseline:
     input:
-        rules.simulator.output.net,
-        rules.imitation.output.labels,
+        SWEEP_INPUTS,
     output:
         expand(f"{RES}/sweep/rl_baseline_seed{{seed}}.pt", seed=SWEEP_SEEDS),
     params:
@@ -229,7 +238,7 @@ rule train_sweep_baseline:
 rule size_sweep:
     input:
         SWEEP_POLICIES,
-        rules.simulator.output.law,
+        SWEEP_INPUTS,
     output:
         rows=f"{RES}/size_sweep.csv",
         table=f"{REP}/tables/size_sweep.csv",
@@ -242,6 +251,10 @@ rule size_sweep:
         f"{RES}/logs/size_sweep.log",
     shell:
         f"ilsim size-sweep {PARAMS_FILE} > {{log}} 2>&1"
+
+
+# The sweep backtests with impact: off with backtest.impact false (notebook 08 then skips it).
+SWEEP_OUTPUTS = list(rules.size_sweep.output) if P.backtest.impact else []
 
 
 rule train_rl:
@@ -299,8 +312,7 @@ rule regime_analysis:
         rules.train_rl.output.training,
         rules.train_rl.output.validation,
         rules.train_rl.output.planted_table,
-        rules.size_sweep.output.rows,
-        rules.size_sweep.output.table,
+        SWEEP_OUTPUTS,
     output:
         nb=f"{NB}/08_regime_analysis.ipynb",
         table2=f"{REP}/tables/table2_regimes.csv",
@@ -341,5 +353,5 @@ rule all:
         rules.train_rl.output,
         rules.backtest.output,
         rules.regime_analysis.output,
-        rules.size_sweep.output,
+        SWEEP_OUTPUTS,
         rules.il_methods.output,

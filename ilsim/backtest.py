@@ -152,8 +152,11 @@ def trade_step(
     if impact is not None:
         pre = price * np.exp(impact.level)
         bought, sold = order_shares(cash, held, action, pre, fee=fee, mode=mode, unit=unit)
-        fill = impact.trade(bought - sold, price)
+        # a buy its own impact makes unaffordable is scaled down before its flow is booked
+        # (the smaller order moves the price less, so the scaled buy stays affordable)
+        fill = impact.peek(bought - sold, price)
         bought = bought * np.minimum(1.0, cash / np.maximum(bought * fill * (1 + fee), 1e-300))
+        fill = impact.trade(bought - sold, price)
         spend = np.minimum(bought * fill * (1.0 + fee), cash)
         notional = (bought + sold) * fill
         return cash - spend + sold * fill * (1.0 - fee), held + bought - sold, notional
@@ -177,10 +180,16 @@ class _OwnImpact:
         self.t = 0
         self.price = np.zeros(k)
 
+    def _new(self):
+        return None if self.new_session is None else np.bool_(self.new_session[self.t])
+
+    def peek(self, shares: np.ndarray, close: float) -> np.ndarray:
+        """The fill price these net orders would get, without booking them."""
+        return close * np.exp(self.level + self.state.peek(shares, self._new()))
+
     def trade(self, shares: np.ndarray, close: float) -> np.ndarray:
         """Book this bar's net orders; return the fill (and marking) price per account."""
-        ns = None if self.new_session is None else np.bool_(self.new_session[self.t])
-        self.level = self.level + self.state.step(shares, ns)
+        self.level = self.level + self.state.step(shares, self._new())
         self.t += 1
         self.price = close * np.exp(self.level)
         return self.price

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 import torch
+from scipy.signal import lfilter
 
 __all__ = [
     "ImpactLaw",
@@ -46,6 +47,7 @@ __all__ = [
     "fit_impact_law",
     "impact_path",
     "law_response",
+    "placebo_flow",
     "signed_volume",
 ]
 
@@ -120,16 +122,14 @@ class ImpactLaw:
 
 
 def _decaying_sum(f: np.ndarray, new_session: np.ndarray, lam: float) -> np.ndarray:
-    """``S_t = lam S_{t-1} + f_t``, restarting at each session's first bar (vectorised per
-    session by a cumulative sum of scaled terms; sessions are short, so no overflow)."""
-    out = np.empty_like(f)
-    starts = np.flatnonzero(new_session)
-    ends = np.append(starts[1:], len(f))
-    for a, b in zip(starts, ends, strict=True):
-        k = np.arange(b - a, dtype=np.float64)
-        w = lam ** (-k)
-        out[a:b] = lam**k * np.cumsum(f[a:b] * w)
-    return out
+    """``S_t = lam S_{t-1} + f_t``, restarting at each session's first bar: one filter over
+    the whole series, minus what each session carries over from the one before (decayed by
+    ``lam ** k`` at the session's k-th bar, which underflows harmlessly to 0)."""
+    g = lfilter([1.0], [1.0, -lam], f)
+    start = np.maximum.accumulate(np.where(new_session, np.arange(len(f)), 0))
+    carry = np.where(start > 0, g[np.maximum(start - 1, 0)], 0.0)
+    k = np.arange(len(f)) - start
+    return g - carry * lam ** (k + 1.0)
 
 
 def _design(f: np.ndarray, new_session: np.ndarray, lam: float) -> np.ndarray:
@@ -155,8 +155,10 @@ def _estimate(
     best, best_sse, best_beta = -1, np.inf, np.zeros(3)
     for g in range(len(a)):
         beta, sse = _solve(a[g], b[g], c)
-        if sse < best_sse:
+        if np.isfinite(sse) and sse < best_sse:
             best, best_sse, best_beta = g, sse, beta
+    if best < 0:
+        raise ValueError("no grid point of the impact law gives a finite fit")
     return best, best_beta
 
 
@@ -193,10 +195,12 @@ def fit_impact_law(
     r = np.r_[np.nan, np.diff(np.log(close))]
     keep = ~new_session & np.isfinite(r)
     daily = bars["close"].groupby(days.to_numpy()).last()
-    sigma = float(np.log(daily).diff().std())
+    day_ret = np.log(daily).diff().to_numpy()  # the first day's is NaN
+    sigma = float(np.nanstd(day_ret, ddof=1)) if np.isfinite(day_ret).sum() > 1 else np.nan
     if not np.isfinite(sigma) or sigma <= 0:  # one session: scale one bar's std to a day
         sigma = float(np.nanstd(r[keep]) * math.sqrt(max(1, days.value_counts().max())))
-    vday = float(bars["volume"].groupby(days.to_numpy()).sum().median())
+    day_vol = bars["volume"].groupby(days.to_numpy()).sum().to_numpy()
+    vday = float(np.median(day_vol))
     q = signed_volume(bars) if flow is None else np.asarray(flow, dtype=np.float64)
     if q.shape != (len(bars),):
         raise ValueError(f"flow must have one value per bar ({len(bars)}), got {q.shape}")
@@ -227,11 +231,16 @@ def fit_impact_law(
     rng = np.random.default_rng(seed)
     boots = []
     for _ in range(n_boot):
-        w = np.bincount(rng.integers(0, n_days, n_days), minlength=n_days).astype(np.float64)
+        pick = rng.integers(0, n_days, n_days)
+        w = np.bincount(pick, minlength=n_days).astype(np.float64)
         gb, bb = _estimate(xtx, xty, yty, w)
         db, hb = grid[gb]
-        cb, pb = _params(bb, 2.0 ** (-1.0 / hb), sigma)
-        boots.append((db, cb, hb, pb))
+        # the daily scales are re-measured on the resampled days too: Y = a (V_b/V)^d / sigma_b
+        ok = np.isfinite(day_ret[pick])
+        sb = float(np.std(day_ret[pick][ok], ddof=1)) if ok.sum() > 1 else sigma
+        vb = float(np.median(day_vol[pick]))
+        cb, pb = _params(bb, 2.0 ** (-1.0 / hb), sb if sb > 0 else sigma)
+        boots.append((db, cb * (vb / vday) ** db, hb, pb))
     b = np.array(boots) if boots else np.full((1, 4), np.nan)
     ci = {
         name: (float(np.nanpercentile(b[:, i], 2.5)), float(np.nanpercentile(b[:, i], 97.5)))
@@ -252,6 +261,16 @@ def fit_impact_law(
     )
 
 
+def placebo_flow(bars: pd.DataFrame, seed: int = 0) -> np.ndarray:
+    """Signed volume with each bar's volume swapped for another bar's (a random permutation):
+    the classification's own sign and the volume's level are kept, any link between volume and
+    the move is cut. A law fitted on it is what the method finds in bars without impact — the
+    floor the real fit must clear before it says anything about impact."""
+    perm = np.random.default_rng(seed).permutation(len(bars))
+    shuffled = bars.assign(volume=bars["volume"].to_numpy()[perm])
+    return signed_volume(shuffled)
+
+
 def law_response(law: ImpactLaw, volume_fraction: float, horizon: int) -> np.ndarray:
     """The law's own log-price path (bp) after one order of ``volume_fraction`` of daily
     volume, at 0..horizon bars (in-session, no noise): the reference the simulator's measured
@@ -269,18 +288,31 @@ class ImpactState:
         self.law, self.s = law, s0
         self._a = law.coef * law.sigma_day
         self._b = self._a * (1.0 - law.permanent) * (1.0 - law.decay)
+        self._release = self._a * (1.0 - law.permanent)  # all that is left of the transient
 
     def reset_where(self, mask) -> None:
         self.s[mask] = 0.0
 
+    def peek(self, q, new_session=None):
+        """The log return :meth:`step` would give, without booking the flow."""
+        b = self._b
+        if new_session is not None:
+            where = torch.where if isinstance(self.s, torch.Tensor) else np.where
+            b = where(new_session, self._release, self._b)
+        return self._a * self.law.flow(q) - b * self.s
+
     def step(self, q, new_session=None):
         """Log return of the bar whose net order flow is ``q`` shares; the decaying sum then
-        includes it. ``new_session``: where this bar opens a session (the sum restarts)."""
-        if new_session is not None:
-            self.s = self.s * ~new_session
+        includes it. ``new_session`` (bools): where this bar opens a session — the transient
+        part of the earlier flow is spent overnight (released in this bar's return) and the
+        sum restarts."""
+        r = self.peek(q, new_session)
         f = self.law.flow(q)
-        r = self._a * f - self._b * self.s
-        self.s = self.law.decay * self.s + f
+        if new_session is not None:
+            where = torch.where if isinstance(self.s, torch.Tensor) else np.where
+            self.s = where(new_session, f, self.law.decay * self.s + f)
+        else:
+            self.s = self.law.decay * self.s + f
         return r
 
 
@@ -307,9 +339,10 @@ REMAINING_AT_CLOSE = 2.0 / 3.0
 
 
 def _loglog_slope(log_x: np.ndarray, y: np.ndarray) -> float:
-    """Least-squares slope of log y on log x over the positive y (NaN with fewer than 2)."""
-    ok = y > 0
-    return float(np.polyfit(log_x[ok], np.log(y[ok]), 1)[0]) if ok.sum() >= 2 else np.nan
+    """Least-squares slope of log y on log x (NaN unless every y is positive)."""
+    if len(y) < 2 or not np.all(y > 0):
+        return np.nan
+    return float(np.polyfit(log_x, np.log(y), 1)[0])
 
 
 def response_checks(

@@ -72,6 +72,8 @@ class MarketConfig:
     # Training: the first episodes after reset() are cut short at random, so that the N
     # environments' episodes end at different steps rather than all at once.
     stagger_starts: bool = False
+    # Episodes start at a session's first bar only (impact probes read "by the close").
+    start_at_open: bool = False
 
 
 @dataclass
@@ -141,6 +143,8 @@ class VectorMarket:
             for a, b in data.start_ranges
         ]
         self._starts = np.concatenate([s for s in starts if len(s)]) if starts else np.array([])
+        if cfg.start_at_open and len(self._starts):
+            self._starts = self._starts[bar_of_day.to_numpy()[self._starts] == 0]
         if len(self._starts) == 0:
             raise ValueError(
                 f"no episode of {cfg.episode_bars} bars fits in the start ranges "
@@ -346,10 +350,16 @@ class VectorMarket:
                 r = r + cfg.impact_coef * self.data.sigma_bar * torch.sign(q) * torch.sqrt(
                     q.abs() / self.data.volume_bar
                 )
-            if cfg.impact == "learned":
+            if cfg.impact == "learned":  # the flow's log move on top of the return
                 pool = orders.sum(1) - self.data.pool_mean_action * self.il_unit
+                # a buy its own impact makes unaffordable is scaled down before it is booked
+                own = fill_buy - fill_sell
+                peek = p0 * (1 + r) * torch.exp(self.flow.peek(pool + own, new_session))
+                cost = (fill_buy * peek * (1 + cfg.fee)).clamp(min=1e-300)
+                fill_buy = fill_buy * (self.cash / cost).clamp(max=1.0)
+                deal = fill_buy + fill_sell
                 move = self.flow.step(pool + fill_buy - fill_sell, new_session)
-                r = (1 + r) * torch.exp(move) - 1  # the flow's log move on top of the return
+                r = (1 + r) * torch.exp(move) - 1
             r = r.clamp(-cfg.max_return, cfg.max_return)
             p1 = p0 * (1 + r)
             volume = deal + (noise_v.double() if cfg.noise else self.data.volume_bar)
@@ -553,7 +563,8 @@ def order_response(
     device: str = "cpu",
 ) -> pd.DataFrame:
     """Price response to one RL buy of ``volume_fraction`` of daily volume ``volume_day``
-    (shares, whatever the portfolio), traced 0..``horizon`` bars after the order.
+    (shares, whatever the portfolio), placed at a session's first bar and traced
+    0..``horizon`` bars after it (``horizon = bars per session − 1``: to that session's close).
 
     As :func:`impact_response`, on common random numbers: the response at lag h is the
     path-wise ``log(p_h / p_0)`` with the order minus without it, in bp (lag 0: the bar the
@@ -572,6 +583,7 @@ def order_response(
                 "order_unit": max(q, 1e-300) * volume_day,
                 "initial_cash": cash,
                 "stagger_starts": False,
+                "start_at_open": True,
             }
         )
         m = VectorMarket(data, c, n_paths, device)

@@ -595,20 +595,29 @@ def fit_impact(
     root: str | Path = ".",
 ) -> impact.ImpactLaw:
     """Notebook 05's impact law (:func:`ilsim.impact.fit_impact_law`) on the ``sim_train`` bars,
-    with the pool's mean net action there (the balance the ``learned`` mode subtracts); saved
-    as ``impact_law.json`` and the table ``impact_law``."""
+    beside the same fit on placebo flow (volumes permuted: the method's floor without impact),
+    with the pool's mean net action (the balance the ``learned`` mode subtracts, measured on
+    the simulator's own paths: :func:`pool_balance`); saved as ``impact_law.json`` and the
+    table ``impact_law``."""
     ranges = regimes.role_ranges(segments, "sim_train")
     if not ranges:
         raise ValueError("no sim_train segment to fit the impact law on")
     rows = np.concatenate([np.arange(a, b + 1) for a, b in ranges])
-    law = impact.fit_impact_law(bars.iloc[rows], seed=p.seed)
-    sub = scaled.iloc[rows]
-    acts = il_actions(load_pool(p, root=root), sub)[features.valid_mask(sub)]
-    pool_mean = float(acts.sum(1).mean()) if len(acts) else 0.0
-    out = {**law.to_dict(), "pool_mean_action": pool_mean}
-    artifact(p, "impact_law.json", root).write_text(json.dumps(out, indent=1))
-    table = law.table()
+    sim_bars = bars.iloc[rows]
+    law = impact.fit_impact_law(sim_bars, seed=p.seed)
+    placebo = impact.fit_impact_law(
+        sim_bars, flow=impact.placebo_flow(sim_bars, p.seed), seed=p.seed
+    )
+    path = artifact(p, "impact_law.json", root)
+    path.write_text(json.dumps({**law.to_dict(), "pool_mean_action": 0.0}, indent=1))
+    pool_mean = pool_balance(p, root=root)
+    path.write_text(json.dumps({**law.to_dict(), "pool_mean_action": pool_mean}, indent=1))
+    table = law.table().merge(
+        placebo.table().add_prefix("placebo_").rename(columns={"placebo_parameter": "parameter"}),
+        on="parameter",
+    )
     extra = {
+        "at_grid_edge": float(law.half_life in (impact.HALF_LIVES[0], impact.HALF_LIVES[-1])),
         "r2": law.r2,
         "alpha": law.alpha,
         "sigma_day": law.sigma_day,
@@ -616,12 +625,40 @@ def fit_impact(
         "n_bars": law.n_bars,
         "pool_mean_action": pool_mean,
     }
+    placebo_extra = {"r2": placebo.r2, "sigma_day": placebo.sigma_day}
     table = pd.concat(
-        [table, pd.DataFrame([{"parameter": k, "estimate": v} for k, v in extra.items()])],
+        [
+            table,
+            pd.DataFrame(
+                [
+                    {"parameter": k, "estimate": v, "placebo_estimate": placebo_extra.get(k)}
+                    for k, v in extra.items()
+                ]
+            ),
+        ],
         ignore_index=True,
     )
     write_table(table, p.tables_dir(root), "impact_law", floatfmt=".4g")
     return law
+
+
+def pool_balance(
+    p: Params, n_steps: int | None = None, device: str = "cpu", root: str | Path = "."
+) -> float:
+    """The pool's mean net action (sum over agents) on the simulator's own paths with no RL
+    orders, in ``paper`` mode (where the pool's flow does not feed back into the price): the
+    balance that moves nothing in the ``learned`` mode. Measured on simulated rather than real
+    features, since that is where it is subtracted."""
+    mdata = market_data(p, "sim_train", device, root)
+    steps = n_steps or p.market.episode_bars - 1
+    cfg = market_config(p, mdata.bars, impact="paper", episode_bars=steps + 1)
+    m = market.VectorMarket(mdata, cfg, p.market.n_paths, device)
+    m.reset(p.seed)
+    total = 0.0
+    for _ in range(steps):
+        _, _, _, _, info = m.step(torch.zeros(m.n))
+        total += float(info["il_actions"].double().sum(1).mean())
+    return total / steps
 
 
 def load_impact(p: Params, root: str | Path = ".") -> tuple[impact.ImpactLaw | None, float]:
@@ -656,7 +693,27 @@ def new_sessions(index: pd.DatetimeIndex) -> np.ndarray:
     return (day != day.shift()).to_numpy()
 
 
-IMPACT_PROBE_MODES = ("paper", "calibrated", "learned", "pool")
+def _mean_ci_bp(x: np.ndarray) -> tuple[float, float, float]:
+    """Mean of ``x`` in bp with a normal 95 % interval."""
+    x = np.asarray(x, dtype=np.float64) * 1e4
+    half = 1.96 * x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else np.nan
+    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+
+
+def _drift(
+    p: Params, mdata: market.MarketData, mode: str, device: str = "cpu"
+) -> tuple[float, float, float]:
+    """Mean log return per bar (bp) of simulated paths with no RL orders, with a 95 %
+    interval across paths (each path's mean is one observation)."""
+    steps = p.market.episode_bars - 1
+    cfg = market_config(p, mdata.bars, impact=mode, episode_bars=steps + 1)
+    m = market.VectorMarket(mdata, cfg, p.market.n_paths, device)
+    path = market.rollout(m, torch.zeros(steps, m.n), p.seed)
+    per_path = np.diff(np.log(path["price"]), axis=1).mean(1)
+    return _mean_ci_bp(per_path)
+
+
+IMPACT_PROBE_MODES = tuple(x for x in market.IMPACT_MODES if x != "none")
 
 
 def impact_checks(
@@ -675,7 +732,7 @@ def impact_checks(
         vday = float(mdata.bars["volume"].groupby(days).sum().median())
         sigma = float(np.log(mdata.bars["close"].groupby(days).last()).diff().std())
     m = p.market
-    horizon = bars_per_day - 1
+    horizon = max(1, bars_per_day - 2)  # from the bar after the open to the session's close
     modes = [x for x in IMPACT_PROBE_MODES if x != "learned" or law is not None]
     curves = [
         market.order_response(
@@ -692,6 +749,18 @@ def impact_checks(
     ]
     curves = pd.concat(curves, ignore_index=True)
     checks = impact.response_checks(curves, sigma, seed=p.seed)
+    # The drift of paths with no RL orders: the pool's own flow must not trend the price.
+    drift = {mode: _drift(p, mdata, mode, device) for mode in modes}
+    ranges = [(a, b) for a, b in mdata.start_ranges]
+    logc = np.log(mdata.bars["close"].to_numpy())
+    same = np.r_[False, mdata.bars.index.date[1:] == mdata.bars.index.date[:-1]]
+    real = np.concatenate([np.diff(logc[a : b + 1])[same[a + 1 : b + 1]] for a, b in ranges])
+    drift["real (episode starts)"] = _mean_ci_bp(real)
+    extra = pd.DataFrame(
+        [{"impact": k, "drift_bp": v[0], "drift_ci_low": v[1], "drift_ci_high": v[2]}
+         for k, v in drift.items()]
+    )
+    checks = checks.merge(extra, on="impact", how="outer", sort=False)
     if law is not None:
         lag = np.arange(horizon + 1)
         law_rows = [
@@ -1010,6 +1079,11 @@ def train_policy(
     )
 
 
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes ("" when it does not exist)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
 def _train_ddpg(
     p: Params,
     agent: str,
@@ -1039,9 +1113,15 @@ def _train_ddpg(
     cfg = ddpg_config(p, seeds, **overrides)
     # Keyed on the settings, so a rerun with changed params starts afresh instead of refusing
     # the old checkpoint (a rerun with the same ones resumes it exactly).
+    # The artifacts the env is built from count too: a refitted pool, network or law is a new
+    # world, never a finished checkpoint to resume.
     fixed = {k: v for k, v in asdict(cfg).items() if k not in ddpg.RESUMABLE_CHANGES}
+    inputs = [
+        _file_digest(artifact(p, name, root))
+        for name in ("il_agents.pt", "synthesis.pt", "impact_law.json", "features.parquet")
+    ]
     key = hashlib.sha256(
-        json.dumps([fixed, asdict(cfg_env)], sort_keys=True, default=str).encode()
+        json.dumps([fixed, asdict(cfg_env), inputs], sort_keys=True, default=str).encode()
     ).hexdigest()[:12]
     ckpt = artifact(p, f"checkpoints/{agent}_{key}.pt", root)
     res = ddpg.train(env, cfg, evaluator=evaluator, checkpoint_path=ckpt, progress=progress)
@@ -1074,8 +1154,12 @@ def _train_ddpg(
 
 
 def sweep_label(size: float) -> str:
-    """A portfolio size as a file-name label: 1e6 -> "1e06"."""
-    return f"{size:.0e}".replace("+", "")
+    """A portfolio size as a file-name label that reads back as the same float:
+    1e6 -> "1e06", 2.5e6 -> "2.5e06"."""
+    label = f"{size:g}".replace("+", "")
+    if float(label) != size:
+        raise ValueError(f"portfolio size {size!r} has no exact short label; round it")
+    return label
 
 
 def sweep_policy_path(
@@ -1103,7 +1187,7 @@ def train_sweep(
     if agent == "final_rl":
         if size is None:
             raise ValueError("final_rl in the sweep needs a portfolio size")
-        law, _ = load_impact(p, root)
+        law = backtest_impact_law(p, root)
         return _train_ddpg(
             p,
             agent,
@@ -1140,9 +1224,9 @@ def size_sweep(p: Params, root: str | Path = ".") -> pd.DataFrame:
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     scaled = pd.read_parquet(artifact(p, "features.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    law, _ = load_impact(p, root)
+    law = backtest_impact_law(p, root)
     if law is None:
-        raise FileNotFoundError("the size sweep needs notebook 05's impact_law.json")
+        raise ValueError("the size sweep backtests with impact: set backtest.impact: true")
     bpy = metrics.trading_bars_per_year(bar_minutes(bars))
     starts = new_sessions(bars.index)
     seeds = list(p.sweep.seeds)
@@ -1400,7 +1484,7 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
     r, m = p.rl, p.market
-    impact = json.loads(artifact(p, "impact_mode.json", root).read_text())
+    probe = json.loads(artifact(p, "impact_mode.json", root).read_text())
     n_roles = segments["role"].value_counts().to_dict()
     bar_min = bar_minutes(bars)
     return [
@@ -1423,8 +1507,36 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         "sim_train; the simulator adds block-bootstrapped training residuals (blocks start at "
         f"the env's time of day, {m.noise_block_bars} bars) with the real volume of those bars.",
         f"Impact: the final agent trains in `{final_impact_mode(p, root)}` mode; notebook 05 "
-        f"measured {impact['paper_response_bp']:.3g} bp in `paper` mode and "
-        f"{impact['calibrated_response_bp']:.3g} bp in `calibrated` mode for a buy of all cash.",
+        f"measured {probe['paper_response_bp']:.3g} bp in `paper` mode, "
+        f"{probe['calibrated_response_bp']:.3g} bp in `calibrated` mode"
+        + (
+            f" and {probe['learned_response_bp']:.3g} bp in `learned` mode"
+            if probe.get("learned_response_bp") is not None
+            else ""
+        )
+        + " for a buy of all cash. `learned` (ours, issue 10) reads the paper's \"the RL "
+        "agent's action is added to the pool of actions\" literally: the pool's net order (less "
+        "its mean on sim_train) and the RL order are one order flow, moved through a propagator "
+        "law fitted on the sim_train bars (signed volume by bulk volume classification); the RL "
+        "order fills in full against the market, not against the pool.",
+        "Impact-aware backtests (ours, issue 10): "
+        + (
+            "every strategy also trades on the real prices plus its own impact through the "
+            "fitted law"
+            + (
+                f" with the coefficient set to {p.backtest.impact_coef:g}"
+                if p.backtest.impact_coef is not None
+                else ""
+            )
+            + ", marked at its own impacted price (Table 1's `impact_*` columns). The size "
+            f"sweep trains final_rl at {', '.join(sweep_label(x) for x in p.sweep.sizes)} in "
+            f"`{p.sweep.impact}` mode with {len(p.sweep.seeds)} seeds and at most "
+            f"{p.sweep.total_steps} vector steps (not before {p.sweep.min_steps}), selected on "
+            "the impact-aware validation backtest at its size; rl_baseline once (static replay "
+            "is size-free), selected on the static one."
+            if p.backtest.impact
+            else "off (backtest.impact: false)."
+        ),
         f"DDPG: actor lr {r.actor_lr:g}, critic lr {r.critic_lr:g} (not in the paper); "
         f"{r.n_envs} parallel envs per seed, at most {r.total_steps} vector steps "
         f"({r.n_envs * r.total_steps:,} env steps per seed), warm-up {r.learning_starts} vector "

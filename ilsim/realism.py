@@ -105,13 +105,15 @@ FACT_FAMILIES: tuple[str, ...] = (
 # kurtosis off by a factor e; acf_r: 0.05 RMSE over lags 1-10 (about 10 standard errors for
 # ~10^5 returns); acf_abs: 0.1 RMSE (real 5-minute |r| autocorrelations are 0.2-0.4);
 # vol_volume_corr: 0.2; U-shapes: 0.25 RMSE of the mean-1 profile (the real volume profile
-# ranges about 0.6-3). Checked on QQQ 5-minute bars 2020-2024 (211 paths of 390 bars) against
+# ranges about 0.6-3). The new curve facts use L1 (mean absolute difference over the curve),
+# at most their RMSE, so the scales below, set on RMSE, are if anything strict. Checked on
+# QQQ 5-minute bars 2020-2024 (211 paths of 390 bars) against
 # their half-split noise floor and GBM: skew: 0.5 (real |skew| < 0.1, but its half-split
-# interval reaches ~0.4: heavy tails make skewness noisy); kurtosis_agg: 1.0 RMSE of
+# interval reaches ~0.4: heavy tails make skewness noisy); kurtosis_agg: 1.0 L1 (mean |diff|) of
 # log raw kurtosis over k, as kurtosis (real excess kurtosis ~7.5 at 1 bar, ~4 at 20 bars; GBM
-# scores 0.9, the half-split 0.2); leverage: 0.05 RMSE (real -0.01 to -0.03 per lag with a
+# scores 0.9, the half-split 0.2); leverage: 0.05 L1 (real -0.01 to -0.03 per lag with a
 # half-split RMSE of ~0.02, so 0.05 is a leverage effect several times too large or of the
-# wrong sign); ret_vol_corr: 0.1 RMSE (real -0.05 at 1 bar to -0.15 at 20 bars; GBM scores
+# wrong sign); ret_vol_corr: 0.1 L1 (real -0.05 at 1 bar to -0.15 at 20 bars; GBM scores
 # 0.12, the half-split ~0.08); fano: 0.5 = |log ratio| (Fano off by a factor 1.65; real ~2,
 # i.i.d. ~1, so GBM scores ~0.7, the half-split < 0.2).
 DISTANCE_SCALES: dict[str, float] = {
@@ -617,6 +619,14 @@ def _rmse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.sqrt(np.nanmean((a - b) ** 2, axis=-1))
 
 
+def _l1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean absolute difference (L1 per point) over the last axis where both are finite."""
+    if a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"curves of different length: {a.shape[-1]} vs {b.shape[-1]}")
+    with _quiet():
+        return np.nanmean(np.abs(a - b), axis=-1)
+
+
 def _distances(
     facts: Mapping[str, np.ndarray | float],
     real: Mapping[str, np.ndarray | float],
@@ -635,14 +645,14 @@ def _distances(
     out["u_abs"] = _rmse(np.asarray(facts["u_abs"]), np.asarray(real["u_abs"]))
     out["skew"] = np.abs(np.asarray(facts["skew"]) - np.asarray(real["skew"]))
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["kurtosis_agg"] = _rmse(
+        out["kurtosis_agg"] = _l1(
             np.log(np.asarray(facts["kurtosis_agg"]) + 3.0),
             np.log(np.asarray(real["kurtosis_agg"]) + 3.0),
         )
         f, fr = np.asarray(facts["fano"]), np.asarray(real["fano"])
         out["fano"] = np.abs(np.log(f / fr))
-    out["leverage"] = _rmse(np.asarray(facts["leverage"]), np.asarray(real["leverage"]))
-    out["ret_vol_corr"] = _rmse(np.asarray(facts["ret_vol_corr"]), np.asarray(real["ret_vol_corr"]))
+    out["leverage"] = _l1(np.asarray(facts["leverage"]), np.asarray(real["leverage"]))
+    out["ret_vol_corr"] = _l1(np.asarray(facts["ret_vol_corr"]), np.asarray(real["ret_vol_corr"]))
     scaled = np.stack(np.broadcast_arrays(*[out[f] / scales[f] for f in FACT_FAMILIES]), -1)
     with _quiet():
         out["total"] = np.nanmean(scaled, -1)
@@ -661,9 +671,10 @@ def fact_distances(
     - ``vol_volume_corr``: absolute difference;
     - ``u_volume``, ``u_abs``: RMSE of the mean-1 profiles over bins where both have values;
     - ``skew``: absolute difference;
-    - ``kurtosis_agg``: RMSE over the horizons of ``log((k + 3) / (k_real + 3))`` (the
+    - ``kurtosis_agg``: mean absolute difference (L1) over the horizons of
+      ``log((k + 3) / (k_real + 3))`` (the
       ``kurtosis`` distance at every horizon);
-    - ``leverage``, ``ret_vol_corr``: RMSE over the lags / horizons;
+    - ``leverage``, ``ret_vol_corr``: mean absolute difference (L1) over the lags / horizons;
     - ``fano``: ``|log(fano / fano_real)|``;
     - ``total``: mean over the families of ``distance / scale`` with ``scales`` (default
       ``DISTANCE_SCALES``: about the size of a plainly unrealistic difference, so 1 means "off
@@ -852,9 +863,9 @@ _FACT_TITLES = {
     "u_volume": "volume U-shape (RMSE)",
     "u_abs": "|return| U-shape (RMSE)",
     "skew": "skewness (abs diff)",
-    "kurtosis_agg": "k-bar kurtosis (RMSE of log)",
-    "leverage": "leverage corr(r, |r+τ|) (RMSE)",
-    "ret_vol_corr": "k-bar return-RV corr (RMSE)",
+    "kurtosis_agg": "k-bar kurtosis (L1 of log)",
+    "leverage": "leverage corr(r, |r+τ|) (L1)",
+    "ret_vol_corr": "k-bar return-RV corr (L1)",
     "fano": "extreme-|r| Fano |log ratio|",
     "total": "total (scaled mean)",
 }

@@ -104,6 +104,27 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, floa
     return m, m - half, m + half
 
 
+def welch_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Difference of means ``mean(a) − mean(b)`` of two independent samples with a Welch
+    interval (NaN bounds when either sample has fewer than 2 values)."""
+    from scipy import stats
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if len(a) == 0 or len(b) == 0:
+        return np.nan, np.nan, np.nan
+    d = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return d, np.nan, np.nan
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = float(np.sqrt(va + vb))
+    if se == 0:
+        return d, d, d
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, dof) * se)
+    return d, d - half, d + half
+
+
 def _check_degeneracy_columns(bt: pd.DataFrame) -> None:
     """Fail clearly on a ``backtests.csv`` written before the degenerate columns existed."""
     missing = [c for c in DEGENERACY_COLUMNS if c not in bt.columns]
@@ -447,18 +468,18 @@ def sweep_summary(sweep: pd.DataFrame) -> pd.DataFrame:
 def sweep_verdict(sweep: pd.DataFrame) -> str:
     """From what portfolio size on (if any) final_rl, trained in the interactive simulator at
     that size, beats rl_baseline, trained on static replay, in the impact-aware backtest: the
-    per-seed difference of average returns (seeds paired by number) and its 95 % interval."""
+    difference of the two strategies' mean returns over their seeds (independent trainings, so
+    a Welch interval, not paired by seed number)."""
     per = sweep.groupby(["size", "strategy", "seed"])["total_return_pct"].mean()
-    parts, wins = [], []
-    sizes = sorted(sweep["size"].unique())
-    for size in sizes:
+    parts, wins, sizes = [], [], []
+    for size in sorted(sweep["size"].unique()):
         try:
             a, b = per.loc[(size, "final_rl")], per.loc[(size, "rl_baseline")]
         except KeyError:
             continue
-        common = a.index.intersection(b.index)
-        m, lo, hi = mean_ci((a.loc[common] - b.loc[common]).to_numpy())
+        m, lo, hi = welch_ci(a.to_numpy(), b.to_numpy())
         wins.append(bool(lo > 0))
+        sizes.append(size)
         parts.append(f"{size:.0e}: {m:+.2f} pp [{lo:+.2f}, {hi:+.2f}]")
     if not parts:
         return "The size sweep has no final_rl and rl_baseline rows to compare."

@@ -275,10 +275,15 @@ def test_sweep_verdict_names_the_first_size_from_which_interactive_pays_off():
 
     text = sweep_verdict(_sweep_rows({1e6: 0.0, 1e8: 2.0, 1e10: 5.0}))
     assert text.startswith("Interactive training pays off from a portfolio of 1e+08 on")
-    none = sweep_verdict(_sweep_rows({1e6: 0.0, 1e8: -2.0, 1e10: 3.0}))
-    assert "1e+10" in none and none.startswith("Interactive training pays off")
+    assert "1e+08: +2.00 pp" in text and "1e+10: +5.00 pp" in text and "1e+06: +0.00 pp" in text
+    late = sweep_verdict(_sweep_rows({1e6: 0.0, 1e8: -2.0, 1e10: 3.0}))
+    assert late.startswith("Interactive training pays off from a portfolio of 1e+10 on")
     never = sweep_verdict(_sweep_rows({1e6: 0.0, 1e8: -2.0}))
-    assert never.startswith("At no portfolio size probed")
+    assert never.startswith("At no portfolio size probed") and "1e+08: -2.00 pp" in never
+    # a size without final_rl rows is skipped, not misnamed
+    gap = _sweep_rows({1e6: 0.0, 1e8: 2.0, 1e10: 5.0})
+    gap = gap[~((gap["size"] == 1e6) & (gap["strategy"] == "final_rl"))]
+    assert sweep_verdict(gap).startswith("Interactive training pays off from a portfolio of 1e+08")
     summary = sweep_summary(_sweep_rows({1e6: 0.0, 1e8: 2.0}))
     fr = summary[(summary["strategy"] == "final_rl") & (summary["metric"] == "total_return_pct")]
     assert fr.set_index("size")["mean"].to_dict() == pytest.approx({1e6: 1.0, 1e8: 3.0})
