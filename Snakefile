@@ -2,7 +2,9 @@
 #   snakemake -j2                                   # the embedded default (synthetic data)
 #   ILSIM_DATA=… snakemake -j2 --configfile params/paper.yaml
 # The params file is read and validated once, here; each rule reruns only when its inputs or
-# its own section of the params change.
+# its own section of the params change. Every step writes its output to a log under `log:`
+# (Snakemake keeps logs when a step fails, and deletes its outputs); a failed step prints its
+# own error message on the console (`python -m ilsim.errors LOG`).
 import json
 import os
 import sys
@@ -30,10 +32,13 @@ def section(*keys):
     return json.dumps({k: dump[k] for k in keys}, sort_keys=True)
 
 
-def papermill(nb):
+ON_ERROR = f"{sys.executable} -m ilsim.errors"  # prints the step's own error, exits 1
+
+
+def papermill(nb, log="{log}"):
     return (
         f"papermill notebooks/{nb}.ipynb {NB}/{nb}.ipynb -k {KERNEL} --no-progress-bar "
-        f"-p params_file {PARAMS_FILE} > {RES}/logs/{nb}.log 2>&1"
+        f"-p params_file {PARAMS_FILE} > {log} 2>&1 || {ON_ERROR} {log}"
     )
 
 
@@ -50,14 +55,17 @@ rule segment:
         sweep=f"{REP}/tables/zigzag_sweep.csv",
         long_only=f"{REP}/tables/segment_long_only.csv",
         role_search=f"{REP}/tables/role_search.csv",
-        report=f"{REP}/data_import.md",
         fig=multiext(f"{FIG}/fig_segments", ".png", ".pdf"),
     params:
         section=section("seed", "data", "synthetic", "segments"),
     benchmark:
         f"{RES}/benchmarks/01_segment.tsv"
+    log:
+        nb=f"{RES}/logs/01_segment.log",
+        # The import report is a log so that it outlives a failed step (with its coverage).
+        report=f"{REP}/data_import.md",
     shell:
-        f"mkdir -p {RES}/logs && " + papermill("01_segment")
+        f"mkdir -p {RES}/logs && " + papermill("01_segment", "{log.nb}")
 
 
 rule features:
@@ -77,6 +85,8 @@ rule features:
         section=section("features"),
     benchmark:
         f"{RES}/benchmarks/02_features.tsv"
+    log:
+        f"{RES}/logs/02_features.log",
     shell:
         papermill("02_features")
 
@@ -100,6 +110,8 @@ rule imitation:
         section=section("seed", "device", "experts", "il"),
     benchmark:
         f"{RES}/benchmarks/03_imitation.tsv"
+    log:
+        f"{RES}/logs/03_imitation.log",
     shell:
         papermill("03_imitation")
 
@@ -122,6 +134,8 @@ rule il_diversity:
         section=section("il", "backtest"),
     benchmark:
         f"{RES}/benchmarks/04_il_diversity.tsv"
+    log:
+        f"{RES}/logs/04_il_diversity.log",
     shell:
         papermill("04_il_diversity")
 
@@ -152,6 +166,8 @@ rule simulator:
         section=section("seed", "device", "synthesis", "market", "backtest"),
     benchmark:
         f"{RES}/benchmarks/05_action_synthesis.tsv"
+    log:
+        f"{RES}/logs/05_action_synthesis.log",
     shell:
         papermill("05_action_synthesis")
 
@@ -181,7 +197,7 @@ rule train_policy:
     threads: 1  # two agents train side by side on 2 cores without oversubscribing them
     shell:
         f"OMP_NUM_THREADS={{threads}} ilsim train-policy {PARAMS_FILE} {{wildcards.agent}} "
-        "> {log} 2>&1"
+        f"> {{log}} 2>&1 || {ON_ERROR} {{log}}"
 
 
 SWEEP_SEEDS = list(P.sweep.seeds)
@@ -216,7 +232,7 @@ rule train_sweep_final:
     threads: 1
     shell:
         f"OMP_NUM_THREADS={{threads}} ilsim train-sweep {PARAMS_FILE} final_rl "
-        "--size {wildcards.size} > {log} 2>&1"
+        f"--size {{wildcards.size}} > {{log}} 2>&1 || {ON_ERROR} {{log}}"
 
 
 rule train_sweep_baseline:
@@ -232,7 +248,8 @@ rule train_sweep_baseline:
         f"{RES}/logs/sweep_rl_baseline.log",
     threads: 1
     shell:
-        f"OMP_NUM_THREADS={{threads}} ilsim train-sweep {PARAMS_FILE} rl_baseline > {{log}} 2>&1"
+        f"OMP_NUM_THREADS={{threads}} ilsim train-sweep {PARAMS_FILE} rl_baseline > {{log}} 2>&1 "
+        f"|| {ON_ERROR} {{log}}"
 
 
 rule size_sweep:
@@ -250,7 +267,7 @@ rule size_sweep:
     log:
         f"{RES}/logs/size_sweep.log",
     shell:
-        f"ilsim size-sweep {PARAMS_FILE} > {{log}} 2>&1"
+        f"ilsim size-sweep {PARAMS_FILE} > {{log}} 2>&1 || {ON_ERROR} {{log}}"
 
 
 # The sweep backtests with impact: off with backtest.impact false (notebook 08 then skips it).
@@ -275,6 +292,8 @@ rule train_rl:
         section=section("rl", "market", "backtest"),
     benchmark:
         f"{RES}/benchmarks/06_train_rl.tsv"
+    log:
+        f"{RES}/logs/06_train_rl.log",
     shell:
         papermill("06_train_rl")
 
@@ -298,6 +317,8 @@ rule backtest:
         section=section("backtest"),
     benchmark:
         f"{RES}/benchmarks/07_backtest.tsv"
+    log:
+        f"{RES}/logs/07_backtest.log",
     shell:
         papermill("07_backtest")
 
@@ -320,6 +341,8 @@ rule regime_analysis:
         report=f"{REP}/reproduction.md",
     benchmark:
         f"{RES}/benchmarks/08_regime_analysis.tsv"
+    log:
+        f"{RES}/logs/08_regime_analysis.log",
     shell:
         papermill("08_regime_analysis")
 
@@ -338,6 +361,8 @@ rule il_methods:
         section=section("seed", "il_methods", "il", "experts", "synthesis", "market", "rl"),
     benchmark:
         f"{RES}/benchmarks/09_il_methods.tsv"
+    log:
+        f"{RES}/logs/09_il_methods.log",
     shell:
         papermill("09_il_methods")
 

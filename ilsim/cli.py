@@ -63,6 +63,28 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--size", type=float, default=None, help="portfolio size (final_rl)")
     z = sub.add_parser("size-sweep", help="backtest the size sweep; its table and figure")
     z.add_argument("params")
+    b = sub.add_parser(
+        "backtest",
+        help="backtest saved policies of a finished run on any data files and period",
+        description="Backtest the saved strategies of a finished params run on new bars; "
+        "nothing of the run is refitted or overwritten (outputs go under --out).",
+    )
+    b.add_argument("--params", required=True, help="the params file of the finished run")
+    b.add_argument("--data", action="append", required=True, help="a bars file (repeatable)")
+    b.add_argument("--from", dest="start", default=None, help="first session (YYYY-MM-DD)")
+    b.add_argument("--to", dest="end", default=None, help="last session (YYYY-MM-DD)")
+    b.add_argument("--split", default="period", choices=["period", "zigzag", "extrema"])
+    b.add_argument(
+        "--agent",
+        action="append",
+        choices=["final_rl", "rl_baseline", "il_baseline"],
+        help="saved agents to include (repeatable; default all three)",
+    )
+    b.add_argument("--seed", action="append", type=int, help="seeds (default the run's)")
+    b.add_argument("--policy", action="append", default=[], help="a policy file (save_policy)")
+    b.add_argument("--sb3", action="append", default=[], help="a stable-baselines3 ALGO:PATH")
+    b.add_argument("--no-long-only", action="store_true", help="leave out long-only")
+    b.add_argument("--out", default=None, help="output name (default <name>-backtest)")
     s = sub.add_parser("nb-sync", help="store checked outputs of executed notebooks in notebooks/")
     s.add_argument("name", nargs="?", default="default")
     args = parser.parse_args(argv)
@@ -89,6 +111,30 @@ def main(argv: list[str] | None = None) -> int:
         summary, verdict = pipeline.write_size_sweep(p)
         print(summary.to_string(index=False))
         print(verdict)
+    elif args.cmd == "backtest":
+        from ilsim import evaluate
+        from ilsim.data import DataImportError
+
+        try:
+            p = evaluate.read_params(args.params)
+            res = evaluate.backtest_saved(
+                p,
+                args.data,
+                start=args.start,
+                end=args.end,
+                split=args.split,
+                agents=args.agent or ["final_rl", "rl_baseline", "il_baseline"],
+                seeds=args.seed,
+                policy_files=args.policy,
+                sb3=args.sb3,
+                long_only=not args.no_long_only,
+                out=args.out,
+            )
+        except (ParamsError, DataImportError, ValueError, FileNotFoundError) as err:
+            print(f"ilsim backtest: {err}", file=sys.stderr)
+            return 1
+        print(res.summary.to_string(index=False))
+        print("wrote " + ", ".join(str(f) for f in res.files))
     elif args.cmd == "kernel":
         print(f"kernel '{ensure_kernel()}' ready")
     elif args.cmd == "nb-sync":

@@ -29,6 +29,11 @@ from tqdm.auto import tqdm
 from ilsim.backtest import run_backtest, run_policy_backtest, trade_step
 from ilsim.metrics import compute_metrics
 
+# In-place ``relu(h + b)`` in one pass (an ATen CPU kernel PyTorch's JIT fuser uses); act()
+# falls back to separate ops where it is missing or does not apply.
+_ADD_RELU_ = getattr(torch.ops.aten, "_add_relu_", None)
+_ADD_RELU_DTYPES = (torch.float32, torch.float64)  # what that kernel takes
+
 
 class EnsembleMLP(nn.Module):
     """M independent MLPs ``in → hidden… → 1`` (ReLU, tanh output) with stacked weights."""
@@ -53,11 +58,89 @@ class EnsembleMLP(nn.Module):
             h = torch.tanh(h) if i == last else torch.relu(h)
         return h.squeeze(-1)
 
+    # -- inference ---------------------------------------------------------------------------
+    # ``act`` runs once per simulator step on every environment's state (N × in), so it is
+    # written for speed rather than reuse of ``forward``. Activations are kept feature-major
+    # ([M, width, B]: every operand of every product is then contiguous). All M agents see
+    # the same states, so layer 1 is ONE matmul [M·h1, in + 1] × [in + 1, B] (a row of ones
+    # carries the biases; ``forward`` would expand the input M times and run a batched
+    # product). The later layers are batched products, the hidden ones followed by one fused
+    # bias-add + ReLU pass on CPU. Every hidden output goes to a scratch buffer kept between
+    # calls (no fresh 20 MB tensors, and their page faults, at B = 4096). The numbers equal
+    # ``forward``'s up to float32 rounding (tests/test_imitation.py). Batches longer than
+    # ``ACT_CHUNK_ROWS`` run in chunks of that many rows, which bounds the scratch; batches of
+    # at most ``ACT_SMALL_BATCH`` rows take ``forward`` itself, which has fewer operations
+    # (a single environment's step pays mostly per-operation overhead).
+
+    ACT_CHUNK_ROWS = 4096
+    ACT_SMALL_BATCH = 128
+
     @torch.no_grad()
     def act(self, states: torch.Tensor) -> torch.Tensor:
-        """All M agents on the same states: ``states`` [B, in] → actions [B, M]."""
-        x = states.unsqueeze(0).expand(self.n_models, -1, -1)
-        return self.forward(x).T
+        """All M agents on the same states: ``states`` [B, in] → actions [B, M] in [−1, 1].
+
+        A fresh tensor every call (only the hidden layers' scratch is reused), so results
+        kept from an earlier call never change. Not safe to call from two threads at once
+        on the same model (they would share the scratch).
+        """
+        w0 = self.weights[0]
+        if states.dim() != 2 or states.shape[1] != self.in_dim:
+            raise ValueError(f"states must be [B, {self.in_dim}], got {tuple(states.shape)}")
+        x = states.to(device=w0.device, dtype=w0.dtype)
+        m, n = self.n_models, x.shape[0]
+        if n <= self.ACT_SMALL_BATCH:
+            return self.forward(x.unsqueeze(0).expand(m, -1, -1)).T
+        # Layer 1 of all models stacked: row block k is model k's [h1, in], and the last
+        # column holds the biases (the input gets a row of ones).
+        w_first = torch.cat(
+            [w0.transpose(1, 2).reshape(-1, self.in_dim), self.biases[0].reshape(-1, 1)], 1
+        )
+        rows = self.ACT_CHUNK_ROWS
+        chunks = [self._act_chunk(x[i : i + rows], w_first) for i in range(0, n, rows)]
+        out = chunks[0] if len(chunks) == 1 else torch.cat(chunks, 1)
+        return out.T
+
+    def _act_chunk(self, x: torch.Tensor, w_first: torch.Tensor) -> torch.Tensor:
+        """``x`` [c, in] (c ≤ ACT_CHUNK_ROWS) → tanh outputs [M, c] (a fresh tensor)."""
+        m, c, k = self.n_models, x.shape[0], self.in_dim
+        xa = self._scratch(-1, (k + 1, c), x)
+        xa[:k] = x.T
+        xa[k] = 1.0
+        last = len(self.weights) - 1
+        if last == 0:  # no hidden layer: the fused matmul is the whole network
+            return torch.mm(w_first, xa).tanh_()
+        h = torch.mm(w_first, xa, out=self._scratch(0, (w_first.shape[0], c), x)).relu_()
+        h = h.view(m, -1, c)  # [M, h1, c]
+        fused = _ADD_RELU_ is not None and x.device.type == "cpu" and x.dtype in _ADD_RELU_DTYPES
+        for i in range(1, last):
+            w, b = self.weights[i].transpose(1, 2), self.biases[i].transpose(1, 2)
+            buf = self._scratch(i, (m, w.shape[1], c), x)
+            if fused:
+                h = _ADD_RELU_(torch.bmm(w, h, out=buf), b)  # one pass for bias and ReLU
+            else:
+                h = torch.baddbmm(b, w, h, out=buf).relu_()
+        w, b = self.weights[last].transpose(1, 2), self.biases[last]
+        return torch.baddbmm(b, w, h).tanh_().view(m, c)
+
+    def _scratch(self, layer: int, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """A reusable buffer of ``shape`` for layer ``layer``'s output (−1: the input with its
+        row of ones), kept in the instance and grown on demand; a view of its first elements.
+        At B = 4096 with hidden (128, 128) and 10 models the scratch holds about 42 MB."""
+        store: dict[int, torch.Tensor] | None = self.__dict__.get("_act_scratch")
+        if store is None:
+            store = self.__dict__["_act_scratch"] = {}
+        need = math.prod(shape)
+        buf = store.get(layer)
+        stale = buf is None or buf.device != like.device or buf.dtype != like.dtype
+        if stale or buf.numel() < need:
+            buf = store[layer] = torch.empty(need, device=like.device, dtype=like.dtype)
+        return buf[:need].view(shape)
+
+    def __getstate__(self) -> dict:
+        """Pickle and deepcopy without the inference scratch."""
+        state = super().__getstate__()
+        state.pop("_act_scratch", None)
+        return state
 
 
 @dataclass

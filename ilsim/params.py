@@ -3,8 +3,10 @@
 Every knob of the pipeline lives in one YAML file under ``params/``. ``load_params`` reads it,
 expands ``${ENV_VAR}`` references (``ILSIM_DATA`` for the paper's data file), validates every key
 and type, and fails with one clear message naming the key or path (:class:`ParamsError`).
-Parameters that count bars say ``_bars``; those that count minutes say ``_minutes``; they are
-converted once, with the detected bar interval (:func:`minutes_to_bars`).
+Parameters that count bars say ``_bars`` (indicator periods, which the paper counts in bars);
+durations say ``_minutes`` (episodes, noise blocks, the probe horizon, the reward window) and
+are converted once, with the detected bar interval (:meth:`MarketParams.in_bars`,
+:func:`minutes_to_bars`), so a file with another bar size needs no other change.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -90,7 +93,11 @@ class SegmentParams(_Strict):
     rule: RoleRule = Field(default_factory=RoleRule)
     roles: list[Role] | None = None
     rule_text: str = ""
-    case_bear: str = "the backtest with the deepest long-only loss"
+    # A segment is kept only when the data hold at least this share of its sessions (weekdays
+    # after its first extremum day up to its last; every day for data that trade on weekends):
+    # sparser segments are dropped, and the import report lists them.
+    min_coverage: Annotated[float, Field(ge=0, le=1)] = 0.8
+    case_bear: str = "the bear backtest with the deepest long-only loss"
     case_volatile: str = "the sideways backtest with the largest long-only drawdown"
 
     @model_validator(mode="after")
@@ -170,7 +177,9 @@ class MarketParams(_Strict):
     """The interactive simulator (SPEC step 6)."""
 
     impact: Literal["paper", "calibrated", "learned", "pool", "none"] = "paper"
-    episode_bars: Annotated[int, Field(ge=2)] = 390
+    # Durations are in minutes and become bars once, with the data's bar interval (in_bars), so
+    # that a file with another bar size runs unchanged. Defaults: the paper's 1-minute bars.
+    episode_minutes: Annotated[float, Field(gt=0)] = 390
     # The reward: the value change over the paper's window ("window", reward_window_minutes)
     # or over one bar ("bar": what DDPG learns from on planted edges; issue 9).
     reward: Literal["window", "bar"] = "window"
@@ -179,13 +188,13 @@ class MarketParams(_Strict):
     action_mode: Literal["fraction", "target"] = "fraction"
     impact_coef: Annotated[float, Field(ge=0)] = 1.0
     noise: bool = True
-    noise_block_bars: Annotated[int, Field(ge=1)] = 20
+    noise_block_minutes: Annotated[float, Field(gt=0)] = 20
     il_volume_unit: Annotated[float, Field(gt=0)] | None = None
     max_return: Annotated[float, Field(gt=0)] = 0.2
     # Notebook 05: paths per measurement and the RL order sizes (fractions of cash) probed.
     n_paths: Annotated[int, Field(ge=2)] = 256
     probe_sizes: tuple[float, ...] = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0)
-    probe_horizon_bars: Annotated[int, Field(ge=1)] = 10
+    probe_horizon_minutes: Annotated[float, Field(gt=0)] = 10
     # Notebook 05's checks against the empirical laws: buys of these fractions of daily volume.
     impact_volume_fractions: tuple[Annotated[float, Field(gt=0)], ...] = (
         0.001,
@@ -194,6 +203,67 @@ class MarketParams(_Strict):
         0.03,
         0.1,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, raw: object) -> object:
+        """The bar counts these durations replaced: say what to write instead."""
+        if isinstance(raw, dict):
+            old = [k for k in _RENAMED_BARS if k in raw]
+            if old:
+                raise ValueError(
+                    "; ".join(
+                        f"market.{k} is now market.{_RENAMED_BARS[k]}, a duration in minutes "
+                        "that the pipeline converts to bars of the data's interval: write the "
+                        f"bars × the bar interval (e.g. {raw[k]!r} bars of 5 minutes = "
+                        f"{_times_five(raw[k])})"
+                        for k in old
+                    )
+                )
+        return raw
+
+    def in_bars(self, bar_minutes: float) -> MarketBars:
+        """The durations as whole bars of ``bar_minutes`` (the one conversion); a duration
+        shorter than the least it can be fails with the key to change."""
+        if not bar_minutes > 0:
+            raise ValueError(f"bar interval must be positive, got {bar_minutes!r}")
+        out = MarketBars(
+            episode=minutes_to_bars(self.episode_minutes, bar_minutes),
+            noise_block=minutes_to_bars(self.noise_block_minutes, bar_minutes),
+            probe_horizon=minutes_to_bars(self.probe_horizon_minutes, bar_minutes),
+            reward_window=(
+                1
+                if self.reward == "bar"
+                else minutes_to_bars(self.reward_window_minutes, bar_minutes)
+            ),
+        )
+        if out.episode < 2:
+            raise ValueError(
+                f"market.episode_minutes ({self.episode_minutes:g}) is shorter than two "
+                f"{bar_minutes:g}-minute bars: set it to at least {2 * bar_minutes:g}"
+            )
+        return out
+
+
+_RENAMED_BARS = {
+    "episode_bars": "episode_minutes",
+    "noise_block_bars": "noise_block_minutes",
+    "probe_horizon_bars": "probe_horizon_minutes",
+}
+
+
+def _times_five(x: object) -> object:
+    return x * 5 if isinstance(x, int | float) and not isinstance(x, bool) else "5 × that"
+
+
+@dataclass(frozen=True)
+class MarketBars:
+    """The ``market`` durations in bars of one interval (:meth:`MarketParams.in_bars`)."""
+
+    episode: int
+    noise_block: int
+    probe_horizon: int
+    reward_window: int  # 1 for the one-bar reward
 
 
 class RLParams(_Strict):

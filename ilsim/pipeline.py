@@ -34,7 +34,7 @@ from ilsim import (
     synthesis,
     synthetic,
 )
-from ilsim.params import Params, minutes_to_bars, resolve_device
+from ilsim.params import MarketBars, Params, minutes_to_bars, resolve_device
 from ilsim.report import beside_paper, paper_table, write_table
 
 
@@ -123,12 +123,155 @@ def segment_market(p: Params, market: Market, root: str | Path = ".") -> pd.Data
     else:
         extrema = market.extrema
     segs = regimes.segments_from_extrema(extrema, market.bars, first_date=s.first_date)
-    segs = regimes.with_roles(segs, s.rule, s.roles)
+    segs, sparse = regimes.drop_sparse(segs, s.min_coverage)
+    _report_coverage(p, segs, sparse, root)
+    segs = regimes.with_roles(segs, s.rule, s.roles, dropped=sparse["segment"].tolist())
+    check_segments(p, segs, bar_minutes(market.bars))
+    print(roles_text(p, segs))
     regimes.save_segments(segs, artifact(p, "segments.csv", root))
     cols = ["segment", "start_date", "end_date", "regime", "role", "bars", "bh_return_pct"]
-    table = segs[cols].rename(columns={"start_date": "start", "end_date": "end"})
+    table = segs[[*cols, "sessions", "coverage"]].rename(
+        columns={"start_date": "start", "end_date": "end"}
+    )
     write_table(table, p.tables_dir(root), "segments", floatfmt=".2f")
     return segs
+
+
+COVERAGE_HEADING = "## Segment coverage"
+
+
+def _report_coverage(
+    p: Params, kept: pd.DataFrame, dropped: pd.DataFrame, root: str | Path = "."
+) -> str:
+    """State the coverage rule and the dropped segments in ``data_import.md`` (replacing an
+    earlier statement) and print it; returns the section."""
+    rule = (
+        f"A segment is kept when the data hold at least {p.segments.min_coverage:.0%} of its "
+        "sessions (`segments.min_coverage`; its sessions are the weekdays after its first "
+        "extremum day up to its last, or every day for data that trade on weekends, so "
+        "holidays count as missing)."
+    )
+    if len(dropped):
+        lines = "".join(
+            f"- segment {r.segment} ({r.regime}, {r.start_date} … {r.end_date}): "
+            f"{r.sessions} of {r.expected_sessions} sessions ({r.coverage:.0%})\n"
+            for r in dropped.itertuples(index=False)
+        )
+        what = f"{len(kept)} kept; {len(dropped)} dropped:\n\n{lines}"
+    else:
+        what = (
+            f"All {len(kept)} segments inside the data are kept (lowest coverage "
+            f"{kept['coverage'].min():.0%}).\n"
+        )
+    section = f"{COVERAGE_HEADING}\n\n{rule} {what}"
+    path = p.reports_dir(root) / "data_import.md"
+    before = path.read_text().split(f"\n{COVERAGE_HEADING}")[0] if path.exists() else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(before.rstrip("\n") + "\n\n" + section)
+    print(section)
+    return section
+
+
+def roles_text(p: Params, segments: pd.DataFrame) -> str:
+    """How the segments' roles were made, from what was run: the rule's words when the roles
+    are the rule's (with the params' note ``segments.rule_text``), else which segments the
+    listed roles give another role than the rule would."""
+    by_rule = regimes.assign_roles(segments, p.segments.rule)
+    used = segments["role"].tolist()
+    rule = regimes.describe_rule(p.segments.rule)
+    text = p.segments.rule_text.strip()
+    note = f" Note (segments.rule_text): {text}" if text else ""
+    if p.segments.roles is None:
+        return f"Roles by the rule: {rule}{note}"
+    if used == by_rule:
+        return f"Roles listed in segments.roles; they are the rule's: {rule}{note}"
+    differ = [
+        f"{seg} ({a}, rule: {b})"
+        for seg, a, b in zip(segments["segment"], used, by_rule, strict=True)
+        if a != b
+    ]
+    return (
+        "Roles listed in segments.roles, not those of segments.rule; they differ at segments "
+        + ", ".join(differ)
+        + "."
+    )
+
+
+NEEDED_ROLES = {
+    "il_train": "the feature scaler and the IL agents (notebooks 02-03)",
+    "sim_train": "the synthesis network and the impact law (notebook 05)",
+    "backtest": "the backtests (notebook 07)",
+}
+
+
+def check_segments(p: Params, segments: pd.DataFrame, bar_min: float) -> None:
+    """Fail before any work is spent when the segments cannot feed every step: a role a step
+    needs is missing, the bear case study has no bear backtest, no episode fits in the
+    segments episodes start in, or ``il.eval_segment`` names no unseen segment. Each message
+    names the cause and the params key to change."""
+    roles = segments["role"]
+    counts = roles.value_counts().to_dict()
+    where = (
+        f"the {len(segments)} segments (ids {', '.join(str(i) for i in segments['segment'])}) "
+        f"have roles {counts}"
+    )
+    # The rule hands the bull and bear segments out in date order, in this order of roles.
+    before = {"il_train": [], "sim_train": ["n_il_train", "n_validation"]}
+    before["backtest"] = [*before["sim_train"], "n_sim_train"]
+    for role, used_by in NEEDED_ROLES.items():
+        if (roles == role).any():
+            continue
+        if p.segments.roles is not None:
+            how = "list it in segments.roles"
+        elif before[role]:
+            how = (
+                f"lower segments.rule.{' or '.join(before[role])} (the rule gives the bull and "
+                "bear segments in date order to il_train, validation, sim_train and then the "
+                "backtests), or list every role in segments.roles"
+            )
+        else:
+            how = "list every role in segments.roles"
+        raise ValueError(
+            f"no {role} segment, which {used_by} need: {where}. Give a segment the role "
+            f"{role}: {how}; or bring data covering more segments"
+        )
+    train = roles.isin(p.rl.train_roles)
+    if not train.any():
+        raise ValueError(
+            f"no segment has a role in rl.train_roles {list(p.rl.train_roles)} for the RL "
+            f"episodes to start in: {where}. Change rl.train_roles or the roles"
+        )
+    backtests = segments[roles == "backtest"]
+    if not (backtests["regime"] == "bear").any():
+        raise ValueError(
+            "no bear backtest segment: the bear case study (Figure 5) would show another "
+            f"regime. The backtests are segments {backtests['segment'].tolist()} "
+            f"({', '.join(backtests['regime'])}). Give a bear segment the role backtest: "
+            + (
+                "in segments.roles"
+                if p.segments.roles is not None
+                else "raise segments.rule.n_backtest (or list the roles in segments.roles)"
+            )
+        )
+    # Episodes start in sim_train (notebook 05), rl.train_roles (final_rl) and il_train
+    # (rl_baseline) and need one bar more than they last; the realism windows lie in backtests.
+    episode = p.market.in_bars(bar_min).episode
+    needs = (
+        ("sim_train", roles == "sim_train", episode + 1),
+        ("il_train", roles == "il_train", episode + 1),
+        (f"rl.train_roles {list(p.rl.train_roles)}", train, episode + 1),
+        ("backtest", roles == "backtest", episode),
+    )
+    for name, mask, need in needs:
+        longest = int(segments.loc[mask, "bars"].max())
+        if longest < need:
+            raise ValueError(
+                f"no {name} segment is long enough for an episode of market.episode_minutes "
+                f"{p.market.episode_minutes:g} = {episode} bars of {bar_min:g} minutes (it needs "
+                f"{need} bars; the longest has {longest}): lower market.episode_minutes to at "
+                f"most {(longest - need + episode) * bar_min:g}"
+            )
+    il_eval_segment(p, segments)
 
 
 def role_search(p: Params, market: Market, root: str | Path = ".") -> tuple[pd.DataFrame, ...]:
@@ -217,7 +360,41 @@ def segment_labels(p: Params, bars: pd.DataFrame, segments: pd.DataFrame) -> pd.
     lab[inside] = experts.expert_labels(
         bars["close"].to_numpy()[inside], p.experts.theta, segment_ids=seg_id[inside]
     )
+    check_labels(p, bars, segments, lab)
     return pd.Series(lab, index=bars.index, name="label")
+
+
+def largest_move(close: np.ndarray) -> float:
+    """The largest later rise or fall from any bar, as a fraction of its close (the largest θ
+    for which some bar gets a buy or sell label)."""
+    c = np.asarray(close, dtype=np.float64)
+    if len(c) < 2:
+        return 0.0
+    later_max = np.maximum.accumulate(c[::-1])[::-1][1:]
+    later_min = np.minimum.accumulate(c[::-1])[::-1][1:]
+    return float(max((later_max / c[:-1] - 1).max(), (1 - later_min / c[:-1]).max()))
+
+
+def check_labels(p: Params, bars: pd.DataFrame, segments: pd.DataFrame, labels) -> None:
+    """Fail when every ``il_train`` bar is labelled hold: the agents would learn one constant
+    action. The message gives the largest move θ would have to stay below."""
+    lab = np.asarray(labels, dtype=np.float64)
+    mask = regimes.role_mask(segments, len(bars), "il_train")
+    if not mask.any() or (lab[mask] != 0).any():
+        return
+    close = bars["close"].to_numpy()
+    moves = {
+        int(s.segment): largest_move(close[s.first_bar : s.last_bar + 1])
+        for s in segments[segments["role"] == "il_train"].itertuples(index=False)
+    }
+    best = max(moves.values())
+    raise ValueError(
+        f"every il_train bar is labelled hold: within its segment no close later rises or falls "
+        f"by experts.theta = {p.experts.theta:.1%} (the largest move inside an il_train segment "
+        f"is {best:.1%}, segment {max(moves, key=moves.get)}), so the IL agents would learn "
+        f"nothing but hold. Set experts.theta below {best:.1%} (e.g. {best / 2:.1%}), or give "
+        "segments with larger moves the role il_train"
+    )
 
 
 def label_mix(segments: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
@@ -297,7 +474,8 @@ def train_il_pool(
     for i, ((x, y), seg) in enumerate(zip(datasets, ids, strict=True)):
         tr, va = imitation.split_train_val(len(y), c.val_fraction)
         with torch.no_grad():
-            pred = result.model.act(torch.as_tensor(x[va]))[:, i].numpy()
+            every = result.model.act(torch.as_tensor(x))[:, i].numpy()
+        pred = every[va]
         q = imitation.fit_quality(pred, y[va], c.hold_band)
         rows.append(
             {
@@ -310,11 +488,61 @@ def train_il_pool(
                 "val_mse": q["mse"],
                 "val_accuracy": q["accuracy"],
                 "val_majority_rate": q["majority_rate"],
+                "one_class": one_class_note(
+                    imitation.action_classes(every, c.hold_band), y.astype(int)
+                ),
             }
         )
     fit = pd.DataFrame(rows)
     write_table(fit, p.tables_dir(root), "il_fit", floatfmt=".3g")
+    check_pool(fit)
     return result, fit
+
+
+ACTION_NAMES = {-1: "sell", 0: "hold", 1: "buy"}
+
+
+def one_class_note(predicted: np.ndarray, labels: np.ndarray) -> str:
+    """Which one action class an agent never leaves on its own segment's bars, and whether it
+    is its labels' majority class; the empty string when its classes vary."""
+    cls = np.unique(np.asarray(predicted).astype(int))
+    if len(cls) != 1:
+        return ""
+    name = ACTION_NAMES[int(cls[0])]
+    values, counts = np.unique(np.asarray(labels).astype(int), return_counts=True)
+    if len(values) == 1:
+        return f"only {name}; its labels are all {ACTION_NAMES[int(values[0])]}"
+    major = ACTION_NAMES[int(values[counts.argmax()])]
+    return f"only {name}, its majority class" if name == major else f"only {name}"
+
+
+def check_pool(fit: pd.DataFrame) -> None:
+    """Say which IL agents never leave one action class on their own segment (column
+    ``one_class`` of the fit table: often their labels' majority class, the segment's
+    "style"); fail when every agent is stuck in the same class, so that the pool hands the
+    simulator one constant behaviour and nothing to mix."""
+    if "one_class" not in fit:
+        return
+    notes = fit["one_class"].fillna("").astype(str)
+    stuck = fit[notes != ""]
+    if stuck.empty:
+        return
+    which = "; ".join(f"{r.agent} (segment {r.segment}): {r.one_class}" for r in stuck.itertuples())
+    fix = (
+        "lower experts.theta for more buy and sell labels (tables/il_labels), train longer "
+        "(il.max_epochs, il.patience), or narrow il.hold_band"
+    )
+    classes = set(notes.str.extract(r"^only (\w+)")[0])
+    if len(stuck) == len(fit) and len(classes) == 1:
+        raise ValueError(
+            f"every IL agent predicts {classes.pop()} on every bar of its segment ({which}): the "
+            f"pool gives the simulator one constant behaviour and nothing to mix. To change it: "
+            f"{fix}"
+        )
+    print(
+        f"Warning: {len(stuck)} of {len(fit)} IL agents never leave one action class on their "
+        f"segment ({which}); to change it: {fix}"
+    )
 
 
 def il_eval_segment(p: Params, segments: pd.DataFrame) -> pd.Series:
@@ -326,7 +554,11 @@ def il_eval_segment(p: Params, segments: pd.DataFrame) -> pd.Series:
         role = "backtest" if rule == "first_backtest" else "sim_train"
         found = segments[segments["role"] == role]
     if found.empty or (found["role"] == "il_train").any():
-        raise ValueError(f"il.eval_segment {rule!r}: no such unseen segment")
+        raise ValueError(
+            f"il.eval_segment {rule!r}: no such segment that the IL agents did not train on "
+            f"(segments {segments['segment'].tolist()}, roles {segments['role'].tolist()}): "
+            "set il.eval_segment to first_backtest, first_sim_train or such a segment's id"
+        )
     return found.iloc[0]
 
 
@@ -508,24 +740,29 @@ def train_synthesis_net(
     return result, quality
 
 
+def market_bars(p: Params, bars: pd.DataFrame) -> MarketBars:
+    """The ``market`` durations (minutes in the params) as bars of the data's interval."""
+    return p.market.in_bars(bar_minutes(bars))
+
+
 def market_config(
     p: Params, bars: pd.DataFrame, impact: str | None = None, **overrides: Any
 ) -> market.MarketConfig:
     """The simulator's settings from params (``impact`` and others may be overridden); the
-    reward window in minutes becomes bars with the bars' interval."""
+    durations in minutes (episode, noise block, reward window) become bars of the bars'
+    interval (:func:`market_bars`)."""
     m = p.market
+    n = market_bars(p, bars)
     cfg = market.MarketConfig(
         impact=impact or m.impact,
-        episode_bars=m.episode_bars,
-        reward_window_bars=(
-            1 if m.reward == "bar" else minutes_to_bars(m.reward_window_minutes, bar_minutes(bars))
-        ),
+        episode_bars=n.episode,
+        reward_window_bars=n.reward_window,
         action_mode=m.action_mode,
         initial_cash=p.backtest.initial_cash,
         fee=p.backtest.fee,
         impact_coef=m.impact_coef,
         noise=m.noise,
-        noise_block=m.noise_block_bars,
+        noise_block=n.noise_block,
         il_volume_unit=m.il_volume_unit,
         max_return=m.max_return,
     )
@@ -650,7 +887,7 @@ def pool_balance(
     balance that moves nothing in the ``learned`` mode. Measured on simulated rather than real
     features, since that is where it is subtracted."""
     mdata = market_data(p, "sim_train", device, root)
-    steps = n_steps or p.market.episode_bars - 1
+    steps = n_steps or market_bars(p, mdata.bars).episode - 1
     cfg = market_config(p, mdata.bars, impact="paper", episode_bars=steps + 1)
     m = market.VectorMarket(mdata, cfg, p.market.n_paths, device)
     m.reset(p.seed)
@@ -705,7 +942,7 @@ def _drift(
 ) -> tuple[float, float, float]:
     """Mean log return per bar (bp) of simulated paths with no RL orders, with a 95 %
     interval across paths (each path's mean is one observation)."""
-    steps = p.market.episode_bars - 1
+    steps = market_bars(p, mdata.bars).episode - 1
     cfg = market_config(p, mdata.bars, impact=mode, episode_bars=steps + 1)
     m = market.VectorMarket(mdata, cfg, p.market.n_paths, device)
     path = market.rollout(m, torch.zeros(steps, m.n), p.seed)
@@ -760,7 +997,9 @@ def impact_checks(
         [{"impact": k, "drift_bp": v[0], "drift_ci_low": v[1], "drift_ci_high": v[2]}
          for k, v in drift.items()]
     )
-    checks = checks.merge(extra, on="impact", how="outer", sort=False)
+    order = [*checks["impact"], *[k for k in drift if k not in set(checks["impact"])]]
+    checks = checks.merge(extra, on="impact", how="outer").set_index("impact").loc[order]
+    checks = checks.reset_index()
     if law is not None:
         lag = np.arange(horizon + 1)
         law_rows = [
@@ -807,9 +1046,8 @@ def _train_method_pool(
         own = demos.select_segments([seg])
         learner = make_method_learner(p, p.il.method).fit(own, seed=p.seed)
         learners.append(learner)
-        acc = imitation.imitation_accuracy(
-            learner.act(_pool_states(learner, own.states)), own.actions, p.il.hold_band
-        )
+        acts = learner.act(_pool_states(learner, own.states))
+        acc = imitation.imitation_accuracy(acts, own.actions, p.il.hold_band)
         rows.append(
             {
                 "agent": f"IL{i + 1}",
@@ -818,6 +1056,10 @@ def _train_method_pool(
                 "method": p.il.method,
                 "train_bars": len(own),
                 **acc,
+                "one_class": one_class_note(
+                    imitation.action_classes(np.asarray(acts), p.il.hold_band),
+                    imitation.action_classes(np.asarray(own.actions), p.il.hold_band),
+                ),
             }
         )
     pool = LearnerPool(learners, ids)
@@ -830,6 +1072,7 @@ def _train_method_pool(
     )
     fit = pd.DataFrame(rows)
     write_table(fit, p.tables_dir(root), "il_fit", floatfmt=".3g")
+    check_pool(fit)
     return None, fit
 
 
@@ -871,7 +1114,7 @@ def simulator_realism(
     """Stylized facts of simulated paths (no RL trading) against the held-out backtest bars,
     beside the static replay of the training segments and a GBM baseline (and the ``learned``
     impact mode's paths when notebook 05's law exists); written as ``realism.csv``."""
-    length, n = p.market.episode_bars, p.market.n_paths
+    length, n = market_bars(p, mdata.bars).episode, p.market.n_paths
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
     real = realism.PathSet.from_bars(mdata.bars, regimes.role_ranges(segments, "backtest"), length)
     candidates = {
@@ -924,8 +1167,8 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
     text = (
         f"A buy of {paper['size']:.0%} of cash moves the price by {paper['response_bp']:.3g} bp "
         f"(95 % interval {paper['ci_low']:.3g} … {paper['ci_high']:.3g}) after "
-        f"{p.market.probe_horizon_bars} bars in `paper` mode and by {cal['response_bp']:.3g} bp "
-        f"in `calibrated` mode. {verdict}"
+        f"{p.market.probe_horizon_minutes:g} minutes in `paper` mode and by "
+        f"{cal['response_bp']:.3g} bp in `calibrated` mode. {verdict}"
     )
     out = {
         "mode": mode,
@@ -1479,6 +1722,32 @@ def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict
     return out, paths
 
 
+def _case_line(p: Params, root: str | Path = ".") -> list[str]:
+    """The case studies as picked from the backtests that were run (none before notebook 07)."""
+    from ilsim.report import case_text
+
+    path = artifact(p, "backtests.csv", root)
+    if not path.exists():
+        return []
+    return [f"Case studies (Figures 5 and 6): {case_text(pd.read_csv(path))}."]
+
+
+def _pool_line(p: Params, root: str | Path = ".") -> list[str]:
+    """The IL agents that never leave one action class (notebook 03's fit table), if any."""
+    path = p.tables_dir(root) / "il_fit.csv"
+    fit = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    if "one_class" not in fit:
+        return []
+    stuck = fit[fit["one_class"].fillna("").astype(str) != ""]
+    if stuck.empty:
+        return []
+    which = "; ".join(f"{r.agent} (segment {r.segment}): {r.one_class}" for r in stuck.itertuples())
+    return [
+        f"IL pool: {len(stuck)} of {len(fit)} agents never leave one action class on their own "
+        f"segment ({which}; tables/il_fit)."
+    ]
+
+
 def deviations(p: Params, root: str | Path = ".") -> list[str]:
     """The Deviations list of the reproduction report, filled from params and artifacts."""
     bars = data.load_bars(artifact(p, "bars.parquet", root))
@@ -1487,12 +1756,22 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
     probe = json.loads(artifact(p, "impact_mode.json", root).read_text())
     n_roles = segments["role"].value_counts().to_dict()
     bar_min = bar_minutes(bars)
+    n = m.in_bars(bar_min)
+    coverage = (
+        f" (each with at least {segments['coverage'].min():.0%} of its sessions)"
+        if "coverage" in segments
+        else ""
+    )
+    eval_seg = il_eval_segment(p, segments)
     return [
         f"Data: {bar_min:g}-minute bars from {bars.index[0].date()} to {bars.index[-1].date()} "
         f"({'synthetic default market' if p.data.source == 'synthetic' else p.data.path}); the "
         "paper used 1-minute QQQ bars for 2019–2024.",
-        f"Segments: {len(segments)} covered (ids {segments['segment'].min()}–"
-        f"{segments['segment'].max()}); roles {n_roles}. Rule: {p.segments.rule_text}",
+        f"Segments: {len(segments)} covered{coverage} (ids {segments['segment'].min()}–"
+        f"{segments['segment'].max()}); a segment with less than "
+        f"{p.segments.min_coverage:.0%} of its sessions in the data is dropped "
+        "(segments.min_coverage; data_import.md lists any). Roles "
+        f"{n_roles}: {roles_text(p, segments)}",
         "Segments hold the sessions after their first extremum day up to and including their "
         "last (the paper does not say).",
         "Features: EMA, MACD, signal and VWAP relative to the close (EMA/close − 1 …); min-max "
@@ -1502,10 +1781,12 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         f"Expert labels on closes, θ = {p.experts.theta:.0%}, first barrier hit within the "
         "segment; the last bar of a segment is hold.",
         f"IL traders (Tables 3–4): an action a is an order of a × {p.il.order_unit_shares:g} "
-        "shares; evaluated on the first backtest segment.",
+        f"shares; evaluated on segment {eval_seg['segment']} ({eval_seg['role']}, "
+        f"{eval_seg['regime']}; il.eval_segment {p.il.eval_segment!r}).",
         "Synthesis network: target standardised, trained one step ahead within sessions on "
         "sim_train; the simulator adds block-bootstrapped training residuals (blocks start at "
-        f"the env's time of day, {m.noise_block_bars} bars) with the real volume of those bars.",
+        f"the env's time of day, {m.noise_block_minutes:g} minutes = {n.noise_block} bars) with "
+        "the real volume of those bars.",
         f"Impact: the final agent trains in `{final_impact_mode(p, root)}` mode; notebook 05 "
         f"measured {probe['paper_response_bp']:.3g} bp in `paper` mode, "
         f"{probe['calibrated_response_bp']:.3g} bp in `calibrated` mode"
@@ -1540,7 +1821,8 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         f"DDPG: actor lr {r.actor_lr:g}, critic lr {r.critic_lr:g} (not in the paper); "
         f"{r.n_envs} parallel envs per seed, at most {r.total_steps} vector steps "
         f"({r.n_envs * r.total_steps:,} env steps per seed), warm-up {r.learning_starts} vector "
-        f"steps, episodes of {m.episode_bars} bars; episodes start in the "
+        f"steps, episodes of {m.episode_minutes:g} minutes ({n.episode} bars); episodes start "
+        "in the "
         f"{'/'.join(r.train_roles)} segments (RL baseline: static replay of il_train). The seeds "
         "of one agent train together as stacked networks (each model from its own seed's "
         "initial weights; env, exploration and replay streams shared).",
@@ -1583,6 +1865,8 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         f"{p.backtest.fee:.1%} fee on traded notional, {p.backtest.initial_cash:,.0f} initial "
         "cash, fractional shares, no shorting. Volatility and Sharpe are of per-bar returns, "
         "un-annualised (annualised values in backtests.csv).",
+        *_case_line(p, root),
+        *_pool_line(p, root),
         "IL baseline: one BC agent (same MLP) on the union of il_train labels; it trades its "
         f"predicted class (|output| <= {p.il.hold_band:g}: hold; otherwise buy with all cash "
         "or sell all holdings).",
@@ -1710,10 +1994,9 @@ def il_method_study(
     row["synthesis_skill_heldout"] = float(quality.iloc[-1]["skill"])
     mdata = assemble_market(p, bars, segments, scaler, pool.act, fit.model, fit.residuals, meta)
     m = p.il_methods
-    real = realism.PathSet.from_bars(
-        bars, regimes.role_ranges(segments, "backtest"), p.market.episode_bars
-    )
-    sim = simulated_pathset(p, mdata, "paper", m.n_paths, p.market.episode_bars, p.seed)
+    episode = market_bars(p, bars).episode
+    real = realism.PathSet.from_bars(bars, regimes.role_ranges(segments, "backtest"), episode)
+    sim = simulated_pathset(p, mdata, "paper", m.n_paths, episode, p.seed)
     table = realism.realism_table(
         real, {"simulator": sim}, n_boot=50, seed=p.seed, include_real_split=False
     )

@@ -12,6 +12,10 @@ explicitly in the params, or made by :func:`assign_roles`: sideways segments go 
 backtests; the others in date order give the first ``n_il_train`` to IL training, the next
 ``n_validation`` to policy selection, the next ``n_sim_train`` to the synthesis network, and
 the last ones fill the backtests up to ``n_backtest``.
+
+A segment's *coverage* is the share of its sessions the data hold: sessions are the weekdays
+``d_i < day <= d_i+1`` (every calendar day when the data trade on weekends), so holidays count
+as missing. :func:`drop_sparse` drops segments below a share (``segments.min_coverage``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ SEGMENT_COLUMNS = [
     "end",
     "bh_return_pct",
 ]
+COVERAGE_COLUMNS = ["sessions", "expected_sessions", "coverage"]
 
 
 def regime_of(kind_from: str, kind_to: str) -> str:
@@ -71,6 +76,8 @@ def segments_from_extrema(
     if len(days) == 0:
         raise ValueError("no bars to segment")
     first_day, last_day = days[0], days[-1]
+    session_days = np.unique(days).astype("datetime64[D]")
+    weekends = bool((np.is_busday(session_days) == 0).any())  # data that trade every day
     rows = []
     for i in range(len(ext) - 1):
         (d0, k0), (d1, k1) = ext[i], ext[i + 1]
@@ -82,6 +89,11 @@ def segments_from_extrema(
             continue
         a, b = int(idx[0]), int(idx[-1])
         close = bars["close"].to_numpy()
+        lo, hi = np.datetime64(d0, "D") + 1, np.datetime64(d1, "D") + 1
+        expected = (
+            int((hi - lo) // np.timedelta64(1, "D")) if weekends else int(np.busday_count(lo, hi))
+        )
+        sessions = int(((session_days >= lo) & (session_days < hi)).sum())
         rows.append(
             {
                 "segment": i + 1,
@@ -97,6 +109,9 @@ def segments_from_extrema(
                 "start": bars.index[a],
                 "end": bars.index[b],
                 "bh_return_pct": 100.0 * (close[b] / close[a] - 1.0),
+                "sessions": sessions,
+                "expected_sessions": expected,
+                "coverage": min(1.0, sessions / max(1, expected)),
             }
         )
     if not rows:
@@ -104,7 +119,42 @@ def segments_from_extrema(
             f"none of the {len(ext) - 1} segments between the extrema lies inside the data "
             f"({first_day} … {last_day})"
         )
-    return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
+    return pd.DataFrame(rows, columns=SEGMENT_COLUMNS + COVERAGE_COLUMNS)
+
+
+def drop_sparse(segments: pd.DataFrame, min_coverage: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split segments into those whose ``coverage`` reaches ``min_coverage`` and those that do
+    not (dropped: their extrema's dates would claim sessions the data lack). Fails when none
+    is left, naming the key."""
+    sparse = segments["coverage"].to_numpy() < min_coverage
+    kept = segments[~sparse].reset_index(drop=True)
+    dropped = segments[sparse].reset_index(drop=True)
+    if kept.empty:
+        worst = ", ".join(
+            f"segment {r.segment}: {r.sessions} of {r.expected_sessions}"
+            for r in dropped.itertuples(index=False)
+        )
+        raise ValueError(
+            f"every segment inside the data has less than {min_coverage:.0%} of its sessions in "
+            f"the data ({worst}): the file has gaps across the extrema's span; bring data that "
+            "cover the segments, or lower segments.min_coverage"
+        )
+    return kept, dropped
+
+
+def describe_rule(rule: RoleRule) -> str:
+    """The role rule as words, from its numbers (:func:`assign_roles`)."""
+    side = (
+        "sideways segments are backtests; the bull and bear segments"
+        if rule.sideways_to_backtest
+        else "all segments"
+    )
+    return (
+        f"ilsim.regimes.assign_roles with segments.rule: {side} in date order give the first "
+        f"{rule.n_il_train} to IL training, the next {rule.n_validation} to validation (policy "
+        f"selection), the next {rule.n_sim_train} to the synthesis network, and the last ones "
+        f"fill the backtests up to {rule.n_backtest}; what is left is unused."
+    )
 
 
 def zigzag(close: pd.Series, threshold: float) -> list[dict]:
@@ -198,15 +248,28 @@ def assign_roles(segments: pd.DataFrame, rule: RoleRule) -> list[str]:
 
 
 def with_roles(
-    segments: pd.DataFrame, rule: RoleRule, explicit: Sequence[str] | None
+    segments: pd.DataFrame,
+    rule: RoleRule,
+    explicit: Sequence[str] | None,
+    dropped: Sequence[int] = (),
 ) -> pd.DataFrame:
-    """Attach roles: the explicit list from params when given (checked), else the rule's."""
+    """Attach roles: the explicit list from params when given (checked), else the rule's.
+    ``dropped``: ids of segments left out for their coverage (named in the count's error)."""
     out = segments.copy()
     if explicit is not None:
         if len(explicit) != len(out):
+            ids = ", ".join(str(i) for i in out["segment"])
+            gone = (
+                f"; dropped for coverage below segments.min_coverage: "
+                f"{', '.join(str(i) for i in dropped)}"
+                if len(dropped)
+                else ""
+            )
             raise ValueError(
-                f"segments.roles lists {len(explicit)} roles but the data give {len(out)} segments "
-                f"(ids {out['segment'].min()}…{out['segment'].max()})"
+                f"segments.roles lists {len(explicit)} roles but the data give {len(out)} "
+                f"segments (ids {ids}{gone}). List exactly one role per segment, in that order, "
+                "in segments.roles, or delete segments.roles to assign roles by segments.rule"
+                + (" (or lower segments.min_coverage to keep the dropped ones)" if gone else "")
             )
         bad = sorted(set(explicit) - set(ROLES))
         if bad:

@@ -297,12 +297,29 @@ def _degenerate_seeds(
     return int(per.sum()), len(per)
 
 
-def claims(bt: pd.DataFrame) -> pd.DataFrame:
-    """The paper's claims, each marked holds / does not hold from our numbers.
+def untestable(bt: pd.DataFrame, strategies: tuple[str, ...], regime: str | None = None) -> str:
+    """Why a claim about ``strategies`` (in ``regime``) cannot be tested on these backtests,
+    naming the params key that would give it data; "" when it can."""
+    if regime is not None and not (bt["regime"] == regime).any():
+        key = "segments.rule." + ("sideways_to_backtest" if regime == "sideways" else "n_backtest")
+        return (
+            f"no {regime} backtest (give {regime} segments the role backtest: segments.roles or "
+            f"{key})"
+        )
+    missing = [s for s in strategies if s not in set(bt["strategy"])]
+    if missing:
+        return f"no {', '.join(missing)} rows in the backtests"
+    return ""
 
-    A claim holds only when the whole 95 % interval across seeds lies on its side. When every
-    seed of the strategy a claim is about is degenerate (a constant position) the verdict says
-    so; ``note`` gives the degenerate seeds of each learned strategy the claim involves.
+
+def claims(bt: pd.DataFrame) -> pd.DataFrame:
+    """The paper's claims, each marked holds / does not hold / not testable from our numbers.
+
+    A claim holds only when the whole 95 % interval across seeds lies on its side. A claim
+    without data (no backtest of its regime, a strategy missing, an undefined statistic) is
+    "not testable", never "does not hold". When every seed of the strategy a claim is about is
+    degenerate (a constant position) the verdict says so; ``note`` gives the degenerate seeds
+    of each learned strategy the claim involves.
     """
     _check_degeneracy_columns(bt)
     rows = []
@@ -315,8 +332,25 @@ def claims(bt: pd.DataFrame) -> pd.DataFrame:
         subject: str = "final_rl",
         others: tuple[str, ...] = (),
         regime: str | None = None,
+        needs: tuple[str, ...] = ("final_rl", "long_only"),
     ) -> None:
         m, lo, hi = est
+        why = untestable(bt, needs, regime)
+        if not why and not np.isfinite([m, lo, hi]).all():
+            why = "the statistic is undefined on these backtests"
+        if why:
+            rows.append(
+                {
+                    "claim": claim,
+                    "statistic": stat,
+                    "estimate": np.nan,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "verdict": f"not testable: {why}",
+                    "note": "",
+                }
+            )
+            return
         verdict = "holds" if ok else "does not hold"
         n_deg, n = _degenerate_seeds(bt, subject, regime)
         if n and n_deg == n:
@@ -350,7 +384,14 @@ def claims(bt: pd.DataFrame) -> pd.DataFrame:
         d[1] > 0,
     )
     per = bt.groupby(["strategy", "seed"])["max_drawdown_pct"].mean()
-    ratio = mean_ci(per.loc["final_rl"].to_numpy() / float(per.loc["long_only"].mean()))
+    nan3 = (np.nan, np.nan, np.nan)
+    has = set(bt["strategy"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (
+            mean_ci(per.loc["final_rl"].to_numpy() / float(per.loc["long_only"].mean()))
+            if {"final_rl", "long_only"} <= has
+            else nan3
+        )
     add(
         "Its average max drawdown is about half of long-only's (ratio within 0.35–0.65)",
         "final_rl / long_only, avg max drawdown",
@@ -373,6 +414,7 @@ def claims(bt: pd.DataFrame) -> pd.DataFrame:
         s,
         s[1] > 0,
         regime="sideways",
+        needs=("final_rl",),
     )
     d = _diff_ci(bt, "total_return_pct", "final_rl", "long_only", "bull")
     add(
@@ -383,8 +425,12 @@ def claims(bt: pd.DataFrame) -> pd.DataFrame:
         regime="bull",
     )
     vol = bt.groupby(["strategy", "seed"])["volatility"].mean()
-    others = min(float(vol.loc[s_].mean()) for s_ in ("final_rl", "long_only", "rl_baseline"))
-    v = mean_ci(vol.loc["il_baseline"].to_numpy() - others)
+    compared = ("il_baseline", "final_rl", "long_only", "rl_baseline")
+    if set(compared) <= has:
+        others = min(float(vol.loc[s_].mean()) for s_ in compared[1:])
+        v = mean_ci(vol.loc["il_baseline"].to_numpy() - others)
+    else:
+        v = nan3
     add(
         "The IL baseline is the most conservative (lowest volatility)",
         "il_baseline − lowest other strategy, avg volatility",
@@ -392,19 +438,51 @@ def claims(bt: pd.DataFrame) -> pd.DataFrame:
         v[2] < 0,
         subject="il_baseline",
         others=("final_rl", "rl_baseline"),
+        needs=compared,
     )
     return pd.DataFrame(rows)
 
 
 def case_segments(bt: pd.DataFrame) -> dict[str, int]:
-    """The case studies by the SPEC rule: ``bear`` is the backtest with the deepest long-only
-    loss; ``volatile`` the sideways backtest with the largest long-only drawdown."""
+    """The case studies by the SPEC rule: ``bear`` is the bear backtest with the deepest
+    long-only loss (never another regime: without a bear backtest this fails, naming the
+    key); ``volatile`` the sideways backtest with the largest long-only drawdown, or the
+    backtest with the largest one when none is sideways (:func:`case_rules` says which)."""
     lo = bt[bt["strategy"] == "long_only"]
-    bear = int(lo.loc[lo["total_return_pct"].idxmin(), "segment"])
+    bear_pool = lo[lo["regime"] == "bear"]
+    if bear_pool.empty:
+        raise ValueError(
+            "no bear backtest for the bear case study (Figure 5): the backtests are segments "
+            f"{sorted(lo['segment'].unique().tolist())} "
+            f"({', '.join(sorted(lo['regime'].unique()))}). Give a bear segment the role "
+            "backtest (segments.roles, or segments.rule.n_backtest)"
+        )
+    bear = int(bear_pool.loc[bear_pool["total_return_pct"].idxmin(), "segment"])
     side = lo[lo["regime"] == "sideways"]
     pool = side if len(side) else lo
     volatile = int(pool.loc[pool["max_drawdown_pct"].idxmin(), "segment"])
     return {"bear": bear, "volatile": volatile}
+
+
+def case_rules(bt: pd.DataFrame) -> dict[str, str]:
+    """The rule each case study of :func:`case_segments` was picked by, as run."""
+    lo = bt[bt["strategy"] == "long_only"]
+    volatile = (
+        "the sideways backtest with the largest long-only drawdown"
+        if (lo["regime"] == "sideways").any()
+        else "the backtest with the largest long-only drawdown (there is no sideways backtest)"
+    )
+    return {"bear": "the bear backtest with the deepest long-only loss", "volatile": volatile}
+
+
+def case_text(bt: pd.DataFrame) -> str:
+    """The case studies as run: segment, its regime and the rule that picked it."""
+    regime = bt.drop_duplicates("segment").set_index("segment")["regime"]
+    rules = case_rules(bt)
+    return "; ".join(
+        f"{name}: segment {seg} ({regime[seg]}), {rules[name]}"
+        for name, seg in case_segments(bt).items()
+    )
 
 
 def write_reproduction(
@@ -442,7 +520,8 @@ def write_reproduction(
         "\n## Case studies (Figures 5 and 6)\n\n",
         markdown_table(cases, fmt),
         "\n## The paper's claims\n\nA claim holds only when the whole 95 % interval across "
-        "seeds lies on its side; the verdict says so when every seed of the strategy it is about "
+        "seeds lies on its side; one without data (no backtest of its regime) is not testable. "
+        "The verdict says so when every seed of the strategy it is about "
         "is degenerate, and `note` lists degenerate seeds of the strategies it involves.\n\n",
         markdown_table(claim_table, fmt),
         _sweep_section(sweep, fmt),

@@ -157,7 +157,8 @@ def test_dst_crossing_keeps_new_york_session_times(tmp_path):
 
 def test_output_tz_and_other_session(bars, tmp_path):
     path = write(vendor(bars), tmp_path / "b.csv")
-    got, report = import_bars(path, tz="UTC", session=("14:30", "14:40"))
+    # 8 of 12 rows fall outside this narrow session on purpose: allow it.
+    got, report = import_bars(path, tz="UTC", session=("14:30", "14:40"), max_outside_session=1)
     assert str(got.index.tz) == "UTC"
     assert list(got.index.strftime("%H:%M")) == ["14:30", "14:35"] * 2
     assert report.repairs["dropped_outside_session"] == len(bars) - 4
@@ -196,7 +197,8 @@ def test_repairs_are_applied_and_counted(tmp_path):
     )
     raw = pd.concat([raw, extra]).assign(t=lambda d: pd.to_datetime(d["Datetime"]))
     raw = raw.sort_values("t").drop(columns="t")
-    got, report = import_bars(write(raw, tmp_path / "r.csv"))
+    # 2 of 19 rows are outside the session on purpose (more than the default 5 % in so few rows)
+    got, report = import_bars(write(raw, tmp_path / "r.csv"), max_outside_session=0.2)
 
     assert report.repairs == {
         "dropped_outside_session": 2,
@@ -432,7 +434,10 @@ def test_mixed_intervals(bars, tmp_path):
     raw = vendor(bars)
     raw.loc[8, "timestamp"] += 120  # a traded bar 2 minutes off the 5-minute grid
     path = write(raw, tmp_path / "mi.csv")
-    problem = "off the 5 min bar grid, 7 min after the previous bar: mixed bar intervals"
+    problem = (
+        r"off the 5 min bar grid, 7 min after the previous bar: mixed bar intervals "
+        r"\(traded rows off the grid: 9; "
+    )
     with pytest.raises(DataImportError, match=expect(path, 9, problem)):
         import_bars(path)
 
@@ -457,6 +462,249 @@ def test_error_is_picklable_and_formatted():
     back = pickle.loads(pickle.dumps(err))
     assert (back.path, back.row, back.problem) == ("f.csv", 17, err.problem)
     assert str(DataImportError("f.csv", "file is empty")) == "f.csv: file is empty"
+
+
+# ----------------------------------------------------------------------------- intervals by day
+
+
+def full_days(spec: list[tuple[str, int]]) -> pd.DataFrame:
+    """Canonical bars of whole 09:30-16:00 New York days, each day with its own bar minutes."""
+    return pd.concat([make_bars(days=(d,), n=390 // m, minutes=m) for d, m in spec])
+
+
+@pytest.mark.parametrize("one_minute_first", [False, True])
+def test_five_minute_days_and_a_one_minute_day_stop(tmp_path, one_minute_first):
+    # The issue's case: every 5-minute bar sits on the 1-minute grid, so this used to import
+    # as 1-minute bars with 924 "missing bars".
+    fives = [(d, 5) for d in ("2021-03-09", "2021-03-10", "2021-03-11")]
+    spec = [("2021-03-08", 1), *fives] if one_minute_first else [*fives, ("2021-03-12", 1)]
+    path = write(vendor(full_days(spec)), tmp_path / "mixed.csv")
+    first = 391 if one_minute_first else 1  # first row of the first 5-minute day
+    problem = (
+        r"mixed bar intervals: 3 of 4 trading days have bars 5 min apart \(234 rows\), "
+        r"the rest 1 min"
+    )
+    with pytest.raises(DataImportError, match=expect(path, first, problem)) as info:
+        import_bars(path)
+    msg = str(info.value)
+    for k, day in enumerate(("2021-03-09", "2021-03-10", "2021-03-11")):
+        lo = first + 78 * k
+        assert f"{day} (5 min, rows {lo}-{lo + 77})" in msg
+    assert "separate files" in msg and "resample" in msg
+
+
+def test_five_minute_file_with_a_one_minute_day_stops(tmp_path):
+    days = [str(d.date()) for d in pd.bdate_range("2021-03-01", periods=11)]
+    spec = [(d, 1 if d == "2021-03-08" else 5) for d in days]
+    path = write(vendor(full_days(spec), "naive_local"), tmp_path / "one_day.parquet")
+    problem = r"1 of 11 trading days has bars 1 min apart \(390 rows\), the rest 5 min"
+    with pytest.raises(DataImportError, match=expect(path, 5 * 78 + 1, problem)) as info:
+        import_bars(path)
+    assert "2021-03-08 (1 min, rows 391-780)" in str(info.value)
+
+
+def test_one_minute_file_with_a_month_of_five_minute_bars_stops(tmp_path):
+    ones = [(str(d.date()), 1) for d in pd.bdate_range("2021-02-01", "2021-02-26")]  # 20 days
+    fives = [(str(d.date()), 5) for d in pd.bdate_range("2021-03-01", "2021-03-31")]  # 23 days
+    path = write(vendor(full_days(ones + fives), "epoch_ms"), tmp_path / "month.parquet")
+    problem = r"23 of 43 trading days have bars 5 min apart \(1,794 rows\), the rest 1 min"
+    with pytest.raises(DataImportError, match=expect(path, 20 * 390 + 1, problem)) as info:
+        import_bars(path)
+    msg = str(info.value)
+    assert "2021-03-01 (5 min, rows 7801-7878)" in msg and "... and 18 more" in msg
+
+
+def test_one_minute_days_with_gaps_and_a_short_day_still_import(tmp_path):
+    bars = full_days([("2021-11-24", 1), ("2021-11-26", 1), ("2021-11-29", 1)])
+    day2 = bars.index.normalize() == pd.Timestamp("2021-11-26", tz=NY)
+    bars = bars[~day2 | (bars.index.hour < 13)]  # a half day (closes 13:00)
+    bars = bars.drop(bars.index[[5, 7, 9, 40, 41, 42]])  # gaps, not another interval
+    got, report = import_bars(write(vendor(bars), tmp_path / "ok.csv"))
+    pd.testing.assert_frame_equal(got, bars)
+    assert report.interval == pd.Timedelta(minutes=1) and report.short_days == 2
+    assert report.repairs["missing_bars_in_session"] == 6
+
+
+# ----------------------------------------------------------------------------- time index
+
+
+@pytest.mark.parametrize(
+    ("layout", "kwargs", "label"),
+    [
+        ("naive_utc_ts", {"source_tz": "UTC"}, "ts (index)"),
+        ("aware_unnamed", {}, "(index)"),
+        ("strings_named_date_time", {}, "Date Time (index)"),
+    ],
+)
+def test_parquet_time_index(tmp_path, layout, kwargs, label):
+    bars = make_bars(n=78)
+    raw = vendor(bars).drop(columns="timestamp")
+    utc = bars.index.tz_convert("UTC")
+    raw.index = {
+        "naive_utc_ts": pd.DatetimeIndex(utc.tz_localize(None), name="ts"),
+        "aware_unnamed": pd.DatetimeIndex(utc).rename(None),
+        "strings_named_date_time": pd.Index(
+            [t.isoformat() for t in bars.index], name="Date Time", dtype=object
+        ),
+    }[layout]
+    path = tmp_path / "indexed.parquet"
+    raw.to_parquet(path)
+    got, report = import_bars(path, **kwargs)
+    pd.testing.assert_frame_equal(got, bars)
+    assert report.time_column == label and report.rows_kept == len(bars)
+
+
+def test_no_time_column_describes_the_index(bars, tmp_path):
+    raw = vendor(bars).drop(columns="timestamp")
+    raw.index = pd.Index(np.arange(100, 100 + len(raw)), name="id")
+    path = tmp_path / "ids.parquet"
+    raw.to_parquet(path)
+    problem = r"no time column .*or a Parquet index of times.*the index \('id', int64\) does not"
+    with pytest.raises(DataImportError, match=expect(path, None, problem)):
+        import_bars(path)
+
+
+def test_no_time_column_spots_an_unnamed_index_in_csv(bars, tmp_path):
+    raw = vendor(bars, "naive_local").set_index("Datetime").rename_axis(None)
+    path = tmp_path / "unnamed.csv"
+    raw.to_csv(path)  # the index becomes a first column without a name
+    problem = r"column 'Unnamed: 0' holds times but has no name.*name it 'datetime'"
+    with pytest.raises(DataImportError, match=expect(path, None, problem)):
+        import_bars(path)
+
+
+# ----------------------------------------------------------------------------- time zones
+
+
+@pytest.mark.parametrize("layout", ["csv", "parquet_index"])
+def test_naive_utc_without_source_tz_stops_naming_the_time_zone(tmp_path, layout):
+    # Whole days: read as New York times, only 14:30-15:55 of the 14:30-20:55 UTC bars fall
+    # inside the session (this used to keep them silently, stamped five hours late).
+    bars = make_bars(n=78)
+    if layout == "csv":
+        path = write(vendor(bars, "naive_utc"), tmp_path / "utc.csv")
+    else:
+        raw = vendor(bars).drop(columns="timestamp")
+        raw.index = pd.DatetimeIndex(bars.index.tz_convert("UTC").tz_localize(None), name="ts")
+        path = tmp_path / "utc.parquet"
+        raw.to_parquet(path)
+    problem = (
+        r"120 of 156 rows \(76\.9%\) fall outside the session 09:30-16:00 America/New_York, "
+        r"more than data\.max_outside_session allows \(5%\)"
+    )
+    with pytest.raises(DataImportError, match=expect(path, None, problem)) as info:
+        import_bars(path)
+    msg = str(info.value)
+    assert "The likely cause is the time zone" in msg
+    assert "read as wall-clock times in America/New_York (data.source_tz" in msg
+    assert "Read as UTC, 100.0% of the rows fall inside" in msg and "data.source_tz: UTC" in msg
+    got, _ = import_bars(path, source_tz="UTC")
+    pd.testing.assert_frame_equal(got, bars)
+
+
+def test_aware_times_off_the_session_point_at_data_tz(tmp_path):
+    bars = make_bars(n=78)
+    path = write(vendor(bars, "epoch_s"), tmp_path / "b.csv")
+    with pytest.raises(DataImportError, match="likely cause is the time zone") as info:
+        import_bars(path, tz="Europe/Berlin")
+    msg = str(info.value)
+    assert "data.source_tz does not apply" in msg and "data.tz" in msg
+
+
+def test_outside_session_share_is_a_param(tmp_path):
+    bars = make_bars(n=6)  # 12 bars; two 16:00 closing prints are 2 of 14 rows (14 %)
+    raw = vendor(bars, "naive_local")
+    prints = raw.iloc[[5, 11]].assign(Datetime=["2021-03-11 16:00:00", "2021-03-12 16:00:00"])
+    raw = pd.concat([raw.iloc[:6], prints.iloc[:1], raw.iloc[6:], prints.iloc[1:]])
+    path = write(raw, tmp_path / "prints.csv")
+    with pytest.raises(DataImportError, match=r"2 of 14 rows \(14\.3%\) fall outside") as info:
+        import_bars(path)
+    assert "raise data.max_outside_session" in str(info.value)
+    got, report = import_bars(path, max_outside_session=0.15)
+    pd.testing.assert_frame_equal(got, bars)
+    assert report.repairs["dropped_outside_session"] == 2
+    with pytest.raises(ValueError, match="max_outside_session must be a share"):
+        import_bars(path, max_outside_session=5)
+
+
+def test_closing_prints_of_whole_days_pass_by_default(tmp_path):
+    bars = make_bars(n=78)  # one 16:00 print a day: 2 of 158 rows (1.3 %)
+    raw = vendor(bars, "epoch_s")
+    prints = raw.iloc[[77, 155]].assign(timestamp=raw["timestamp"].iloc[[77, 155]] + 300)
+    raw = pd.concat([raw.iloc[:78], prints.iloc[:1], raw.iloc[78:], prints.iloc[1:]])
+    got, report = import_bars(write(raw, tmp_path / "prints.csv"))
+    pd.testing.assert_frame_equal(got, bars)
+    assert report.repairs["dropped_outside_session"] == 2
+
+
+# ----------------------------------------------------------------------------- UTC offsets
+
+
+@pytest.mark.parametrize(
+    ("label", "row", "why"),
+    [
+        # New York wall times labelled as UTC: the rows go back in time (used to be reported
+        # as unsorted rows); the offset changes back at the next day's first row
+        ("+00:00", 4, "and changes again 28.8 hours later, at row 7"),
+        # an hour off but still inside the session, in time order
+        ("-06:00", 4, "in the same session"),
+    ],
+)
+def test_mixed_offsets_are_reported_as_mixed_offsets(bars, tmp_path, label, row, why):
+    raw = vendor(bars, "iso_offset")  # all -05:00 (March 11-12, 2021 is EST)
+    raw.loc[3:5, "datetime"] = raw.loc[3:5, "datetime"].str.replace("-05:00", label)
+    path = write(raw, tmp_path / "offsets.csv")
+    problem = (
+        rf"mixed UTC offsets: time '2021-03-11T09:45:00{re.escape(label)}' has offset "
+        rf"{re.escape(label)} but row 3's '2021-03-11T09:40:00-05:00' has -05:00 "
+        rf"\({re.escape(why)}\); offsets in the file: "
+    )
+    with pytest.raises(DataImportError, match=expect(path, row, problem)) as info:
+        import_bars(path)
+    assert "data.source_tz" in str(info.value)
+
+
+def test_unsorted_rows_with_mixed_offsets_say_so(bars, tmp_path):
+    # Two exports joined in the wrong order, each with its own offset.
+    raw = pd.concat([vendor(bars.iloc[6:], "iso_offset"), vendor(bars.iloc[:6], "iso_z")])
+    path = write(raw, tmp_path / "joined.csv")
+    problem = (
+        r"is earlier than row 6's .*\(rows must be in time order\); note: the file mixes UTC "
+        r"offsets: -05:00 \(6 rows\), \+00:00 \(6 rows\)"
+    )
+    with pytest.raises(DataImportError, match=expect(path, 7, problem)):
+        import_bars(path)
+
+
+def test_mixed_offsets_sending_rows_outside_the_session_say_so(tmp_path):
+    bars = make_bars(n=78)
+    raw = vendor(bars, "iso_offset")
+    raw.loc[78:, "datetime"] = raw.loc[78:, "datetime"].str.replace("-05:00", "Z")  # day 2
+    path = write(raw, tmp_path / "labels.csv")
+    problem = r"fall outside the session .*The file mixes UTC offsets \(-05:00 \(78 rows\)"
+    with pytest.raises(DataImportError, match=expect(path, None, problem)):
+        import_bars(path)
+
+
+def test_offsets_that_follow_a_time_zone_are_not_mixed(tmp_path):
+    # Daylight saving (-05:00 / -04:00, months apart), and two exports with one offset each.
+    bars = make_bars(days=("2021-03-12", "2021-03-15", "2021-11-05", "2021-11-08"), n=3)
+    got, _ = import_bars(write(vendor(bars, "iso_offset"), tmp_path / "dst.csv"))
+    pd.testing.assert_frame_equal(got, bars)
+    two = make_bars()
+    raw = pd.concat([vendor(two.iloc[:6], "iso_offset"), vendor(two.iloc[6:], "iso_z")])
+    got, _ = import_bars(write(raw, tmp_path / "two.csv"))
+    pd.testing.assert_frame_equal(got, two)
+    # a 24-hour session: each change falls between two bars of one session
+    stamps = pd.date_range("2021-03-13", "2021-03-16", freq="h", tz=NY, inclusive="left")
+    stamps = stamps.append(
+        pd.date_range("2021-11-06", "2021-11-09", freq="h", tz=NY, inclusive="left")
+    )
+    raw = pd.DataFrame({"datetime": [t.isoformat() for t in stamps]}).assign(
+        open=1.0, high=1.0, low=1.0, close=1.0, volume=1.0
+    )
+    got, _ = import_bars(write(raw, tmp_path / "h24.csv"), session=("00:00", "24:00"))
+    assert got.index.equals(stamps.rename("timestamp").as_unit("ns"))
 
 
 # ----------------------------------------------------------------------------- canonical store
@@ -623,7 +871,7 @@ def test_dst_ambiguous_naive_time_outside_session_is_dropped(tmp_path):
     night = raw.iloc[[2]].assign(Datetime="2021-11-07 01:30:00")  # happens twice in New York
     raw = pd.concat([raw.iloc[:3], night, raw.iloc[3:]])
     path = write(raw, tmp_path / "amb.csv")
-    got, report = import_bars(path)
+    got, report = import_bars(path, max_outside_session=0.2)  # 1 of 7 rows outside, on purpose
     pd.testing.assert_frame_equal(got, bars)
     assert report.repairs["dropped_outside_session"] == 1
     with pytest.raises(DataImportError, match=expect(path, 4, "ambiguous in America/New_York")):

@@ -1,5 +1,7 @@
 """The batched IL agent pool: equivalence to separate MLPs, learning, seeding, early stopping."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -31,7 +33,8 @@ def test_ensemble_equals_separate_mlps():
         ref = nn.Sequential(*layers)(x[m]).squeeze(-1)
         assert torch.allclose(out[m], ref, atol=1e-6)
     same = ens.act(x[0])
-    assert same.shape == (11, 3) and torch.allclose(same[:, 1], ens(x[0].expand(3, -1, -1))[1])
+    ref = ens(x[0].expand(3, -1, -1))[1]
+    assert same.shape == (11, 3) and torch.allclose(same[:, 1], ref, atol=1e-6)
 
 
 def test_models_do_not_share_gradients():
@@ -108,3 +111,70 @@ def test_diversity_helpers():
     assert s["hold_share"].tolist() == pytest.approx([0, 1, 1 / 3])
     corr = imitation.action_correlation(acts)
     assert np.isnan(corr.loc["IL1", "IL2"]) and corr.loc["IL1", "IL1"] == pytest.approx(1.0)
+
+
+def _forward_reference(ens: imitation.EnsembleMLP, x: torch.Tensor) -> torch.Tensor:
+    """The training path on the inference task: every model on the same states, [B, M]."""
+    with torch.no_grad():
+        return ens(x.unsqueeze(0).expand(ens.n_models, -1, -1)).T
+
+
+@pytest.mark.parametrize("fused_relu", [True, False])
+@pytest.mark.parametrize("hidden", [(128, 128), (16,), (), (7, 6, 5)])
+def test_act_equals_forward(hidden, fused_relu, monkeypatch):
+    """The fused inference path (one first-layer matmul, reused scratch, chunked rows) gives
+    the training forward's numbers, for any depth and batch size, chunk boundaries included,
+    with or without the one-pass bias + ReLU kernel."""
+    if not fused_relu:
+        monkeypatch.setattr(imitation, "_ADD_RELU_", None)
+    torch.manual_seed(1)
+    ens = imitation.EnsembleMLP(10, 10, hidden)
+    with torch.no_grad():  # larger biases than the default init, so ReLUs cut both ways
+        for b in ens.biases:
+            b.normal_(0.0, 0.5)
+    ens.ACT_CHUNK_ROWS, ens.ACT_SMALL_BATCH = 64, 3
+    for n in (1, 5, 64, 200, 130, 5, 3):  # small, growing, shrinking and chunked batches
+        x = torch.randn(n, 10) * 2
+        out = ens.act(x)
+        assert out.shape == (n, 10) and out.dtype == torch.float32
+        assert torch.allclose(out, _forward_reference(ens, x), atol=1e-5, rtol=0)
+    assert ens.act(torch.randn(0, 10)).shape == (0, 10)
+    with pytest.raises(ValueError, match="states must be"):
+        ens.act(torch.randn(3, 9))
+
+
+def test_act_returns_fresh_tensors_and_follows_weight_changes():
+    """A result kept from one call is not overwritten by the next (the scratch is internal);
+    training steps and reloaded weights are seen at once; the scratch is not pickled."""
+    torch.manual_seed(2)
+    ens = imitation.EnsembleMLP(3, 4, (32, 32))
+    x1, x2 = torch.randn(300, 4), torch.randn(300, 4)  # above ACT_SMALL_BATCH
+    a1 = ens.act(x1)
+    keep = a1.clone()
+    ens.act(x2)
+    assert torch.equal(a1, keep)
+    opt = torch.optim.SGD(ens.parameters(), lr=0.5)
+    ens(x1.expand(3, -1, -1)).sum().backward()
+    opt.step()
+    assert torch.allclose(ens.act(x1), _forward_reference(ens, x1), atol=1e-5)
+    assert not torch.allclose(ens.act(x1), keep, atol=1e-3)
+    other = imitation.EnsembleMLP(3, 4, (32, 32))
+    ens.load_state_dict(other.state_dict())
+    assert torch.allclose(ens.act(x2), _forward_reference(other, x2), atol=1e-5)
+    assert "_act_scratch" in vars(ens)
+    clone = copy.deepcopy(ens)
+    assert "_act_scratch" not in vars(clone)
+    assert torch.equal(clone.act(x2), ens.act(x2))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_act_other_dtypes(dtype):
+    """A model cast to another dtype acts in it (bfloat16: no fused ReLU kernel there);
+    float32 states are cast to the model's dtype."""
+    torch.manual_seed(3)
+    ens = imitation.EnsembleMLP(4, 6, (32, 32)).to(dtype)
+    x = torch.randn(300, 6)
+    out = ens.act(x)
+    assert out.dtype == dtype and out.shape == (300, 4)
+    tol = 1e-10 if dtype == torch.float64 else 2e-2
+    assert torch.allclose(out, _forward_reference(ens, x.to(dtype)), atol=tol, rtol=0)

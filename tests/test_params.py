@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ilsim.cli import main as cli_main
-from ilsim.params import ParamsError, load_params, minutes_to_bars, params_from_dict
+from ilsim.params import MarketBars, ParamsError, load_params, minutes_to_bars, params_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "qqq_5min_2020-10_2024-12.parquet"
@@ -111,3 +111,45 @@ def test_minutes_to_bars():
     assert minutes_to_bars(230, 5) == 46
     assert minutes_to_bars(230, 1) == 230
     assert minutes_to_bars(2, 5) == 1
+
+
+def test_durations_in_minutes_keep_the_papers_bars(monkeypatch, tmp_path):
+    """Episode, noise block and probe horizon are minutes: on the paper's 5-minute bars they are
+    the bars they were (390, 78, 10; the reward window 46), on 1-minute bars five times as many."""
+    fake = tmp_path / "bars.parquet"
+    fake.write_bytes(b"")
+    monkeypatch.setenv("ILSIM_DATA", str(fake))
+    m = load_params(ROOT / "params/paper.yaml").market
+    assert m.in_bars(5) == MarketBars(
+        episode=390, noise_block=78, probe_horizon=10, reward_window=1
+    )
+    assert m.in_bars(1) == MarketBars(1950, 390, 50, 1)
+    window = m.model_copy(update={"reward": "window"})
+    assert window.in_bars(5).reward_window == 46 and window.in_bars(1).reward_window == 230
+    d = load_params(ROOT / "params/default.yaml").market  # 1-minute synthetic bars
+    assert d.in_bars(1) == MarketBars(
+        episode=390, noise_block=390, probe_horizon=10, reward_window=1
+    )
+
+
+def test_old_bar_keys_say_what_to_write(tmp_path):
+    path = write(tmp_path, {"name": "x", "market": {"episode_bars": 390, "noise_block_bars": 78}})
+    with pytest.raises(
+        ParamsError,
+        match=r"(?s)market.episode_bars is now market.episode_minutes.*390 bars of 5 minutes = "
+        r"1950.*market.noise_block_bars is now market.noise_block_minutes.*= 390",
+    ):
+        load_params(path)
+
+
+def test_durations_are_validated():
+    with pytest.raises(ParamsError, match=r"key 'market.episode_minutes'.*greater than 0"):
+        params_from_dict({"name": "x", "market": {"episode_minutes": 0}})
+    m = params_from_dict({"name": "x", "market": {"episode_minutes": 5}}).market
+    with pytest.raises(
+        ValueError,
+        match=r"market.episode_minutes \(5\) is shorter than two "
+        r"5-minute bars: set it to at least 10",
+    ):
+        m.in_bars(5)
+    assert m.in_bars(1).episode == 5

@@ -16,16 +16,16 @@ def test_steps_end_to_end(tmp_path):
             "seed": 1,
             "synthetic": {"n_regimes": 8, "regime_days": [2, 3], "bar_minutes": 5},
             "segments": {
-                "rule": {"n_il_train": 3, "n_validation": 1, "n_sim_train": 1, "n_backtest": 2}
+                "rule": {"n_il_train": 3, "n_validation": 1, "n_sim_train": 1, "n_backtest": 3}
             },
             "experts": {"theta": 0.02},
             "il": {"hidden": [16, 16], "max_epochs": 3, "batch_size": 64},
             "synthesis": {"hidden": [16, 8], "max_epochs": 3},
             "market": {
-                "episode_bars": 60,
+                "episode_minutes": 300,  # 60 five-minute bars
                 "n_paths": 8,
-                "probe_horizon_bars": 3,
-                "noise_block_bars": 20,
+                "probe_horizon_minutes": 15,
+                "noise_block_minutes": 100,
                 "reward": "bar",
             },
             "rl": {
@@ -100,6 +100,7 @@ def test_steps_end_to_end(tmp_path):
     assert abs(mdata.residuals.mean()) < 1e-12  # zero-mean noise
     cfg = pipeline.market_config(p, market.bars, impact="calibrated")
     assert cfg.reward_window_bars == 1  # market.reward "bar"
+    assert cfg.episode_bars == 60 and cfg.noise_block == 20  # 300 and 100 minutes of 5-minute bars
     window = p.model_copy(update={"market": p.market.model_copy(update={"reward": "window"})})
     assert pipeline.market_config(window, market.bars).reward_window_bars == 46  # 230 min / 5
     resp = sim.impact_response(mdata, cfg, (0.0, 0.5, 1.0), 8, 3, seed=0)
@@ -148,7 +149,11 @@ def test_steps_end_to_end(tmp_path):
     summary, verdict = pipeline.write_size_sweep(small, tmp_path)
     assert set(summary["size"]) == {1e6, 1e10} and "final_rl" in verdict
     assert (tmp_path / "figures/tiny/fig_size_sweep.png").exists()
-    assert any("validation" in d for d in pipeline.deviations(p, tmp_path))
+    devs = pipeline.deviations(p, tmp_path)
+    assert any("validation" in d for d in devs)
+    assert any("Roles by the rule: ilsim.regimes.assign_roles" in d for d in devs)
+    assert any("episodes of 300 minutes (60 bars)" in d for d in devs)
+    assert any(d.startswith("Case studies (Figures 5 and 6): bear: segment 7 (bear)") for d in devs)
 
 
 def test_bar_minutes_any_time_unit():
@@ -158,6 +163,22 @@ def test_bar_minutes_any_time_unit():
         assert pipeline.bar_minutes(bars) == 5.0
 
 
+def test_market_config_converts_minutes_once():
+    """The same params on 1-minute bars: five times the bars of the 5-minute run."""
+    p = params_from_dict(
+        {
+            "name": "x",
+            "market": {"episode_minutes": 1950, "noise_block_minutes": 390, "reward": "window"},
+        }
+    )
+    for minutes, bars in ((5, 1), (1, 5)):
+        idx = pd.date_range("2021-01-04 09:30", periods=50, freq=f"{minutes}min", tz="UTC")
+        cfg = pipeline.market_config(p, pd.DataFrame({"close": 1.0}, index=idx))
+        assert (cfg.episode_bars, cfg.noise_block) == (390 * bars, 78 * bars)
+        assert cfg.reward_window_bars == 46 * bars
+        assert pipeline.market_bars(p, pd.DataFrame(index=idx)).probe_horizon == 2 * bars
+
+
 def test_il_methods_build_pools_and_simulators(tmp_path):
     p = params_from_dict(
         {
@@ -165,12 +186,12 @@ def test_il_methods_build_pools_and_simulators(tmp_path):
             "seed": 2,
             "synthetic": {"n_regimes": 8, "regime_days": [2, 3], "bar_minutes": 5},
             "segments": {
-                "rule": {"n_il_train": 3, "n_validation": 1, "n_sim_train": 1, "n_backtest": 2}
+                "rule": {"n_il_train": 3, "n_validation": 1, "n_sim_train": 1, "n_backtest": 3}
             },
             "experts": {"theta": 0.02},
             "il": {"method": "maxent_irl"},
             "synthesis": {"hidden": [16, 8], "max_epochs": 2},
-            "market": {"episode_bars": 40, "n_paths": 4, "noise_block_bars": 20},
+            "market": {"episode_minutes": 200, "n_paths": 4, "noise_block_minutes": 100},
             "rl": {"n_envs": 4, "learning_starts": 5},
             "il_methods": {
                 "irl_iterations": 30,

@@ -1,0 +1,382 @@
+"""Backtest saved policies on any data and period (issue 11): ``ilsim backtest``.
+
+A run reads the artifacts of a finished params run (scaler, impact law, policies) and never
+refits or overwrites them: the new bars are imported from one or more files (concatenated and
+de-duplicated, so the indicators get their history), the features are computed on all of
+them and scaled with the *saved* scaler, and every strategy trades every evaluation segment
+with the params' fee and cash. The outputs go under a new name:
+``reports/<out>/tables/backtest_metrics.csv`` (one row per strategy × seed × segment, static
+and — with the params' ``backtest.impact`` — impact-aware metrics), ``backtest_summary.csv``,
+``reports/<out>/backtest.md`` and ``figures/<out>/fig_equity.png``/``fig_positions.png``.
+
+Segments: ``period`` (the sessions from ``start`` to ``end`` as one segment), ``zigzag`` (the
+params' zig-zag threshold on the daily closes of the period) or ``extrema`` (the params' listed
+extrema, as the pipeline cuts them, limited to the period).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import yaml
+
+from ilsim import backtest, data, features, metrics, pipeline, plots, regimes
+from ilsim.params import Params, params_from_dict
+from ilsim.report import write_table
+
+__all__ = ["EvaluationResult", "backtest_saved", "load_bars_files", "read_params"]
+
+SPLITS = ("period", "zigzag", "extrema")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def read_params(path: str | Path) -> Params:
+    """The params of a finished run, for reading its artifacts only: the training data's path
+    (often ``${ILSIM_DATA}``) need not be set or exist."""
+    path = Path(path)
+    raw = yaml.safe_load(path.read_text()) or {}
+    d = raw.get("data") or {}
+    for key in ("path", "daily_path"):
+        value = d.get(key)
+        if isinstance(value, str):
+            missing = [m.group(1) for m in _ENV.finditer(value) if not os.environ.get(m.group(1))]
+            if any(m.group(2) is None for m in _ENV.finditer(value) if m.group(1) in missing):
+                d[key] = "<not needed to read saved artifacts>"
+    return params_from_dict(raw, path, check_files=False)
+
+
+def load_bars_files(p: Params, files: Sequence[str | Path]) -> tuple[pd.DataFrame, list[dict]]:
+    """Import every file with the params' time zone and session rules, concatenate them in
+    time order and drop repeated bars (the first file listed wins). Returns the bars and one
+    record per file (rows kept, span, SHA-256)."""
+    if not files:
+        raise ValueError("give at least one data file (--data FILE)")
+    frames, info = [], []
+    for f in files:
+        bars, rep = data.import_bars(
+            f, tz=p.data.tz, source_tz=p.data.source_tz, session=p.data.session
+        )
+        frames.append(bars)
+        info.append(
+            {
+                "file": str(f),
+                "bars": len(bars),
+                "first": str(bars.index[0]),
+                "last": str(bars.index[-1]),
+                "sha256": hashlib.sha256(Path(f).read_bytes()).hexdigest(),
+                "repairs": rep.to_markdown().count("\n- "),
+            }
+        )
+    bars = pd.concat(frames)
+    bars = bars[~bars.index.duplicated(keep="first")].sort_index()
+    data.validate_bars(bars, " + ".join(str(f) for f in files))
+    return bars, info
+
+
+def _as_date(x: str | dt.date | None) -> dt.date | None:
+    return None if x is None else pd.Timestamp(x).date()
+
+
+def evaluation_segments(
+    p: Params,
+    bars: pd.DataFrame,
+    start: str | dt.date | None = None,
+    end: str | dt.date | None = None,
+    split: str = "period",
+    root: str | Path = ".",
+) -> pd.DataFrame:
+    """The segments to backtest (:data:`SPLITS`), within the sessions ``start`` … ``end``."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    days = np.asarray(bars.index.date)
+    lo, hi = _as_date(start) or days[0], _as_date(end) or days[-1]
+    if lo > hi:
+        raise ValueError(f"the period starts ({lo}) after it ends ({hi})")
+    inside = (days >= lo) & (days <= hi)
+    if inside.sum() < 2:
+        raise ValueError(f"the data ({days[0]} … {days[-1]}) hold fewer than 2 bars in {lo} … {hi}")
+    if split == "period":
+        idx = np.flatnonzero(inside)
+        a, b = int(idx[0]), int(idx[-1])
+        close = bars["close"].to_numpy()
+        ret = 100.0 * (close[b] / close[a] - 1.0)
+        row = {
+            "segment": 1,
+            "start_date": days[a],
+            "end_date": days[b],
+            "kind_from": "start",
+            "kind_to": "end",
+            "regime": "period",
+            "role": "backtest",
+            "first_bar": a,
+            "last_bar": b,
+            "bars": b - a + 1,
+            "start": bars.index[a],
+            "end": bars.index[b],
+            "bh_return_pct": ret,
+        }
+        return pd.DataFrame([row], columns=regimes.SEGMENT_COLUMNS)
+    if split == "zigzag":
+        daily = data.daily_from_intraday(bars.iloc[np.flatnonzero(inside)])["close"]
+        extrema = regimes.zigzag(daily, p.segments.zigzag_threshold)
+        if len(extrema) < 2:
+            raise ValueError(
+                f"the zig-zag ({p.segments.zigzag_threshold:.0%}) finds no swing in {lo} … {hi}: "
+                "use --split period or a longer period"
+            )
+    else:  # the extrema the run itself was cut at (its params' list, or its generator's)
+        saved = pipeline.artifact(p, "extrema.json", root)
+        extrema = (
+            pipeline.load_extrema(p, root)
+            if saved.exists()
+            else [{"date": e.date, "kind": e.kind} for e in p.segments.extrema]
+        )
+    segs = regimes.segments_from_extrema(extrema, bars)
+    segs = segs[(segs["start_date"] >= lo) & (segs["end_date"] <= hi)]
+    if segs.empty:
+        raise ValueError(f"no {split} segment lies inside {lo} … {hi}")
+    return segs.assign(role="backtest").reset_index(drop=True)
+
+
+@dataclass
+class EvaluationResult:
+    """What :func:`backtest_saved` measured and where it wrote it."""
+
+    rows: pd.DataFrame  # one row per strategy × seed × segment
+    summary: pd.DataFrame  # per strategy: means over segments and seeds
+    segments: pd.DataFrame
+    paths: dict = field(repr=False)
+    files: list[Path] = field(default_factory=list)
+
+
+def _sb3_policy(spec: str) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
+    """``ALGO:PATH`` (e.g. ``td3:model.zip``) → a deterministic policy obs [K, D] → [K]."""
+    if ":" not in spec:
+        raise ValueError(f"--sb3 needs ALGO:PATH (e.g. td3:model.zip), got {spec!r}")
+    algo, path = spec.split(":", 1)
+    import stable_baselines3 as sb3
+
+    cls = getattr(sb3, algo.upper(), None)
+    if cls is None:
+        raise ValueError(f"unknown stable-baselines3 algorithm {algo!r}")
+    model = cls.load(path, device="cpu")
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        a, _ = model.predict(obs, deterministic=True)
+        return np.asarray(a, dtype=np.float64).reshape(len(obs))
+
+    return f"sb3:{Path(path).stem}", act
+
+
+def backtest_saved(
+    p: Params,
+    files: Sequence[str | Path],
+    *,
+    start: str | dt.date | None = None,
+    end: str | dt.date | None = None,
+    split: str = "period",
+    agents: Sequence[str] = pipeline.LEARNED,
+    seeds: Sequence[int] | None = None,
+    policy_files: Sequence[str | Path] = (),
+    sb3: Sequence[str] = (),
+    long_only: bool = True,
+    out: str | None = None,
+    root: str | Path = ".",
+) -> EvaluationResult:
+    """Backtest saved strategies of the run ``p`` on the bars of ``files`` (see the module
+    docstring); writes under ``out`` (default ``<name>-backtest``), never under ``p.name``."""
+    root = Path(root)
+    out = out or f"{p.name}-backtest"
+    if out == p.name:
+        raise ValueError(
+            f"--out must differ from the run's own name {p.name!r} (never overwritten)"
+        )
+    scaler_path = pipeline.artifact(p, "scaler.json", root)
+    if not scaler_path.exists():
+        raise FileNotFoundError(
+            f"{scaler_path} is missing: run the pipeline for {p.name!r} first (snakemake)"
+        )
+    bars, info = load_bars_files(p, files)
+    f = p.features
+    raw = features.compute_features(
+        bars, ema_periods=f.ema_periods_bars, macd=f.macd_bars, relvol_window=f.relvol_window_bars
+    )
+    scaled = features.MinMaxScaler.load(scaler_path).transform(raw)
+    segs = evaluation_segments(p, bars, start, end, split, root)
+    warm = features.valid_mask(scaled)
+    first_ok = int(np.argmax(warm)) if warm.any() else len(bars)
+    if int(segs["first_bar"].min()) < first_ok:
+        raise ValueError(
+            f"the first segment starts at bar {int(segs['first_bar'].min())} but the indicators "
+            f"need {first_ok} bars of history: add an earlier file or start later"
+        )
+    law = pipeline.backtest_impact_law(p, root) if p.backtest.impact else None
+    starts = pipeline.new_sessions(bars.index)
+    seeds = list(p.rl.seeds if seeds is None else seeds)
+    bt = p.backtest
+    bpy = metrics.trading_bars_per_year(pipeline.bar_minutes(bars))
+    policies: list[tuple[str, Callable, int, str]] = []  # name, policy, K, mode
+    from ilsim import ddpg
+
+    for path in policy_files:
+        actor, meta = ddpg.load_policy(path)
+        policies.append(
+            (f"policy:{Path(path).stem}", actor.policy(), 1, meta.get("action_mode", "fraction"))
+        )
+    for spec in sb3:
+        name, fn = _sb3_policy(spec)
+        policies.append((name, fn, 1, "fraction"))
+    rows, paths = [], {}
+    for seg in segs.itertuples(index=False):
+        sl = slice(seg.first_bar, seg.last_bar + 1)
+        prices = bars["close"].to_numpy()[sl]
+        states = scaled.iloc[sl].to_numpy(np.float32)
+        for law_k, tag in ((None, ""), (law, "impact_")):
+            if tag and law_k is None:
+                continue
+            kw = {
+                "initial_cash": bt.initial_cash,
+                "fee": bt.fee,
+                "impact": law_k,
+                "new_session": starts[sl],
+            }
+            runs: dict[str, tuple] = {}
+            if long_only:
+                lo = backtest.run_backtest(
+                    prices, backtest.long_only_actions(len(prices))[None], **kw
+                )
+                runs["long_only"] = (lo, [0])
+            for agent in agents:
+                res, _ = pipeline._policy_actions(
+                    p, agent, sl, scaled, prices, root, law_k, starts[sl], seeds=seeds
+                )
+                runs[agent] = (res, seeds)
+            for name, fn, k, mode in policies:
+                res, _ = backtest.run_policy_backtest(prices, states, fn, k, mode=mode, **kw)
+                runs[name] = (res, [0])
+            for name, (res, sds) in runs.items():
+                table = metrics.metrics_table(
+                    res.value,
+                    res.traded_notional,
+                    initial_value=bt.initial_cash,
+                    bars_per_year=bpy,
+                )
+                change = metrics.position_change_fraction(np.atleast_2d(res.holdings))
+                for i, s in enumerate(sds):
+                    key = (seg.segment, name, s)
+                    if not tag:
+                        rows.append(
+                            {
+                                "segment": seg.segment,
+                                "start": seg.start_date,
+                                "end": seg.end_date,
+                                "regime": seg.regime,
+                                "strategy": name,
+                                "seed": s,
+                                **table.iloc[i].to_dict(),
+                                "position_change_frac": float(change[i]),
+                                "degenerate": bool(metrics.is_degenerate(change)[i]),
+                            }
+                        )
+                        paths[key] = {
+                            "value": res.value[i],
+                            "holdings": res.holdings[i],
+                            "price": prices,
+                            "index": bars.index[sl],
+                        }
+                    else:
+                        row = next(
+                            r for r in rows if (r["segment"], r["strategy"], r["seed"]) == key
+                        )
+                        row.update({f"impact_{c}": v for c, v in table.iloc[i].to_dict().items()})
+    out_rows = pd.DataFrame(rows)
+    keep = ["total_return_pct", "max_drawdown_pct", "sharpe_ratio", "position_change_frac"]
+    keep += [c for c in out_rows if c.startswith("impact_") and c[7:] in keep]
+    summary = (
+        out_rows.groupby("strategy", sort=False)[keep]
+        .mean()
+        .reset_index()
+        .assign(n_rows=out_rows.groupby("strategy", sort=False).size().to_numpy())
+    )
+    tables = p.model_copy(update={"name": out}).tables_dir(root)
+    written = write_table(out_rows, tables, "backtest_metrics", floatfmt=".4g")
+    written += write_table(summary, tables, "backtest_summary", floatfmt=".4g")
+    figdir = p.model_copy(update={"name": out}).figures_dir(root)
+    written += plots.save_figure(
+        _plot_equity(paths, bt.initial_cash, "value"), figdir, "fig_equity"
+    )
+    written += plots.save_figure(
+        _plot_equity(paths, bt.initial_cash, "position"), figdir, "fig_positions"
+    )
+    report = tables.parent / "backtest.md"
+    report.write_text(_report_md(p, out, info, segs, summary, law is not None, split))
+    written.append(report)
+    return EvaluationResult(out_rows, summary, segs, paths, written)
+
+
+def _plot_equity(paths: dict, initial: float, what: str) -> plt.Figure:
+    """One panel per segment: each strategy's (and seed's) return since the start, or the
+    share of its value held in shares, with the market price for reference."""
+    segments = sorted({k[0] for k in paths})
+    fig, axes = plt.subplots(len(segments), 1, figsize=(10, 3 * len(segments)), squeeze=False)
+    for ax, seg in zip(axes[:, 0], segments, strict=True):
+        for (s, name, seed), d in paths.items():
+            if s != seg:
+                continue
+            color = plots.STRATEGY_COLORS.get(name)
+            x = np.arange(len(d["value"]))
+            if what == "value":
+                y = (d["value"] / initial - 1) * 100
+            else:
+                y = d["holdings"] * d["price"] / np.maximum(d["value"], 1e-12)
+            ax.plot(x, y, color=color, lw=1, alpha=0.8, label=f"{name} seed {seed}")
+            price = d["price"]
+        if what == "value":
+            ax.plot(
+                x, (price / price[0] - 1) * 100, color="red", ls="--", lw=0.8, label="market price"
+            )
+            ax.set_ylabel("return since start (%)")
+        else:
+            ax.set_ylabel("share of value in shares")
+            ax.set_ylim(-0.05, 1.05)
+        ax.set_title(f"segment {seg}")
+        ax.set_xlabel("bar")
+        ax.legend(fontsize=6, ncol=4)
+    fig.tight_layout()
+    return fig
+
+
+def _report_md(
+    p: Params,
+    out: str,
+    info: list[dict],
+    segs: pd.DataFrame,
+    summary: pd.DataFrame,
+    impact: bool,
+    split: str,
+) -> str:
+    from ilsim.report import markdown_table
+
+    files = "\n".join(
+        f"- `{i['file']}`: {i['bars']:,} bars {i['first']} … {i['last']} "
+        f"(sha256 {i['sha256'][:12]}…)"
+        for i in info
+    )
+    cols = ["segment", "start_date", "end_date", "regime", "bars", "bh_return_pct"]
+    return (
+        f"# Backtest of saved policies: `{out}`\n\n"
+        f"Strategies of the run `{p.name}` (its scaler, policies and impact law, read only), "
+        f"fee {p.backtest.fee:.2%}, initial cash {p.backtest.initial_cash:,.0f}, segments by "
+        f"`{split}`{'; impact-aware columns `impact_*`' if impact else ''}.\n\n"
+        f"## Data\n\n{files}\n\n## Segments\n\n{markdown_table(segs[cols], '.4g')}\n\n"
+        f"## Summary (means over segments and seeds)\n\n{markdown_table(summary, '.4g')}\n"
+    )

@@ -1,0 +1,137 @@
+"""``ilsim backtest``: saved policies of a finished run on any data and period, read only."""
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ilsim import cli, data, evaluate, pipeline
+from ilsim.params import params_from_dict
+
+CONFIG = {
+    "name": "tiny",
+    "seed": 1,
+    "synthetic": {"n_regimes": 8, "regime_days": [2, 3], "bar_minutes": 5},
+    "segments": {"rule": {"n_il_train": 3, "n_validation": 1, "n_sim_train": 1, "n_backtest": 2}},
+    "experts": {"theta": 0.02},
+    "il": {"hidden": [16, 16], "max_epochs": 2, "batch_size": 64},
+    "synthesis": {"hidden": [16, 8], "max_epochs": 2},
+    "market": {"episode_bars": 60, "n_paths": 4, "noise_block_bars": 20, "reward": "bar"},
+    "rl": {
+        "seeds": [0, 1],
+        "n_envs": 2,
+        "total_steps": 30,
+        "learning_starts": 10,
+        "actor_hidden": [8],
+        "critic_hidden": [8, 8],
+        "batch_size": 16,
+        "eval_every": 10,
+        "patience": 1,
+        "min_steps": 10,
+        "final_impact": "learned",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A finished tiny run: every artifact the backtest reads, and its own backtests."""
+    root = tmp_path_factory.mktemp("run")
+    p = params_from_dict(CONFIG)
+    market = pipeline.prepare_market(p, root)
+    segs = pipeline.segment_market(p, market, root)
+    _, scaled, _ = pipeline.build_features(p, market.bars, segs, root)
+    labels = pipeline.segment_labels(p, market.bars, segs)
+    labels.to_frame().to_parquet(root / "results/tiny/labels.parquet")
+    pipeline.train_il_pool(p, segs, scaled, labels, root, progress=False)
+    pipeline.train_synthesis_net(p, market.bars, scaled, segs, root, progress=False)
+    pipeline.fit_impact(p, market.bars, scaled, segs, root)
+    for agent in pipeline.LEARNED:
+        pipeline.train_policy(p, agent, root, progress=False)
+    bt, _ = pipeline.run_backtests(p, root)
+    # the bars as a user would bring them: a vendor CSV with a time column
+    csv = root / "bars.csv"
+    market.bars.rename_axis("timestamp").reset_index().to_csv(csv, index=False)
+    return p, root, bt, csv, market.bars
+
+
+def _digest(folder):
+    return {
+        str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(folder.rglob("*"))
+        if f.is_file()
+    }
+
+
+def test_saved_policies_on_the_run_own_segments_reproduce_its_backtests(run):
+    p, root, bt, csv, _ = run
+    before = _digest(root / "results/tiny")
+    res = evaluate.backtest_saved(p, [csv], split="extrema", out="tiny-eval", root=root)
+    assert _digest(root / "results/tiny") == before  # nothing of the run is touched
+    merged = bt.merge(res.rows, on=["segment", "strategy", "seed"], suffixes=("_run", "_new"))
+    assert len(merged) == len(bt)  # every backtest of the run is among the new segments
+    for col in ("total_return_pct", "max_drawdown_pct", "impact_total_return_pct"):
+        assert np.allclose(merged[f"{col}_run"], merged[f"{col}_new"], rtol=0, atol=1e-9), col
+    for name in ("backtest_metrics.csv", "backtest_summary.csv"):
+        assert (root / "reports/tiny-eval/tables" / name).exists()
+    assert (root / "figures/tiny-eval/fig_equity.png").exists()
+    assert "## Segments" in (root / "reports/tiny-eval/backtest.md").read_text()
+
+
+def test_files_are_concatenated_and_deduplicated(run, tmp_path):
+    p, root, _, _, bars = run
+    days = np.unique(bars.index.date)
+    cut_a, cut_b = days[len(days) // 2], days[len(days) // 2 - 2]  # two days overlap
+    a = bars[bars.index.date < cut_a].rename_axis("timestamp").reset_index()
+    b = bars[bars.index.date >= cut_b].rename_axis("timestamp").reset_index()
+    fa, fb = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.to_csv(fa, index=False)
+    b.to_csv(fb, index=False)
+    joined, info = evaluate.load_bars_files(p, [fb, fa])
+    assert joined.equals(bars) and [i["bars"] for i in info] == [len(b), len(a)]
+    whole = evaluate.backtest_saved(p, [fa, fb], start=days[-6], end=days[-1], root=root)
+    assert list(whole.segments["regime"]) == ["period"] and whole.segments["bars"].item() > 10
+    assert set(whole.rows["strategy"]) == {"long_only", *pipeline.LEARNED}
+
+
+def test_clear_errors(run, tmp_path):
+    p, root, _, csv, bars = run
+    days = np.unique(bars.index.date)
+    with pytest.raises(ValueError, match="must differ"):
+        evaluate.backtest_saved(p, [csv], out="tiny", root=root)
+    with pytest.raises(ValueError, match="history"):
+        evaluate.backtest_saved(p, [csv], start=days[0], end=days[2], root=root)
+    with pytest.raises(ValueError, match="starts .* after it ends"):
+        evaluate.backtest_saved(p, [csv], start=days[5], end=days[2], root=root)
+    with pytest.raises(FileNotFoundError, match="run the pipeline"):
+        evaluate.backtest_saved(p, [csv], root=tmp_path)
+
+
+def test_cli_reads_artifacts_without_the_training_data(run, tmp_path, monkeypatch, capsys):
+    p, root, _, csv, bars = run
+    params_file = root / "tiny.yaml"
+    cfg = {**CONFIG, "data": {"source": "file", "path": "${ILSIM_NOT_SET_ANYWHERE}"},
+           "segments": {**CONFIG["segments"], "method": "zigzag"}}
+    params_file.write_text(yaml.safe_dump(cfg))
+    monkeypatch.delenv("ILSIM_NOT_SET_ANYWHERE", raising=False)
+    monkeypatch.chdir(root)
+    days = np.unique(bars.index.date)
+    code = cli.main(
+        ["backtest", "--params", str(params_file), "--data", str(csv), "--from", str(days[-8]),
+         "--agent", "final_rl", "--seed", "0", "--policy",
+         str(pipeline.policy_path(p, "rl_baseline", 1, root)), "--out", "cli-eval"]
+    )
+    assert code == 0, capsys.readouterr().err
+    rows = pd.read_csv(root / "reports/cli-eval/tables/backtest_metrics.csv")
+    assert set(rows["strategy"]) == {"long_only", "final_rl", "policy:rl_baseline_seed1"}
+    assert cli.main(["backtest", "--params", str(params_file), "--data", "missing.csv"]) == 1
+    assert "missing.csv" in capsys.readouterr().err
+
+
+def test_canonical_bars_read_back(run):
+    """The pipeline's own bars file imports as data (times in the index)."""
+    p, root, _, _, bars = run
+    back, _ = evaluate.load_bars_files(p, [root / "results/tiny/bars.parquet"])
+    assert back.equals(bars) and data.load_bars(root / "results/tiny/bars.parquet").equals(bars)
