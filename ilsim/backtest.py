@@ -23,12 +23,14 @@ The fee is always ``fee * traded_notional`` (``notional = shares * price``), so 
 
 **Impact-aware backtest** (``impact=`` an :class:`ilsim.impact.ImpactLaw`, issue 10): the real
 prices plus the strategy's *own* impact. Each strategy carries the log-price offset its orders
-built through the law (power law, transient decay, permanent part; the decaying sum restarts
-at each session's open as in the fit). At bar t the order is sized at
-``close[t] * exp(offset before the order)``, fills at ``close[t] * exp(offset after it)``
-(a buy is scaled down if the fill price makes it cost more than the cash), and the account is
-marked at that impacted price, as in the simulator's ``learned`` mode — so a buy-and-hold keeps
-the permanent part of its impact in its value and loses the transient part as it decays.
+built through the law (a concave transient part that decays, a permanent part linear in
+volume; the transient part is spent at each session's open, as in the fit). At bar t the order
+is sized at ``close[t] * exp(offset before the order)`` and fills at ``close[t] * exp(offset
+after it)`` (a buy is scaled down first if its own impact makes it cost more than the cash).
+The account is marked at the real close, the price without the strategy's own impact, as the
+simulator marks its agent: an impact the strategy's own buying left in the price is no gain it
+could realise (selling would take it back), and marking at it would pay a large trader for
+pushing up its own mark.
 """
 
 from __future__ import annotations
@@ -178,7 +180,6 @@ class _OwnImpact:
         self.level = np.zeros(k)
         self.new_session = new_session
         self.t = 0
-        self.price = np.zeros(k)
 
     def _new(self):
         return None if self.new_session is None else np.bool_(self.new_session[self.t])
@@ -191,8 +192,7 @@ class _OwnImpact:
         """Book this bar's net orders; return the fill (and marking) price per account."""
         self.level = self.level + self.state.step(shares, self._new())
         self.t += 1
-        self.price = close * np.exp(self.level)
-        return self.price
+        return close * np.exp(self.level)
 
 
 def _record(out: dict, t: int, cash, held, price, notional, fee: float) -> None:
@@ -260,7 +260,7 @@ def run_backtest(
         cash, held, notional = trade_step(
             cash, held, a[:, t], p[t], fee=fee, mode=mode, unit=unit, impact=own
         )
-        _record(out, t, cash, held, p[t] if own is None else own.price, notional, fee)
+        _record(out, t, cash, held, p[t], notional, fee)
     return BacktestResult(**out, initial_cash=float(initial_cash))
 
 
@@ -282,8 +282,7 @@ def run_policy_backtest(
     At bar t each policy sees ``[states[t], cash / initial_cash, holdings * price / initial_cash]``
     (its own account, as in training) and trades at ``prices[t]``; ``policy`` maps those
     observations [K, D + 2] to actions [K] in [−1, 1]. Returns the result and the actions [K, T].
-    ``impact``/``new_session``: the impact-aware backtest (the module docstring); the account
-    the policy sees is then marked at its own impacted price.
+    ``impact``/``new_session``: the impact-aware backtest (the module docstring).
     """
     p = np.asarray(prices, dtype=np.float64)
     s = np.asarray(states, dtype=np.float32)
@@ -299,11 +298,10 @@ def run_policy_backtest(
     held = np.zeros(n_policies)
     own = None if impact is None else _OwnImpact(impact, n_policies, new_session)
     for t in range(n):
-        mark = p[t] if own is None else p[t] * np.exp(own.level)
-        account = np.stack([cash / initial_cash, held * mark / initial_cash], 1)
+        account = np.stack([cash / initial_cash, held * p[t] / initial_cash], 1)
         obs = np.concatenate([np.repeat(s[t][None], n_policies, 0), account], 1)
         a = np.clip(np.asarray(policy(obs.astype(np.float32)), dtype=np.float64), -1.0, 1.0)
         actions[:, t] = a
         cash, held, notional = trade_step(cash, held, a, p[t], fee=fee, mode=mode, impact=own)
-        _record(out, t, cash, held, p[t] if own is None else own.price, notional, fee)
+        _record(out, t, cash, held, p[t], notional, fee)
     return BacktestResult(**out, initial_cash=float(initial_cash)), actions

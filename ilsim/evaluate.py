@@ -63,7 +63,11 @@ def load_bars_files(p: Params, files: Sequence[str | Path]) -> tuple[pd.DataFram
     frames, info = [], []
     for f in files:
         bars, rep = data.import_bars(
-            f, tz=p.data.tz, source_tz=p.data.source_tz, session=p.data.session
+            f,
+            tz=p.data.tz,
+            source_tz=p.data.source_tz,
+            session=p.data.session,
+            max_outside_session=p.data.max_outside_session,
         )
         frames.append(bars)
         info.append(

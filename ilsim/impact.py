@@ -4,18 +4,29 @@ transient decay, and the price a strategy's own orders would have moved.
 **Signed volume** by bulk volume classification: ``q_t = volume_t * (close_t - open_t) /
 (high_t - low_t)`` (0 on a bar with no range), the net volume the bar's buyers initiated.
 
-**Impact law** (a propagator with an exponential kernel and a permanent part): an order flow
-``q_s`` (shares) moves the log price ``tau`` bars later by ``G(tau) * f(q_s)`` with
+**Impact law** (a propagator: a concave transient part with an exponential kernel, and a
+permanent part linear in volume): an order flow ``q_s`` (shares) moves the log price ``tau``
+bars later by
 
-    f(q)   = sign(q) * |q / V_day| ** delta                         (the power law; 0.5: sqrt)
-    G(tau) = Y * sigma_day * (g_inf + (1 - g_inf) * lam ** tau)     (lam = 2 ** (-1 / half_life))
+    sigma_day * (Y * lam ** tau * f(q_s) + kappa * q_s / V_day),
+    f(q) = sign(q) * |q / V_day| ** delta          (the power law; 0.5: the square root)
+    lam  = 2 ** (-1 / half_life)
 
-so a bar's log return is ``r_t = alpha + Y sigma_day [f_t - (1 - g_inf)(1 - lam) S_{t-1}] + e_t``
-with the decaying sum ``S_t = lam S_{t-1} + f_t`` (reset at each session's first bar: the
-transient part of yesterday's flow is spent by the open). For fixed ``(delta, half_life)`` the
-law is linear in ``f_t`` and ``S_{t-1}``; :func:`fit_impact_law` grid-searches the two and
-solves the rest by least squares, and its intervals come from a bootstrap over whole sessions
-(each session's normal equations are summed once, so a replicate is a weighted sum).
+so a bar's log return is ``r_t = alpha + sigma_day [Y (f_t - (1 - lam) S_{t-1}) + kappa l_t]
++ e_t`` with ``l_t = q_t / V_day`` and the decaying sum ``S_t = lam S_{t-1} + f_t`` (reset at
+each session's first bar: the transient part of yesterday's flow is spent by the open). For
+fixed ``(delta, half_life)`` the law is linear in ``Y`` and ``kappa``; :func:`fit_impact_law`
+grid-searches the two and solves the rest by least squares, and its intervals come from a
+bootstrap over whole sessions (each session's normal equations are summed once, so a
+replicate is a weighted sum).
+
+**Why the permanent part is linear.** A first version let a share of the concave peak stay
+forever. A DDPG agent trained at a portfolio of 1e10 found what such a law allows (Gatheral
+2010, "No-dynamic-arbitrage and market impact"; Huberman and Stanzl 2004): buying in many small
+orders moves the price permanently by far more than one order of the same total, so a trader
+can push up the price it is marked at, or sell at, by splitting its buys — a profit made of its
+own impact. A permanent impact linear in volume is the one that admits no such round trip; the
+transient part, concave, decays within bars.
 
 A caveat the fit carries: bulk volume classification signs a bar's volume by that bar's own
 move, so the contemporaneous coefficient ``Y`` partly restates that a bar that went up had
@@ -51,7 +62,8 @@ __all__ = [
     "signed_volume",
 ]
 
-DELTAS: tuple[float, ...] = tuple(np.round(np.arange(0.2, 1.21, 0.05), 2))
+# Concave exponents only: at 1 the transient column and the linear permanent one coincide.
+DELTAS: tuple[float, ...] = tuple(np.round(np.arange(0.2, 0.91, 0.05), 2))
 HALF_LIVES: tuple[float, ...] = (0.5, 1, 2, 3, 5, 8, 13, 20, 39, 78, 156, 390)
 
 
@@ -69,10 +81,10 @@ def signed_volume(bars: pd.DataFrame) -> np.ndarray:
 class ImpactLaw:
     """A fitted impact law (see the module docstring); intervals are 95 % bootstrap ranges."""
 
-    coef: float  # Y
+    coef: float  # Y: the transient, concave part
     exponent: float  # delta
     half_life: float  # bars, of the transient part
-    permanent: float  # g_inf: the share of the peak that never decays, in [0, 1]
+    permanent_coef: float  # kappa: the permanent part per unit of q / V_day (linear)
     alpha: float  # mean log return per bar beyond the flow's impact
     sigma_day: float  # std of daily log returns of the fitting bars
     volume_day: float  # median daily volume of the fitting bars
@@ -93,11 +105,11 @@ class ImpactLaw:
             return torch.sign(x) * x.abs().pow(self.exponent)
         return np.sign(x) * np.abs(x) ** self.exponent
 
-    def kernel(self, tau) -> np.ndarray:
-        """``G(tau)``: the log-price move per unit of ``f`` ``tau`` bars after the order."""
+    def response(self, q: float, tau) -> np.ndarray:
+        """The log-price move ``tau`` bars after one order of ``q`` shares (same session)."""
         tau = np.asarray(tau, dtype=np.float64)
-        g = self.permanent + (1 - self.permanent) * self.decay**tau
-        return self.coef * self.sigma_day * g
+        transient = self.coef * self.decay**tau * self.flow(q)
+        return self.sigma_day * (transient + self.permanent_coef * q / self.volume_day)
 
     def to_dict(self) -> dict:
         """The law's numbers (no residual arrays), JSON-ready."""
@@ -113,7 +125,7 @@ class ImpactLaw:
     def table(self) -> pd.DataFrame:
         """One row per parameter: estimate and 95 % interval."""
         rows = []
-        for name in ("exponent", "coef", "half_life", "permanent"):
+        for name in ("exponent", "coef", "half_life", "permanent_coef"):
             lo, hi = self.ci.get(name, (np.nan, np.nan))
             rows.append(
                 {"parameter": name, "estimate": getattr(self, name), "ci_low": lo, "ci_high": hi}
@@ -132,12 +144,13 @@ def _decaying_sum(f: np.ndarray, new_session: np.ndarray, lam: float) -> np.ndar
     return g - carry * lam ** (k + 1.0)
 
 
-def _design(f: np.ndarray, new_session: np.ndarray, lam: float) -> np.ndarray:
-    """Columns [1, f_t, S_{t-1}] (S of the previous bar in the session; 0 at the open)."""
+def _design(f: np.ndarray, lin: np.ndarray, new_session: np.ndarray, lam: float) -> np.ndarray:
+    """Columns [1, f_t − (1 − lam) S_{t−1}, l_t] (S of the previous bar in the session; 0 at
+    the open): the intercept, the transient part's return and the permanent part's."""
     s = _decaying_sum(f, new_session, lam)
     prev = np.r_[0.0, s[:-1]]
     prev[new_session] = 0.0
-    return np.column_stack([np.ones_like(f), f, prev])
+    return np.column_stack([np.ones_like(f), f - (1.0 - lam) * prev, lin])
 
 
 def _solve(xtx: np.ndarray, xty: np.ndarray, yty: float) -> tuple[np.ndarray, float]:
@@ -162,12 +175,9 @@ def _estimate(
     return best, best_beta
 
 
-def _params(beta: np.ndarray, lam: float, sigma: float) -> tuple[float, float]:
-    """(Y, g_inf) from the coefficients of f_t and S_{t-1}."""
-    a, b = beta[1], beta[2]
-    coef = a / sigma
-    g = 1.0 + b / (a * (1.0 - lam)) if a != 0 and lam < 1 else 1.0
-    return float(coef), float(np.clip(g, 0.0, 1.0))
+def _params(beta: np.ndarray, sigma: float) -> tuple[float, float]:
+    """(Y, kappa) from the coefficients of the transient and permanent columns."""
+    return float(beta[1] / sigma), float(beta[2] / sigma)
 
 
 def fit_impact_law(
@@ -205,15 +215,19 @@ def fit_impact_law(
     if q.shape != (len(bars),):
         raise ValueError(f"flow must have one value per bar ({len(bars)}), got {q.shape}")
     n_days = day_id.max() + 1
-    grid = [(d, h) for d in deltas for h in half_lives]
+    per_day = int(days.value_counts().max())
+    # the transient part is spent by the next open: longer half-lives say nothing more
+    lives = [h for h in half_lives if h <= per_day] or [min(half_lives)]
+    grid = [(d, h) for d in deltas for h in lives]
     xtx = np.zeros((len(grid), n_days, 3, 3))
     xty = np.zeros((len(grid), n_days, 3))
     y = np.where(keep, r, 0.0)
     yty = np.bincount(day_id[keep], weights=y[keep] ** 2, minlength=n_days)
     designs: dict[tuple[float, float], np.ndarray] = {}
+    lin = q / vday
     for g, (d, h) in enumerate(grid):
         f = np.sign(q) * np.abs(q / vday) ** d
-        x = _design(f, new_session, 2.0 ** (-1.0 / h))[keep]
+        x = _design(f, lin, new_session, 2.0 ** (-1.0 / h))[keep]
         designs[(d, h)] = x
         for i in range(3):
             xty[g, :, i] = np.bincount(day_id[keep], weights=x[:, i] * y[keep], minlength=n_days)
@@ -222,8 +236,7 @@ def fit_impact_law(
                 xtx[g, :, i, j] = xtx[g, :, j, i] = s
     best, beta = _estimate(xtx, xty, yty, np.ones(n_days))
     d, h = grid[best]
-    lam = 2.0 ** (-1.0 / h)
-    coef, perm = _params(beta, lam, sigma)
+    coef, perm = _params(beta, sigma)
     x = designs[(d, h)]
     fitted = x @ beta
     resid = y[keep] - fitted
@@ -235,22 +248,23 @@ def fit_impact_law(
         w = np.bincount(pick, minlength=n_days).astype(np.float64)
         gb, bb = _estimate(xtx, xty, yty, w)
         db, hb = grid[gb]
-        # the daily scales are re-measured on the resampled days too: Y = a (V_b/V)^d / sigma_b
+        # the daily scales are re-measured on the resampled days too:
+        # Y = a (V_b / V)^d / sigma_b and kappa = k (V_b / V) / sigma_b
         ok = np.isfinite(day_ret[pick])
         sb = float(np.std(day_ret[pick][ok], ddof=1)) if ok.sum() > 1 else sigma
         vb = float(np.median(day_vol[pick]))
-        cb, pb = _params(bb, 2.0 ** (-1.0 / hb), sb if sb > 0 else sigma)
-        boots.append((db, cb * (vb / vday) ** db, hb, pb))
+        cb, pb = _params(bb, sb if sb > 0 else sigma)
+        boots.append((db, cb * (vb / vday) ** db, hb, pb * vb / vday))
     b = np.array(boots) if boots else np.full((1, 4), np.nan)
     ci = {
         name: (float(np.nanpercentile(b[:, i], 2.5)), float(np.nanpercentile(b[:, i], 97.5)))
-        for i, name in enumerate(("exponent", "coef", "half_life", "permanent"))
+        for i, name in enumerate(("exponent", "coef", "half_life", "permanent_coef"))
     }
     return ImpactLaw(
         coef=coef,
         exponent=float(d),
         half_life=float(h),
-        permanent=perm,
+        permanent_coef=perm,
         alpha=float(beta[0]),
         sigma_day=sigma,
         volume_day=vday,
@@ -275,8 +289,7 @@ def law_response(law: ImpactLaw, volume_fraction: float, horizon: int) -> np.nda
     """The law's own log-price path (bp) after one order of ``volume_fraction`` of daily
     volume, at 0..horizon bars (in-session, no noise): the reference the simulator's measured
     responses are set beside."""
-    f = law.flow(volume_fraction * law.volume_day)
-    return 1e4 * law.kernel(np.arange(horizon + 1)) * f
+    return 1e4 * law.response(volume_fraction * law.volume_day, np.arange(horizon + 1))
 
 
 class ImpactState:
@@ -287,8 +300,9 @@ class ImpactState:
     def __init__(self, law: ImpactLaw, s0) -> None:
         self.law, self.s = law, s0
         self._a = law.coef * law.sigma_day
-        self._b = self._a * (1.0 - law.permanent) * (1.0 - law.decay)
-        self._release = self._a * (1.0 - law.permanent)  # all that is left of the transient
+        self._b = self._a * (1.0 - law.decay)
+        self._release = self._a  # overnight: all that is left of the transient part
+        self._k = law.permanent_coef * law.sigma_day / law.volume_day
 
     def reset_where(self, mask) -> None:
         self.s[mask] = 0.0
@@ -299,7 +313,7 @@ class ImpactState:
         if new_session is not None:
             where = torch.where if isinstance(self.s, torch.Tensor) else np.where
             b = where(new_session, self._release, self._b)
-        return self._a * self.law.flow(q) - b * self.s
+        return self._a * self.law.flow(q) - b * self.s + self._k * q
 
     def step(self, q, new_session=None):
         """Log return of the bar whose net order flow is ``q`` shares; the decaying sum then

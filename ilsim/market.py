@@ -20,7 +20,9 @@ literally: the IL agents' net order (minus the pool's mean net order on its trai
 market's usual balance) and the RL order are one order flow, and the impact law fitted on the
 real bars (:mod:`ilsim.impact`: power law, transient decay, permanent part) adds its move to
 the paper's return. The RL order fills in full against the market at the post-impact price
-(no pool matching). Mode ``pool`` is the other reading: the RL order, in units of IL actions,
+(no pool matching). In ``learned`` and ``calibrated`` modes the account is marked at the price
+without the agent's own impact (:meth:`VectorMarket.mark`): its own impact raises what it pays,
+never what it is worth. Mode ``pool`` is the other reading: the RL order, in units of IL actions,
 is spread over the agents' actions at the synthesis network's input (pool matching as in
 ``paper``).
 
@@ -162,9 +164,14 @@ class VectorMarket:
             )
         law = data.impact_law
         self.flow = ImpactState(law, torch.zeros(self.n, **acc)) if law is not None else None
+        # the same law on the pool's flow alone: the price without the agent's own orders
+        self.flow_ex = ImpactState(law, torch.zeros(self.n, **acc)) if law is not None else None
         w = cfg.reward_window_bars
         z = torch.zeros(self.n, **acc)
         self.cash, self.holdings, self.price = z.clone(), z.clone(), z.clone()
+        # log of (price / the price without the agent's own orders): its own impact, which the
+        # account is not marked at (a gain made of one's own impact is not one to realise)
+        self.own = z.clone()
         self.t = torch.zeros(self.n, dtype=torch.long, device=self.device)
         self.start = torch.zeros(self.n, dtype=torch.long, device=self.device)
         self.bar_of_day = torch.zeros(self.n, dtype=torch.long, device=self.device)
@@ -204,8 +211,10 @@ class VectorMarket:
         self.holdings[mask] = 0.0
         self.values[mask] = self.cfg.initial_cash
         self.noise_left[mask] = 0
+        self.own[mask] = 0.0
         if self.flow is not None:
             self.flow.reset_where(mask)
+            self.flow_ex.reset_where(mask)
 
     _STATE = (
         "cash",
@@ -218,6 +227,7 @@ class VectorMarket:
         "noise_pos",
         "noise_left",
         "last_il_actions",
+        "own",
     )
     _FEATURE_STATE = (
         "prev_close",
@@ -235,6 +245,7 @@ class VectorMarket:
         out: dict[str, Any] = {k: _copy(getattr(self, k)) for k in self._STATE}
         if self.flow is not None:
             out["flow"] = _copy(self.flow.s)
+            out["flow_ex"] = _copy(self.flow_ex.s)
         out["features"] = {k: _copy(getattr(self.features, k)) for k in self._FEATURE_STATE}
         out["rng"] = self.rng.bit_generator.state
         out["gen"] = self.gen.get_state()
@@ -246,6 +257,7 @@ class VectorMarket:
             setattr(self, k, _copy(state[k], self.device))
         if self.flow is not None and "flow" in state:
             self.flow.s = _copy(state["flow"], self.device)
+            self.flow_ex.s = _copy(state["flow_ex"], self.device)
         for k in self._FEATURE_STATE:
             setattr(self.features, k, _copy(state["features"][k], self.device))
         self.rng = np.random.default_rng()
@@ -270,11 +282,16 @@ class VectorMarket:
         """Scaled features plus cash and holdings value as fractions of the initial value."""
         scaled = self.data.scaler.transform_tensor(self.features.features)
         c0 = self.cfg.initial_cash
-        account = torch.stack([self.cash / c0, self.holdings * self.price / c0], 1)
+        account = torch.stack([self.cash / c0, self.holdings * self.mark() / c0], 1)
         return torch.cat([scaled, account.to(scaled.dtype)], 1)
 
+    def mark(self) -> torch.Tensor:
+        """The price the account is marked at: the price without the agent's own impact
+        (``learned`` and ``calibrated`` modes; elsewhere the price)."""
+        return self.price * torch.exp(-self.own)
+
     def value(self) -> torch.Tensor:
-        return self.cash + self.holdings * self.price
+        return self.cash + self.holdings * self.mark()
 
     # -- one step ----------------------------------------------------------------------------
     def _noise(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -347,9 +364,12 @@ class VectorMarket:
                 r = r + noise_r.double()
             if cfg.impact == "calibrated":
                 q = fill_buy - fill_sell
+                base = r.clamp(-cfg.max_return, cfg.max_return)
                 r = r + cfg.impact_coef * self.data.sigma_bar * torch.sign(q) * torch.sqrt(
                     q.abs() / self.data.volume_bar
                 )
+                mine = torch.log1p(r.clamp(-cfg.max_return, cfg.max_return)) - torch.log1p(base)
+                self.own = self.own + mine
             if cfg.impact == "learned":  # the flow's log move on top of the return
                 pool = orders.sum(1) - self.data.pool_mean_action * self.il_unit
                 # a buy its own impact makes unaffordable is scaled down before it is booked
@@ -359,6 +379,7 @@ class VectorMarket:
                 fill_buy = fill_buy * (self.cash / cost).clamp(max=1.0)
                 deal = fill_buy + fill_sell
                 move = self.flow.step(pool + fill_buy - fill_sell, new_session)
+                self.own = self.own + move - self.flow_ex.step(pool, new_session)
                 r = (1 + r) * torch.exp(move) - 1
             r = r.clamp(-cfg.max_return, cfg.max_return)
             p1 = p0 * (1 + r)

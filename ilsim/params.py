@@ -42,6 +42,9 @@ class DataParams(_Strict):
     tz: str = "America/New_York"
     source_tz: str | None = None
     session: tuple[str, str] = ("09:30", "16:00")
+    # Share of rows allowed outside data.session before the import stops (a wrong time zone,
+    # most likely; widen the session or raise this for extended-hours files).
+    max_outside_session: Annotated[float, Field(ge=0, le=1)] = 0.05
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> DataParams:

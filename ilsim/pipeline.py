@@ -71,7 +71,11 @@ def prepare_market(p: Params, root: str | Path = ".") -> Market:
     if p.data.source == "file":
         assert p.data.path is not None
         bars, rep = data.import_bars(
-            p.data.path, tz=p.data.tz, source_tz=p.data.source_tz, session=p.data.session
+            p.data.path,
+            tz=p.data.tz,
+            source_tz=p.data.source_tz,
+            session=p.data.session,
+            max_outside_session=p.data.max_outside_session,
         )
         report_md = rep.to_markdown()
         extrema = [{"date": e.date, "kind": e.kind} for e in p.segments.extrema]
@@ -994,8 +998,10 @@ def impact_checks(
     real = np.concatenate([np.diff(logc[a : b + 1])[same[a + 1 : b + 1]] for a, b in ranges])
     drift["real (episode starts)"] = _mean_ci_bp(real)
     extra = pd.DataFrame(
-        [{"impact": k, "drift_bp": v[0], "drift_ci_low": v[1], "drift_ci_high": v[2]}
-         for k, v in drift.items()]
+        [
+            {"impact": k, "drift_bp": v[0], "drift_ci_low": v[1], "drift_ci_high": v[2]}
+            for k, v in drift.items()
+        ]
     )
     order = [*checks["impact"], *[k for k in drift if k not in set(checks["impact"])]]
     checks = checks.merge(extra, on="impact", how="outer").set_index("impact").loc[order]

@@ -14,11 +14,11 @@ CONFIG = {
     "name": "tiny",
     "seed": 1,
     "synthetic": {"n_regimes": 8, "regime_days": [2, 3], "bar_minutes": 5},
-    "segments": {"rule": {"n_il_train": 3, "n_validation": 1, "n_sim_train": 1, "n_backtest": 2}},
+    "segments": {"rule": {"n_il_train": 3, "n_validation": 1, "n_sim_train": 1, "n_backtest": 3}},
     "experts": {"theta": 0.02},
     "il": {"hidden": [16, 16], "max_epochs": 2, "batch_size": 64},
     "synthesis": {"hidden": [16, 8], "max_epochs": 2},
-    "market": {"episode_bars": 60, "n_paths": 4, "noise_block_bars": 20, "reward": "bar"},
+    "market": {"episode_minutes": 300, "n_paths": 4, "noise_block_minutes": 100, "reward": "bar"},
     "rl": {
         "seeds": [0, 1],
         "n_envs": 2,

@@ -36,7 +36,7 @@ def planted_bars(law: impact.ImpactLaw, days: int = 60, bars_per_day: int = 78, 
 
 
 LAW = impact.ImpactLaw(
-    coef=0.8, exponent=0.5, half_life=8.0, permanent=0.6, alpha=0.0, sigma_day=0.015,
+    coef=0.8, exponent=0.5, half_life=8.0, permanent_coef=0.3, alpha=0.0, sigma_day=0.015,
     volume_day=4e7, bars_per_day=78, n_bars=0, r2=np.nan,
 )
 
@@ -55,9 +55,11 @@ def test_fit_recovers_a_planted_law():
     # the daily scale is measured from the bars, so compare the product Y * sigma_day
     assert fit.exponent == pytest.approx(LAW.exponent, abs=0.051)
     assert fit.coef * fit.sigma_day == pytest.approx(LAW.coef * LAW.sigma_day, rel=0.1)
-    assert fit.permanent == pytest.approx(LAW.permanent, abs=0.1)
+    assert fit.permanent_coef * fit.sigma_day == pytest.approx(
+        LAW.permanent_coef * LAW.sigma_day, rel=0.2
+    )
     assert 3 <= fit.half_life <= 20
-    for name in ("exponent", "permanent"):
+    for name in ("exponent", "permanent_coef"):
         lo, hi = fit.ci[name]
         assert lo <= getattr(fit, name) <= hi
     assert fit.r2 > 0.9
@@ -67,26 +69,45 @@ def test_fit_without_impact_finds_no_coefficient():
     bars, q = planted_bars(LAW)
     rng = np.random.default_rng(5)
     fit = impact.fit_impact_law(bars, flow=rng.permutation(q), n_boot=30)
-    assert abs(fit.coef) < 0.1 * LAW.coef  # flow unrelated to the returns
-    assert fit.ci["coef"][0] < 0.1 * LAW.coef
+    # flow unrelated to the returns: the fitted law barely moves the price for any size
+    for v in (0.001, 0.01, 0.05):
+        planted = impact.law_response(LAW, v, 0)[0]
+        assert abs(impact.law_response(fit, v, 0)[0]) < 0.1 * planted
 
 
-def test_one_order_follows_the_kernel_and_keeps_the_permanent_part():
+def test_one_order_decays_to_its_linear_permanent_part():
     q = np.zeros(40)
     q[0] = 0.01 * LAW.volume_day
     path = impact.impact_path(LAW, q[None])[0]
     expected = impact.law_response(LAW, 0.01, 39) / 1e4
     assert np.allclose(path, expected)
-    assert path[0] == pytest.approx(LAW.coef * LAW.sigma_day * 0.1)  # sqrt law, Y sigma sqrt(Q/V)
-    assert path[-1] / path[0] == pytest.approx(
-        LAW.permanent + (1 - LAW.permanent) * 2 ** (-39 / 8)
+    peak = LAW.sigma_day * (LAW.coef * 0.1 + LAW.permanent_coef * 0.01)  # sqrt + linear
+    assert path[0] == pytest.approx(peak)
+    assert path[-1] == pytest.approx(
+        LAW.sigma_day * (LAW.coef * 0.1 * 2 ** (-39 / 8) + LAW.permanent_coef * 0.01)
     )
     # a new session spends what is left of the transient part: only the permanent part stays
     new = np.zeros(40, bool)
     new[10] = True
     cut = impact.impact_path(LAW, q[None], new)[0]
     assert np.allclose(cut[:10], path[:10])
-    assert np.allclose(cut[10:], LAW.coef * LAW.sigma_day * 0.1 * LAW.permanent)
+    assert np.allclose(cut[10:], LAW.sigma_day * LAW.permanent_coef * 0.01)
+
+
+def test_no_round_trip_profits_from_its_own_impact():
+    """Buying in many small orders and selling in one (or the reverse) never leaves the trader
+    ahead: the permanent part is linear, the transient part only costs (Gatheral 2010)."""
+    n = 20
+    for split in (1, 5, 20):
+        q = np.zeros(n + 1)
+        q[:split] = 0.05 * LAW.volume_day / split
+        q[n] = -0.05 * LAW.volume_day
+        level = impact.impact_path(LAW, q[None])[0]
+        cash = -(q * np.exp(level)).sum()  # pay the impacted price for every share traded
+        assert cash < 0
+        back = -q[::-1]
+        level = impact.impact_path(LAW, back[None])[0]
+        assert -(back * np.exp(level)).sum() < 0
 
 
 def test_law_round_trips_through_json_dict():
@@ -118,7 +139,7 @@ def test_impact_aware_backtest():
     hold = backtest.long_only_actions(200)
     churn = np.tile([1.0, -1.0], 100)
     static = backtest.run_backtest(prices, np.stack([hold, churn]), initial_cash=1e9, fee=0.0)
-    none = impact.ImpactLaw(**{**LAW.__dict__, "coef": 0.0})
+    none = impact.ImpactLaw(**{**LAW.__dict__, "coef": 0.0, "permanent_coef": 0.0})
     same = backtest.run_backtest(
         prices, np.stack([hold, churn]), initial_cash=1e9, fee=0.0, impact=none
     )

@@ -67,7 +67,8 @@ def test_accounting_invariants(bars, actions, mode):
         cash0, h0 = m.cash.clone(), m.holdings.clone()
         _, _, _, _, info = m.step(torch.full((3,), a))
         assert (m.cash >= 0).all() and (m.holdings >= 0).all()
-        assert torch.allclose(info["value"], m.cash + m.holdings * m.price)
+        assert torch.allclose(info["value"], m.cash + m.holdings * m.mark())
+        assert (m.mark() <= m.price * 1.2).all() and (m.mark() > 0).all()
         # cash changes by exactly the filled notional plus / minus the fee
         filled = info["filled"]
         expected = cash0 - filled * info["price"] - info["fees"]
@@ -174,7 +175,7 @@ def _law(volume_day: float):
     from ilsim.impact import ImpactLaw
 
     return ImpactLaw(
-        coef=1.0, exponent=0.5, half_life=3.0, permanent=0.5, alpha=0.0, sigma_day=0.01,
+        coef=1.0, exponent=0.5, half_life=3.0, permanent_coef=0.5, alpha=0.0, sigma_day=0.01,
         volume_day=volume_day, bars_per_day=78, n_bars=0, r2=float("nan"),
     )
 
@@ -258,3 +259,20 @@ def test_learned_mode_pool_at_its_balance_moves_nothing_and_resumes(bars):
     m.load_state_dict(state)
     again = [m.step(a)[4]["price"].clone() for a in acts]
     assert all(torch.equal(x, y) for x, y in zip(first, again, strict=True))
+
+
+def test_learned_mode_does_not_pay_for_pushing_up_its_own_mark(bars):
+    """Buying in small steps pushes the price up; the account is marked without its own
+    impact, so in a market that would otherwise stay flat it can only lose (issue 10: a DDPG
+    at 1e10 had learned to pump its own mark)."""
+    zero_pool = lambda x: torch.zeros(x.shape[0], 3)  # noqa: E731
+    data = make_data(bars, il=zero_pool, residual=np.zeros(500))
+    data.impact_law = _law(78_000.0)
+    cfg = market.MarketConfig(impact="learned", episode_bars=40, fee=0.0, initial_cash=1e7)
+    m = market.VectorMarket(data, cfg, 2)
+    m.reset(seed=0)
+    start = m.price.clone()
+    for _ in range(10):
+        _, _, _, _, info = m.step(torch.tensor([0.2, 0.0]))
+    assert (info["price"][0] > start[0] * 1.001) and torch.isclose(info["price"][1], start[1])
+    assert info["value"][0] < cfg.initial_cash and torch.isclose(m.mark()[0], start[0])

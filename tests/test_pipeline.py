@@ -90,7 +90,7 @@ def test_steps_end_to_end(tmp_path):
     )
     assert quality["data"].tolist()[-1] == "backtest segments (held out)"
     law = pipeline.fit_impact(p, market.bars, scaled, segs, tmp_path)
-    assert 0.2 <= law.exponent <= 1.2 and 0 <= law.permanent <= 1
+    assert 0.2 <= law.exponent <= 1.2 and np.isfinite(law.permanent_coef)
     for name, (lo, hi) in law.ci.items():
         assert lo <= hi, name
     assert (tmp_path / "reports/tiny/tables/impact_law.csv").exists()
