@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "backtest":
         from ilsim import evaluate
         from ilsim.data import DataImportError
+        from ilsim.evaluate import EvaluationError
 
         try:
             p = evaluate.read_params(args.params)
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 long_only=not args.no_long_only,
                 out=args.out,
             )
-        except (ParamsError, DataImportError, ValueError, FileNotFoundError) as err:
+        except (ParamsError, DataImportError, EvaluationError, FileNotFoundError) as err:
             print(f"ilsim backtest: {err}", file=sys.stderr)
             return 1
         print(res.summary.to_string(index=False))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,20 +30,34 @@ import pandas as pd
 import yaml
 
 from ilsim import backtest, data, features, metrics, pipeline, plots, regimes
-from ilsim.params import Params, params_from_dict
+from ilsim.params import _ENV, Params, ParamsError, params_from_dict
 from ilsim.report import write_table
 
-__all__ = ["EvaluationResult", "backtest_saved", "load_bars_files", "read_params"]
+__all__ = [
+    "EvaluationError",
+    "EvaluationResult",
+    "backtest_saved",
+    "load_bars_files",
+    "read_params",
+]
 
 SPLITS = ("period", "zigzag", "extrema")
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class EvaluationError(ValueError):
+    """A backtest request that cannot be served as asked (the message says what to change)."""
 
 
 def read_params(path: str | Path) -> Params:
     """The params of a finished run, for reading its artifacts only: the training data's path
     (often ``${ILSIM_DATA}``) need not be set or exist."""
     path = Path(path)
-    raw = yaml.safe_load(path.read_text()) or {}
+    if not path.exists():
+        raise ParamsError(f"{path}: parameter file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
     d = raw.get("data") or {}
     for key in ("path", "daily_path"):
         value = d.get(key)
@@ -59,7 +73,7 @@ def load_bars_files(p: Params, files: Sequence[str | Path]) -> tuple[pd.DataFram
     time order and drop repeated bars (the first file listed wins). Returns the bars and one
     record per file (rows kept, span, SHA-256)."""
     if not files:
-        raise ValueError("give at least one data file (--data FILE)")
+        raise EvaluationError("give at least one data file (--data FILE)")
     frames, info = [], []
     for f in files:
         bars, rep = data.import_bars(
@@ -77,8 +91,15 @@ def load_bars_files(p: Params, files: Sequence[str | Path]) -> tuple[pd.DataFram
                 "first": str(bars.index[0]),
                 "last": str(bars.index[-1]),
                 "sha256": hashlib.sha256(Path(f).read_bytes()).hexdigest(),
-                "repairs": rep.to_markdown().count("\n- "),
+                "report": rep.to_markdown(),
             }
+        )
+    intervals = {str(f): pipeline.bar_minutes(b) for f, b in zip(files, frames, strict=True)}
+    if len(set(intervals.values())) > 1:
+        raise EvaluationError(
+            "the files hold different bar intervals ("
+            + ", ".join(f"{k}: {v:g} min" for k, v in intervals.items())
+            + "): give files of one interval"
         )
     bars = pd.concat(frames)
     bars = bars[~bars.index.duplicated(keep="first")].sort_index()
@@ -100,14 +121,16 @@ def evaluation_segments(
 ) -> pd.DataFrame:
     """The segments to backtest (:data:`SPLITS`), within the sessions ``start`` … ``end``."""
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        raise EvaluationError(f"split must be one of {SPLITS}, got {split!r}")
     days = np.asarray(bars.index.date)
     lo, hi = _as_date(start) or days[0], _as_date(end) or days[-1]
     if lo > hi:
-        raise ValueError(f"the period starts ({lo}) after it ends ({hi})")
+        raise EvaluationError(f"the period starts ({lo}) after it ends ({hi})")
     inside = (days >= lo) & (days <= hi)
     if inside.sum() < 2:
-        raise ValueError(f"the data ({days[0]} … {days[-1]}) hold fewer than 2 bars in {lo} … {hi}")
+        raise EvaluationError(
+            f"the data ({days[0]} … {days[-1]}) hold fewer than 2 bars in {lo} … {hi}"
+        )
     if split == "period":
         idx = np.flatnonzero(inside)
         a, b = int(idx[0]), int(idx[-1])
@@ -120,7 +143,7 @@ def evaluation_segments(
             "kind_from": "start",
             "kind_to": "end",
             "regime": "period",
-            "role": "backtest",
+            "role": "new",
             "first_bar": a,
             "last_bar": b,
             "bars": b - a + 1,
@@ -133,22 +156,50 @@ def evaluation_segments(
         daily = data.daily_from_intraday(bars.iloc[np.flatnonzero(inside)])["close"]
         extrema = regimes.zigzag(daily, p.segments.zigzag_threshold)
         if len(extrema) < 2:
-            raise ValueError(
-                f"the zig-zag ({p.segments.zigzag_threshold:.0%}) finds no swing in {lo} … {hi}: "
-                "use --split period or a longer period"
+            raise EvaluationError(
+                f"the zig-zag (segments.zigzag_threshold {p.segments.zigzag_threshold:.0%}) "
+                f"finds no swing in {lo} … {hi}: use --split period or a longer period"
             )
-    else:  # the extrema the run itself was cut at (its params' list, or its generator's)
-        saved = pipeline.artifact(p, "extrema.json", root)
-        extrema = (
-            pipeline.load_extrema(p, root)
-            if saved.exists()
-            else [{"date": e.date, "kind": e.kind} for e in p.segments.extrema]
-        )
-    segs = regimes.segments_from_extrema(extrema, bars)
-    segs = segs[(segs["start_date"] >= lo) & (segs["end_date"] <= hi)]
+        segs = regimes.segments_from_extrema(extrema, bars).assign(role="new")
+    else:  # the run's own segments (ids, dates, regimes), cut from the new bars
+        segs = _run_segments(p, bars, root)
+    first = pd.to_datetime(segs["start"]).dt.date
+    last = pd.to_datetime(segs["end"]).dt.date
+    segs = segs[(first >= lo) & (last <= hi)]
     if segs.empty:
-        raise ValueError(f"no {split} segment lies inside {lo} … {hi}")
-    return segs.assign(role="backtest").reset_index(drop=True)
+        raise EvaluationError(f"no {split} segment lies inside {lo} … {hi}")
+    return segs.reset_index(drop=True)
+
+
+def _run_segments(p: Params, bars: pd.DataFrame, root: str | Path) -> pd.DataFrame:
+    """The finished run's segments (``segments.csv``: ids, extrema dates, regimes, roles) on
+    the new bars: each holds the sessions after its first extremum up to its last."""
+    path = p.results_dir(root) / "segments.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run the pipeline for {p.name!r} first")
+    run = regimes.load_segments(path)
+    days = np.asarray(bars.index.date)
+    close = bars["close"].to_numpy()
+    rows = []
+    for r in run.itertuples(index=False):
+        idx = np.flatnonzero((days > r.start_date) & (days <= r.end_date))
+        if len(idx) < 2:
+            continue
+        a, b = int(idx[0]), int(idx[-1])
+        rows.append(
+            {
+                **r._asdict(),
+                "first_bar": a,
+                "last_bar": b,
+                "bars": b - a + 1,
+                "start": bars.index[a],
+                "end": bars.index[b],
+                "bh_return_pct": 100.0 * (close[b] / close[a] - 1.0),
+            }
+        )
+    if not rows:
+        raise EvaluationError("none of the run's segments lies inside the data given")
+    return pd.DataFrame(rows, columns=run.columns)
 
 
 @dataclass
@@ -165,13 +216,13 @@ class EvaluationResult:
 def _sb3_policy(spec: str) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
     """``ALGO:PATH`` (e.g. ``td3:model.zip``) → a deterministic policy obs [K, D] → [K]."""
     if ":" not in spec:
-        raise ValueError(f"--sb3 needs ALGO:PATH (e.g. td3:model.zip), got {spec!r}")
+        raise EvaluationError(f"--sb3 needs ALGO:PATH (e.g. td3:model.zip), got {spec!r}")
     algo, path = spec.split(":", 1)
     import stable_baselines3 as sb3
 
     cls = getattr(sb3, algo.upper(), None)
     if cls is None:
-        raise ValueError(f"unknown stable-baselines3 algorithm {algo!r}")
+        raise EvaluationError(f"unknown stable-baselines3 algorithm {algo!r}")
     model = cls.load(path, device="cpu")
 
     def act(obs: np.ndarray) -> np.ndarray:
@@ -201,15 +252,23 @@ def backtest_saved(
     root = Path(root)
     out = out or f"{p.name}-backtest"
     if out == p.name:
-        raise ValueError(
+        raise EvaluationError(
             f"--out must differ from the run's own name {p.name!r} (never overwritten)"
         )
-    scaler_path = pipeline.artifact(p, "scaler.json", root)
+    scaler_path = p.results_dir(root) / "scaler.json"  # no folder is made for a wrong name
     if not scaler_path.exists():
         raise FileNotFoundError(
             f"{scaler_path} is missing: run the pipeline for {p.name!r} first (snakemake)"
         )
     bars, info = load_bars_files(p, files)
+    run_bars = p.results_dir(root) / "bars.parquet"
+    if run_bars.exists():
+        trained, given = pipeline.bar_minutes(data.load_bars(run_bars)), pipeline.bar_minutes(bars)
+        if trained != given:
+            raise EvaluationError(
+                f"the run {p.name!r} was trained on {trained:g}-minute bars but the files hold "
+                f"{given:g}-minute bars: its scaler, policies and impact law fit the former only"
+            )
     f = p.features
     raw = features.compute_features(
         bars, ema_periods=f.ema_periods_bars, macd=f.macd_bars, relvol_window=f.relvol_window_bars
@@ -219,13 +278,23 @@ def backtest_saved(
     warm = features.valid_mask(scaled)
     first_ok = int(np.argmax(warm)) if warm.any() else len(bars)
     if int(segs["first_bar"].min()) < first_ok:
-        raise ValueError(
+        raise EvaluationError(
             f"the first segment starts at bar {int(segs['first_bar'].min())} but the indicators "
             f"need {first_ok} bars of history: add an earlier file or start later"
         )
+    # EMAs start from a simple mean: with little history they differ from a long run's
+    settle = 3 * max(*f.ema_periods_bars, f.macd_bars[1] + f.macd_bars[2])
+    history = int(segs["first_bar"].min())
+    if history < settle:
+        warnings.warn(
+            f"only {history} bars of history before the first segment (the indicators settle "
+            f"after about {settle}): add an earlier file for features as the run computed them",
+            stacklevel=2,
+        )
+    segs = segs.assign(overlaps_training=_training_share(p, segs, root))
     law = pipeline.backtest_impact_law(p, root) if p.backtest.impact else None
     starts = pipeline.new_sessions(bars.index)
-    seeds = list(p.rl.seeds if seeds is None else seeds)
+    seeds = list(dict.fromkeys(p.rl.seeds if seeds is None else seeds))
     bt = p.backtest
     bpy = metrics.trading_bars_per_year(pipeline.bar_minutes(bars))
     policies: list[tuple[str, Callable, int, str]] = []  # name, policy, K, mode
@@ -239,6 +308,9 @@ def backtest_saved(
     for spec in sb3:
         name, fn = _sb3_policy(spec)
         policies.append((name, fn, 1, "fraction"))
+    names = [n for n, *_ in policies]
+    if len(set(names)) < len(names) or set(names) & set(agents):
+        raise EvaluationError(f"two strategies share a name ({names}): rename a policy file")
     rows, paths = [], {}
     for seg in segs.itertuples(index=False):
         sl = slice(seg.first_bar, seg.last_bar + 1)
@@ -284,6 +356,8 @@ def backtest_saved(
                                 "start": seg.start_date,
                                 "end": seg.end_date,
                                 "regime": seg.regime,
+                                "run_role": seg.role,
+                                "overlaps_training": seg.overlaps_training,
                                 "strategy": name,
                                 "seed": s,
                                 **table.iloc[i].to_dict(),
@@ -325,6 +399,25 @@ def backtest_saved(
     report.write_text(_report_md(p, out, info, segs, summary, law is not None, split))
     written.append(report)
     return EvaluationResult(out_rows, summary, segs, paths, written)
+
+
+def _training_share(p: Params, segs: pd.DataFrame, root: str | Path) -> list[float]:
+    """Per evaluation segment, the share of its sessions inside a segment the run trained,
+    validated or fitted its simulator on (0 for a period the run never saw)."""
+    path = p.results_dir(root) / "segments.csv"
+    if not path.exists():
+        return [float("nan")] * len(segs)
+    run = regimes.load_segments(path)
+    used = run[run["role"] != "backtest"]
+    spans = [
+        (pd.Timestamp(a), pd.Timestamp(b)) for a, b in zip(used["start"], used["end"], strict=True)
+    ]
+    out = []
+    for r in segs.itertuples(index=False):
+        days = pd.date_range(pd.Timestamp(r.start).normalize(), pd.Timestamp(r.end).normalize())
+        seen = sum(any(a.normalize() <= d <= b.normalize() for a, b in spans) for d in days)
+        out.append(seen / max(1, len(days)))
+    return out
 
 
 def _plot_equity(paths: dict, initial: float, what: str) -> plt.Figure:
@@ -375,12 +468,22 @@ def _report_md(
         f"(sha256 {i['sha256'][:12]}…)"
         for i in info
     )
-    cols = ["segment", "start_date", "end_date", "regime", "bars", "bh_return_pct"]
+    cols = ["segment", "start_date", "end_date", "regime", "role", "bars", "bh_return_pct"]
+    cols.append("overlaps_training")
     return (
         f"# Backtest of saved policies: `{out}`\n\n"
         f"Strategies of the run `{p.name}` (its scaler, policies and impact law, read only), "
         f"fee {p.backtest.fee:.2%}, initial cash {p.backtest.initial_cash:,.0f}, segments by "
         f"`{split}`{'; impact-aware columns `impact_*`' if impact else ''}.\n\n"
-        f"## Data\n\n{files}\n\n## Segments\n\n{markdown_table(segs[cols], '.4g')}\n\n"
+        f"## Data\n\n{files}\n\n## Segments\n\n`role`: the segment's role in the run (`new`: "
+        "cut from the new data); `overlaps_training`: the share of its days inside a segment "
+        "the run trained, validated or fitted its simulator on — results there are not "
+        f"out of sample.\n\n{markdown_table(segs[cols], '.4g')}\n\n"
         f"## Summary (means over segments and seeds)\n\n{markdown_table(summary, '.4g')}\n"
+        + "".join(f"\n## Import of `{i['file']}`\n\n{_demote(i['report'])}\n" for i in info)
     )
+
+
+def _demote(md: str) -> str:
+    """An import report's headings, one level down, to sit inside this report."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in md.splitlines())

@@ -78,6 +78,20 @@ def test_saved_policies_on_the_run_own_segments_reproduce_its_backtests(run):
         assert (root / "reports/tiny-eval/tables" / name).exists()
     assert (root / "figures/tiny-eval/fig_equity.png").exists()
     assert "## Segments" in (root / "reports/tiny-eval/backtest.md").read_text()
+    # the run's roles come along: its training segments are flagged as seen
+    seen = res.rows.groupby("run_role")["overlaps_training"].mean()
+    assert seen["backtest"] == 0.0 and seen["il_train"] == 1.0
+
+
+def test_a_period_equal_to_a_backtest_segment_reproduces_it(run):
+    p, root, bt, csv, _ = run
+    seg = pd.read_csv(root / "results/tiny/segments.csv").query("role == 'backtest'").iloc[-1]
+    first, last = pd.Timestamp(seg["start"]).date(), pd.Timestamp(seg["end"]).date()
+    res = evaluate.backtest_saved(p, [csv], start=first, end=last, root=root, out="tiny-one")
+    ours = res.rows.set_index(["strategy", "seed"])
+    theirs = bt[bt["segment"] == seg["segment"]].set_index(["strategy", "seed"])
+    for col in ("total_return_pct", "sharpe_ratio", "impact_total_return_pct"):
+        assert np.allclose(ours.loc[theirs.index, col], theirs[col], rtol=0, atol=1e-9), col
 
 
 def test_files_are_concatenated_and_deduplicated(run, tmp_path):
@@ -91,6 +105,16 @@ def test_files_are_concatenated_and_deduplicated(run, tmp_path):
     b.to_csv(fb, index=False)
     joined, info = evaluate.load_bars_files(p, [fb, fa])
     assert joined.equals(bars) and [i["bars"] for i in info] == [len(b), len(a)]
+    # where the files overlap, the first file listed wins
+    b_moved = b.copy()
+    overlap = b_moved["timestamp"] < pd.Timestamp(cut_a, tz=bars.index.tz)
+    b_moved.loc[overlap, ["open", "high", "low", "close"]] *= 1.01
+    fm = tmp_path / "b_moved.csv"
+    b_moved.to_csv(fm, index=False)
+    first_wins, _ = evaluate.load_bars_files(p, [fa, fm])
+    assert first_wins.equals(bars)
+    moved, _ = evaluate.load_bars_files(p, [fm, fa])
+    assert not moved.equals(bars) and len(moved) == len(bars)
     whole = evaluate.backtest_saved(p, [fa, fb], start=days[-6], end=days[-1], root=root)
     assert list(whole.segments["regime"]) == ["period"] and whole.segments["bars"].item() > 10
     assert set(whole.rows["strategy"]) == {"long_only", *pipeline.LEARNED}
@@ -99,7 +123,7 @@ def test_files_are_concatenated_and_deduplicated(run, tmp_path):
 def test_clear_errors(run, tmp_path):
     p, root, _, csv, bars = run
     days = np.unique(bars.index.date)
-    with pytest.raises(ValueError, match="must differ"):
+    with pytest.raises(evaluate.EvaluationError, match="must differ"):
         evaluate.backtest_saved(p, [csv], out="tiny", root=root)
     with pytest.raises(ValueError, match="history"):
         evaluate.backtest_saved(p, [csv], start=days[0], end=days[2], root=root)
@@ -107,6 +131,12 @@ def test_clear_errors(run, tmp_path):
         evaluate.backtest_saved(p, [csv], start=days[5], end=days[2], root=root)
     with pytest.raises(FileNotFoundError, match="run the pipeline"):
         evaluate.backtest_saved(p, [csv], root=tmp_path)
+    assert not (tmp_path / "results").exists()  # a wrong name leaves no folder behind
+    coarse = bars.iloc[::2].rename_axis("timestamp").reset_index()
+    fc = tmp_path / "coarse.csv"
+    coarse.to_csv(fc, index=False)
+    with pytest.raises(evaluate.EvaluationError, match="10-minute bars"):
+        evaluate.backtest_saved(p, [fc], root=root)
 
 
 def test_cli_reads_artifacts_without_the_training_data(run, tmp_path, monkeypatch, capsys):
