@@ -362,26 +362,28 @@ class VectorMarket:
             noise_r, noise_v = self._noise()
             if cfg.noise:
                 r = r + noise_r.double()
+            without = r  # the return without the agent's own order (marking, below)
             if cfg.impact == "calibrated":
                 q = fill_buy - fill_sell
-                base = r.clamp(-cfg.max_return, cfg.max_return)
                 r = r + cfg.impact_coef * self.data.sigma_bar * torch.sign(q) * torch.sqrt(
                     q.abs() / self.data.volume_bar
                 )
-                mine = torch.log1p(r.clamp(-cfg.max_return, cfg.max_return)) - torch.log1p(base)
-                self.own = self.own + mine
             if cfg.impact == "learned":  # the flow's log move on top of the return
                 pool = orders.sum(1) - self.data.pool_mean_action * self.il_unit
                 # a buy its own impact makes unaffordable is scaled down before it is booked
                 own = fill_buy - fill_sell
-                peek = p0 * (1 + r) * torch.exp(self.flow.peek(pool + own, new_session))
+                peek_r = (1 + r) * torch.exp(self.flow.peek(pool + own, new_session)) - 1
+                peek = p0 * (1 + peek_r.clamp(-cfg.max_return, cfg.max_return))
                 cost = (fill_buy * peek * (1 + cfg.fee)).clamp(min=1e-300)
                 fill_buy = fill_buy * (self.cash / cost).clamp(max=1.0)
                 deal = fill_buy + fill_sell
                 move = self.flow.step(pool + fill_buy - fill_sell, new_session)
-                self.own = self.own + move - self.flow_ex.step(pool, new_session)
+                without = (1 + r) * torch.exp(self.flow_ex.step(pool, new_session)) - 1
                 r = (1 + r) * torch.exp(move) - 1
             r = r.clamp(-cfg.max_return, cfg.max_return)
+            if cfg.impact in ("calibrated", "learned"):  # both clamped, as the price is
+                without = without.clamp(-cfg.max_return, cfg.max_return)
+                self.own = self.own + torch.log1p(r) - torch.log1p(without)
             p1 = p0 * (1 + r)
             volume = deal + (noise_v.double() if cfg.noise else self.data.volume_bar)
             bar = {

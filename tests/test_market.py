@@ -276,3 +276,19 @@ def test_learned_mode_does_not_pay_for_pushing_up_its_own_mark(bars):
         _, _, _, _, info = m.step(torch.tensor([0.2, 0.0]))
     assert (info["price"][0] > start[0] * 1.001) and torch.isclose(info["price"][1], start[1])
     assert info["value"][0] < cfg.initial_cash and torch.isclose(m.mark()[0], start[0])
+
+
+def test_clamped_moves_keep_the_mark_finite(bars):
+    """Orders far beyond the day's volume hit max_return; the own-impact offset follows the
+    clamped price, so the account's mark stays the price without the agent's orders."""
+    zero_pool = lambda x: torch.zeros(x.shape[0], 3)  # noqa: E731
+    data = make_data(bars, il=zero_pool, residual=np.zeros(500))
+    data.impact_law = _law(78_000.0)
+    cfg = market.MarketConfig(impact="learned", episode_bars=40, fee=0.0, initial_cash=1e13)
+    m = market.VectorMarket(data, cfg, 2)
+    m.reset(seed=0)
+    start = m.price.clone()
+    for a in (1.0, -1.0, 1.0, -1.0):
+        _, _, _, _, info = m.step(torch.tensor([a, 0.0]))
+        assert torch.isfinite(info["value"]).all() and torch.allclose(m.mark(), start)
+    assert info["value"][0] < cfg.initial_cash
