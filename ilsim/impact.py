@@ -154,8 +154,21 @@ def _design(f: np.ndarray, lin: np.ndarray, new_session: np.ndarray, lam: float)
 
 
 def _solve(xtx: np.ndarray, xty: np.ndarray, yty: float) -> tuple[np.ndarray, float]:
-    beta = np.linalg.solve(xtx + 1e-12 * np.eye(len(xtx)), xty)
-    return beta, float(yty - 2 * beta @ xty + beta @ xtx @ beta)
+    """Least squares with the impact coefficients (columns 1, 2) kept >= 0: an order moves the
+    price its own way. The best of the fits with either or both pinned at 0 when the free fit
+    breaks a sign (two coefficients: checking every active set is exact)."""
+    best, best_sse = np.zeros(len(xty)), np.inf
+    for free in ((0, 1, 2), (0, 1), (0, 2), (0,)):
+        idx = np.array(free)
+        sub = xtx[np.ix_(idx, idx)] + 1e-12 * np.eye(len(idx))
+        beta = np.zeros(len(xty))
+        beta[idx] = np.linalg.solve(sub, xty[idx])
+        if (beta[1:] < 0).any():
+            continue
+        sse = float(yty - 2 * beta @ xty + beta @ xtx @ beta)
+        if sse < best_sse:
+            best, best_sse = beta, sse
+    return best, best_sse
 
 
 def _estimate(
