@@ -858,7 +858,13 @@ def fit_impact(
         on="parameter",
     )
     extra = {
-        "at_grid_edge": float(law.half_life in (impact.HALF_LIVES[0], impact.HALF_LIVES[-1])),
+        "at_grid_edge": float(
+            law.half_life
+            in (
+                impact.HALF_LIVES[0],
+                max([h for h in impact.HALF_LIVES if h <= law.bars_per_day] or [0]),
+            )
+        ),
         "r2": law.r2,
         "alpha": law.alpha,
         "sigma_day": law.sigma_day,

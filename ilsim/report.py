@@ -72,6 +72,7 @@ def beside_paper(
 # -- backtest tables, claims and the reproduction report ----------------------------------------
 
 PAPER_METRICS = ("total_return_pct", "volatility", "sharpe_ratio", "max_drawdown_pct")
+DEGENERATE_RULE_SHORT = "position unchanged on ≥ 99 % of the bars"
 # Table 1's impact-aware columns (the same metric, real prices plus the strategy's own impact).
 IMPACT_COLUMNS = ("impact_mean", "impact_ci_low", "impact_ci_high")
 BENCHMARKS = ("long_only",)  # constant by design: degenerate, but a benchmark, never a failure
@@ -564,6 +565,14 @@ def sweep_verdict(sweep: pd.DataFrame) -> str:
         return "The size sweep has no final_rl and rl_baseline rows to compare."
     first = next((i for i in range(len(wins)) if all(wins[i:])), None)
     diffs = "; ".join(parts)
+    arms = sweep[sweep["strategy"].isin(["final_rl", "rl_baseline"])]
+    if "degenerate" in arms and arms["degenerate"].astype(bool).all():
+        return (
+            "Uninformative: at every portfolio size both final_rl and rl_baseline hold a "
+            f"constant position on every backtest (all seeds degenerate: {DEGENERATE_RULE_SHORT}), "
+            "so the sweep cannot say whether interactive training pays off "
+            f"(average return, final_rl − rl_baseline, per size: {diffs})."
+        )
     if first is None:
         return (
             "At no portfolio size probed is the interactively trained final_rl better than the "

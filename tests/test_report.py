@@ -284,6 +284,8 @@ def test_sweep_verdict_names_the_first_size_from_which_interactive_pays_off():
     gap = _sweep_rows({1e6: 0.0, 1e8: 2.0, 1e10: 5.0})
     gap = gap[~((gap["size"] == 1e6) & (gap["strategy"] == "final_rl"))]
     assert sweep_verdict(gap).startswith("Interactive training pays off from a portfolio of 1e+08")
+    flat = _sweep_rows({1e6: 0.0, 1e8: 0.0}).assign(degenerate=True)
+    assert sweep_verdict(flat).startswith("Uninformative: at every portfolio size both")
     summary = sweep_summary(_sweep_rows({1e6: 0.0, 1e8: 2.0}))
     fr = summary[(summary["strategy"] == "final_rl") & (summary["metric"] == "total_return_pct")]
     assert fr.set_index("size")["mean"].to_dict() == pytest.approx({1e6: 1.0, 1e8: 3.0})
