@@ -18,13 +18,19 @@ Each step, for every environment at once:
 Mode ``learned`` (issue 10) takes "the RL agent's action is added to the pool of actions"
 literally: the IL agents' net order (minus the pool's mean net order on its training bars, the
 market's usual balance) and the RL order are one order flow, and the impact law fitted on the
-real bars (:mod:`ilsim.impact`: power law, transient decay, permanent part) adds its move to
+real bars (:mod:`ilsim.impact`: a concave transient part, a linear permanent part) adds its move to
 the paper's return. The RL order fills in full against the market at the post-impact price
 (no pool matching). In ``learned`` and ``calibrated`` modes the account is marked at the price
 without the agent's own impact (:meth:`VectorMarket.mark`): its own impact raises what it pays,
-never what it is worth. Mode ``pool`` is the other reading: the RL order, in units of IL actions,
-is spread over the agents' actions at the synthesis network's input (pool matching as in
-``paper``).
+never what it is worth. Two limits: ``calibrated`` keeps its square-root move forever, and a
+concave permanent impact lets a round trip of many small buys and one large sell profit from
+itself (Gatheral 2010) — it is a probe of the paper's world, not a training world for large
+portfolios (the headline and the size sweep use ``learned``, whose permanent part is linear).
+And "without the agent's own impact" holds the IL pool's reaction fixed: agents that chase
+the price the agent pushed still count as the market.
+
+Mode ``pool`` is the other reading: the RL order, in units of IL actions, is spread over the
+agents' actions at the synthesis network's input (pool matching as in ``paper``).
 
 Mode ``none`` replays the real bars (the RL baseline's world): prices ignore every trade.
 Gymnasium front ends: :class:`MarketEnv` (one environment, numpy) and :class:`MarketVectorEnv`.
@@ -257,7 +263,7 @@ class VectorMarket:
             setattr(self, k, _copy(state[k], self.device))
         if self.flow is not None and "flow" in state:
             self.flow.s = _copy(state["flow"], self.device)
-            self.flow_ex.s = _copy(state["flow_ex"], self.device)
+            self.flow_ex.s = _copy(state.get("flow_ex", state["flow"]), self.device)
         for k in self._FEATURE_STATE:
             setattr(self.features, k, _copy(state["features"][k], self.device))
         self.rng = np.random.default_rng()
