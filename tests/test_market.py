@@ -68,7 +68,8 @@ def test_accounting_invariants(bars, actions, mode):
         _, _, _, _, info = m.step(torch.full((3,), a))
         assert (m.cash >= 0).all() and (m.holdings >= 0).all()
         assert torch.allclose(info["value"], m.cash + m.holdings * m.mark())
-        assert (m.mark() <= m.price * 1.2).all() and (m.mark() > 0).all()
+        if mode != "calibrated":  # only calibrated moves the price by the agent's own orders
+            assert torch.equal(m.mark(), m.price)
         # cash changes by exactly the filled notional plus / minus the fee
         filled = info["filled"]
         expected = cash0 - filled * info["price"] - info["fees"]
