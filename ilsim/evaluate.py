@@ -311,7 +311,7 @@ def backtest_saved(
     names = [n for n, *_ in policies]
     if len(set(names)) < len(names) or set(names) & set(agents):
         raise EvaluationError(f"two strategies share a name ({names}): rename a policy file")
-    rows, paths = [], {}
+    rows, paths, by_key = [], {}, {}
     for seg in segs.itertuples(index=False):
         sl = slice(seg.first_bar, seg.last_bar + 1)
         prices = bars["close"].to_numpy()[sl]
@@ -365,6 +365,7 @@ def backtest_saved(
                                 "degenerate": bool(metrics.is_degenerate(change)[i]),
                             }
                         )
+                        by_key[key] = rows[-1]
                         paths[key] = {
                             "value": res.value[i],
                             "holdings": res.holdings[i],
@@ -372,9 +373,7 @@ def backtest_saved(
                             "index": bars.index[sl],
                         }
                     else:
-                        row = next(
-                            r for r in rows if (r["segment"], r["strategy"], r["seed"]) == key
-                        )
+                        row = by_key[key]
                         row.update({f"impact_{c}": v for c, v in table.iloc[i].to_dict().items()})
     out_rows = pd.DataFrame(rows)
     keep = ["total_return_pct", "max_drawdown_pct", "sharpe_ratio", "position_change_frac"]

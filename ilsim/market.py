@@ -168,10 +168,11 @@ class VectorMarket:
                 "impact mode 'learned' needs MarketData.impact_law (ilsim.impact.fit_impact_law; "
                 "the pipeline writes results/<name>/impact_law.json in notebook 05)"
             )
-        law = data.impact_law
+        law = data.impact_law if cfg.impact == "learned" else None
         self.flow = ImpactState(law, torch.zeros(self.n, **acc)) if law is not None else None
         # the same law on the pool's flow alone: the price without the agent's own orders
         self.flow_ex = ImpactState(law, torch.zeros(self.n, **acc)) if law is not None else None
+        self._own_moves = cfg.impact in ("calibrated", "learned")
         w = cfg.reward_window_bars
         z = torch.zeros(self.n, **acc)
         self.cash, self.holdings, self.price = z.clone(), z.clone(), z.clone()
@@ -294,7 +295,7 @@ class VectorMarket:
     def mark(self) -> torch.Tensor:
         """The price the account is marked at: the price without the agent's own impact
         (``learned`` and ``calibrated`` modes; elsewhere the price)."""
-        return self.price * torch.exp(-self.own)
+        return self.price * torch.exp(-self.own) if self._own_moves else self.price
 
     def value(self) -> torch.Tensor:
         return self.cash + self.holdings * self.mark()
