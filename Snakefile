@@ -202,9 +202,18 @@ rule train_policy:
 
 SWEEP_SEEDS = list(P.sweep.seeds)
 SWEEP_SIZES = [sweep_label(s) for s in P.sweep.sizes]
+SWEEP_FEES = [sweep_label(f) for f in P.backtest.fees()]  # the fee axis (issue 15)
 SWEEP_POLICIES = expand(
-    f"{RES}/sweep/final_rl_{{size}}_seed{{seed}}.pt", size=SWEEP_SIZES, seed=SWEEP_SEEDS
-) + expand(f"{RES}/sweep/rl_baseline_seed{{seed}}.pt", seed=SWEEP_SEEDS)
+    f"{RES}/sweep/final_rl_{{size}}_fee{{fee}}_seed{{seed}}.pt",
+    size=SWEEP_SIZES,
+    fee=SWEEP_FEES,
+    seed=SWEEP_SEEDS,
+) + expand(f"{RES}/sweep/rl_baseline_fee{{fee}}_seed{{seed}}.pt", fee=SWEEP_FEES, seed=SWEEP_SEEDS)
+
+
+wildcard_constraints:
+    size=r"[0-9.e+-]+",
+    fee=r"[0-9.e+-]+",
 
 
 SWEEP_INPUTS = [
@@ -222,34 +231,34 @@ rule train_sweep_final:
     input:
         SWEEP_INPUTS,
     output:
-        expand(f"{RES}/sweep/final_rl_{{{{size}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
+        expand(f"{RES}/sweep/final_rl_{{{{size}}}}_fee{{{{fee}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
     params:
         section=section("seed", "device", "rl", "il", "market", "backtest", "segments", "sweep"),
     benchmark:
-        f"{RES}/benchmarks/sweep_final_rl_{{size}}.tsv"
+        f"{RES}/benchmarks/sweep_final_rl_{{size}}_fee{{fee}}.tsv"
     log:
-        f"{RES}/logs/sweep_final_rl_{{size}}.log",
+        f"{RES}/logs/sweep_final_rl_{{size}}_fee{{fee}}.log",
     threads: 1
     shell:
         f"OMP_NUM_THREADS={{threads}} ilsim train-sweep {PARAMS_FILE} final_rl "
-        f"--size {{wildcards.size}} > {{log}} 2>&1 || {ON_ERROR} {{log}}"
+        f"--size {{wildcards.size}} --fee {{wildcards.fee}} > {{log}} 2>&1 || {ON_ERROR} {{log}}"
 
 
 rule train_sweep_baseline:
     input:
         SWEEP_INPUTS,
     output:
-        expand(f"{RES}/sweep/rl_baseline_seed{{seed}}.pt", seed=SWEEP_SEEDS),
+        expand(f"{RES}/sweep/rl_baseline_fee{{{{fee}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
     params:
         section=section("seed", "device", "rl", "il", "market", "backtest", "segments", "sweep"),
     benchmark:
-        f"{RES}/benchmarks/sweep_rl_baseline.tsv"
+        f"{RES}/benchmarks/sweep_rl_baseline_fee{{fee}}.tsv"
     log:
-        f"{RES}/logs/sweep_rl_baseline.log",
+        f"{RES}/logs/sweep_rl_baseline_fee{{fee}}.log",
     threads: 1
     shell:
-        f"OMP_NUM_THREADS={{threads}} ilsim train-sweep {PARAMS_FILE} rl_baseline > {{log}} 2>&1 "
-        f"|| {ON_ERROR} {{log}}"
+        f"OMP_NUM_THREADS={{threads}} ilsim train-sweep {PARAMS_FILE} rl_baseline "
+        f"--fee {{wildcards.fee}} > {{log}} 2>&1 || {ON_ERROR} {{log}}"
 
 
 rule size_sweep:

@@ -1,10 +1,17 @@
 """Static backtester on real prices (SPEC step 9), batched over many strategies.
 
-The price path ignores the trades ("static"): every order fills in full at ``close[t]``.
-Accounting: cash, fractional share holdings, a proportional fee on traded notional (buys
-and sells alike), no short selling and no borrowing — cash and holdings never go negative.
-The decision for bar ``t`` may use information up to and including bar ``t``; it executes at
-``close[t]`` and ``value[t] = cash[t] + holdings[t] * close[t]`` is taken after the trade.
+The price path ignores the trades ("static"). Accounting: cash, fractional share holdings, a
+proportional fee on traded notional (buys and sells alike), no short selling and no borrowing —
+cash and holdings never go negative.
+
+**The execution rule (issue 15), the simulator's too:** the decision for bar ``t`` uses
+information up to and including bar ``t``, is sized at ``close[t]`` and fills in full at the
+*next* close, ``close[t + 1]`` (a buy the cash cannot pay at that price is scaled down,
+:func:`book`); the last bar's decision never fills. ``value[t] = cash[t] + holdings[t] *
+close[t]`` is taken after the fills of bar ``t``, and ``traded_notional[t]``/``fees[t]`` are
+those fills. :class:`ilsim.market.VectorMarket` sizes at its current price and fills at the
+next bar's close with the same functions, so a replayed path gives the same fills, fees and
+values in both (a test holds it).
 
 Three action conventions, all with ``A`` in ``[-1, 1]`` (one rule, :func:`order_shares`, shared
 with the simulator):
@@ -24,9 +31,10 @@ The fee is always ``fee * traded_notional`` (``notional = shares * price``), so 
 **Impact-aware backtest** (``impact=`` an :class:`ilsim.impact.ImpactLaw`, issue 10): the real
 prices plus the strategy's *own* impact. Each strategy carries the log-price offset its orders
 built through the law (a concave transient part that decays, a permanent part linear in
-volume; the transient part is spent at each session's open, as in the fit). At bar t the order
-is sized at ``close[t] * exp(offset before the order)`` and fills at ``close[t] * exp(offset
-after it)`` (a buy is scaled down first if its own impact makes it cost more than the cash).
+volume; the transient part is spent at each session's open, as in the fit). An order decided
+at bar t is sized at ``close[t] * exp(offset before the order)`` and fills at
+``close[t + 1] * exp(offset after it)`` (a buy is scaled down first if its own impact makes it
+cost more than the cash).
 The account is marked at the real close, the price without the strategy's own impact, as the
 simulator marks its agent: an impact the strategy's own buying left in the price is no gain it
 could realise (selling would take it back), and marking at it would pay a large trader for
@@ -69,7 +77,8 @@ class BacktestResult:
 
 
 def long_only_actions(n_bars: int) -> np.ndarray:
-    """Actions of the long-only baseline: all cash in at the first bar (``A=1``), then hold."""
+    """Actions of the long-only baseline: all cash in at the first bar (``A=1``; it fills at the
+    second bar's close), then hold."""
     if n_bars < 1:
         raise ValueError(f"n_bars must be >= 1, got {n_bars}")
     actions = np.zeros(n_bars)
@@ -136,6 +145,24 @@ def _min(x, y):
     return np.minimum(x, y)
 
 
+def book(cash, held, buy, sell, fill, *, fee: float):
+    """Book orders of ``buy`` and ``sell`` shares at the ``fill`` price, the fee on the filled
+    notional: the one booking rule of the backtests, the simulator and the planted-edge envs
+    (numpy arrays or torch tensors). A buy the cash cannot pay at the fill price (it was sized
+    at an earlier price) is scaled down to what it can; a spend within float rounding of the
+    whole cash spends it all, so an all-in buy leaves exactly nothing.
+    Returns new cash, new holdings, shares bought and the traded notional."""
+    cost = buy * fill * (1.0 + fee)
+    over = cost > cash
+    if isinstance(cost, torch.Tensor):
+        buy = torch.where(over, buy * cash / cost.clamp(min=1e-300), buy)
+        spend = torch.where(cost >= cash * (1 - 1e-12), cash, cost)
+    else:
+        buy = np.where(over, buy * cash / np.maximum(cost, 1e-300), buy)
+        spend = np.where(cost >= cash * (1 - 1e-12), cash, cost)
+    return cash - spend + sell * fill * (1.0 - fee), held + buy - sell, buy, (buy + sell) * fill
+
+
 def trade_step(
     cash: np.ndarray,
     held: np.ndarray,
@@ -145,31 +172,30 @@ def trade_step(
     fee: float,
     mode: str = "fraction",
     unit: float = 1.0,
+    fill: float | None = None,
     impact: _OwnImpact | None = None,
+    bar: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One bar's trades of K accounts at ``price``: new cash, holdings and traded notional.
-    With ``impact`` the orders move their own fill price (see the module docstring); ``price``
-    is then the real close and the fill price is ``impact.price``."""
+    """One decision's trades of K accounts: orders sized at ``price`` (the close the decision
+    saw) and filled at ``fill`` (default: the same close). New cash, holdings and the traded
+    notional. With ``impact`` the orders move their own fill price (the module docstring):
+    ``price``/``fill`` are then real closes and ``bar`` is the fill's bar."""
     action = np.asarray(action, dtype=np.float64)
+    fill = price if fill is None else fill
     if impact is not None:
         pre = price * np.exp(impact.level)
         bought, sold = order_shares(cash, held, action, pre, fee=fee, mode=mode, unit=unit)
         # a buy its own impact makes unaffordable is scaled down before its flow is booked
         # (the smaller order moves the price less, so the scaled buy stays affordable)
-        fill = impact.peek(bought - sold, price)
-        bought = bought * np.minimum(1.0, cash / np.maximum(bought * fill * (1 + fee), 1e-300))
-        fill = impact.trade(bought - sold, price)
-        spend = np.minimum(bought * fill * (1.0 + fee), cash)
-        notional = (bought + sold) * fill
-        return cash - spend + sold * fill * (1.0 - fee), held + bought - sold, notional
+        peek = impact.peek(bought - sold, fill, bar)
+        cost = bought * peek * (1 + fee)
+        bought = bought * np.divide(cash, cost, out=np.ones_like(cost), where=cost > cash)
+        at = impact.trade(bought - sold, fill, bar)
+        cash, held, _, notional = book(cash, held, bought, sold, at, fee=fee)
+        return cash, held, notional
     bought, sold = order_shares(cash, held, action, price, fee=fee, mode=mode, unit=unit)
-    if mode == "fraction":  # exactly the fraction of cash, so an all-in buy leaves 0
-        spend = np.clip(action, 0, None) * cash
-    else:
-        spend = np.minimum(bought * price * (1.0 + fee), cash)  # rounding never overdraws
-    sell_notional = sold * price
-    notional = bought * price + sell_notional
-    return cash - spend + sell_notional * (1.0 - fee), held + bought - sold, notional
+    cash, held, _, notional = book(cash, held, bought, sold, fill, fee=fee)
+    return cash, held, notional
 
 
 class _OwnImpact:
@@ -179,19 +205,17 @@ class _OwnImpact:
         self.state = ImpactState(law, np.zeros(k))
         self.level = np.zeros(k)
         self.new_session = new_session
-        self.t = 0
 
-    def _new(self):
-        return None if self.new_session is None else np.bool_(self.new_session[self.t])
+    def _new(self, bar: int):
+        return None if self.new_session is None else np.bool_(self.new_session[bar])
 
-    def peek(self, shares: np.ndarray, close: float) -> np.ndarray:
-        """The fill price these net orders would get, without booking them."""
-        return close * np.exp(self.level + self.state.peek(shares, self._new()))
+    def peek(self, shares: np.ndarray, close: float, bar: int) -> np.ndarray:
+        """The fill price these net orders would get at ``bar``, without booking them."""
+        return close * np.exp(self.level + self.state.peek(shares, self._new(bar)))
 
-    def trade(self, shares: np.ndarray, close: float) -> np.ndarray:
-        """Book this bar's net orders; return the fill (and marking) price per account."""
-        self.level = self.level + self.state.step(shares, self._new())
-        self.t += 1
+    def trade(self, shares: np.ndarray, close: float, bar: int) -> np.ndarray:
+        """Book the net orders filled at ``bar``; return the fill price per account."""
+        self.level = self.level + self.state.step(shares, self._new(bar))
         return close * np.exp(self.level)
 
 
@@ -221,7 +245,8 @@ def run_backtest(
     prices : array ``[T]``
         Execution (close) prices, finite and positive.
     actions : array ``[T]`` or ``[K, T]``
-        Actions in ``[-1, 1]``; ``actions[k, t]`` executes at ``prices[t]``.
+        Actions in ``[-1, 1]``; ``actions[k, t]`` is sized at ``prices[t]`` and fills at
+        ``prices[t + 1]`` (the last one never fills).
     initial_cash : float
         Starting cash of every strategy (no holdings at the start).
     fee : float
@@ -256,10 +281,13 @@ def run_backtest(
     cash = np.full(n_strategies, float(initial_cash))
     held = np.zeros(n_strategies)
     own = None if impact is None else _OwnImpact(impact, n_strategies, new_session)
+    notional = np.zeros(n_strategies)
     for t in range(n_bars):
-        cash, held, notional = trade_step(
-            cash, held, a[:, t], p[t], fee=fee, mode=mode, unit=unit, impact=own
-        )
+        if t:  # the orders decided at bar t - 1 fill at this bar's close
+            cash, held, notional = trade_step(
+                cash, held, a[:, t - 1], p[t - 1], fee=fee, mode=mode, unit=unit,
+                fill=p[t], impact=own, bar=t,
+            )
         _record(out, t, cash, held, p[t], notional, fee)
     return BacktestResult(**out, initial_cash=float(initial_cash))
 
@@ -280,8 +308,9 @@ def run_policy_backtest(
     :func:`order_shares`) on one static price path.
 
     At bar t each policy sees ``[states[t], cash / initial_cash, holdings * price / initial_cash]``
-    (its own account, as in training) and trades at ``prices[t]``; ``policy`` maps those
-    observations [K, D + 2] to actions [K] in [−1, 1]. Returns the result and the actions [K, T].
+    (its own account after bar t's fills, as in training); its order fills at ``prices[t + 1]``;
+    ``policy`` maps those observations [K, D + 2] to actions [K] in [−1, 1]. Returns the result
+    and the actions [K, T].
     ``impact``/``new_session``: the impact-aware backtest (the module docstring).
     """
     p = np.asarray(prices, dtype=np.float64)
@@ -297,11 +326,16 @@ def run_policy_backtest(
     cash = np.full(n_policies, float(initial_cash))
     held = np.zeros(n_policies)
     own = None if impact is None else _OwnImpact(impact, n_policies, new_session)
+    notional = np.zeros(n_policies)
     for t in range(n):
+        if t:  # the orders decided at bar t - 1 fill at this bar's close
+            cash, held, notional = trade_step(
+                cash, held, actions[:, t - 1], p[t - 1], fee=fee, mode=mode,
+                fill=p[t], impact=own, bar=t,
+            )
+        _record(out, t, cash, held, p[t], notional, fee)
         account = np.stack([cash / initial_cash, held * p[t] / initial_cash], 1)
         obs = np.concatenate([np.repeat(s[t][None], n_policies, 0), account], 1)
         a = np.clip(np.asarray(policy(obs.astype(np.float32)), dtype=np.float64), -1.0, 1.0)
         actions[:, t] = a
-        cash, held, notional = trade_step(cash, held, a, p[t], fee=fee, mode=mode, impact=own)
-        _record(out, t, cash, held, p[t], notional, fee)
     return BacktestResult(**out, initial_cash=float(initial_cash)), actions

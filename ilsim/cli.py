@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("params")
     w.add_argument("agent", choices=["final_rl", "rl_baseline"])
     w.add_argument("--size", type=float, default=None, help="portfolio size (final_rl)")
+    w.add_argument("--fee", type=float, default=None, help="fee (default backtest.fee)")
     z = sub.add_parser("size-sweep", help="backtest the size sweep; its table and figure")
     z.add_argument("params")
     b = sub.add_parser(
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "train-sweep":
         from ilsim import pipeline
 
-        print(pipeline.train_sweep(p, args.agent, args.size).to_string(index=False))
+        print(pipeline.train_sweep(p, args.agent, args.size, fee=args.fee).to_string(index=False))
     elif args.cmd == "size-sweep":
         from ilsim import pipeline
 

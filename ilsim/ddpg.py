@@ -9,8 +9,11 @@ through :class:`GymTensorEnv`. Actions are one scalar in [-1, 1] per environment
 are stacked weights (:class:`StackedMLP`, one ``baddbmm`` per layer for all K), each acts on its
 own block of N / K environments, and one update step updates all K (summed losses; Adam is
 elementwise, so each model learns exactly as if alone — a test holds it). Model k's initial
-weights depend on ``seeds[k]`` only, so two agents trained with the same seed (final RL and RL
-baseline) start from the same weights.
+weights depend on ``seeds[k]`` and the run's ``stream`` only (:func:`stream_seed`): runs of
+different streams (the pipeline names them after the agent, e.g. final RL and RL baseline) draw
+independent weights, warm-up actions, exploration noise and replay samples even with the same
+seed number (issue 15: with shared streams the all-in/all-cash corner a run ended in followed
+the seed, not the market). Pairing by seed number stays an explicit choice of the analysis.
 
 Choices of ours (the paper gives only Table 5):
 
@@ -50,6 +53,7 @@ overwritten by a broken state.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os
@@ -122,6 +126,8 @@ class DDPGConfig:
     updates_per_step: int = 1  # ours: gradient updates per vector step
     checkpoint_every: int = 10_000  # vector steps
     seeds: tuple[int, ...] = (0,)  # one agent per seed, trained together as stacked networks
+    # The run's random stream: every draw is seeded from (seed, stream); "" keeps the seed as is.
+    stream: str = ""
     device: str | None = None  # None: the env's device
     # Rewards are multiplied by this before learning (the market's reward, a value change over
     # the initial value, is ~1e-4 a bar: 1e4 makes it basis points, which the critic can fit).
@@ -149,6 +155,16 @@ class DDPGConfig:
             raise ValueError("DDPGConfig.seeds must name at least one seed")
         if self.policy_delay < 1:
             raise ValueError("policy_delay must be >= 1")
+
+
+def stream_seed(seed: int, stream: str = "") -> int:
+    """The seed of run ``stream`` for seed number ``seed``: ``seed`` itself for the unnamed
+    stream, else a draw of NumPy's ``SeedSequence`` keyed on both (a stable hash of the name),
+    so that differently named runs get independent random streams."""
+    if not stream:
+        return int(seed)
+    key = int.from_bytes(hashlib.sha256(stream.encode()).digest()[:4], "little")
+    return int(np.random.SeedSequence([int(seed), key]).generate_state(1)[0] >> 1)
 
 
 # -- networks: K models as stacked weights ---------------------------------------------------
@@ -387,8 +403,9 @@ class Agent:
     @classmethod
     def create(cls, obs_dim: int, cfg: DDPGConfig, device: Any) -> Agent:
         """Fresh networks (each model from its seed); targets are copies."""
-        actor = Actor(obs_dim, cfg.actor_hidden, cfg.seeds).to(device)
-        critic = Critic(obs_dim, cfg.critic_hidden, cfg.seeds).to(device)
+        seeds = [stream_seed(s, cfg.stream) for s in cfg.seeds]
+        actor = Actor(obs_dim, cfg.actor_hidden, seeds).to(device)
+        critic = Critic(obs_dim, cfg.critic_hidden, seeds).to(device)
         fused = True if torch.device(device).type in ("cpu", "cuda") else None  # ~15 % faster
         return cls(
             actor,
@@ -592,8 +609,9 @@ def train(
 
     The env's N environments are split in K consecutive blocks of N / K, one per agent; all K
     actors act in one batched call and all K models update in one batched step. Model k's
-    initial weights come from ``seeds[k]`` alone; the env reset, warm-up actions, exploration
-    noise and replay sampling draw from streams seeded with ``seeds[0]``. Runs for at most
+    initial weights come from ``seeds[k]`` and ``cfg.stream`` alone; the env reset, warm-up
+    actions, exploration noise and replay sampling draw from streams seeded with ``seeds[0]``
+    and ``cfg.stream`` (:func:`stream_seed`). Runs for at most
     ``cfg.total_steps`` vector steps; with an ``evaluator`` (and ``cfg.eval_every``) the best
     actor on it is kept and training stops on a plateau (``cfg.patience``). With
     ``checkpoint_path``, a checkpoint is written every ``cfg.checkpoint_every`` vector steps and
@@ -611,7 +629,7 @@ def train(
     log_every = log_every or max(1, cfg.total_steps // 100)
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     saved = load_checkpoint(path) if path is not None and resume and path.exists() else None
-    seed0 = cfg.seeds[0]
+    seed0 = stream_seed(cfg.seeds[0], cfg.stream)
 
     gen = torch.Generator(device=dev)
     if saved is None:

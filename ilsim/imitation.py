@@ -724,7 +724,8 @@ def replay_rollout(
     :func:`ilsim.backtest.trade_step`) from ``initial_cash`` and no holdings.
 
     At bar t the trader observes ``[states[t], cash / initial_cash, holdings·price[t] /
-    initial_cash]`` (before its trade, as :func:`ilsim.backtest.run_policy_backtest`) and
+    initial_cash]`` (after the fill of its previous order, at this close, as
+    :func:`ilsim.backtest.run_policy_backtest`; its own order fills at the next close) and
     executes, with probability ``beta``, the expert's action, else ``policy(obs)`` (DAgger's
     mixture β·π* + (1 − β)·π̂). ``policy=None`` replays the expert alone. Segments run side by
     side, one policy call per bar offset.
@@ -749,6 +750,11 @@ def replay_rollout(
         live = np.flatnonzero(t < lengths)
         idx = starts[live] + t
         price = demos.prices[idx]
+        if t:  # the orders decided at bar t - 1 fill at this bar's close (the backtest's rule)
+            cash[live], held[live], _ = trade_step(
+                cash[live], held[live], executed[idx - 1], demos.prices[idx - 1], fee=fee,
+                fill=price,
+            )
         obs[idx, f] = cash[live] / initial_cash
         obs[idx, f + 1] = held[live] * price / initial_cash
         a = expert[idx].copy()
@@ -758,7 +764,6 @@ def replay_rollout(
             own[idx[ask]] = mine
             a[ask] = mine
         executed[idx] = a
-        cash[live], held[live], _ = trade_step(cash[live], held[live], a, price, fee=fee)
     return Rollout(obs, executed, own, expert)
 
 

@@ -2,16 +2,20 @@
 
 Each step, for every environment at once:
 
-1. the IL agents act on the scaled online features of the simulated path so far;
-2. the RL order joins their order pool: buys and sells match (``deal = min(Σbuy, Σsell)``)
-   and every order on the larger side fills pro rata;
+1. the IL agents act on the scaled online features of the simulated path so far; the RL
+   order is sized at the current price (:func:`ilsim.backtest.order_shares`);
+2. the pool's buys and sells match (``deal = min(Σbuy, Σsell)``, the bar's traded volume);
+   the RL order fills in full against the market's liquidity (issue 15: the paper's reading,
+   the RL order matched pro rata inside the pool, filled an all-in buy about half because
+   the pool is a net buyer, and every sell in full — a fill rule the backtest cannot share);
 3. the next one-bar return is the synthesis network's mean given the IL actions, plus
    residual noise (a block bootstrap of the network's training residuals, drawn together with
    real bar volumes so that volume and volatility stay correlated), plus — in ``calibrated``
    mode — an explicit square-root impact of the RL agent's filled net order;
-4. the RL agent's fill executes at that post-impact price and pays the fee on its notional, so
-   a round trip in a flat market always loses;
-5. the new bar (volume = matched deal volume + resampled background volume) updates the
+4. the RL agent's order fills at that next close (post-impact) and pays the fee on its
+   notional (:func:`ilsim.backtest.book`): decided at bar t, filled at bar t + 1, the
+   backtest's execution rule, so a replayed path fills, pays and values alike in both;
+5. the new bar (volume = pool deal + RL fill + resampled background volume) updates the
    online features: in ``paper`` mode this is the only way the RL order reaches the price —
    through volume, hence RelVol and VWAP, hence the IL agents' next actions.
 
@@ -30,7 +34,7 @@ And "without the agent's own impact" holds the IL pool's reaction fixed: agents 
 the price the agent pushed still count as the market.
 
 Mode ``pool`` is the other reading: the RL order, in units of IL actions, is spread over the
-agents' actions at the synthesis network's input (pool matching as in ``paper``).
+agents' actions at the synthesis network's input.
 
 Mode ``none`` replays the real bars (the RL baseline's world): prices ignore every trade.
 Gymnasium front ends: :class:`MarketEnv` (one environment, numpy) and :class:`MarketVectorEnv`.
@@ -47,7 +51,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ilsim.backtest import order_shares, would_trade
+from ilsim.backtest import book, order_shares, would_trade
 from ilsim.features import PRICE_COLUMNS, MinMaxScaler, OnlineFeatures, session_start_mask
 from ilsim.impact import ImpactLaw, ImpactState
 
@@ -82,6 +86,9 @@ class MarketConfig:
     stagger_starts: bool = False
     # Episodes start at a session's first bar only (impact probes read "by the close").
     start_at_open: bool = False
+    # The noise's size: the bootstrap residuals as they are (the paper's), or standardised by
+    # the volatility head at their own bar and rescaled by it for the pool's current actions.
+    volatility: Literal["bootstrap", "head"] = "bootstrap"
 
 
 @dataclass
@@ -105,6 +112,10 @@ class MarketData:
     # net action (sum over agents) on its training bars, the balance that moves nothing.
     impact_law: ImpactLaw | None = None
     pool_mean_action: float = 0.0
+    # The volatility head (issue 15, ``MarketConfig.volatility == "head"``): IL actions [N, M]
+    # -> the next return's residual std [N], and its value at each residual's own bar.
+    synthesis_vol: Callable[[torch.Tensor], torch.Tensor] | None = None
+    residual_scale: np.ndarray | None = None
 
 
 class VectorMarket:
@@ -131,6 +142,16 @@ class VectorMarket:
         self.features.set_history(bars)
         self.obs_dim = self.features.num_features + 2
         self._resid = torch.tensor(data.residuals, **kw)
+        if cfg.volatility == "head":
+            if data.synthesis_vol is None or data.residual_scale is None:
+                raise ValueError(
+                    "market volatility 'head' needs MarketData.synthesis_vol and residual_scale "
+                    "(the synthesis network's volatility head; refit notebook 05)"
+                )
+            scale = np.asarray(data.residual_scale, dtype=np.float64)
+            self._resid = torch.tensor(data.residuals / np.maximum(scale, 1e-12), **kw)
+        elif cfg.volatility != "bootstrap":
+            raise ValueError(f"volatility must be 'bootstrap' or 'head', got {cfg.volatility!r}")
         self._resid_vol = torch.tensor(data.residual_volume, **kw)
         self._by_bod: torch.Tensor | None = None
         if data.residual_bar_of_day is not None:
@@ -350,23 +371,20 @@ class VectorMarket:
             self.last_il_actions = il
             new_session = (self.bar_of_day + 1) % self.bars_per_day == 0
             orders = il.double() * self.il_unit
-            if cfg.impact == "learned":  # the market's liquidity fills the RL order in full
-                fill_buy, fill_sell = want_buy, want_sell
-                deal = want_buy + want_sell
-            else:  # the pool matches: deal = min(Σbuy, Σsell), the larger side pro rata
-                buys = orders.clamp(min=0).sum(1) + want_buy
-                sells = (-orders).clamp(min=0).sum(1) + want_sell
-                deal = torch.minimum(buys, sells)
-                fill_buy = want_buy * torch.where(buys > 0, deal / buys, torch.zeros_like(buys))
-                fill_sell = want_sell * torch.where(
-                    sells > 0, deal / sells, torch.zeros_like(sells)
-                )
+            # The RL order fills in full in every mode, as in the backtest (issue 15): it is
+            # matched against the market's liquidity, not against the pool's net side (the pool
+            # is a net buyer, so pool matching filled an all-in buy about half and sells in
+            # full). The pool's own matched volume, min(Σbuy, Σsell), still makes the bar's.
+            fill_buy, fill_sell = want_buy, want_sell
+            deal = torch.minimum(orders.clamp(min=0).sum(1), (-orders).clamp(min=0).sum(1))
             net_in = il
             if cfg.impact == "pool":  # the RL order as IL action units, spread over the pool
                 rl_units = (want_buy - want_sell) / (self.il_unit * self.n_agents)
                 net_in = (il + rl_units[:, None].to(il.dtype)).clamp(-1.0, 1.0)
             r = self.data.synthesis(net_in).reshape(self.n).to(torch.float64)
             noise_r, noise_v = self._noise()
+            if cfg.volatility == "head":  # standardised residual x the pool state's volatility
+                noise_r = noise_r * self.data.synthesis_vol(net_in).reshape(self.n)
             if cfg.noise:
                 r = r + noise_r.double()
             without = r  # the return without the agent's own order (marking, below)
@@ -383,7 +401,6 @@ class VectorMarket:
                 peek = p0 * (1 + peek_r.clamp(-cfg.max_return, cfg.max_return))
                 cost = (fill_buy * peek * (1 + cfg.fee)).clamp(min=1e-300)
                 fill_buy = fill_buy * (self.cash / cost).clamp(max=1.0)
-                deal = fill_buy + fill_sell
                 move = self.flow.step(pool + fill_buy - fill_sell, new_session)
                 without = (1 + r) * torch.exp(self.flow_ex.step(pool, new_session)) - 1
                 r = (1 + r) * torch.exp(move) - 1
@@ -392,7 +409,8 @@ class VectorMarket:
                 without = without.clamp(-cfg.max_return, cfg.max_return)
                 self.own = self.own + torch.log1p(r) - torch.log1p(without)
             p1 = p0 * (1 + r)
-            volume = deal + (noise_v.double() if cfg.noise else self.data.volume_bar)
+            volume = deal + fill_buy + fill_sell
+            volume = volume + (noise_v.double() if cfg.noise else self.data.volume_bar)
             bar = {
                 "open": p0,
                 "high": torch.maximum(p0, p1),
@@ -401,16 +419,11 @@ class VectorMarket:
                 "volume": volume,
             }
 
-        # Fills at the post-impact price, fee on the filled notional.
-        buy_cost = fill_buy * p1 * (1 + cfg.fee)
-        scale = torch.where(buy_cost > self.cash, self.cash / buy_cost.clamp(min=1e-12), 1.0)
-        fill_buy = fill_buy * scale.clamp(max=1.0)
-        notional = (fill_buy + fill_sell) * p1
+        # Fills at the next close (post-impact), fee on the filled notional: the backtest's rule.
+        self.cash, self.holdings, fill_buy, notional = book(
+            self.cash, self.holdings, fill_buy, fill_sell, p1, fee=cfg.fee
+        )
         fees = notional * cfg.fee
-        self.cash = (
-            self.cash - fill_buy * p1 * (1 + cfg.fee) + fill_sell * p1 * (1 - cfg.fee)
-        ).clamp(min=0.0)
-        self.holdings = (self.holdings + fill_buy - fill_sell).clamp(min=0.0)
         self.price = p1
         self.features.step(
             bar["open"],

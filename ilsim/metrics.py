@@ -195,7 +195,8 @@ def position_change_fraction(holdings: np.ndarray, rtol: float = POSITION_RTOL) 
     """Share of bars at which the position changes (:func:`position_changes`), per strategy.
 
     ``holdings`` ``[K, T]`` gives ``[K]``, ``[T]`` a scalar. Long-only scores ``1 / T``
-    (its one buy), a policy that trades every bar 1.
+    (its one buy), a policy that trades on every decision ``(T - 1) / T`` (a decision fills at
+    the next close, so the first bar never changes the position).
     """
     return position_changes(holdings, rtol).mean(axis=-1)
 

@@ -142,6 +142,15 @@ class BacktestParams(_Strict):
     # impact through notebook 05's fitted law); impact_coef replaces the fitted Y when set.
     impact: bool = True
     impact_coef: Annotated[float, Field(ge=0)] | None = None
+    # Issue 15: a realistic fee (1 bp) beside the paper's; the claims are tested and the size
+    # sweep trained and backtested at both, so a reader sees what the fee alone drives.
+    # null: the paper's fee only.
+    low_fee: Annotated[float, Field(ge=0, lt=1)] | None = 1.0e-4
+
+    def fees(self) -> tuple[float, ...]:
+        """The fee axis: the headline fee, then ``low_fee`` when set and different."""
+        low = self.low_fee
+        return (self.fee,) if low is None or low == self.fee else (self.fee, low)
 
 
 class ILParams(_Strict):
@@ -189,6 +198,9 @@ class MarketParams(_Strict):
     reward_window_minutes: Annotated[float, Field(gt=0)] = 230
     # The paper's "fraction" of cash/holdings to trade, or a "target" fraction of value held.
     action_mode: Literal["fraction", "target"] = "fraction"
+    # The noise's size: the paper's bootstrap residuals, or scaled by the synthesis network's
+    # volatility head for the pool's state (issue 15; notebook 05 scores both for realism).
+    volatility: Literal["bootstrap", "head"] = "bootstrap"
     impact_coef: Annotated[float, Field(ge=0)] = 1.0
     noise: bool = True
     noise_block_minutes: Annotated[float, Field(gt=0)] = 20

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import time
 from collections.abc import Sequence
@@ -700,6 +701,7 @@ def fit_synthesis(
     meta = {
         "residual_volume": bars["volume"].to_numpy()[rows + 1],
         "residual_bar_of_day": bar_of_day(bars.index)[rows + 1],
+        "residual_scale": result.residual_scale,
         "sigma_bar": float(np.nanstd(rets)),
         "volume_bar": float(np.median(bars["volume"].to_numpy()[sim_bars])),
         "segments": sorted(set(sids.tolist())),
@@ -769,10 +771,9 @@ def market_config(
         noise_block=n.noise_block,
         il_volume_unit=m.il_volume_unit,
         max_return=m.max_return,
+        volatility=m.volatility,
     )
-    for k, v in overrides.items():
-        setattr(cfg, k, v)
-    return cfg
+    return replace(cfg, **overrides)  # an unknown name raises TypeError
 
 
 def assemble_market(
@@ -799,6 +800,10 @@ def assemble_market(
         residuals=residuals - residuals.mean(),  # zero-mean noise: the network carries the drift
         residual_volume=np.asarray(meta["residual_volume"]),
         residual_bar_of_day=np.asarray(meta["residual_bar_of_day"]),
+        residual_scale=(
+            None if meta.get("residual_scale") is None else np.asarray(meta["residual_scale"])
+        ),
+        synthesis_vol=lambda a: net.vol.scale(a),
         start_ranges=starts,
         feature_kwargs={
             "ema_periods": f.ema_periods_bars,
@@ -1105,10 +1110,12 @@ def simulated_pathset(
     length: int,
     seed: int,
     device: str = "cpu",
+    **over: Any,
 ) -> realism.PathSet:
-    """Paths of the simulator (or its static replay) with no RL trading, as a path set."""
+    """Paths of the simulator (or its static replay) with no RL trading, as a path set
+    (``over``: other :class:`ilsim.market.MarketConfig` fields)."""
     bars_per_day = int(pd.Series(mdata.bars.index.date).value_counts().max())
-    cfg = market_config(p, mdata.bars, impact=impact, episode_bars=length + 1)
+    cfg = market_config(p, mdata.bars, impact=impact, episode_bars=length + 1, **over)
     m = market.VectorMarket(mdata, cfg, n_paths, device)
     path = market.rollout(m, torch.zeros(length - 1, n_paths), seed)
     return realism.PathSet.from_prices(
@@ -1131,6 +1138,10 @@ def simulator_realism(
     real = realism.PathSet.from_bars(mdata.bars, regimes.role_ranges(segments, "backtest"), length)
     candidates = {
         "simulator": simulated_pathset(p, mdata, "paper", n, length, seed, device),
+        # issue 15: the same, its noise scaled by the volatility head for the pool's state
+        "simulator (volatility head)": simulated_pathset(
+            p, mdata, "paper", n, length, seed, device, volatility="head"
+        ),
         "static replay": simulated_pathset(p, mdata, "none", n, length, seed, device),
         "GBM": realism.gbm_paths(real, n, length, seed),
     }
@@ -1249,11 +1260,13 @@ def validation_evaluator(
     root: str | Path = ".",
     law: impact.ImpactLaw | None = None,
     initial_cash: float | None = None,
+    fee: float | None = None,
 ):
     """Score K stacked actors on the ``validation`` segments: static real prices with the
-    backtest's rules (fee, fills at the close); the score is the mean over segments of the log
-    growth of the account (higher is better). ``None`` when no segment has that role.
-    ``law``/``initial_cash``: the impact-aware backtest at that portfolio size instead."""
+    backtest's rules (fee, fills at the next close); the score is the mean over segments of the
+    log growth of the account (higher is better). ``None`` when no segment has that role.
+    ``law``/``initial_cash``: the impact-aware backtest at that portfolio size instead;
+    ``fee``: default ``backtest.fee``."""
     from ilsim import ddpg
 
     bars = data.load_bars(artifact(p, "bars.parquet", root))
@@ -1265,6 +1278,7 @@ def validation_evaluator(
     close = bars["close"].to_numpy()
     starts = new_sessions(bars.index)
     cash = p.backtest.initial_cash if initial_cash is None else initial_cash
+    fee = p.backtest.fee if fee is None else fee
 
     def score(actor: ddpg.Actor) -> np.ndarray:
         cpu = copy.deepcopy(actor).cpu()
@@ -1276,7 +1290,7 @@ def validation_evaluator(
                 cpu.policy(),
                 cpu.k,
                 initial_cash=cash,
-                fee=p.backtest.fee,
+                fee=fee,
                 mode=p.market.action_mode,
                 impact=law,
                 new_session=starts[a : b + 1],
@@ -1349,12 +1363,15 @@ def _train_ddpg(
     evaluator: Any,
     *,
     initial_cash: float | None = None,
+    fee: float | None = None,
     root: str | Path = ".",
     progress: bool = True,
     **overrides: Any,
 ) -> pd.DataFrame:
     """Train DDPG for ``seeds`` (stacked) in ``impact_mode`` with episodes in ``roles``; save
-    each seed's policy at ``out_path(seed)`` with its curve beside it; one summary row each."""
+    each seed's policy at ``out_path(seed)`` with its curve beside it; one summary row each.
+    The run's random stream is named after ``agent`` (:func:`ilsim.ddpg.stream_seed`), so two
+    agents of one seed number draw independently."""
     from ilsim import ddpg
 
     device = resolve_device(p.device)
@@ -1363,9 +1380,11 @@ def _train_ddpg(
     env_over: dict[str, Any] = {"stagger_starts": True}
     if initial_cash is not None:
         env_over["initial_cash"] = initial_cash
+    if fee is not None:
+        env_over["fee"] = fee
     cfg_env = market_config(p, mdata.bars, impact=impact_mode, **env_over)
     env = market.VectorMarket(mdata, cfg_env, r.n_envs * len(seeds), device)
-    cfg = ddpg_config(p, seeds, **overrides)
+    cfg = ddpg_config(p, seeds, **{"stream": agent, **overrides})
     # Keyed on the settings, so a rerun with changed params starts afresh instead of refusing
     # the old checkpoint (a rerun with the same ones resumes it exactly).
     # The artifacts the env is built from count too: a refitted pool, network or law is a new
@@ -1387,6 +1406,7 @@ def _train_ddpg(
             "seed": seed,
             "impact": impact_mode,
             "initial_cash": cfg_env.initial_cash,
+            "fee": cfg_env.fee,
             "action_mode": cfg_env.action_mode,
             "reward_window_bars": cfg_env.reward_window_bars,
             "vector_steps": res.vector_steps,
@@ -1418,12 +1438,19 @@ def sweep_label(size: float) -> str:
 
 
 def sweep_policy_path(
-    p: Params, agent: str, seed: int, size: float | None = None, root: str | Path = "."
+    p: Params,
+    agent: str,
+    seed: int,
+    size: float | None = None,
+    root: str | Path = ".",
+    fee: float | None = None,
 ) -> Path:
-    """A sweep policy: ``final_rl`` per size; ``rl_baseline`` once (static replay with rewards
-    and actions relative to the account, so its training does not depend on the size)."""
+    """A sweep policy: ``final_rl`` per size and fee; ``rl_baseline`` once per fee (static
+    replay with rewards and actions relative to the account, so its training does not depend
+    on the size). ``fee``: default the headline ``backtest.fee``."""
     tag = "" if size is None else f"_{sweep_label(size)}"
-    return artifact(p, f"sweep/{agent}{tag}_seed{seed}.pt", root)
+    fee = p.backtest.fee if fee is None else fee
+    return artifact(p, f"sweep/{agent}{tag}_fee{sweep_label(fee)}_seed{seed}.pt", root)
 
 
 def train_sweep(
@@ -1432,12 +1459,15 @@ def train_sweep(
     size: float | None = None,
     root: str | Path = ".",
     progress: bool = True,
+    fee: float | None = None,
 ) -> pd.DataFrame:
-    """Train one sweep policy (every seed of ``sweep.seeds``, the sweep's budget):
-    ``final_rl`` in the simulator's ``sweep.impact`` mode with ``size`` as its portfolio,
-    selected on the impact-aware validation backtest at that size; ``rl_baseline`` on static
-    replay, selected on the static validation backtest (it never sees impact)."""
+    """Train one sweep policy (every seed of ``sweep.seeds``, the sweep's budget) at ``fee``
+    (default ``backtest.fee``; the sweep runs every fee of ``backtest.fees()``): ``final_rl``
+    in the simulator's ``sweep.impact`` mode with ``size`` as its portfolio, selected on the
+    impact-aware validation backtest at that size; ``rl_baseline`` on static replay, selected
+    on the static validation backtest (it never sees impact)."""
     sw = p.sweep
+    fee = p.backtest.fee if fee is None else fee
     over = {"total_steps": sw.total_steps, "min_steps": min(sw.min_steps, sw.total_steps)}
     if agent == "final_rl":
         if size is None:
@@ -1449,9 +1479,10 @@ def train_sweep(
             sw.impact,
             p.rl.train_roles,
             sw.seeds,
-            lambda s: sweep_policy_path(p, agent, s, size, root),
-            validation_evaluator(p, root, law=law, initial_cash=size),
+            lambda s: sweep_policy_path(p, agent, s, size, root, fee),
+            validation_evaluator(p, root, law=law, initial_cash=size, fee=fee),
             initial_cash=size,
+            fee=fee,
             root=root,
             progress=progress,
             **over,
@@ -1463,8 +1494,9 @@ def train_sweep(
             "none",
             ("il_train",),
             sw.seeds,
-            lambda s: sweep_policy_path(p, agent, s, None, root),
-            validation_evaluator(p, root),
+            lambda s: sweep_policy_path(p, agent, s, None, root, fee),
+            validation_evaluator(p, root, fee=fee),
+            fee=fee,
             root=root,
             progress=progress,
             **over,
@@ -1473,9 +1505,10 @@ def train_sweep(
 
 
 def size_sweep(p: Params, root: str | Path = ".") -> pd.DataFrame:
-    """Every sweep size: long-only, the static-trained rl_baseline and the final_rl trained at
-    that size, all in the impact-aware backtest at that size on every ``backtest`` segment.
-    One row per size × strategy × seed × segment, written to ``results/<name>/size_sweep.csv``."""
+    """Every sweep size and fee: long-only, the static-trained rl_baseline and the final_rl
+    trained at that size, all trained and backtested at that fee, in the impact-aware backtest
+    at that size on every ``backtest`` segment. One row per fee × size × strategy × seed ×
+    segment, written to ``results/<name>/size_sweep.csv``."""
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     scaled = pd.read_parquet(artifact(p, "features.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
@@ -1486,7 +1519,7 @@ def size_sweep(p: Params, root: str | Path = ".") -> pd.DataFrame:
     starts = new_sessions(bars.index)
     seeds = list(p.sweep.seeds)
     rows = []
-    for size in p.sweep.sizes:
+    for fee, size in itertools.product(p.backtest.fees(), p.sweep.sizes):
         for seg in segments[segments["role"] == "backtest"].itertuples(index=False):
             sl = slice(seg.first_bar, seg.last_bar + 1)
             prices = bars["close"].to_numpy()[sl]
@@ -1494,7 +1527,7 @@ def size_sweep(p: Params, root: str | Path = ".") -> pd.DataFrame:
                 prices,
                 backtest.long_only_actions(len(prices))[None],
                 initial_cash=size,
-                fee=p.backtest.fee,
+                fee=fee,
                 impact=law,
                 new_session=starts[sl],
             )
@@ -1510,8 +1543,11 @@ def size_sweep(p: Params, root: str | Path = ".") -> pd.DataFrame:
                     law,
                     starts[sl],
                     seeds=seeds,
-                    policy_file=lambda s, a=agent, t=tag: sweep_policy_path(p, a, s, t, root),
+                    policy_file=lambda s, a=agent, t=tag, f=fee: sweep_policy_path(
+                        p, a, s, t, root, f
+                    ),
                     initial_cash=size,
+                    fee=fee,
                 )
                 runs[agent] = (res, seeds)
             for agent, (res, sds) in runs.items():
@@ -1522,6 +1558,7 @@ def size_sweep(p: Params, root: str | Path = ".") -> pd.DataFrame:
                 for i, s in enumerate(sds):
                     rows.append(
                         {
+                            "fee": fee,
                             "size": size,
                             "segment": seg.segment,
                             "regime": seg.regime,
@@ -1628,16 +1665,18 @@ def _policy_actions(
     seeds: Sequence[int] | None = None,
     policy_file: Any = None,
     initial_cash: float | None = None,
+    fee: float | None = None,
 ) -> tuple[backtest.BacktestResult, np.ndarray]:
     """Backtest every seed of one learned strategy on one slice of real bars (``law``: the
     impact-aware backtest; ``policy_file(seed)``: where each seed's policy is, default the
-    headline run's)."""
+    headline run's; ``fee``: default ``backtest.fee``)."""
     from ilsim import ddpg
 
     seeds = list(p.rl.seeds if seeds is None else seeds)
     where = policy_file or (lambda s: policy_path(p, agent, s, root))
     cash = p.backtest.initial_cash if initial_cash is None else initial_cash
-    kw = {"initial_cash": cash, "fee": p.backtest.fee, "impact": law, "new_session": new_session}
+    fee = p.backtest.fee if fee is None else fee
+    kw = {"initial_cash": cash, "fee": fee, "impact": law, "new_session": new_session}
     states = scaled.iloc[bars_slice].to_numpy(np.float32)
     if agent == "il_baseline":
         # The BC agent imitates labels in {-1, 0, +1}: it trades its predicted class (sell all,
@@ -1872,9 +1911,12 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         f"(not before {r.min_steps} steps). Validation segments: "
         f"{segments.loc[segments['role'] == 'validation', 'segment'].tolist()} (never backtests, "
         "never RL training).",
-        f"Seeds: {len(r.seeds)} per learned policy; intervals are 95 % Student-t across seeds.",
-        "Backtests execute at the bar's close with a "
-        f"{p.backtest.fee:.1%} fee on traded notional, {p.backtest.initial_cash:,.0f} initial "
+        f"Seeds: {len(r.seeds)} per learned policy, each agent on its own random stream (a "
+        "seed number shared by two agents shares no draws); Table 1's intervals are 95 % "
+        "Student-t across seeds, the claims' two-level bootstraps over segments and seeds.",
+        "Execution (simulator and backtests alike): a decision on bar t's close fills in full "
+        f"at the next bar's close, with a {p.backtest.fee:.1%} fee on traded notional, "
+        f"{p.backtest.initial_cash:,.0f} initial "
         "cash, fractional shares, no shorting. Volatility and Sharpe are of per-bar returns, "
         "un-annualised (annualised values in backtests.csv).",
         *_case_line(p, root),

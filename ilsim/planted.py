@@ -8,11 +8,11 @@ return that follows a decision is planted:
     r_{t+1} = edge · x_t + noise · ε_{t+1},     x_{t+1} = φ x_t + sqrt(1 − φ²) η_{t+1}
 
 where ``x_t`` (stationary AR(1), unit variance) is feature 0 of the observation and the other
-features are independent AR(1) distractors of the same law. Two timings: ``fill="now"`` is the
-backtest's (the order decided on bar t fills at bar t's price, then the planted return moves
-the price, so the decision earns edge·x_t); ``fill="next"`` is the simulator's (the order is
-sized at bar t's price and fills at the next close, after the move, so the decision earns the
-bar after: φ·edge·x_t in expectation, one reward later).
+features are independent AR(1) distractors of the same law. Two timings: ``fill="next"``, the
+default, is the execution rule of the simulator and the backtest (issue 15: the order is sized
+at bar t's price and fills at the next close, after the move, so the decision earns the bar
+after: φ·edge·x_t in expectation, one reward later); ``fill="now"`` fills at bar t's own price,
+before the move (the decision earns edge·x_t), the timing the backtest used before.
 
 :func:`oracle` solves the best achievable policy under the fee exactly (average-reward value
 iteration on a discretised x, all-in or all-cash — with a linear edge and bp-sized variance the
@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from scipy.stats import norm
 
-from ilsim.backtest import order_shares, would_trade
+from ilsim.backtest import book, order_shares, would_trade
 from ilsim.market import window_reward
 
 
@@ -51,7 +51,7 @@ class PlantedConfig:
     reward_window_bars: int = 1
     action_mode: Literal["fraction", "target"] = "fraction"
     feature_scale: float = 0.25  # features are observed as scale · x (about [-1, 1])
-    fill: Literal["now", "next"] = "now"  # the backtest's timing, or the simulator's
+    fill: Literal["now", "next"] = "next"  # the simulator's and the backtest's timing, or "now"
 
 
 class PlantedEdgeEnv:
@@ -121,14 +121,9 @@ class PlantedEdgeEnv:
         r = 1e-4 * (cfg.edge_bp * self.x[:, 0] + cfg.noise_bp * self._randn(self.n))
         moved = self.price * (1 + r)
         fill = moved if cfg.fill == "next" else self.price
-        cost = buy * fill * (1 + cfg.fee)
-        if cfg.action_mode == "fraction" and cfg.fill == "now":
-            spend = a.clamp(min=0) * self.cash  # exactly the fraction, as in the backtest
-        else:  # as the simulator: a buy the cash cannot pay at the fill price is scaled down
-            buy = buy * torch.where(cost > self.cash, self.cash / cost.clamp(min=1e-12), 1.0)
-            spend = torch.minimum(buy * fill * (1 + cfg.fee), self.cash)
-        self.cash = self.cash - spend + sell * fill * (1 - cfg.fee)
-        self.holdings = self.holdings + buy - sell
+        self.cash, self.holdings, _, _ = book(
+            self.cash, self.holdings, buy, sell, fill, fee=cfg.fee
+        )
         self.price = moved
         self.x = cfg.phi * self.x + math.sqrt(1 - cfg.phi**2) * self._randn(*self.x.shape)
         self.t = self.t + 1

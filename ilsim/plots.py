@@ -322,24 +322,30 @@ def plot_impact_curves(curves: pd.DataFrame, checks: pd.DataFrame) -> plt.Figure
 
 def plot_size_sweep(sweep: pd.DataFrame) -> plt.Figure:
     """Return and drawdown in the impact-aware backtest against the portfolio size, per
-    strategy, mean over seeds with 95 % intervals (``ilsim.report.sweep_summary`` rows)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric, label in zip(
-        axes,
-        ("total_return_pct", "max_drawdown_pct"),
-        ("average total return (%)", "average max drawdown (%)"),
-        strict=True,
-    ):
-        for strategy, g in sweep[sweep["metric"] == metric].groupby("strategy", sort=False):
-            g = g.sort_values("size")
-            color = STRATEGY_COLORS.get(str(strategy))
-            ax.plot(g["size"], g["mean"], "-o", color=color, label=strategy)
-            ax.fill_between(g["size"], g["ci_low"], g["ci_high"], color=color, alpha=0.2)
-        ax.set_xscale("log")
-        ax.set_xlabel("portfolio size (initial cash)")
-        ax.set_ylabel(label)
-        ax.axhline(0, color="black", lw=0.6)
-    axes[0].legend()
+    strategy, mean over seeds with 95 % intervals (``ilsim.report.sweep_summary`` rows); one
+    row of panels per fee when the sweep has a fee axis."""
+    fees = list(dict.fromkeys(sweep["fee"])) if "fee" in sweep else [None]
+    fig, axes = plt.subplots(len(fees), 2, figsize=(11, 4 * len(fees)), squeeze=False)
+    for row, fee in zip(axes, fees, strict=True):
+        part = sweep if fee is None else sweep[sweep["fee"] == fee]
+        for ax, metric, label in zip(
+            row,
+            ("total_return_pct", "max_drawdown_pct"),
+            ("average total return (%)", "average max drawdown (%)"),
+            strict=True,
+        ):
+            for strategy, g in part[part["metric"] == metric].groupby("strategy", sort=False):
+                g = g.sort_values("size")
+                color = STRATEGY_COLORS.get(str(strategy))
+                ax.plot(g["size"], g["mean"], "-o", color=color, label=strategy)
+                ax.fill_between(g["size"], g["ci_low"], g["ci_high"], color=color, alpha=0.2)
+            ax.set_xscale("log")
+            ax.set_xlabel("portfolio size (initial cash, $)")
+            ax.set_ylabel(label)
+            ax.axhline(0, color="black", lw=0.6)
+            if fee is not None:
+                ax.set_title(f"fee {fee:.2%}", fontsize=10)
+        row[0].legend()
     fig.suptitle("When does interactive training pay off? (impact-aware backtests)")
     fig.tight_layout()
     return fig

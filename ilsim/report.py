@@ -538,18 +538,31 @@ def write_reproduction(
 SWEEP_METRICS = ["total_return_pct", "max_drawdown_pct", "position_change_frac"]
 
 
+def _sweep_keys(sweep: pd.DataFrame) -> list[str]:
+    return ["fee", "size"] if "fee" in sweep else ["size"]
+
+
 def sweep_summary(sweep: pd.DataFrame) -> pd.DataFrame:
-    """The size sweep per size × strategy × metric: mean over seeds of each seed's average
-    over the backtests, with its 95 % interval across seeds."""
-    per = seed_averages(sweep, ["size"], SWEEP_METRICS)
-    return summary_with_ci(per, ["size"], SWEEP_METRICS)
+    """The size sweep per fee × size × strategy × metric: mean over seeds of each seed's
+    average over the backtests, with its 95 % interval across seeds."""
+    per = seed_averages(sweep, _sweep_keys(sweep), SWEEP_METRICS)
+    return summary_with_ci(per, _sweep_keys(sweep), SWEEP_METRICS)
 
 
 def sweep_verdict(sweep: pd.DataFrame) -> str:
     """From what portfolio size on (if any) final_rl, trained in the interactive simulator at
     that size, beats rl_baseline, trained on static replay, in the impact-aware backtest: the
     difference of the two strategies' mean returns over their seeds (independent trainings, so
-    a Welch interval, not paired by seed number)."""
+    a Welch interval, not paired by seed number). One verdict per fee of the sweep."""
+    if "fee" in sweep and sweep["fee"].nunique() > 1:
+        return "\n\n".join(
+            f"**At a fee of {fee:.4g}:** {_sweep_verdict(g)}"
+            for fee, g in sweep.groupby("fee", sort=False)
+        )
+    return _sweep_verdict(sweep)
+
+
+def _sweep_verdict(sweep: pd.DataFrame) -> str:
     per = sweep.groupby(["size", "strategy", "seed"])["total_return_pct"].mean()
     parts, wins, sizes = [], [], []
     for size in sorted(sweep["size"].unique()):
@@ -597,8 +610,9 @@ def _sweep_section(sweep: pd.DataFrame | None, fmt: str) -> str:
             "final_rl trained in the simulator at each portfolio size, rl_baseline trained once "
             "on static replay, long-only: all in the impact-aware backtest (real prices plus the "
             "strategy's own impact through the fitted law) at that size, on every backtest "
-            "segment; a smaller training budget than the headline run (params `sweep`). Figure: "
-            "`fig_size_sweep`.\n\n",
+            "segment; a smaller training budget than the headline run (params `sweep`), "
+            "trained and backtested at each fee of the fee axis (`backtest.fee`, "
+            "`backtest.low_fee`). Figure: `fig_size_sweep`.\n\n",
             sweep_verdict(sweep),
             "\n\n",
             markdown_table(table, fmt),

@@ -12,6 +12,13 @@ A deterministic network gives a price path with almost no volatility: its output
 therefore adds noise resampled from the network's training residuals (actual − predicted) in
 blocks of consecutive bars (:func:`block_bootstrap_noise`, :class:`ResidualSampler`): resampling
 keeps their heavy tails, and whole blocks keep their volatility clustering.
+
+**Volatility head (issue 15, ours):** the paper's network has a mean head only, yet the size of
+the next return is predictable from the IL actions (out of sample R² of |r| ≈ 0.09 measured).
+:class:`VolatilityHead` maps the same actions to the log-variance of the residual; it is fitted
+*after* the mean head, on the mean head's residuals, by Gaussian likelihood (the mean head is
+left exactly as the paper's fit). The simulator can then scale its standardised bootstrap
+residuals by the head's volatility for the pool's current state (``market.volatility: head``).
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ class SynthesisNet(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.register_buffer("target_mean", torch.zeros(()))
         self.register_buffer("target_std", torch.ones(()))
+        # made last, so the mean head's initial weights are those of the paper's network alone
+        self.vol = VolatilityHead(n_agents)
 
     def influence(self, actions: torch.Tensor) -> torch.Tensor:
         """Influence weights: ``actions`` [B, M] → softmax probabilities [B, n_weights]."""
@@ -96,6 +105,89 @@ class SynthesisNet(nn.Module):
         return (p.unsqueeze(-1) * share).sum(1)
 
 
+class VolatilityHead(nn.Module):
+    """IL actions [B, M] → log-variance of the next return's residual (return units squared).
+
+    ``log_var0`` (a buffer) is the training residuals' log mean square; the MLP adds a
+    state-dependent correction and starts at zero, i.e. at a constant volatility."""
+
+    def __init__(self, n_agents: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_agents, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        nn.init.zeros_(self.net[2].weight)
+        nn.init.zeros_(self.net[2].bias)
+        self.register_buffer("log_var0", torch.zeros(()))
+
+    def relative_log_var(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.net(actions).squeeze(-1)
+
+    def forward(self, actions: torch.Tensor) -> torch.Tensor:
+        """The residual's log-variance [B]."""
+        return self.log_var0 + self.relative_log_var(actions)
+
+    def scale(self, actions: torch.Tensor) -> torch.Tensor:
+        """The residual's standard deviation [B] (return units)."""
+        return torch.exp(0.5 * self(actions))
+
+
+def fit_volatility(
+    model: SynthesisNet,
+    x: torch.Tensor,
+    residuals: np.ndarray,
+    tr: np.ndarray,
+    va: np.ndarray,
+    *,
+    lr: float,
+    batch_size: int,
+    max_epochs: int,
+    patience: int,
+    gen: torch.Generator,
+) -> dict[str, float]:
+    """Fit ``model.vol`` on the mean head's residuals by Gaussian negative log-likelihood (only
+    the head's weights move); early stopping on the validation rows. Returns its scores on the
+    validation rows: the log-likelihood gained per row over a constant variance (nats) and the
+    R² of |residual| predicted by the head (σ·√(2/π))."""
+    head = model.vol
+    e = np.asarray(residuals, dtype=np.float64)
+    ms = float(np.mean(e[tr] ** 2)) if len(tr) else 1.0
+    head.log_var0.fill_(math.log(max(ms, 1e-30)))
+    z2 = torch.as_tensor(e**2 / max(ms, 1e-30), dtype=torch.float32, device=x.device)
+
+    def nll(rows: torch.Tensor | np.ndarray) -> torch.Tensor:
+        s = head.relative_log_var(x[rows])
+        return 0.5 * (s + z2[rows] * torch.exp(-s))
+
+    opt = torch.optim.Adam(head.net.parameters(), lr=lr)
+    tr_t = torch.as_tensor(tr, device=x.device)
+    best, stale = float("inf"), 0
+    best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+    for _ in range(max_epochs):
+        order = tr_t[torch.randperm(len(tr), generator=gen).to(x.device)]
+        for i in range(0, len(order), batch_size):
+            loss = nll(order[i : i + batch_size]).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            val = float(nll(va if len(va) else tr).mean())
+        if val < best - 1e-6:
+            best, stale = val, 0
+            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    head.load_state_dict(best_state)
+    rows = va if len(va) else tr
+    with torch.no_grad():
+        gain = float(0.5 * z2[rows].mean()) - float(nll(rows).mean())  # vs s = 0 (constant)
+        sigma = head.scale(x[rows]).double().cpu().numpy()
+    absd = np.abs(e[rows])
+    fit = sigma * math.sqrt(2 / math.pi)
+    r2 = 1 - float(np.sum((absd - fit) ** 2) / max(np.sum((absd - absd.mean()) ** 2), 1e-300))
+    return {"vol_nll_gain": gain, "vol_abs_r2": r2}
+
+
 @dataclass
 class SynthesisResult:
     """A fitted network, its curves, its residuals (return units, time order) and its scores."""
@@ -104,6 +196,8 @@ class SynthesisResult:
     history: pd.DataFrame  # epoch, train_mse, val_mse (standardised units: 1 ≈ no skill)
     residuals: np.ndarray  # [T] actual − predicted over all rows, in the input order
     quality: dict[str, float] = field(default_factory=dict)
+    # [T] the volatility head's standard deviation at each row (return units)
+    residual_scale: np.ndarray | None = None
 
 
 def one_step_targets(
@@ -278,7 +372,16 @@ def train_synthesis(
     for name, idx in (("train", tr), ("val", va)):
         for k, v in prediction_quality(pred[idx], y_np[idx]).items():
             quality[f"{name}_{k}"] = v
-    return SynthesisResult(model, pd.DataFrame(rows), residuals, quality)
+    with _threads(cpu_threads if dev.type == "cpu" else None):
+        vol = fit_volatility(
+            model, x, residuals, np.asarray(tr), np.asarray(va), lr=lr,
+            batch_size=batch_size, max_epochs=max_epochs, patience=patience, gen=gen,
+        )
+    quality.update({f"val_{k}": v for k, v in vol.items()})
+    model.eval()
+    with torch.no_grad():
+        scale = model.vol.scale(x).double().cpu().numpy()
+    return SynthesisResult(model, pd.DataFrame(rows), residuals, quality, scale)
 
 
 def save_synthesis(

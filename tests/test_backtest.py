@@ -81,9 +81,16 @@ def test_batch_equals_one_by_one(s: dict, mode: str) -> None:
 def test_buy_and_hold_final_value(prices: list[float], fee: float) -> None:
     p = np.array(prices)
     r = run_backtest(p, long_only_actions(len(p)), fee=fee).squeeze()
-    expected = 1e6 * (p[-1] / p[0]) / (1 + fee)
-    assert r.value[-1] == pytest.approx(expected, rel=1e-12)
-    assert r.cash[-1] == 0.0
+    if len(p) == 1:  # the decision never fills: the next bar does not exist
+        assert r.value[-1] == 1e6 and r.traded_notional[0] == 0.0
+        return
+    # sized at p[0], filled at p[1]: scaled down to the cash when p[1] > p[0], else cash is left
+    shares = 1e6 / (max(p[0], p[1]) * (1 + fee))
+    left = 1e6 - shares * p[1] * (1 + fee)
+    assert r.value[-1] == pytest.approx(left + shares * p[-1], rel=1e-12)
+    assert r.traded_notional[0] == 0.0 and r.fees[1] == pytest.approx(fee * shares * p[1])
+    if p[1] >= p[0]:
+        assert r.cash[-1] == 0.0
 
 
 @settings(max_examples=60, deadline=None)
@@ -97,8 +104,8 @@ def test_buy_and_hold_final_value(prices: list[float], fee: float) -> None:
 def test_round_trip_at_flat_price_loses_exactly_fees(
     price: float, a: float, fee: float, mode: str, gap: int
 ) -> None:
-    actions = np.zeros(gap + 2)
-    actions[0], actions[-1] = a, -1.0
+    actions = np.zeros(gap + 3)
+    actions[0], actions[-2] = a, -1.0
     r = run_backtest(
         np.full(len(actions), price), actions, fee=fee, mode=mode, unit=1000.0
     ).squeeze()
@@ -110,38 +117,49 @@ def test_round_trip_at_flat_price_loses_exactly_fees(
 
 
 def test_fraction_mode_by_hand() -> None:
+    """Decided at bar t (sized at close[t]), filled at close[t + 1]."""
     r = run_backtest(
-        np.array([10.0, 20.0, 20.0]), np.array([0.5, -0.5, 0.0]), initial_cash=1000.0, fee=0.01
+        np.array([10.0, 10.0, 20.0, 20.0]),
+        np.array([0.5, -0.5, 0.0, 1.0]),
+        initial_cash=1000.0,
+        fee=0.01,
     ).squeeze()
     shares = 500.0 / (10.0 * 1.01)
-    assert r.cash[0] == pytest.approx(500.0)
-    assert r.holdings[0] == pytest.approx(shares)
-    assert r.fees[0] == pytest.approx(0.01 * shares * 10.0)
-    assert r.holdings[1] == pytest.approx(shares / 2)
-    assert r.cash[1] == pytest.approx(500.0 + shares / 2 * 20.0 * 0.99)
-    assert r.traded_notional[2] == 0.0
+    assert r.cash[0] == 1000.0 and r.holdings[0] == 0.0 and r.fees[0] == 0.0
+    assert r.cash[1] == pytest.approx(500.0)
+    assert r.holdings[1] == pytest.approx(shares)
+    assert r.fees[1] == pytest.approx(0.01 * shares * 10.0)
+    assert r.holdings[2] == pytest.approx(shares / 2)
+    assert r.cash[2] == pytest.approx(500.0 + shares / 2 * 20.0 * 0.99)
+    assert r.traded_notional[3] == 0.0  # bar 2 decided nothing; bar 3's buy never fills
+
+
+def test_a_buy_the_next_close_makes_unaffordable_is_scaled_down() -> None:
+    r = run_backtest(np.array([10.0, 12.5]), np.array([1.0, 0.0]), initial_cash=1000.0, fee=0.0)
+    assert r.squeeze().cash[1] == 0.0
+    assert r.squeeze().holdings[1] == pytest.approx(1000.0 / 12.5)
 
 
 def test_units_mode_clips_to_cash_and_holdings() -> None:
     # unit 100 shares at price 10 with cash 505: can afford exactly 50 shares with 1% fee
     r = run_backtest(
-        np.array([10.0, 10.0, 10.0]),
-        np.array([1.0, -0.3, -1.0]),
+        np.array([10.0, 10.0, 10.0, 10.0]),
+        np.array([1.0, -0.3, -1.0, 0.0]),
         initial_cash=505.0,
         fee=0.01,
         mode="units",
         unit=100.0,
     ).squeeze()
-    assert r.holdings[0] == pytest.approx(50.0)
-    assert r.cash[0] == pytest.approx(0.0, abs=1e-12)
-    assert r.holdings[1] == pytest.approx(20.0)
-    assert r.holdings[2] == 0.0
+    assert r.holdings[1] == pytest.approx(50.0)
+    assert r.cash[1] == pytest.approx(0.0, abs=1e-12)
+    assert r.holdings[2] == pytest.approx(20.0)
+    assert r.holdings[3] == 0.0
     # a small order is not clipped
     r = run_backtest(
-        np.array([10.0]), np.array([0.25]), initial_cash=1e6, mode="units", unit=4.0
+        np.array([10.0, 10.0]), np.array([0.25, 0.0]), initial_cash=1e6, mode="units", unit=4.0
     ).squeeze()
-    assert r.holdings[0] == 1.0
-    assert r.traded_notional[0] == 10.0
+    assert r.holdings[1] == 1.0
+    assert r.traded_notional[1] == 10.0
 
 
 def test_shapes_and_squeeze() -> None:

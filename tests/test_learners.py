@@ -122,9 +122,9 @@ def test_replay_rollout_matches_backtest(market):
     assert np.isnan(ro.policy_actions).all()
     for s in d.segments():
         res = run_backtest(d.prices[s], d.actions[s]).squeeze()
-        cash_before = np.concatenate(([1e6], res.cash[:-1])) / 1e6
-        held_value = np.concatenate(([0.0], res.holdings[:-1])) * d.prices[s] / 1e6
-        np.testing.assert_allclose(ro.observations[s, -2], cash_before, rtol=1e-6)
+        cash_seen = res.cash / 1e6  # after the fills at each bar's close, before its order
+        held_value = res.holdings * d.prices[s] / 1e6
+        np.testing.assert_allclose(ro.observations[s, -2], cash_seen, rtol=1e-6)
         np.testing.assert_allclose(ro.observations[s, -1], held_value, rtol=1e-6, atol=1e-9)
         assert ro.observations[s.start, -2] == 1.0  # every segment starts from cash
 

@@ -293,3 +293,47 @@ def test_clamped_moves_keep_the_mark_finite(bars):
         _, _, _, _, info = m.step(torch.tensor([a, 0.0]))
         assert torch.isfinite(info["value"]).all() and torch.allclose(m.mark(), start)
     assert info["value"][0] < cfg.initial_cash
+
+
+@pytest.mark.parametrize("mode", ["fraction", "target"])
+def test_replay_fills_fees_and_values_equal_the_backtest(bars, mode):
+    """One execution rule (issue 15): a path replayed in ``none`` mode and the backtester on
+    the same closes give the same fills, fees and values, bar for bar."""
+    from ilsim import backtest
+
+    steps = 60
+    cfg = market.MarketConfig(impact="none", episode_bars=100, action_mode=mode, fee=0.005)
+    m = market.VectorMarket(make_data(bars), cfg, 1)
+    m.reset(seed=3)
+    start = int(m.start[0])
+    rng = np.random.default_rng(0)
+    actions = np.where(rng.random(steps) < 0.6, 0.0, rng.uniform(-1, 1, steps))
+    actions[0] = 0.7
+    notional, fees, values = [], [], []
+    for a in actions:
+        _, _, _, _, info = m.step(torch.tensor([a]))
+        fees.append(float(info["fees"][0]))
+        notional.append(float(info["fees"][0]) / cfg.fee)
+        values.append(float(info["value"][0]))
+    closes = bars["close"].to_numpy()[start : start + steps + 1]
+    res = backtest.run_backtest(closes, np.r_[actions, 0.0], fee=cfg.fee, mode=mode).squeeze()
+    assert (res.traded_notional[1:] > 0).sum() >= 10  # the path trades
+    np.testing.assert_allclose(res.fees[1:], fees, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(res.traded_notional[1:], notional, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(res.value[1:], values, rtol=1e-12)
+    np.testing.assert_allclose(res.holdings[-1], float(m.holdings[0]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("w", [1, 2, 5])
+def test_reward_is_the_value_change_over_exactly_w_bars(bars, w):
+    cfg = market.MarketConfig(impact="none", episode_bars=100, reward_window_bars=w, fee=0.0)
+    m = market.VectorMarket(make_data(bars), cfg, 1)
+    m.reset(seed=0)
+    values, rewards = [cfg.initial_cash], []
+    for t in range(30):
+        _, r, _, _, info = m.step(torch.tensor([1.0 if t == 0 else (-1.0 if t == 15 else 0.0)]))
+        values.append(float(info["value"][0]))
+        rewards.append(float(r[0]))
+    for t in range(1, 31):  # reward at t = (V_t - V_{t-w}) / V_0, V_{<0} = V_0
+        expected = (values[t] - values[max(0, t - w)]) / cfg.initial_cash
+        assert rewards[t - 1] == pytest.approx(expected, rel=1e-5, abs=1e-9), (t, w)

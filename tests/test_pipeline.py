@@ -143,11 +143,14 @@ def test_steps_end_to_end(tmp_path):
         update={"sweep": p.sweep.model_copy(update={"sizes": (1e6, 1e10), "seeds": (0,),
                                                     "total_steps": 20, "min_steps": 0})}
     )
-    pipeline.train_sweep(small, "rl_baseline", root=tmp_path, progress=False)
-    for size in small.sweep.sizes:
-        pipeline.train_sweep(small, "final_rl", size, root=tmp_path, progress=False)
+    assert small.backtest.fees() == (0.005, 0.0001)  # the fee axis (issue 15)
+    for fee in small.backtest.fees():
+        pipeline.train_sweep(small, "rl_baseline", root=tmp_path, progress=False, fee=fee)
+        for size in small.sweep.sizes:
+            pipeline.train_sweep(small, "final_rl", size, root=tmp_path, progress=False, fee=fee)
     summary, verdict = pipeline.write_size_sweep(small, tmp_path)
     assert set(summary["size"]) == {1e6, 1e10} and "final_rl" in verdict
+    assert set(summary["fee"]) == {0.005, 0.0001} and verdict.count("At a fee of") == 2
     assert (tmp_path / "figures/tiny/fig_size_sweep.png").exists()
     devs = pipeline.deviations(p, tmp_path)
     assert any("validation" in d for d in devs)

@@ -24,10 +24,10 @@ def test_accounting_matches_the_backtest_rules():
         prices.append(float(env.price[0]))
         _, _, _, _, info = env.step(torch.tensor([a]))
         values.append(float(info["value"][0]))
-    res = backtest.run_backtest(np.array(prices), np.array(actions), fee=0.005).squeeze()
-    # The backtest marks at the execution price; the env after the planted move: one bar later.
-    held_value_after = res.holdings * np.r_[prices[1:], float(env.price[0])]
-    np.testing.assert_allclose(values, res.cash + held_value_after, rtol=1e-10)
+    # one execution rule: sized at bar t's close, filled at bar t + 1's, in both
+    path = np.r_[prices, float(env.price[0])]
+    res = backtest.run_backtest(path, np.r_[actions, 0.0], fee=0.005).squeeze()
+    np.testing.assert_allclose(values, res.value[1:], rtol=1e-10)
 
 
 @pytest.mark.parametrize("w", [1, 2, 46])  # one bar, a short window, the paper's 230 minutes
@@ -145,3 +145,33 @@ def test_edge_of_features_recovers_a_planted_linear_edge():
         rng.standard_normal(half) * 1e-3,
     )
     assert noise_only.edge_bp < 0.2  # no edge out of sample
+
+
+def test_the_learned_side_follows_the_market_not_the_seed():
+    """Issue 15: with shared random streams the all-in/all-cash corner a run ended in followed
+    its seed. Same seeds, same stream, two planted markets whose signal has opposite signs
+    (the feature observed as +x or −x): each seed learns to buy on the side of the feature
+    that predicts a rise in *its* market — opposite sides, not the seed's side."""
+    cfg = learner_config(total_steps=3000, seeds=(0, 1), stream="final_rl")
+    probe = torch.zeros(2, 2, 12)  # [models, observations, features]
+    probe[:, 0, 0], probe[:, 1, 0] = 0.5, -0.5  # feature 0 high / low
+    probe[:, :, 10] = 1.0  # all cash
+    sides = []
+    for scale in (0.25, -0.25):
+        env = planted.PlantedEdgeEnv(32, planted.PlantedConfig(feature_scale=scale))
+        res = ddpg.train(env, cfg, progress=False)
+        with torch.no_grad():
+            acts = res.actor(probe)  # [models, observations]
+        sides.append((acts[:, 0] - acts[:, 1]).numpy())  # buy more when the feature is high?
+    assert (sides[0] > 0.5).all() and (sides[1] < -0.5).all(), sides
+
+
+def test_named_streams_draw_independently():
+    a = ddpg.Agent.create(12, ddpg.DDPGConfig(seeds=(0, 1), stream="final_rl"), "cpu")
+    b = ddpg.Agent.create(12, ddpg.DDPGConfig(seeds=(0, 1), stream="rl_baseline"), "cpu")
+    again = ddpg.Agent.create(12, ddpg.DDPGConfig(seeds=(0, 1), stream="final_rl"), "cpu")
+    plain = ddpg.Agent.create(12, ddpg.DDPGConfig(seeds=(0, 1)), "cpu")
+    w = [x.actor.net.weights[0].detach() for x in (a, b, again, plain)]
+    assert torch.equal(w[0], w[2]) and not torch.equal(w[0], w[1])
+    assert not torch.equal(w[0], w[3]) and ddpg.stream_seed(5) == 5
+    assert ddpg.stream_seed(0, "final_rl") != ddpg.stream_seed(0, "rl_baseline")
