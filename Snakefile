@@ -315,6 +315,7 @@ rule backtest:
     output:
         nb=f"{NB}/07_backtest.ipynb",
         backtests=f"{RES}/backtests.csv",
+        claim_backtests=f"{RES}/claim_backtests.csv",
         table1=f"{REP}/tables/table1_aggregate.csv",
         per_seed=f"{REP}/tables/table1_per_seed.csv",
         paired=f"{REP}/tables/paired_rl.csv",
@@ -336,6 +337,7 @@ rule regime_analysis:
     input:
         "notebooks/08_regime_analysis.ipynb",
         rules.backtest.output.backtests,
+        rules.backtest.output.claim_backtests,
         rules.backtest.output.table1,
         rules.backtest.output.cases,
         rules.backtest.output.paired,
@@ -348,6 +350,8 @@ rule regime_analysis:
         table2=f"{REP}/tables/table2_regimes.csv",
         claims=f"{REP}/tables/claims.csv",
         report=f"{REP}/reproduction.md",
+    params:
+        section=section("seed", "claims", "backtest"),
     benchmark:
         f"{RES}/benchmarks/08_regime_analysis.tsv"
     log:

@@ -214,3 +214,11 @@ def is_degenerate(
     f = np.asarray(frac, dtype=np.float64)
     out = f <= (1.0 - threshold) + 1e-12  # tolerance: 1 - 0.99 is not exactly 0.01 in floats
     return bool(out) if out.ndim == 0 else out
+
+
+def exposure(holdings: np.ndarray, prices: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Time-averaged share of the account's value held in shares, per strategy (``[K, T]``
+    arrays give ``[K]``): the position a constant benchmark must hold to match it (issue 15)."""
+    h, v = np.atleast_2d(holdings), np.atleast_2d(value)
+    share = np.divide(h * np.asarray(prices)[None], v, out=np.zeros_like(h), where=v > 0)
+    return share.mean(axis=1)

@@ -359,6 +359,20 @@ class ILMethodsParams(_Strict):
     n_paths: Annotated[int, Field(ge=2)] = 64
 
 
+class ClaimsParams(_Strict):
+    """How the paper's claims are tested (issue 15, :mod:`ilsim.stats`): each claim as a paired
+    difference against long-only (the paper's comparison) and against the exposure-matched
+    constant position, with a two-level bootstrap over segments and seeds."""
+
+    n_boot: Annotated[int, Field(ge=100)] = 2000
+    level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    power: Annotated[float, Field(gt=0, lt=1)] = 0.8  # for the smallest detectable difference
+    # Fewer backtest segments than this (a regime's 3-5): the result is descriptive, no verdict.
+    min_segments: Annotated[int, Field(ge=2)] = 6
+    # "About half of long-only's drawdown": the ratio band the claim is read as.
+    drawdown_band: tuple[float, float] = (0.35, 0.65)
+
+
 class Params(_Strict):
     """One validated parameter set; ``name`` decides the output folders."""
 
@@ -377,6 +391,7 @@ class Params(_Strict):
     il_methods: ILMethodsParams = Field(default_factory=ILMethodsParams)
     sweep: SweepParams = Field(default_factory=SweepParams)
     backtest: BacktestParams = Field(default_factory=BacktestParams)
+    claims: ClaimsParams = Field(default_factory=ClaimsParams)
 
     @model_validator(mode="after")
     def _consistent(self) -> Params:

@@ -1773,6 +1773,80 @@ def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict
     return out, paths
 
 
+CLAIM_METRICS = ("total_return_pct", "max_drawdown_pct", "volatility")
+
+
+def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """The claims' backtests (issue 15), written to ``results/<name>/claim_backtests.csv``:
+    every strategy on every ``backtest`` segment at each fee of the fee axis
+    (``backtest.fees()``; the policies are the headline run's, trained at ``backtest.fee``), and
+    beside each learned strategy × seed its *exposure-matched constant position* (kind
+    ``null``): it buys the strategy's time-averaged share of value in shares, averaged over
+    the segments, at the first decision and holds. A claim the null meets too needs no
+    learning: exposure alone explains it. One row per fee × segment × strategy × seed × kind."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    segs = list(segments[segments["role"] == "backtest"].itertuples(index=False))
+    bpy = metrics.trading_bars_per_year(bar_minutes(bars))
+    cash, seeds = p.backtest.initial_cash, list(p.rl.seeds)
+    close = bars["close"].to_numpy()
+    rows = []
+
+    def add(fee, seg, agent, kind, res, prices, sds):
+        table = metrics.metrics_table(
+            res.value, res.traded_notional, initial_value=cash, bars_per_year=bpy
+        )
+        held = metrics.exposure(res.holdings, prices, res.value)
+        change = metrics.position_change_fraction(np.atleast_2d(res.holdings))
+        for i, s in enumerate(sds):
+            rows.append(
+                {
+                    "fee": fee,
+                    "segment": seg.segment,
+                    "regime": seg.regime,
+                    "strategy": agent,
+                    "seed": s,
+                    "kind": kind,
+                    "exposure": float(held[i]),
+                    **{m: float(table.iloc[i][m]) for m in CLAIM_METRICS},
+                    "position_change_frac": float(change[i]),
+                    "degenerate": bool(metrics.is_degenerate(change)[i]),
+                }
+            )
+
+    for fee in p.backtest.fees():
+        runs: dict[tuple[str, int], backtest.BacktestResult] = {}
+        for seg in segs:
+            sl = slice(seg.first_bar, seg.last_bar + 1)
+            prices = close[sl]
+            lo = backtest.run_backtest(
+                prices, backtest.long_only_actions(len(prices))[None], initial_cash=cash, fee=fee
+            )
+            add(fee, seg, "long_only", "strategy", lo, prices, [0])
+            for agent in LEARNED:
+                res, _ = _policy_actions(p, agent, sl, scaled, prices, root, fee=fee)
+                runs[(agent, seg.segment)] = res
+                add(fee, seg, agent, "strategy", res, prices, seeds)
+        for agent in LEARNED:
+            per_seg = [
+                metrics.exposure(runs[(agent, s.segment)].holdings,
+                                 close[s.first_bar : s.last_bar + 1],
+                                 runs[(agent, s.segment)].value)
+                for s in segs
+            ]
+            f = np.clip(np.mean(per_seg, axis=0), 0.0, 1.0)  # [K] seeds
+            for seg in segs:
+                prices = close[seg.first_bar : seg.last_bar + 1]
+                acts = np.zeros((len(seeds), len(prices)))
+                acts[:, 0] = f
+                null = backtest.run_backtest(prices, acts, initial_cash=cash, fee=fee)
+                add(fee, seg, agent, "null", null, prices, seeds)
+    out = pd.DataFrame(rows)
+    out.to_csv(artifact(p, "claim_backtests.csv", root), index=False)
+    return out
+
+
 def _case_line(p: Params, root: str | Path = ".") -> list[str]:
     """The case studies as picked from the backtests that were run (none before notebook 07)."""
     from ilsim.report import case_text

@@ -361,7 +361,8 @@ def segment_long_only_returns(
     The long-only baseline puts all cash in at one price, fee included, and holds to the last
     row of the segment (the last session ``<= d_i+1``): its return is
     ``end_price / (buy_price * (1 + fee)) - 1``, which is what
-    :func:`ilsim.backtest.run_backtest` with :func:`ilsim.backtest.long_only_actions` gives. The
+    :func:`ilsim.backtest.run_backtest` with :func:`ilsim.backtest.long_only_actions` gives for a
+    buy decided one bar earlier (the backtest fills a decision at the next close). The
     drawdown follows :mod:`ilsim.metrics` (the initial cash is the path's first point, so the fee
     opens a drawdown); it sees only the rows' closes, so on daily rows it misses intraday lows.
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ilsim.metrics import DEGENERATE_THRESHOLD, POSITION_RTOL
+from ilsim.params import ClaimsParams
+from ilsim.stats import detectable_difference, percentile_interval, two_level_bootstrap
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g", index: bool = False) -> str:
@@ -278,15 +281,6 @@ def table2(bt: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     return out[[*cols, "diff", "note"]]
 
 
-def _diff_ci(bt: pd.DataFrame, metric: str, a: str, b: str, regime: str | None = None):
-    """Per-seed average of ``metric`` of strategy a minus strategy b (b's mean over its seeds)."""
-    sub = bt if regime is None else bt[bt["regime"] == regime]
-    per = sub.groupby(["strategy", "seed"])[metric].mean()
-    if a not in per.index.get_level_values(0) or b not in per.index.get_level_values(0):
-        return np.nan, np.nan, np.nan
-    return mean_ci(per.loc[a].to_numpy() - float(per.loc[b].mean()))
-
-
 def _degenerate_seeds(
     bt: pd.DataFrame, strategy: str, regime: str | None = None
 ) -> tuple[int, int]:
@@ -313,135 +307,195 @@ def untestable(bt: pd.DataFrame, strategies: tuple[str, ...], regime: str | None
     return ""
 
 
-def claims(bt: pd.DataFrame) -> pd.DataFrame:
-    """The paper's claims, each marked holds / does not hold / not testable from our numbers.
+@dataclass(frozen=True)
+class Claim:
+    """One of the paper's claims as a statistic of the per-segment × seed results.
 
-    A claim holds only when the whole 95 % interval across seeds lies on its side. A claim
-    without data (no backtest of its regime, a strategy missing, an undefined statistic) is
-    "not testable", never "does not hold". When every seed of the strategy a claim is about is
-    degenerate (a constant position) the verdict says so; ``note`` gives the degenerate seeds
-    of each learned strategy the claim involves.
-    """
-    _check_degeneracy_columns(bt)
-    rows = []
+    ``kind``: ``diff`` (subject − long-only, mean), ``ratio`` (mean subject / mean long-only),
+    ``level`` (mean subject) or ``lowest`` (subject − the lowest of ``others``' means);
+    ``side``: ``">0"``, ``"<0"`` or ``"band"`` (the interval inside ``band``)."""
 
-    def add(
-        claim: str,
-        stat: str,
-        est: tuple[float, float, float],
-        ok: bool,
-        subject: str = "final_rl",
-        others: tuple[str, ...] = (),
-        regime: str | None = None,
-        needs: tuple[str, ...] = ("final_rl", "long_only"),
-    ) -> None:
-        m, lo, hi = est
-        why = untestable(bt, needs, regime)
-        if not why and not np.isfinite([m, lo, hi]).all():
-            why = "the statistic is undefined on these backtests"
-        if why:
-            rows.append(
-                {
-                    "claim": claim,
-                    "statistic": stat,
-                    "estimate": np.nan,
-                    "ci_low": np.nan,
-                    "ci_high": np.nan,
-                    "verdict": f"not testable: {why}",
-                    "note": "",
-                }
-            )
-            return
-        verdict = "holds" if ok else "does not hold"
-        n_deg, n = _degenerate_seeds(bt, subject, regime)
+    text: str
+    statistic: str
+    metric: str
+    kind: str
+    side: str
+    subject: str = "final_rl"
+    regime: str | None = None
+    others: tuple[str, ...] = ()
+    band: tuple[float, float] = (np.nan, np.nan)
+
+
+def paper_claims(band: tuple[float, float] = (0.35, 0.65)) -> list[Claim]:
+    """The paper's six claims (its abstract and Section 5)."""
+    lo, hi = band
+    return [
+        Claim("The RL agent's average return beats long-only",
+              "final_rl − long_only, avg total return (pp)", "total_return_pct", "diff", ">0"),
+        Claim(f"Its average max drawdown is about half of long-only's (ratio within "
+              f"{lo:g}–{hi:g})", "final_rl / long_only, avg max drawdown", "max_drawdown_pct",
+              "ratio", "band", band=band),
+        Claim("It loses less than long-only in bear regimes",
+              "final_rl − long_only, bear avg return (pp)", "total_return_pct", "diff", ">0",
+              regime="bear"),
+        Claim("It is positive in sideways regimes", "final_rl sideways avg return (%)",
+              "total_return_pct", "level", ">0", regime="sideways"),
+        Claim("It earns less than long-only in bull regimes",
+              "final_rl − long_only, bull avg return (pp)", "total_return_pct", "diff", "<0",
+              regime="bull"),
+        Claim("The IL baseline is the most conservative (lowest volatility)",
+              "il_baseline − lowest other strategy, avg volatility", "volatility", "lowest",
+              "<0", subject="il_baseline", others=("final_rl", "long_only", "rl_baseline")),
+    ]
+
+
+def _claim_value(c: Claim, d: dict, x: str) -> float:
+    """The claim's statistic on one (resampled) draw, with ``x`` the subject's array."""
+    a = float(np.mean(d[x]))
+    if c.kind == "level":
+        return a
+    if c.kind == "lowest":
+        return a - min(float(np.mean(d[o])) for o in c.others)
+    b = float(np.mean(d["long_only"]))
+    if c.kind == "ratio":
+        return a / b if b != 0 else np.nan
+    return a - b
+
+
+def _on_side(c: Claim, lo: float, hi: float) -> bool:
+    if c.side == ">0":
+        return lo > 0
+    if c.side == "<0":
+        return hi < 0
+    return c.band[0] <= lo and hi <= c.band[1]
+
+
+def _grid(cb: pd.DataFrame, strategy: str, kind: str, metric: str) -> pd.DataFrame:
+    rows = cb[(cb["strategy"] == strategy) & (cb["kind"] == kind)]
+    return rows.pivot_table(index="segment", columns="seed", values=metric, aggfunc="mean")
+
+
+def claims(cb: pd.DataFrame, cfg: ClaimsParams | None = None, seed: int = 0) -> pd.DataFrame:
+    """The paper's claims tested on the claims' backtests (``pipeline.claim_backtests``), at
+    each fee: the claim's statistic (vs long-only, as the paper compares), the same statistic
+    of the exposure-matched constant position (``null_estimate``) and the subject's excess over
+    it (``excess``: the part exposure cannot explain), each with a two-level bootstrap
+    interval over segments and seeds (:mod:`ilsim.stats`), and the smallest difference the
+    data could detect (``mde``, ``excess_mde``).
+
+    Verdicts: fewer than ``cfg.min_segments`` segments is *descriptive* (a regime's 3-5);
+    otherwise a claim *holds* only when its whole interval lies on its side, and then says
+    whether the excess over the null does too ("beyond exposure") or the null meets the claim
+    as well ("exposure explains it"). A claim without data is "not testable"; ``note`` lists
+    degenerate seeds. Without ``kind``/``fee`` columns (plain ``backtests.csv``) the rows are
+    the strategies at one fee and the null columns stay empty."""
+    cfg = cfg or ClaimsParams()
+    _check_degeneracy_columns(cb)
+    cb = cb.copy()
+    if "kind" not in cb:
+        cb["kind"] = "strategy"
+    if "fee" not in cb:
+        cb["fee"] = np.nan
+    out = []
+    for fee, part in cb.groupby("fee", sort=False, dropna=False):
+        for c in paper_claims(tuple(cfg.drawdown_band)):
+            out.append({"fee": fee, **_test_claim(c, part, cfg, seed)})
+    return pd.DataFrame(out)
+
+
+def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dict:
+    strat = cb[cb["kind"] == "strategy"]
+    needs = (c.subject, *c.others) + (("long_only",) if c.kind in ("diff", "ratio") else ())
+    row: dict = {"claim": c.text, "statistic": c.statistic}
+    empty = dict.fromkeys(
+        ["n_segments", "n_seeds", "estimate", "ci_low", "ci_high", "mde", "null_estimate",
+         "null_ci_low", "null_ci_high", "excess", "excess_ci_low", "excess_ci_high",
+         "excess_mde"], np.nan)
+    why = untestable(strat, tuple(dict.fromkeys(needs)), c.regime)
+    if why:
+        return {**row, **empty, "verdict": f"not testable: {why}", "note": ""}
+    sub = cb if c.regime is None else cb[cb["regime"] == c.regime]
+    arrays = {"x": _grid(sub, c.subject, "strategy", c.metric)}
+    segs = arrays["x"].index
+    has_null = ((sub["strategy"] == c.subject) & (sub["kind"] == "null")).any()
+    if has_null:
+        arrays["n"] = _grid(sub, c.subject, "null", c.metric).reindex(segs)
+    for o in dict.fromkeys((*c.others, "long_only")):
+        if o in set(sub["strategy"]):
+            g = _grid(sub, o, "strategy", c.metric).reindex(segs)
+            arrays[o] = g.mean(axis=1).to_numpy() if g.shape[1] != arrays["x"].shape[1] else g
+    arrays = {k: np.asarray(v, dtype=float) for k, v in arrays.items()}
+    if any(not np.isfinite(v).all() for v in arrays.values()):
+        return {**row, **empty, "verdict": "not testable: missing segment × seed results",
+                "note": ""}
+
+    def stat(d: dict) -> np.ndarray:
+        est = _claim_value(c, d, "x")
+        if "n" not in d:
+            return np.array([est, np.nan, np.nan])
+        nul = _claim_value(c, d, "n")
+        return np.array([est, nul, est - nul])
+
+    point = stat(arrays)
+    reps = two_level_bootstrap(stat, arrays, cfg.n_boot, seed)
+    ci = [percentile_interval(reps[:, j], cfg.level) for j in range(3)]
+    se = reps.std(axis=0, ddof=1)
+    n_seg, n_seed = arrays["x"].shape
+    row.update(
+        n_segments=n_seg,
+        n_seeds=n_seed,
+        estimate=point[0],
+        ci_low=ci[0][0],
+        ci_high=ci[0][1],
+        mde=detectable_difference(se[0], cfg.level, cfg.power),
+        null_estimate=point[1],
+        null_ci_low=ci[1][0],
+        null_ci_high=ci[1][1],
+        excess=point[2],
+        excess_ci_low=ci[2][0],
+        excess_ci_high=ci[2][1],
+        excess_mde=(detectable_difference(se[2], cfg.level, cfg.power)
+                    if np.isfinite(se[2]) else np.nan),
+    )
+    if not np.isfinite(ci[0]).all():
+        row["verdict"] = "not testable: the statistic is undefined on these backtests"
+    elif n_seg < cfg.min_segments:
+        side = (point[0] > 0 if c.side == ">0" else point[0] < 0 if c.side == "<0"
+                else c.band[0] <= point[0] <= c.band[1])
+        row["verdict"] = (
+            f"descriptive ({n_seg} segments < {cfg.min_segments}): the estimate is "
+            + ("on" if side else "not on") + " the claim's side"
+        )
+    elif not _on_side(c, *ci[0]):
+        row["verdict"] = "does not hold"
+    elif "n" not in arrays:
+        row["verdict"] = "holds (no exposure-matched null to compare)"
+    else:
+        excess = ci[2]
+        beyond = (excess[0] > 0 if c.side == ">0" else excess[1] < 0 if c.side == "<0"
+                  else excess[0] > 0 or excess[1] < 0)
+        if beyond:
+            row["verdict"] = "holds beyond exposure (the excess over the null is on its side)"
+        elif _on_side(c, *ci[1]):
+            row["verdict"] = ("holds, and so does the exposure-matched constant position: "
+                              "exposure explains it")
+        else:
+            row["verdict"] = "holds, but not distinguishably from the exposure-matched null"
+    if not row["verdict"].startswith("not testable"):
+        n_deg, n = _degenerate_seeds(strat, c.subject, c.regime)
         if n and n_deg == n:
-            verdict += (
-                f" (all {n} {subject} seeds degenerate: position unchanged on ≥ "
+            row["verdict"] += (
+                f" (all {n} {c.subject} seeds degenerate: position unchanged on ≥ "
                 f"{DEGENERATE_THRESHOLD * 100:g} % of bars)"
             )
-        notes = []
-        for strat in (subject, *others):
-            k, n_s = _degenerate_seeds(bt, strat, regime)
-            if k and strat not in BENCHMARKS:
-                where = f" in {regime}" if regime else ""
-                notes.append(f"{strat}: {k}/{n_s} seeds degenerate{where}")
-        rows.append(
-            {
-                "claim": claim,
-                "statistic": stat,
-                "estimate": m,
-                "ci_low": lo,
-                "ci_high": hi,
-                "verdict": verdict,
-                "note": "; ".join(notes),
-            }
-        )
-
-    d = _diff_ci(bt, "total_return_pct", "final_rl", "long_only")
-    add(
-        "The RL agent's average return beats long-only",
-        "final_rl − long_only, avg total return (pp)",
-        d,
-        d[1] > 0,
-    )
-    per = bt.groupby(["strategy", "seed"])["max_drawdown_pct"].mean()
-    nan3 = (np.nan, np.nan, np.nan)
-    has = set(bt["strategy"])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (
-            mean_ci(per.loc["final_rl"].to_numpy() / float(per.loc["long_only"].mean()))
-            if {"final_rl", "long_only"} <= has
-            else nan3
-        )
-    add(
-        "Its average max drawdown is about half of long-only's (ratio within 0.35–0.65)",
-        "final_rl / long_only, avg max drawdown",
-        ratio,
-        0.35 <= ratio[1] and ratio[2] <= 0.65,
-    )
-    d = _diff_ci(bt, "total_return_pct", "final_rl", "long_only", "bear")
-    add(
-        "It loses less than long-only in bear regimes",
-        "final_rl − long_only, bear avg return (pp)",
-        d,
-        d[1] > 0,
-        regime="bear",
-    )
-    side = bt[(bt["regime"] == "sideways") & (bt["strategy"] == "final_rl")]
-    s = mean_ci(side.groupby("seed")["total_return_pct"].mean().to_numpy())
-    add(
-        "It is positive in sideways regimes",
-        "final_rl sideways avg return (%)",
-        s,
-        s[1] > 0,
-        regime="sideways",
-        needs=("final_rl",),
-    )
-    d = _diff_ci(bt, "total_return_pct", "final_rl", "long_only", "bull")
-    add(
-        "It earns less than long-only in bull regimes",
-        "final_rl − long_only, bull avg return (pp)",
-        d,
-        d[2] < 0,
-        regime="bull",
-    )
-    vol = bt.groupby(["strategy", "seed"])["volatility"].mean()
-    compared = ("il_baseline", "final_rl", "long_only", "rl_baseline")
-    if set(compared) <= has:
-        others = min(float(vol.loc[s_].mean()) for s_ in compared[1:])
-        v = mean_ci(vol.loc["il_baseline"].to_numpy() - others)
-    else:
-        v = nan3
-    add(
-        "The IL baseline is the most conservative (lowest volatility)",
-        "il_baseline − lowest other strategy, avg volatility",
-        v,
-        v[2] < 0,
-        subject="il_baseline",
-        others=("final_rl", "rl_baseline"),
-        needs=compared,
-    )
-    return pd.DataFrame(rows)
+    notes = []
+    for s_ in dict.fromkeys((c.subject, *[o for o in c.others if o not in BENCHMARKS])):
+        k, n_s = _degenerate_seeds(strat, s_, c.regime)
+        if k and s_ not in BENCHMARKS:
+            where = f" in {c.regime}" if c.regime else ""
+            notes.append(f"{s_}: {k}/{n_s} seeds degenerate{where}")
+    row["note"] = "; ".join(notes)
+    return row
 
 
 def case_segments(bt: pd.DataFrame) -> dict[str, int]:
@@ -520,11 +574,7 @@ def write_reproduction(
         markdown_table(t2, fmt),
         "\n## Case studies (Figures 5 and 6)\n\n",
         markdown_table(cases, fmt),
-        "\n## The paper's claims\n\nA claim holds only when the whole 95 % interval across "
-        "seeds lies on its side; one without data (no backtest of its regime) is not testable. "
-        "The verdict says so when every seed of the strategy it is about "
-        "is degenerate, and `note` lists degenerate seeds of the strategies it involves.\n\n",
-        markdown_table(claim_table, fmt),
+        _claims_section(claim_table, fmt),
         _sweep_section(sweep, fmt),
         "\n## Deviations\n\n",
         "".join(f"- {d}\n" for d in deviations),
@@ -533,6 +583,66 @@ def write_reproduction(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(parts))
     return path
+
+
+def _interval(m: float, lo: float, hi: float, fmt: str) -> str:
+    if not np.isfinite(m):
+        return ""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{m:{fmt}}"
+    return f"{m:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def _claims_section(claim_table: pd.DataFrame, fmt: str) -> str:
+    """The claims, one table per fee: the claim against long-only, the exposure-matched
+    constant position's value of the same statistic, the excess over it, and the smallest
+    detectable differences (:func:`claims`)."""
+    head = (
+        "\n## The paper's claims\n\nEach claim is tested as a paired difference over the "
+        "backtest segments: against long-only, as the paper compares (`estimate`), and against "
+        "the *exposure-matched constant position* — a strategy that buys the subject's average "
+        "share in shares once and holds (`null`, and the subject's `excess` over it: what "
+        "exposure alone cannot explain). Intervals are two-level bootstraps (segments, then "
+        "seeds, resampled; the segments are the sampling unit); `mde` is the smallest true "
+        "difference the data would detect (80 % power, two-sided 5 %). A claim holds only when "
+        "its whole interval lies on its side; with fewer segments than `claims.min_segments` "
+        "(a regime's 3-5) the result is descriptive. The same trained policies at each fee.\n"
+    )
+    if "n_segments" not in claim_table:  # an older table: as it is
+        return head + "\n" + markdown_table(claim_table, fmt)
+    parts = [head]
+    for fee, g in claim_table.groupby("fee", sort=False, dropna=False):
+        title = f"At a fee of {fee:.2%}" if np.isfinite(fee) else "At the backtests' fee"
+        view = pd.DataFrame(
+            {
+                "claim": g["claim"],
+                "statistic": g["statistic"],
+                "segments × seeds": [
+                    "" if not np.isfinite(a) else f"{a:.0f} × {b:.0f}"
+                    for a, b in zip(g["n_segments"], g["n_seeds"], strict=True)
+                ],
+                "estimate [95 %]": [
+                    _interval(*r, fmt)
+                    for r in zip(g["estimate"], g["ci_low"], g["ci_high"], strict=True)
+                ],
+                "mde": g["mde"],
+                "null [95 %]": [
+                    _interval(*r, fmt)
+                    for r in zip(g["null_estimate"], g["null_ci_low"], g["null_ci_high"],
+                                 strict=True)
+                ],
+                "excess over null [95 %]": [
+                    _interval(*r, fmt)
+                    for r in zip(g["excess"], g["excess_ci_low"], g["excess_ci_high"],
+                                 strict=True)
+                ],
+                "excess mde": g["excess_mde"],
+                "verdict": g["verdict"],
+                "note": g["note"],
+            }
+        )
+        parts += [f"\n### {title}\n\n", markdown_table(view, fmt)]
+    return "".join(parts)
 
 
 SWEEP_METRICS = ["total_return_pct", "max_drawdown_pct", "position_change_frac"]

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
-from ilsim import data, pipeline, regimes
+from ilsim import data, pipeline, regimes, report
 from ilsim import market as sim
 from ilsim.params import params_from_dict
 
@@ -137,6 +138,20 @@ def test_steps_end_to_end(tmp_path):
     fixed = bt[bt["strategy"].isin(["long_only", "il_baseline"])]
     assert (fixed["impact_total_return_pct"] <= fixed["total_return_pct"] + 1e-9).all()
     assert (bt["impact_total_return_pct"] != bt["total_return_pct"]).any()
+    # the claims' backtests (issue 15): both fees, and each learned seed's exposure-matched
+    # constant position, whose exposure is the strategy's (averaged over the segments)
+    cb = pipeline.claim_backtests(p, tmp_path)
+    assert set(cb["fee"]) == {0.005, 0.0001} and set(cb["kind"]) == {"strategy", "null"}
+    head = cb[(cb["fee"] == 0.005) & (cb["kind"] == "strategy")]
+    same = head.merge(bt, on=["segment", "strategy", "seed"], suffixes=("", "_bt"))
+    np.testing.assert_allclose(same["total_return_pct"], same["total_return_pct_bt"])
+    for (agent, seed), g in cb[cb["fee"] == 0.005].groupby(["strategy", "seed"]):
+        if agent == "long_only":
+            continue
+        held = g.groupby("kind")["exposure"].mean()
+        assert held["null"] == pytest.approx(held["strategy"], abs=0.05), (agent, seed)
+    claims = report.claims(cb, p.claims)
+    assert len(claims) == 12 and claims["verdict"].str.len().gt(0).all()
 
     # the size sweep: final_rl per size in the learned simulator, rl_baseline once
     small = p.model_copy(
