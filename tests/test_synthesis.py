@@ -213,7 +213,7 @@ def test_volatility_head_finds_a_planted_volatility_and_leaves_the_mean_head_alo
     before = {k: v.clone() for k, v in m2.state_dict().items()}
     synthesis.fit_volatility(
         m2, torch.as_tensor(a), res.residuals, np.arange(5000), np.arange(5000, 6000),
-        lr=1e-3, batch_size=256, max_epochs=3, patience=2, gen=torch.Generator().manual_seed(0),
+        max_steps=3,
     )
     for k, v in m2.state_dict().items():
         same = torch.equal(v, before[k])
