@@ -1465,7 +1465,10 @@ def train_sweep(
     (default ``backtest.fee``; the sweep runs every fee of ``backtest.fees()``): ``final_rl``
     in the simulator's ``sweep.impact`` mode with ``size`` as its portfolio, selected on the
     impact-aware validation backtest at that size; ``rl_baseline`` on static replay, selected
-    on the static validation backtest (it never sees impact)."""
+    on the static validation backtest (it never sees impact). Random streams: one per agent,
+    as in the headline run, so along the size and fee axes a seed number reuses its draws
+    (common random numbers: a difference between sizes is not one of luck), while final_rl
+    and rl_baseline never share theirs."""
     sw = p.sweep
     fee = p.backtest.fee if fee is None else fee
     over = {"total_steps": sw.total_steps, "min_steps": min(sw.min_steps, sw.total_steps)}
@@ -1613,7 +1616,8 @@ def validation_comparison(p: Params, root: str | Path = ".") -> pd.DataFrame:
         loaded = [ddpg.load_policy(policy_path(p, agent, s, root))[0] for s in p.rl.seeds]
         for s, v in zip(p.rl.seeds, score(ddpg.stack_actors(loaded)), strict=True):
             rows.append({"strategy": agent, "seed": s, "val_log_growth": float(v)})
-    # Constant exposure c: buy c of the cash at the first bar (fraction rule), then hold.
+    # Constant exposure c: buy c of the cash at the first decision (it fills at the second
+    # close, the execution rule), then hold.
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
     close = bars["close"].to_numpy()
@@ -1622,7 +1626,7 @@ def validation_comparison(p: Params, root: str | Path = ".") -> pd.DataFrame:
         for a, b in regimes.role_ranges(segments, "validation"):
             res = backtest.run_backtest(
                 close[a : b + 1],
-                np.r_[c, np.zeros(b - a)],  # buy c of the cash at the first bar, then hold
+                np.r_[c, np.zeros(b - a)],  # buy c of the cash at once, then hold
                 initial_cash=p.backtest.initial_cash,
                 fee=p.backtest.fee,
             )

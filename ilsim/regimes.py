@@ -360,9 +360,10 @@ def segment_long_only_returns(
 
     The long-only baseline puts all cash in at one price, fee included, and holds to the last
     row of the segment (the last session ``<= d_i+1``): its return is
-    ``end_price / (buy_price * (1 + fee)) - 1``, which is what
-    :func:`ilsim.backtest.run_backtest` with :func:`ilsim.backtest.long_only_actions` gives for a
-    buy decided one bar earlier (the backtest fills a decision at the next close). The
+    ``end_price / (buy_price * (1 + fee)) - 1``: the paper's Table 6 convention. The backtests'
+    long-only (:func:`ilsim.backtest.long_only_actions`) decides at the segment's first bar and
+    fills at its second close (issue 15's execution rule), so it differs from this by that
+    bar's move. The
     drawdown follows :mod:`ilsim.metrics` (the initial cash is the path's first point, so the fee
     opens a drawdown); it sees only the rows' closes, so on daily rows it misses intraday lows.
 
@@ -376,7 +377,7 @@ def segment_long_only_returns(
         Proportional fee on the buy.
     buy : {"first_close", "first_open", "prev_close"}
         Buy price. ``first_close``: close of the segment's first row (first session after
-        ``d_i``), the pipeline's rule — exact on the bars it runs on. ``first_open``: open of
+        ``d_i``), the segment table's rule — exact on the bars it runs on. ``first_open``: open of
         that row; on daily rows the nearest stand-in for the pipeline's buy on 5-minute bars (the
         close of the 09:30 bar, five minutes after the open). ``prev_close``: close of the last
         row on or before ``d_i`` (the extremum day's close).

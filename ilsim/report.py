@@ -313,7 +313,10 @@ class Claim:
 
     ``kind``: ``diff`` (subject − long-only, mean), ``ratio`` (mean subject / mean long-only),
     ``level`` (mean subject) or ``lowest`` (subject − the lowest of ``others``' means);
-    ``side``: ``">0"``, ``"<0"`` or ``"band"`` (the interval inside ``band``)."""
+    ``side``: ``">0"``, ``"<0"`` or ``"band"`` (the interval inside ``band``); ``better``: the
+    direction in which the statistic is good for the subject (``+``: higher, e.g. a return;
+    ``-``: lower, e.g. a drawdown ratio or a volatility), which decides whether an excess over
+    the exposure-matched null is skill or the opposite."""
 
     text: str
     statistic: str
@@ -324,28 +327,63 @@ class Claim:
     regime: str | None = None
     others: tuple[str, ...] = ()
     band: tuple[float, float] = (np.nan, np.nan)
+    better: str = "+"
 
 
 def paper_claims(band: tuple[float, float] = (0.35, 0.65)) -> list[Claim]:
     """The paper's six claims (its abstract and Section 5)."""
     lo, hi = band
     return [
-        Claim("The RL agent's average return beats long-only",
-              "final_rl − long_only, avg total return (pp)", "total_return_pct", "diff", ">0"),
-        Claim(f"Its average max drawdown is about half of long-only's (ratio within "
-              f"{lo:g}–{hi:g})", "final_rl / long_only, avg max drawdown", "max_drawdown_pct",
-              "ratio", "band", band=band),
-        Claim("It loses less than long-only in bear regimes",
-              "final_rl − long_only, bear avg return (pp)", "total_return_pct", "diff", ">0",
-              regime="bear"),
-        Claim("It is positive in sideways regimes", "final_rl sideways avg return (%)",
-              "total_return_pct", "level", ">0", regime="sideways"),
-        Claim("It earns less than long-only in bull regimes",
-              "final_rl − long_only, bull avg return (pp)", "total_return_pct", "diff", "<0",
-              regime="bull"),
-        Claim("The IL baseline is the most conservative (lowest volatility)",
-              "il_baseline − lowest other strategy, avg volatility", "volatility", "lowest",
-              "<0", subject="il_baseline", others=("final_rl", "long_only", "rl_baseline")),
+        Claim(
+            "The RL agent's average return beats long-only",
+            "final_rl − long_only, avg total return (pp)",
+            "total_return_pct",
+            "diff",
+            ">0",
+        ),
+        Claim(
+            f"Its average max drawdown is about half of long-only's (ratio within {lo:g}–{hi:g})",
+            "final_rl / long_only, avg max drawdown",
+            "max_drawdown_pct",
+            "ratio",
+            "band",
+            band=band,
+            better="-",
+        ),
+        Claim(
+            "It loses less than long-only in bear regimes",
+            "final_rl − long_only, bear avg return (pp)",
+            "total_return_pct",
+            "diff",
+            ">0",
+            regime="bear",
+        ),
+        Claim(
+            "It is positive in sideways regimes",
+            "final_rl sideways avg return (%)",
+            "total_return_pct",
+            "level",
+            ">0",
+            regime="sideways",
+        ),
+        Claim(
+            "It earns less than long-only in bull regimes",
+            "final_rl − long_only, bull avg return (pp)",
+            "total_return_pct",
+            "diff",
+            "<0",
+            regime="bull",
+        ),
+        Claim(
+            "The IL baseline is the most conservative (lowest volatility)",
+            "il_baseline − lowest other strategy, avg volatility",
+            "volatility",
+            "lowest",
+            "<0",
+            subject="il_baseline",
+            others=("final_rl", "long_only", "rl_baseline"),
+            better="-",
+        ),
     ]
 
 
@@ -408,9 +446,25 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
     needs = (c.subject, *c.others) + (("long_only",) if c.kind in ("diff", "ratio") else ())
     row: dict = {"claim": c.text, "statistic": c.statistic}
     empty = dict.fromkeys(
-        ["n_segments", "n_seeds", "estimate", "ci_low", "ci_high", "mde", "null_estimate",
-         "null_ci_low", "null_ci_high", "excess", "excess_ci_low", "excess_ci_high",
-         "excess_mde"], np.nan)
+        [
+            "exposure",
+            "null_exposure",
+            "n_segments",
+            "n_seeds",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "mde",
+            "null_estimate",
+            "null_ci_low",
+            "null_ci_high",
+            "excess",
+            "excess_ci_low",
+            "excess_ci_high",
+            "excess_mde",
+        ],
+        np.nan,
+    )
     why = untestable(strat, tuple(dict.fromkeys(needs)), c.regime)
     if why:
         return {**row, **empty, "verdict": f"not testable: {why}", "note": ""}
@@ -426,8 +480,12 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
             arrays[o] = g.mean(axis=1).to_numpy() if g.shape[1] != arrays["x"].shape[1] else g
     arrays = {k: np.asarray(v, dtype=float) for k, v in arrays.items()}
     if any(not np.isfinite(v).all() for v in arrays.values()):
-        return {**row, **empty, "verdict": "not testable: missing segment × seed results",
-                "note": ""}
+        return {
+            **row,
+            **empty,
+            "verdict": "not testable: missing segment × seed results",
+            "note": "",
+        }
 
     def stat(d: dict) -> np.ndarray:
         est = _claim_value(c, d, "x")
@@ -437,6 +495,13 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
         return np.array([est, nul, est - nul])
 
     point = stat(arrays)
+    held = (
+        sub[sub["strategy"] == c.subject].groupby("kind")["exposure"].mean()
+        if ("exposure" in sub)
+        else pd.Series(dtype=float)
+    )
+    row["exposure"] = float(held.get("strategy", np.nan))
+    row["null_exposure"] = float(held.get("null", np.nan))
     reps = two_level_bootstrap(stat, arrays, cfg.n_boot, seed)
     ci = [percentile_interval(reps[:, j], cfg.level) for j in range(3)]
     se = reps.std(axis=0, ddof=1)
@@ -454,31 +519,43 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
         excess=point[2],
         excess_ci_low=ci[2][0],
         excess_ci_high=ci[2][1],
-        excess_mde=(detectable_difference(se[2], cfg.level, cfg.power)
-                    if np.isfinite(se[2]) else np.nan),
+        excess_mde=(
+            detectable_difference(se[2], cfg.level, cfg.power) if np.isfinite(se[2]) else np.nan
+        ),
     )
     if not np.isfinite(ci[0]).all():
         row["verdict"] = "not testable: the statistic is undefined on these backtests"
     elif n_seg < cfg.min_segments:
-        side = (point[0] > 0 if c.side == ">0" else point[0] < 0 if c.side == "<0"
-                else c.band[0] <= point[0] <= c.band[1])
+        side = (
+            point[0] > 0
+            if c.side == ">0"
+            else point[0] < 0
+            if c.side == "<0"
+            else c.band[0] <= point[0] <= c.band[1]
+        )
         row["verdict"] = (
             f"descriptive ({n_seg} segments < {cfg.min_segments}): the estimate is "
-            + ("on" if side else "not on") + " the claim's side"
+            + ("on" if side else "not on")
+            + " the claim's side"
         )
     elif not _on_side(c, *ci[0]):
         row["verdict"] = "does not hold"
     elif "n" not in arrays:
         row["verdict"] = "holds (no exposure-matched null to compare)"
     else:
-        excess = ci[2]
-        beyond = (excess[0] > 0 if c.side == ">0" else excess[1] < 0 if c.side == "<0"
-                  else excess[0] > 0 or excess[1] < 0)
-        if beyond:
-            row["verdict"] = "holds beyond exposure (the excess over the null is on its side)"
+        lo_x, hi_x = ci[2]
+        good = lo_x > 0 if c.better == "+" else hi_x < 0
+        bad = hi_x < 0 if c.better == "+" else lo_x > 0
+        if good:
+            row["verdict"] = (
+                "holds beyond exposure (it beats its exposure-matched constant position)"
+            )
+        elif bad:
+            row["verdict"] = "holds, but its exposure-matched constant position does better"
         elif _on_side(c, *ci[1]):
-            row["verdict"] = ("holds, and so does the exposure-matched constant position: "
-                              "exposure explains it")
+            row["verdict"] = (
+                "holds, and so does the exposure-matched constant position: exposure explains it"
+            )
         else:
             row["verdict"] = "holds, but not distinguishably from the exposure-matched null"
     if not row["verdict"].startswith("not testable"):
@@ -601,10 +678,12 @@ def _claims_section(claim_table: pd.DataFrame, fmt: str) -> str:
         "\n## The paper's claims\n\nEach claim is tested as a paired difference over the "
         "backtest segments: against long-only, as the paper compares (`estimate`), and against "
         "the *exposure-matched constant position* — a strategy that buys the subject's average "
-        "share in shares once and holds (`null`, and the subject's `excess` over it: what "
-        "exposure alone cannot explain). Intervals are two-level bootstraps (segments, then "
-        "seeds, resampled; the segments are the sampling unit); `mde` is the smallest true "
-        "difference the data would detect (80 % power, two-sided 5 %). A claim holds only when "
+        "share in shares (`exposure`, over its segments) once and holds that quantity (`null`, "
+        "its own time-averaged share beside it, and the subject's `excess` over it: what "
+        "exposure alone cannot explain; 'beyond exposure' only in the subject's favour). "
+        "Intervals are two-level bootstraps (segments, then seeds, resampled; the segments "
+        "are the sampling unit); `mde` is the smallest true difference the data would detect "
+        "(`claims.power`, two-sided at `claims.level`). A claim holds only when "
         "its whole interval lies on its side; with fewer segments than `claims.min_segments` "
         "(a regime's 3-5) the result is descriptive. The same trained policies at each fee.\n"
     )
@@ -617,6 +696,10 @@ def _claims_section(claim_table: pd.DataFrame, fmt: str) -> str:
             {
                 "claim": g["claim"],
                 "statistic": g["statistic"],
+                "exposure (null)": [
+                    "" if not np.isfinite(a) else f"{a:.2f} ({b:.2f})"
+                    for a, b in zip(g["exposure"], g["null_exposure"], strict=True)
+                ],
                 "segments × seeds": [
                     "" if not np.isfinite(a) else f"{a:.0f} × {b:.0f}"
                     for a, b in zip(g["n_segments"], g["n_seeds"], strict=True)
@@ -628,13 +711,13 @@ def _claims_section(claim_table: pd.DataFrame, fmt: str) -> str:
                 "mde": g["mde"],
                 "null [95 %]": [
                     _interval(*r, fmt)
-                    for r in zip(g["null_estimate"], g["null_ci_low"], g["null_ci_high"],
-                                 strict=True)
+                    for r in zip(
+                        g["null_estimate"], g["null_ci_low"], g["null_ci_high"], strict=True
+                    )
                 ],
                 "excess over null [95 %]": [
                     _interval(*r, fmt)
-                    for r in zip(g["excess"], g["excess_ci_low"], g["excess_ci_high"],
-                                 strict=True)
+                    for r in zip(g["excess"], g["excess_ci_low"], g["excess_ci_high"], strict=True)
                 ],
                 "excess mde": g["excess_mde"],
                 "verdict": g["verdict"],
@@ -755,11 +838,13 @@ def _degenerate_section(t1: pd.DataFrame, per_seed: pd.DataFrame | None, fmt: st
 
 
 def paired_seeds(bt: pd.DataFrame, a: str = "final_rl", b: str = "rl_baseline") -> pd.DataFrame:
-    """Per-seed paired differences of two learned strategies that share each seed's initial
-    weights (issue 9): mean return over the backtests of ``a`` minus ``b`` per seed, how many
-    backtests they trade identically on (same return to 1e-9 pp), and a last row with the mean
-    difference, its 95 % interval across seeds and a sign-flip permutation p-value. A
-    difference that the seeds' own spread cannot tell from zero is noise, not the environment."""
+    """Differences of two learned strategies, seed number by seed number: mean return over the
+    backtests of ``a`` minus ``b`` per seed, how many backtests they trade identically on (same
+    return to 1e-9 pp: both at the same constant position), and a last row with the mean
+    difference, its 95 % interval across seeds and a sign-flip permutation p-value. Since
+    issue 15 each agent draws its own random stream, so the pairing by seed number is arbitrary
+    (the two runs share nothing); the sign-flip test stays valid under the null that a and b
+    are exchangeable. A difference the seeds' own spread cannot tell from zero is noise."""
     from itertools import product
 
     ret = bt.pivot_table(index=["seed", "segment"], columns="strategy", values="total_return_pct")[
@@ -793,7 +878,7 @@ def paired_seeds(bt: pd.DataFrame, a: str = "final_rl", b: str = "rl_baseline") 
     }
     n_same, n_all = summary["identical_backtests"], summary["n_backtests"]
     if n_all and n_same == n_all:
-        verdict = "identical on every backtest: the environments made no difference"
+        verdict = "identical on every backtest: both hold the same constant positions"
     elif np.isfinite(lo) and (lo > 0 or hi < 0):
         verdict = "differ beyond the seeds' noise (95 % interval excludes 0)"
     else:
@@ -838,8 +923,9 @@ LEARNER_SECTIONS = {
     ),
     "paired_rl": (
         "Final RL against the RL baseline, seed by seed",
-        "Same initial weights per seed, different worlds (simulator vs static replay). The last "
-        "row: mean difference, its 95 % interval across seeds and a sign-flip p-value.",
+        "Different worlds (simulator vs static replay), each agent on its own random stream "
+        "(seed numbers pair the rows, nothing else). The last row: mean difference, its 95 % "
+        "interval across seeds and a sign-flip p-value.",
         None,
     ),
 }

@@ -1,11 +1,13 @@
 """Intervals for backtest claims (issue 15): a two-level bootstrap and the detectable effect.
 
 Backtest results are a grid of segments × seeds. The segments are the sampling unit — a new
-sample of market history would bring other segments — and the seeds are a second, nested
+sample of market history would bring other segments — and the seeds are a second
 source of variation (another training run of the same policy). An interval across seeds alone
 conditions on these few segments; it answers "would retraining change the number?", not "does
 the strategy beat the benchmark on markets like these?". :func:`two_level_bootstrap` resamples
-both: segments with replacement, then seeds with replacement, and recomputes the statistic.
+both: segments with replacement, then seeds with replacement, and recomputes the statistic
+(the design is crossed — every seed runs on every segment — so resampling rows and columns
+is slightly conservative).
 
 :func:`detectable_difference` turns the bootstrap's standard error into the smallest true
 difference a two-sided test at ``1 − level`` would find with probability ``power`` (normal

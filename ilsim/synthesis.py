@@ -18,8 +18,9 @@ the next return may be predictable from the IL actions (issue 15 measured an out
 of |r| ≈ 0.09; on our ``sim_train`` segment a linear fit finds ≈ 0.013).
 :class:`VolatilityHead` maps the same actions to the log-variance of the residual; it is fitted
 *after* the mean head, on the mean head's residuals, by a log-square regression
-(:func:`fit_volatility`; the mean head is left exactly as the paper's fit). The simulator can then scale its standardised bootstrap
-residuals by the head's volatility for the pool's current state (``market.volatility: head``).
+(:func:`fit_volatility`; the mean head is left exactly as the paper's fit). The simulator can
+then scale its standardised bootstrap residuals by the head's volatility for the pool's current
+state (``market.volatility: head``).
 """
 
 from __future__ import annotations
@@ -411,6 +412,11 @@ def load_synthesis(path: str | Path, device: str = "cpu") -> tuple[SynthesisNet,
     """Rebuild what :func:`save_synthesis` wrote: (model in eval mode, residuals, meta)."""
     ck = torch.load(path, map_location=device, weights_only=False)
     model = SynthesisNet(ck["n_agents"], ck["n_weights"], ck["hidden"]).to(device)
+    if not any(k.startswith("vol.") for k in ck["state_dict"]):
+        raise ValueError(
+            f"{path}: a synthesis network from before the volatility head (issue 15); refit it "
+            "(notebook 05: snakemake --forcerun simulator)"
+        )
     model.load_state_dict(ck["state_dict"])
     return model.eval(), np.asarray(ck["residuals"]), ck["meta"]
 

@@ -337,3 +337,26 @@ def test_stacked_selection_and_early_stop_resume_bit_identical(tmp_path):
     assert set(full.curve["seed"]) == {3, 4} and full.curve["val_score"].notna().any()
     assert full.stopped_early and 40 <= full.vector_steps < 120  # stopped on a plateau
     assert not torch.equal(full.actor.obs_std, torch.ones_like(full.actor.obs_std))
+
+
+def test_a_named_stream_changes_every_draw_and_reproduces():
+    """Issue 15: two runs of one seed number in different streams share no draws — not the
+    initial weights, and not the env reset, warm-up actions, noise or replay samples (all
+    seeded from the run's stream seed); the same stream reproduces exactly."""
+
+    class Recording(ToyEnv):
+        seeds: list = []
+
+        def reset(self, seed=None):
+            Recording.seeds.append(seed)
+            return super().reset(seed)
+
+    a = ddpg.train(Recording(4), small_cfg(stream="final_rl"), progress=False, log_every=10)
+    b = ddpg.train(Recording(4), small_cfg(stream="final_rl"), progress=False, log_every=10)
+    c = ddpg.train(Recording(4), small_cfg(stream="rl_baseline"), progress=False, log_every=10)
+    assert same_weights(a.actor, b.actor) and not same_weights(a.actor, c.actor)
+    pd.testing.assert_frame_equal(reproducible(a.curve), reproducible(b.curve))
+    s = Recording.seeds
+    assert s[0] == s[1] == ddpg.stream_seed(3, "final_rl") != s[2] == ddpg.stream_seed(
+        3, "rl_baseline"
+    )

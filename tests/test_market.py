@@ -1,5 +1,7 @@
 """The vectorised market: accounting invariants, impact, gymnasium API, a real RL client."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -313,7 +315,8 @@ def test_replay_fills_fees_and_values_equal_the_backtest(bars, mode):
     for a in actions:
         _, _, _, _, info = m.step(torch.tensor([a]))
         fees.append(float(info["fees"][0]))
-        notional.append(float(info["fees"][0]) / cfg.fee)
+        # one side trades per bar: |net shares filled| x the fill (next) close
+        notional.append(abs(float(info["filled"][0])) * float(info["price"][0]))
         values.append(float(info["value"][0]))
     closes = bars["close"].to_numpy()[start : start + steps + 1]
     res = backtest.run_backtest(closes, np.r_[actions, 0.0], fee=cfg.fee, mode=mode).squeeze()
@@ -337,3 +340,30 @@ def test_reward_is_the_value_change_over_exactly_w_bars(bars, w):
     for t in range(1, 31):  # reward at t = (V_t - V_{t-w}) / V_0, V_{<0} = V_0
         expected = (values[t] - values[max(0, t - w)]) / cfg.initial_cash
         assert rewards[t - 1] == pytest.approx(expected, rel=1e-5, abs=1e-9), (t, w)
+
+
+def test_volatility_head_scales_the_noise_by_the_pool_state(bars):
+    """``volatility="head"``: each residual is standardised by the head's σ at its own bar and
+    rescaled by the σ the head gives the pool's current actions — twice the σ, twice the noise."""
+    rng = np.random.default_rng(0)
+    res = rng.normal(0, 1e-3, 500)
+    data = make_data(bars, residual=res)
+    data.residual_scale = np.full(500, 1e-3)
+    cfg = market.MarketConfig(impact="paper", episode_bars=50, volatility="head", noise_block=5)
+    moves = {}
+    for sigma in (1e-3, 2e-3):
+        data.synthesis_vol = lambda a, s=sigma: torch.full((a.shape[0],), s)
+        m = market.VectorMarket(data, cfg, 64)
+        m.reset(seed=0)
+        p0 = m.price.clone()
+        m.step(torch.zeros(64))
+        moves[sigma] = (m.price / p0 - 1).numpy()
+    np.testing.assert_allclose(moves[2e-3], 2 * moves[1e-3], rtol=1e-4, atol=1e-12)
+    boot = replace(cfg, volatility="bootstrap")  # σ(actions) = σ(own bar): the plain residuals
+    plain = market.VectorMarket(make_data(bars, residual=res), boot, 64)
+    plain.reset(seed=0)
+    p0 = plain.price.clone()
+    plain.step(torch.zeros(64))
+    np.testing.assert_allclose((plain.price / p0 - 1).numpy(), moves[1e-3], rtol=1e-4, atol=1e-12)
+    with pytest.raises(ValueError, match="volatility head"):
+        market.VectorMarket(make_data(bars, residual=res), cfg, 4)

@@ -208,7 +208,8 @@ def test_segment_long_only_returns_match_the_backtester():
     segs = regimes.segments_from_extrema(ext, bars)
     close = bars["close"].to_numpy()
     for s in segs.itertuples(index=False):
-        # the backtest's buy decided one bar before the segment fills at its first close
+        # the formula is a buy sized and filled at the first close: the backtest's long-only
+        # on a path whose decision bar repeats that close (the execution rule fills at the next)
         px = np.r_[close[s.first_bar], close[s.first_bar : s.last_bar + 1]]
         res = backtest.run_backtest(px, backtest.long_only_actions(len(px)), fee=0.005).squeeze()
         m = metrics.compute_metrics(res.value[1:], initial_value=res.initial_cash)

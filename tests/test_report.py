@@ -400,3 +400,19 @@ def test_reproduction_shows_each_fee_with_null_interval_and_mde(tmp_path):
     ).read_text()
     assert "### At a fee of 0.50%" in text and "### At a fee of 0.01%" in text
     assert "excess over null [95 %]" in text and "holds beyond exposure" in text
+
+
+def test_an_excess_against_the_subject_is_never_called_skill():
+    """A drawdown ratio of 0.60 against a null's 0.40: the band claim holds, but the constant
+    position does better — never "beyond exposure" (the reviewer's counterexample)."""
+    from ilsim import report
+    from ilsim.params import ClaimsParams
+
+    grid = claim_grid()
+    sub = (grid["strategy"] == "final_rl") & (grid["kind"] == "strategy")
+    grid.loc[sub, "max_drawdown_pct"] *= 1.2  # 0.5 -> 0.6 of long-only's
+    grid.loc[(grid["strategy"] == "final_rl") & (grid["kind"] == "null"), "max_drawdown_pct"] *= 0.8
+    c = report.claims(grid, ClaimsParams(n_boot=300)).set_index("claim")
+    dd = c.loc["Its average max drawdown is about half of long-only's (ratio within 0.35–0.65)"]
+    assert dd["verdict"] == "holds, but its exposure-matched constant position does better"
+    assert dd["excess"] == pytest.approx(0.2)
