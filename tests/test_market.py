@@ -367,3 +367,35 @@ def test_volatility_head_scales_the_noise_by_the_pool_state(bars):
     np.testing.assert_allclose((plain.price / p0 - 1).numpy(), moves[1e-3], rtol=1e-4, atol=1e-12)
     with pytest.raises(ValueError, match="volatility head"):
         market.VectorMarket(make_data(bars, residual=res), cfg, 4)
+
+
+def test_learned_mode_and_the_impact_aware_backtest_fill_alike(bars):
+    """The execution rule with impact: in ``learned`` mode with a silent pool and no noise
+    the price without the agent is flat, so the simulator must fill, pay and mark exactly as
+    the impact-aware backtest does on that flat path with the same law and sessions."""
+    from ilsim import backtest
+
+    zero_pool = lambda x: torch.zeros(x.shape[0], 3)  # noqa: E731 — the pool never trades
+    data = make_data(bars, il=zero_pool)
+    data.impact_law = _law(78_000.0)
+    cfg = market.MarketConfig(impact="learned", episode_bars=200, fee=0.005)
+    m = market.VectorMarket(data, cfg, 1)
+    m.reset(seed=5)
+    bod0, bpd = int(m.bar_of_day[0]), m.bars_per_day
+    rng = np.random.default_rng(1)
+    steps = 120
+    actions = np.where(rng.random(steps) < 0.7, 0.0, rng.uniform(-1, 1, steps))
+    actions[0] = 0.8
+    values, fees = [], []
+    for a in actions:
+        _, _, _, _, info = m.step(torch.tensor([a]))
+        values.append(float(info["value"][0]))
+        fees.append(float(info["fees"][0]))
+    flat = np.full(steps + 1, float(bars["close"].iloc[int(m.start[0])]))
+    new = (bod0 + np.arange(steps + 1)) % bpd == 0
+    res = backtest.run_backtest(
+        flat, np.r_[actions, 0.0], fee=cfg.fee, impact=data.impact_law, new_session=new
+    ).squeeze()
+    assert (res.fees > 0).sum() >= 10 and new[1:].any()  # it trades, across a session start
+    np.testing.assert_allclose(res.fees[1:], fees, rtol=1e-8, atol=1e-6)
+    np.testing.assert_allclose(res.value[1:], values, rtol=1e-9)
