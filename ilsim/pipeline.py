@@ -1785,8 +1785,9 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
     every strategy on every ``backtest`` segment at each fee of the fee axis
     (``backtest.fees()``; the policies are the headline run's, trained at ``backtest.fee``), and
     beside each learned strategy × seed its *exposure-matched constant position* (kind
-    ``null``): it buys the strategy's time-averaged share of value in shares, averaged over
-    the segments, at the first decision and holds. A claim the null meets too needs no
+    ``constant``; not "null", which CSV readers take for a missing value): it buys the
+    strategy's time-averaged share of value in shares, averaged over the segments, at the
+    first decision and holds. A claim the null meets too needs no
     learning: exposure alone explains it. One row per fee × segment × strategy × seed × kind."""
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     scaled = pd.read_parquet(artifact(p, "features.parquet", root))
@@ -1845,7 +1846,7 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
                 acts = np.zeros((len(seeds), len(prices)))
                 acts[:, 0] = f
                 null = backtest.run_backtest(prices, acts, initial_cash=cash, fee=fee)
-                add(fee, seg, agent, "null", null, prices, seeds)
+                add(fee, seg, agent, "constant", null, prices, seeds)
     out = pd.DataFrame(rows)
     out.to_csv(artifact(p, "claim_backtests.csv", root), index=False)
     return out

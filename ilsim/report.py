@@ -471,9 +471,9 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
     sub = cb if c.regime is None else cb[cb["regime"] == c.regime]
     arrays = {"x": _grid(sub, c.subject, "strategy", c.metric)}
     segs = arrays["x"].index
-    has_null = ((sub["strategy"] == c.subject) & (sub["kind"] == "null")).any()
+    has_null = ((sub["strategy"] == c.subject) & (sub["kind"] == "constant")).any()
     if has_null:
-        arrays["n"] = _grid(sub, c.subject, "null", c.metric).reindex(segs)
+        arrays["n"] = _grid(sub, c.subject, "constant", c.metric).reindex(segs)
     for o in dict.fromkeys((*c.others, "long_only")):
         if o in set(sub["strategy"]):
             g = _grid(sub, o, "strategy", c.metric).reindex(segs)
@@ -501,7 +501,7 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
         else pd.Series(dtype=float)
     )
     row["exposure"] = float(held.get("strategy", np.nan))
-    row["null_exposure"] = float(held.get("null", np.nan))
+    row["null_exposure"] = float(held.get("constant", np.nan))
     reps = two_level_bootstrap(stat, arrays, cfg.n_boot, seed)
     ci = [percentile_interval(reps[:, j], cfg.level) for j in range(3)]
     se = reps.std(axis=0, ddof=1)

@@ -140,8 +140,9 @@ def test_steps_end_to_end(tmp_path):
     assert (bt["impact_total_return_pct"] != bt["total_return_pct"]).any()
     # the claims' backtests (issue 15): both fees, and each learned seed's exposure-matched
     # constant position, whose exposure is the strategy's (averaged over the segments)
-    cb = pipeline.claim_backtests(p, tmp_path)
-    assert set(cb["fee"]) == {0.005, 0.0001} and set(cb["kind"]) == {"strategy", "null"}
+    pipeline.claim_backtests(p, tmp_path)
+    cb = pd.read_csv(pipeline.artifact(p, "claim_backtests.csv", tmp_path))  # as notebook 08 does
+    assert set(cb["fee"]) == {0.005, 0.0001} and set(cb["kind"]) == {"strategy", "constant"}
     head = cb[(cb["fee"] == 0.005) & (cb["kind"] == "strategy")]
     same = head.merge(bt, on=["segment", "strategy", "seed"], suffixes=("", "_bt"))
     np.testing.assert_allclose(same["total_return_pct"], same["total_return_pct_bt"])
@@ -149,7 +150,7 @@ def test_steps_end_to_end(tmp_path):
         if agent == "long_only":
             continue
         held = g.groupby("kind")["exposure"].mean()
-        assert held["null"] == pytest.approx(held["strategy"], abs=0.05), (agent, seed)
+        assert held["constant"] == pytest.approx(held["strategy"], abs=0.05), (agent, seed)
     claims = report.claims(cb, p.claims)
     assert len(claims) == 12 and claims["verdict"].str.len().gt(0).all()
 

@@ -331,7 +331,7 @@ def claim_grid(excess_bear: float = 0.0, n_per_regime: int = 6, seeds: int = 3) 
                 rows.append({**base, "strategy": strat, "seed": s, "kind": "strategy",
                              "total_return_pct": lo / 2 + plus + noise,
                              "max_drawdown_pct": -abs(lo) / 2})
-                rows.append({**base, "strategy": strat, "seed": s, "kind": "null",
+                rows.append({**base, "strategy": strat, "seed": s, "kind": "constant",
                              "total_return_pct": lo / 2, "max_drawdown_pct": -abs(lo) / 2})
     return pd.DataFrame(rows)
 
@@ -411,7 +411,8 @@ def test_an_excess_against_the_subject_is_never_called_skill():
     grid = claim_grid()
     sub = (grid["strategy"] == "final_rl") & (grid["kind"] == "strategy")
     grid.loc[sub, "max_drawdown_pct"] *= 1.2  # 0.5 -> 0.6 of long-only's
-    grid.loc[(grid["strategy"] == "final_rl") & (grid["kind"] == "null"), "max_drawdown_pct"] *= 0.8
+    null = (grid["strategy"] == "final_rl") & (grid["kind"] == "constant")
+    grid.loc[null, "max_drawdown_pct"] *= 0.8
     c = report.claims(grid, ClaimsParams(n_boot=300)).set_index("claim")
     dd = c.loc["Its average max drawdown is about half of long-only's (ratio within 0.35–0.65)"]
     assert dd["verdict"] == "holds, but its exposure-matched constant position does better"
