@@ -34,6 +34,7 @@ from ilsim import (
     regimes,
     synthesis,
     synthetic,
+    timings,
 )
 from ilsim.params import MarketBars, Params, minutes_to_bars, resolve_device
 from ilsim.report import beside_paper, paper_table, write_table
@@ -1419,8 +1420,11 @@ def _train_ddpg(
         out = Path(out_path(seed))
         out.parent.mkdir(parents=True, exist_ok=True)
         ddpg.save_policy(res.actor, out, summary, model=k)
-        res.curve[res.curve["model"] == k].to_csv(out.with_suffix(".csv"), index=False)
+        curve = res.curve[res.curve["model"] == k].drop(columns="wall_s")  # not a result
+        curve.to_csv(out.with_suffix(".csv"), index=False)
         rows.append(summary)
+    item = f"{agent} cash {cfg_env.initial_cash:g} fee {cfg_env.fee:g} seeds {list(seeds)}"
+    timings.record(p.results_dir(root), "train", item, res.wall_s)
     print(f"{agent}: {len(seeds)} seeds trained in {res.wall_s:.0f} s")  # timings stay in logs
     return pd.DataFrame(rows)
 

@@ -1,5 +1,7 @@
 """The notebooks' steps end to end on a tiny synthetic market, in a temporary project root."""
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,6 +130,16 @@ def test_steps_end_to_end(tmp_path):
     assert (runs["vector_steps"] <= 60).all() and (runs["reward_window_bars"] == 1).all()
     curve = pd.read_csv(pipeline.policy_path(p, "final_rl", 1, tmp_path).with_suffix(".csv"))
     assert (curve["seed"] == 1).all() and curve["val_score"].notna().any()
+    # byte-identical reruns (issue 13): no wall time in results; it goes to timings.csv
+    assert "wall_s" not in curve and (tmp_path / "results/tiny/timings.csv").exists()
+    again = tmp_path / "again"
+    shutil.copytree(tmp_path / "results", again / "results")
+    shutil.rmtree(again / "results/tiny/checkpoints")
+    pipeline.train_policy(p, "rl_baseline", again, progress=False)
+    for seed in (0, 1):
+        csv = pipeline.policy_path(p, "rl_baseline", seed, tmp_path).with_suffix(".csv")
+        rerun = pipeline.policy_path(p, "rl_baseline", seed, again).with_suffix(".csv")
+        assert csv.read_bytes() == rerun.read_bytes()
     val = pipeline.validation_comparison(p, tmp_path)
     assert "constant 0%" in set(val["strategy"])
     assert val.loc[val["strategy"] == "constant 0%", "val_log_growth"].item() == 0.0
