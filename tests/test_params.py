@@ -9,7 +9,6 @@ from ilsim.cli import main as cli_main
 from ilsim.params import MarketBars, ParamsError, load_params, minutes_to_bars, params_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL = ROOT.parent / "shared" / "data" / "qqq_5min_2020-10_2024-12.parquet"
 
 
 def write(tmp_path: Path, raw: dict) -> Path:

@@ -1,12 +1,12 @@
 """Segments, regimes, zig-zag and roles."""
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from realdata import DAILY, real_file
 
 from ilsim import regimes
 from ilsim.params import RoleRule, load_params
@@ -137,17 +137,14 @@ def test_explicit_roles_are_checked():
         regimes.with_roles(seg, RoleRule(), ["il_train", "training"])
 
 
-@pytest.mark.skipif(
-    not os.environ.get("ILSIM_DATA") and not (ROOT.parent / "shared/data").exists(),
-    reason="real data not present",
-)
+@pytest.mark.realdata
 def test_table6_on_real_daily_closes():
     """The paper's extrema are real turning points of QQQ: each is the extreme of its
     neighbourhood in the daily closes (within a few trading days)."""
     from ilsim.data import load_daily_csv
 
-    daily = load_daily_csv(ROOT.parent / "shared/data/qqq_daily_2017-01_2021-06.csv")["close"]
-    ext = pd.read_csv(ROOT.parent / "shared/paper/table6_extrema.csv")
+    daily = load_daily_csv(real_file(DAILY))["close"]
+    ext = pd.read_csv(ROOT / "paper/table6_extrema.csv")  # the paper's Table 6, in the repo
     ext = ext[pd.to_datetime(ext["date"]) <= pd.Timestamp("2021-05-28")]
     idx = pd.to_datetime(pd.Index(daily.index))
     hits = 0
