@@ -5,6 +5,7 @@
 # its own section of the params change. Every step writes its output to a log under `log:`
 # (Snakemake keeps logs when a step fails, and deletes its outputs); a failed step prints its
 # own error message on the console (`python -m ilsim.errors LOG`).
+import glob
 import json
 import os
 import sys
@@ -27,9 +28,29 @@ KERNEL = ensure_kernel()
 
 
 def section(*keys):
-    """The params a rule depends on, as a string Snakemake compares between runs."""
+    """The params a rule depends on, as a string Snakemake compares between runs. The data
+    files are inputs (below), not params: how their paths are spelled changes nothing."""
     dump = P.model_dump(mode="json")
+    dump["data"] = {k: v for k, v in dump["data"].items() if k not in ("path", "daily_path")}
     return json.dumps({k: dump[k] for k in keys}, sort_keys=True)
+
+
+def canonical(path):
+    """One spelling per file (its real path, relative to the project), so the same file
+    named two ways is the same input."""
+    return os.path.relpath(os.path.realpath(path))
+
+
+# Issue 13: every step depends on the data it reads and on the code it runs. The data files
+# by their content's timestamp (replace or edit one byte and the import and everything
+# downstream reruns); the ilsim sources likewise (a code change reruns the steps).
+DATA_FILES = (
+    [canonical(P.data.path)]
+    + ([canonical(P.data.daily_path)] if P.data.daily_path and os.path.exists(P.data.daily_path) else [])
+    if P.data.source == "file"
+    else []
+)
+ILSIM_SOURCES = sorted(glob.glob("ilsim/*.py"))
 
 
 ON_ERROR = f"{sys.executable} -m ilsim.errors"  # prints the step's own error, exits 1
@@ -44,6 +65,8 @@ def papermill(nb, log="{log}"):
 
 rule segment:
     input:
+        ILSIM_SOURCES,
+        DATA_FILES,
         "notebooks/01_segment.ipynb",
     output:
         nb=f"{NB}/01_segment.ipynb",
@@ -70,6 +93,7 @@ rule segment:
 
 rule features:
     input:
+        ILSIM_SOURCES,
         "notebooks/02_features.ipynb",
         rules.segment.output.bars,
         rules.segment.output.segments,
@@ -93,6 +117,7 @@ rule features:
 
 rule imitation:
     input:
+        ILSIM_SOURCES,
         "notebooks/03_imitation.ipynb",
         rules.segment.output.bars,
         rules.segment.output.segments,
@@ -118,6 +143,7 @@ rule imitation:
 
 rule il_diversity:
     input:
+        ILSIM_SOURCES,
         "notebooks/04_il_diversity.ipynb",
         rules.imitation.output.agents,
         rules.features.output.scaled,
@@ -142,6 +168,7 @@ rule il_diversity:
 
 rule simulator:
     input:
+        ILSIM_SOURCES,
         "notebooks/05_action_synthesis.ipynb",
         rules.imitation.output.agents,
         rules.features.output.scaled,
@@ -179,6 +206,7 @@ POLICIES = expand(f"{RES}/policies/{{agent}}_seed{{seed}}.pt", agent=LEARNED, se
 
 rule train_policy:
     input:
+        ILSIM_SOURCES,
         rules.simulator.output.net,
         rules.simulator.output.mode,
         rules.simulator.output.law,
@@ -229,6 +257,7 @@ SWEEP_INPUTS = [
 
 rule train_sweep_final:
     input:
+        ILSIM_SOURCES,
         SWEEP_INPUTS,
     output:
         expand(f"{RES}/sweep/final_rl_{{{{size}}}}_fee{{{{fee}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
@@ -246,6 +275,7 @@ rule train_sweep_final:
 
 rule train_sweep_baseline:
     input:
+        ILSIM_SOURCES,
         SWEEP_INPUTS,
     output:
         expand(f"{RES}/sweep/rl_baseline_fee{{{{fee}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
@@ -263,6 +293,7 @@ rule train_sweep_baseline:
 
 rule size_sweep:
     input:
+        ILSIM_SOURCES,
         SWEEP_POLICIES,
         SWEEP_INPUTS,
     output:
@@ -285,6 +316,7 @@ SWEEP_OUTPUTS = list(rules.size_sweep.output) if P.backtest.impact else []
 
 rule train_rl:
     input:
+        ILSIM_SOURCES,
         "notebooks/06_train_rl.ipynb",
         POLICIES,
     output:
@@ -309,6 +341,7 @@ rule train_rl:
 
 rule backtest:
     input:
+        ILSIM_SOURCES,
         "notebooks/07_backtest.ipynb",
         POLICIES,
         rules.simulator.output.law,
@@ -335,6 +368,7 @@ rule backtest:
 
 rule regime_analysis:
     input:
+        ILSIM_SOURCES,
         "notebooks/08_regime_analysis.ipynb",
         rules.backtest.output.backtests,
         rules.backtest.output.claim_backtests,
@@ -362,6 +396,7 @@ rule regime_analysis:
 
 rule il_methods:
     input:
+        ILSIM_SOURCES,
         "notebooks/09_il_methods.ipynb",
         rules.imitation.output.labels,
         rules.features.output.scaled,
@@ -383,6 +418,7 @@ rule il_methods:
 rule all:
     default_target: True
     input:
+        ILSIM_SOURCES,
         rules.segment.output,
         rules.features.output,
         rules.imitation.output,

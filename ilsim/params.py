@@ -485,7 +485,16 @@ def load_params(path: str | Path, *, check_files: bool = True) -> Params:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}") from None
-    return params_from_dict(raw or {}, path, check_files=check_files)
+    raw = raw or {}
+    if os.environ.get(NAME_OVERRIDE):  # a run under another name: its outputs go elsewhere
+        raw = {**raw, "name": os.environ[NAME_OVERRIDE]}
+    return params_from_dict(raw, path, check_files=check_files)
+
+
+# The environment variable that renames a run (its results/, reports/ and figures/ folders):
+# the test suite runs the notebooks on a scratch copy of the default run's artifacts this way,
+# so that `pytest` never rewrites what `snakemake` made.
+NAME_OVERRIDE = "ILSIM_NAME"
 
 
 def minutes_to_bars(minutes: float, bar_interval_minutes: float) -> int:

@@ -152,3 +152,15 @@ def test_durations_are_validated():
     ):
         m.in_bars(5)
     assert m.in_bars(1).episode == 5
+
+
+def test_the_name_override_renames_a_run(monkeypatch):
+    from ilsim.params import NAME_OVERRIDE
+
+    monkeypatch.setenv(NAME_OVERRIDE, "scratch-1")
+    assert load_params(ROOT / "params/default.yaml").name == "scratch-1"
+    monkeypatch.setenv(NAME_OVERRIDE, "bad name/")
+    with pytest.raises(ParamsError, match="name"):
+        load_params(ROOT / "params/default.yaml")
+    monkeypatch.delenv(NAME_OVERRIDE)
+    assert load_params(ROOT / "params/default.yaml").name == "default"
