@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -12,14 +13,34 @@ KERNEL_NAME = "ilsim"
 
 
 def ensure_kernel(name: str = KERNEL_NAME) -> str:
-    """Install a Jupyter kernel spec for this interpreter into its environment, once."""
+    """The Jupyter kernel that runs *this* interpreter, installed into its environment when
+    needed; returns its name. ``name`` when that spec runs ``sys.executable`` (or none exists
+    yet); when a spec of that name belongs to another (or a deleted) environment, this
+    environment's own ``name-<id>`` instead, so papermill never runs the notebooks with
+    another environment's packages (issue 13)."""
+    import hashlib
+
+    from ipykernel.kernelspec import install
     from jupyter_client.kernelspec import KernelSpecManager
 
-    if name not in KernelSpecManager().find_kernel_specs():
-        from ipykernel.kernelspec import install
+    ksm = KernelSpecManager()
+    specs = ksm.find_kernel_specs()
 
+    def runs_here(kernel: str) -> bool:
+        argv = ksm.get_kernel_spec(kernel).argv
+        return bool(argv) and os.path.realpath(argv[0]) == os.path.realpath(sys.executable)
+
+    if name not in specs:
         install(kernel_name=name, display_name=f"Python ({name})", prefix=sys.prefix)
-    return name
+        return name
+    if runs_here(name):
+        return name
+    env_id = hashlib.sha256(os.path.realpath(sys.prefix).encode()).hexdigest()[:8]
+    own = f"{name}-{env_id}"
+    if own not in specs or not runs_here(own):
+        label = f"Python ({name}, {Path(sys.prefix).name})"
+        install(kernel_name=own, display_name=label, prefix=sys.prefix)
+    return own
 
 
 def sync_checked_outputs(executed_dir: Path, source_dir: Path = Path("notebooks")) -> list[Path]:

@@ -1,0 +1,33 @@
+"""The command line's helpers: the notebooks' Jupyter kernel."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+def test_a_kernel_of_another_environment_is_never_used(tmp_path, monkeypatch):
+    """Issue 13: a spec named like ours that runs another interpreter is left alone; this
+    environment gets (and reuses) its own kernel, which runs this interpreter."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from ilsim.cli import ensure_kernel
+
+    stale = tmp_path / "kernels" / "ilsim-test-stale"
+    stale.mkdir(parents=True)
+    (stale / "kernel.json").write_text(
+        json.dumps({"argv": ["/nonexistent/python", "-m", "ipykernel_launcher", "-f",
+                             "{connection_file}"], "display_name": "stale", "language": "python"})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    name = ensure_kernel("ilsim-test-stale")
+    try:
+        assert name.startswith("ilsim-test-stale-")
+        spec = KernelSpecManager().get_kernel_spec(name)
+        assert Path(spec.argv[0]).resolve() == Path(sys.executable).resolve()
+        assert ensure_kernel("ilsim-test-stale") == name  # found again, not reinstalled
+        assert ensure_kernel() == "ilsim"  # the project's own kernel runs this interpreter
+    finally:
+        shutil.rmtree(Path(sys.prefix) / "share/jupyter/kernels" / name, ignore_errors=True)
