@@ -162,6 +162,27 @@ def plot_training_curves(history: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def note_coinciding(ax: plt.Axes, rtol: float = 1e-9, atol: float = 1e-12) -> list[str]:
+    """Say so when a labelled line lies exactly on an earlier one (it would hide it): the
+    later line turns dotted and its label names the line it covers. Returns those labels.
+    Call before ``ax.legend()``."""
+    lines = [ln for ln in ax.get_lines() if not str(ln.get_label()).startswith("_")]
+    noted = []
+    for i, a in enumerate(lines):
+        xa, ya = np.asarray(a.get_xdata(), float), np.asarray(a.get_ydata(), float)
+        for b in lines[:i]:
+            xb, yb = np.asarray(b.get_xdata(), float), np.asarray(b.get_ydata(), float)
+            if xa.shape == xb.shape and np.allclose(xa, xb, rtol, atol, equal_nan=True) and (
+                np.allclose(ya, yb, rtol, atol, equal_nan=True)
+            ):
+                a.set_label(f"{a.get_label()} (coincides with {b.get_label()})")
+                a.set_linestyle(":")
+                a.set_linewidth(max(a.get_linewidth(), 1.8))
+                noted.append(a.get_label())
+                break
+    return noted
+
+
 def plot_il_pnl(
     index: pd.DatetimeIndex, values: np.ndarray, initial: float, price: np.ndarray, title: str = ""
 ) -> plt.Figure:
@@ -173,11 +194,12 @@ def plot_il_pnl(
     for i, v in enumerate(values):
         ax.plot(x, v - initial, lw=1.1, label=f"IL{i + 1}")
     ax.axhline(0, color="black", lw=0.6)
-    ax.set_ylabel("PnL")
-    ax.legend(fontsize=7, ncol=5)
+    ax.set_ylabel("PnL ($)")
+    note_coinciding(ax)  # agents that never trade draw the same flat line
+    ax.legend(fontsize=7, ncol=3)
     ax.set_title(title or "PnL of the IL agents")
     axp.plot(x, price, color="black", lw=0.8)
-    axp.set_ylabel("price")
+    axp.set_ylabel("price ($)")
     ticks = np.linspace(0, len(index) - 1, 6).astype(int)
     axp.set_xticks(ticks, [index[t].strftime("%Y-%m-%d") for t in ticks], fontsize=8)
     fig.tight_layout()
@@ -274,6 +296,7 @@ def plot_impact_response(table: pd.DataFrame) -> plt.Figure:
     ax.set_xlabel("RL buy order (fraction of cash)")
     ax.set_ylabel("price response after the horizon (bp)")
     ax.set_title("Does the RL order move the price?")
+    note_coinciding(ax)  # e.g. `paper` on `none`: neither moves the price
     ax.legend()
     fig.tight_layout()
     return fig
@@ -446,9 +469,10 @@ def plot_action_histograms(
 
 
 def plot_risk_return(bt: pd.DataFrame) -> plt.Figure:
-    """Figure 3: volatility against total return of every strategy on every backtest (seed
-    averages), large markers for the averages over the backtests. Distinct hollow markers
-    keep strategies that coincide (e.g. two RL agents in the same position) visible."""
+    """Figure 3: volatility against total return of every strategy on every backtest (small
+    hollow markers: one backtest, its seed average), large filled markers for the averages
+    over the backtests. Distinct hollow markers keep strategies that coincide (e.g. two RL
+    agents in the same position) visible."""
     markers = {"final_rl": "D", "long_only": "o", "rl_baseline": "s", "il_baseline": "^"}
     fig, ax = plt.subplots(figsize=(7.5, 5))
     per = bt.groupby(["strategy", "segment"])[["volatility", "total_return_pct"]].mean()
@@ -477,10 +501,18 @@ def plot_risk_return(bt: pd.DataFrame) -> plt.Figure:
             alpha=0.8,
         )
     ax.axhline(0, color="black", lw=0.5)
-    ax.set_xlabel("volatility of per-bar returns")
+    ax.set_xlabel("volatility: std of per-bar returns (fraction per bar)")
     ax.set_ylabel("total return (%)")
     ax.set_title("Figure 3: risk and return on the backtests")
-    ax.legend(fontsize=8)
+    from matplotlib.lines import Line2D
+
+    sizes = [
+        Line2D([], [], ls="", marker="o", mfc="none", mec="grey", ms=5, label="one backtest"),
+        Line2D([], [], ls="", marker="o", color="grey", mec="black", ms=12,
+               label="average over backtests"),
+    ]
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=[*handles, *sizes], fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -504,16 +536,19 @@ def plot_case(
     x = np.arange(len(index))
     price = paths[(segment, "price")]
     for strategy, color in STRATEGY_COLORS.items():
-        v = paths[(segment, strategy)]["value"]
+        v = np.atleast_2d(paths[(segment, strategy)]["value"])
         rel = (v / initial - 1) * 100
-        ax.plot(x, rel.mean(0), color=color, lw=1.3, label=strategy)
-        if len(rel) > 1:
+        k = len(rel)
+        label = strategy if k == 1 else f"{strategy} (mean of {k} seeds; band: min–max)"
+        ax.plot(x, rel.mean(0), color=color, lw=1.3, label=label)
+        if k > 1:
             ax.fill_between(x, rel.min(0), rel.max(0), color=color, alpha=0.15, lw=0)
     ax.plot(x, (price / price[0] - 1) * 100, color="red", lw=0.8, ls="--", label="market price")
     ax.axhline(0, color="black", lw=0.5)
     ax.set_ylabel("return since start (%)")
     ax.set_title(title)
-    ax.legend(fontsize=8, ncol=5)
+    note_coinciding(ax)  # e.g. two learned strategies both all in cash
+    ax.legend(fontsize=7, ncol=2)
     rl = paths[(segment, "final_rl")]
     holdings = np.atleast_2d(rl["holdings"])
     invested = holdings * price / np.atleast_2d(rl["value"])
@@ -532,8 +567,9 @@ def plot_case(
             ls="--" if degenerate[k] else "-",
             label=f"seed {name}" + (" (degenerate)" if degenerate[k] else ""),
         )
+    note_coinciding(axp)  # seeds at the same constant position
     axp.set_ylim(-0.05, 1.05)
-    axp.set_ylabel("RL invested\nfraction")
+    axp.set_ylabel("RL invested\nfraction (0-1)")
     axp.set_title(
         f"final_rl invested fraction per seed ({int(degenerate.sum())} of {len(invested)} "
         f"degenerate: position constant on >= {DEGENERATE_THRESHOLD * 100:g} % of bars)",

@@ -188,3 +188,58 @@ def test_learner_figures_show_every_seed_and_the_oracle_free_cases(tmp_path):
     fig = plots.plot_planted_edge(study)
     assert any("oracle: all cash" in t.get_text() for t in fig.axes[0].texts)
     assert len(plots.save_figure(fig, tmp_path, "planted")) == 2
+
+
+def assert_every_series_visible(fig) -> None:
+    """Issue 13: a labelled line lying exactly on an earlier one must say so in its label."""
+    for ax in fig.axes:
+        seen = []
+        for line in ax.get_lines():
+            label = str(line.get_label())
+            if label.startswith("_"):
+                continue
+            y = np.asarray(line.get_ydata(), float)
+            hidden = any(
+                y.shape == other.shape and np.allclose(y, other, equal_nan=True) for other in seen
+            )
+            assert not hidden or "coincides with" in label, (ax.get_title(), label)
+            seen.append(y)
+
+
+def test_figures_say_when_a_series_hides_another():
+    t = 120
+    rng = np.random.default_rng(3)
+    price = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, t)))
+    cash = np.full((2, t), 1e6)  # two learned strategies both all in cash
+    paths = {(1, "price"): price}
+    for s in ("final_rl", "long_only", "rl_baseline", "il_baseline"):
+        k = 1 if s == "long_only" else 2
+        value = 1e6 * price[None, :] / price[0] if s == "long_only" else cash[:k]
+        holdings = np.zeros((k, t)) if s != "long_only" else np.full((1, t), 1e6 / price[0])
+        paths[(1, s)] = {"value": value, "holdings": holdings, "actions": None}
+    idx = pd.date_range("2021-01-04 09:30", periods=t, freq="5min", tz="America/New_York")
+    fig = plots.plot_case(paths, 1, idx, "case", seeds=[0, 1])
+    assert_every_series_visible(fig)
+    labels = [str(ln.get_label()) for ln in fig.axes[0].get_lines()]
+    assert any("rl_baseline" in lb and "coincides with final_rl" in lb for lb in labels)
+    assert any("mean of 2 seeds" in lb for lb in labels)
+
+    flat = np.full((3, t), 1e6)
+    flat[0] += np.linspace(0, 1e4, t)  # one agent trades, two never do
+    fig = plots.plot_il_pnl(idx, flat, 1e6, price)
+    assert_every_series_visible(fig)
+    assert sum("coincides" in str(ln.get_label()) for ln in fig.axes[0].get_lines()) == 1
+
+    resp = pd.DataFrame(
+        {
+            "impact": ["none"] * 3 + ["paper"] * 3 + ["calibrated"] * 3,
+            "size": [0.1, 0.5, 1.0] * 3,
+            "response_bp": [0, 0, 0, 0, 0, 0, 0.5, 1.0, 1.5],
+            "ci_low": 0.0,
+            "ci_high": 0.0,
+        }
+    )
+    fig = plots.plot_impact_response(resp)
+    assert_every_series_visible(fig)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "paper (coincides with none)" in legend
