@@ -27,8 +27,11 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
     specs = ksm.find_kernel_specs()
 
     def runs_here(kernel: str) -> bool:
+        # the same environment: the interpreter in this environment's own bin folder (a venv's
+        # python is a symlink to its base interpreter, so resolved paths would match any venv)
         argv = ksm.get_kernel_spec(kernel).argv
-        return bool(argv) and os.path.realpath(argv[0]) == os.path.realpath(sys.executable)
+        here = Path(os.path.abspath(sys.executable)).parent
+        return bool(argv) and Path(os.path.abspath(argv[0])).parent == here
 
     if name not in specs:
         install(kernel_name=name, display_name=f"Python ({name})", prefix=sys.prefix)

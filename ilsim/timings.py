@@ -2,12 +2,16 @@
 
 Tables are results: two runs with the same params give the same bytes. How long a step took is
 not a result — it depends on the machine and its load — so it goes to
-``results/<name>/timings.csv`` (one row per step and item, the latest measurement kept) and
-never into a table.
+``results/<name>/timings.csv`` and never into a table. Parallel jobs record into the same file,
+so :func:`record` only appends one line (no read-modify-write) and :func:`load` keeps the
+latest line per step and item; a timing that cannot be written warns, never fails a step.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -20,14 +24,16 @@ def timings_path(results_dir: str | Path) -> Path:
 
 
 def record(results_dir: str | Path, step: str, item: str, seconds: float) -> Path:
-    """Store one timing (replacing an earlier one of the same step and item)."""
+    """Append one timing (a later one of the same step and item replaces it in :func:`load`)."""
     path = timings_path(results_dir)
-    old = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=COLUMNS)
-    keep = old[~((old["step"] == step) & (old["item"] == item))]
-    row = pd.DataFrame([{"step": step, "item": item, "seconds": float(seconds)}])
-    out = row if keep.empty else pd.concat([keep, row], ignore_index=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(path, index=False)
+    line = io.StringIO()
+    csv.writer(line).writerow([step, item, repr(float(seconds))])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:  # one short write: atomic on append
+            fh.write(line.getvalue())
+    except OSError as err:
+        warnings.warn(f"timing of {step}/{item} not recorded: {err}", stacklevel=2)
     return path
 
 
@@ -44,6 +50,9 @@ def split_timings(
 
 
 def load(results_dir: str | Path) -> pd.DataFrame:
-    """The run's timings (empty when none were recorded)."""
+    """The run's timings, the latest per step and item (empty when none were recorded)."""
     path = timings_path(results_dir)
-    return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=COLUMNS)
+    if not path.exists():
+        return pd.DataFrame(columns=COLUMNS)
+    rows = pd.read_csv(path, names=COLUMNS, header=None, dtype={"step": str, "item": str})
+    return rows.drop_duplicates(["step", "item"], keep="last").reset_index(drop=True)

@@ -3,9 +3,9 @@
 Executed in place, the notebooks would rewrite ``results/default`` and the next
 ``snakemake -n`` would plan most of the pipeline again. Before the first notebook runs, the
 default run's ``results/``, ``reports/`` and ``figures/`` folders are copied under the name
-``default-nbval`` (checkpoints left out) and ``ILSIM_NAME`` points the notebooks there
-(:data:`ilsim.params.NAME_OVERRIDE`), so ``snakemake -j2 && pytest && snakemake -n`` ends with
-"Nothing to be done".
+``default-nbval`` (checkpoints left out) and ``ILSIM_NAME`` points the notebooks' kernels there
+(:data:`ilsim.params.NAME_OVERRIDE`; set only while a notebook runs), so
+``snakemake -j2 && pytest && snakemake -n`` ends with "Nothing to be done".
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from ilsim.params import NAME_OVERRIDE
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE, SCRATCH = "default", "default-nbval"
-_previous: str | None = None
+_copied = False
+_ORIGINAL = os.environ.get(NAME_OVERRIDE)
 
 
 def _scratch_copy() -> None:
@@ -32,18 +33,27 @@ def _scratch_copy() -> None:
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints"))
 
 
+def _is_notebook(item: pytest.Item) -> bool:
+    return str(item.fspath).endswith(".ipynb")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    global _previous
-    if str(item.fspath).endswith(".ipynb") and os.environ.get(NAME_OVERRIDE) != SCRATCH:
-        _previous = os.environ.get(NAME_OVERRIDE)
-        _scratch_copy()
-        os.environ[NAME_OVERRIDE] = SCRATCH  # the kernels inherit it
+    """Before a notebook's first cell (its kernel starts then and inherits the environment)."""
+    global _copied
+    if _is_notebook(item):
+        if not _copied:
+            _scratch_copy()
+            _copied = True
+        os.environ[NAME_OVERRIDE] = SCRATCH
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if os.environ.get(NAME_OVERRIDE) == SCRATCH:
-        if _previous is None:
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """After each notebook cell: the running kernel keeps its copy of the variable, and
+    whatever runs next in this process sees the environment it started with."""
+    if _is_notebook(item):
+        if _ORIGINAL is None:
             os.environ.pop(NAME_OVERRIDE, None)
         else:
-            os.environ[NAME_OVERRIDE] = _previous
+            os.environ[NAME_OVERRIDE] = _ORIGINAL

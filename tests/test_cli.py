@@ -15,10 +15,14 @@ def test_a_kernel_of_another_environment_is_never_used(tmp_path, monkeypatch):
 
     from ilsim.cli import ensure_kernel
 
+    # another venv on the same base interpreter: its python is a symlink to the same binary
+    other = tmp_path / "othervenv" / "bin"
+    other.mkdir(parents=True)
+    (other / "python").symlink_to(Path(sys.executable).resolve())
     stale = tmp_path / "kernels" / "ilsim-test-stale"
     stale.mkdir(parents=True)
     (stale / "kernel.json").write_text(
-        json.dumps({"argv": ["/nonexistent/python", "-m", "ipykernel_launcher", "-f",
+        json.dumps({"argv": [str(other / "python"), "-m", "ipykernel_launcher", "-f",
                              "{connection_file}"], "display_name": "stale", "language": "python"})
     )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
@@ -28,6 +32,5 @@ def test_a_kernel_of_another_environment_is_never_used(tmp_path, monkeypatch):
         spec = KernelSpecManager().get_kernel_spec(name)
         assert Path(spec.argv[0]).resolve() == Path(sys.executable).resolve()
         assert ensure_kernel("ilsim-test-stale") == name  # found again, not reinstalled
-        assert ensure_kernel() == "ilsim"  # the project's own kernel runs this interpreter
     finally:
         shutil.rmtree(Path(sys.prefix) / "share/jupyter/kernels" / name, ignore_errors=True)

@@ -20,3 +20,21 @@ def test_record_replaces_and_split_moves_the_column(tmp_path):
         "gail": 5.0,
     }
     assert timings.split_timings(out, "fit_seconds", "x", ["method"], tmp_path) is out
+
+
+def test_parallel_jobs_never_lose_or_break_a_timing(tmp_path):
+    """Two processes recording at once (two Snakemake jobs): every line is kept."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ilsim import timings\n"
+        "for i in range(150): timings.record(sys.argv[1], sys.argv[2], f'item {i}, x', i)\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path), step]) for step in "ab"
+    ]
+    assert all(p.wait() == 0 for p in procs)
+    t = timings.load(tmp_path)
+    assert len(t) == 300 and set(t["step"]) == {"a", "b"}
+    assert t[t["step"] == "a"].set_index("item").loc["item 7, x", "seconds"] == 7.0
