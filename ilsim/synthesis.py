@@ -14,8 +14,8 @@ blocks of consecutive bars (:func:`block_bootstrap_noise`, :class:`ResidualSampl
 keeps their heavy tails, and whole blocks keep their volatility clustering.
 
 **Volatility head (issue 15, ours):** the paper's network has a mean head only, yet the size of
-the next return may be predictable from the IL actions (issue 15 measured an out of sample R²
-of |r| ≈ 0.09; on our ``sim_train`` segment a linear fit finds ≈ 0.013).
+the next return may be predictable from the IL actions (issue 15's claim; what the head finds
+on a run's own ``sim_train`` bars is notebook 05's ``synthesis_quality.csv``, ``vol_abs_r2``).
 :class:`VolatilityHead` maps the same actions to the log-variance of the residual; it is fitted
 *after* the mean head, on the mean head's residuals, by a log-square regression
 (:func:`fit_volatility`; the mean head is left exactly as the paper's fit). The simulator can
