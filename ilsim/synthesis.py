@@ -148,9 +148,8 @@ def fit_volatility(
     its level is set so that the training rows' standardised residuals have unit mean square.
 
     Why log e² and not the Gaussian likelihood: 5-minute residuals are heavy-tailed, and on the
-    real ``sim_train`` bars the likelihood's fit depended on the head's initial weights (out of
-    sample R² of |e| from −0.001 to 0.011 over three inits) while the log-square regression
-    (Harvey 1976) gave 0.012-0.014 on each, the same as a linear regression of |e| on the
+    real ``sim_train`` bars the likelihood's fit depended on the head's initial weights while
+    the log-square regression (Harvey 1976) matched a linear regression of |e| on the
     actions. Returns the validation rows' scores: the Gaussian log-likelihood gained per row
     over a constant variance (nats) and the R² of |residual| predicted by σ·√(2/π)."""
     head = model.vol
