@@ -1,6 +1,9 @@
 # ilsim compendium: one rule per notebook, run headless with papermill.
 #   snakemake -j2                                   # the embedded default (synthetic data)
 #   ILSIM_DATA=… snakemake -j2 --configfile params/paper.yaml
+#   snakemake -j2 --config seed=1 name=default-seed1   # params overridden from the command line
+#   snakemake --report report.html                  # every table and figure, browsable
+#   snakemake --profile profiles/slurm              # on a cluster (profiles/local: one machine)
 # The params file is read and validated once, here; each rule reruns only when its inputs or
 # its own section of the params change. Every step writes its output to a log under `log:`
 # (Snakemake keeps logs when a step fails, and deletes its outputs); a failed step prints its
@@ -10,21 +13,47 @@ import json
 import os
 import sys
 
-from ilsim.cli import ensure_kernel
+import yaml
+
+from ilsim.params import ParamsError, config_overrides, load_params, merge_overrides
+from ilsim.params import params_from_dict
 from ilsim.pipeline import sweep_label
-from ilsim.params import ParamsError, load_params
 
-_cli = list(workflow.overwrite_configfiles)
-PARAMS_FILE = os.path.relpath(_cli[-1]) if _cli else "params/default.yaml"
-try:
-    P = load_params(PARAMS_FILE)
-except ParamsError as err:
-    sys.exit(f"ilsim: {err}")
 
+report: "docs/report.rst"
+
+
+def read_params():
+    """The params file (the last --configfile, else params/default.yaml) with the
+    `--config KEY=VALUE` overrides merged in and validated (an unknown key stops with its
+    name). With overrides the merged params are written to results/<name>/params.yaml and the
+    steps read that file, so every notebook and command sees the same params."""
+    files = list(workflow.overwrite_configfiles)
+    path = os.path.relpath(files[-1]) if files else "params/default.yaml"
+    try:
+        p = load_params(path)
+        with open(path) as fh:
+            raw = yaml.safe_load(fh) or {}
+        overrides = config_overrides(raw, config)
+        if not overrides:
+            return path, p
+        merged = merge_overrides(raw, overrides)
+        p = params_from_dict(merged, f"{path} with --config {json.dumps(overrides)}")
+    except ParamsError as err:
+        sys.exit(f"ilsim: {err}")
+    out = f"results/{p.name}/params.yaml"
+    text = yaml.safe_dump(merged, sort_keys=False)
+    if not os.path.exists(out) or open(out).read() != text:
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as fh:
+            fh.write(text)
+    return out, p
+
+
+PARAMS_FILE, P = read_params()
 NAME = P.name
 RES, REP, FIG = f"results/{NAME}", f"reports/{NAME}", f"figures/{NAME}"
 NB = f"{REP}/notebooks"
-KERNEL = ensure_kernel()
 
 
 def section(*keys):
@@ -44,23 +73,59 @@ def canonical(path):
 # Issue 13: every step depends on the data it reads and on the code it runs. The data files
 # by their content's timestamp (replace or edit one byte and the import and everything
 # downstream reruns); the ilsim sources likewise (a code change reruns the steps).
-DATA_FILES = (
-    [canonical(P.data.path)]
-    + ([canonical(P.data.daily_path)] if P.data.daily_path and os.path.exists(P.data.daily_path) else [])
-    if P.data.source == "file"
-    else []
-)
+DATA_FILES = []
+if P.data.source == "file":
+    DATA_FILES.append(canonical(P.data.path))
+    if P.data.daily_path and os.path.exists(P.data.daily_path):
+        DATA_FILES.append(canonical(P.data.daily_path))
 ILSIM_SOURCES = sorted(glob.glob("ilsim/*.py"))
 
-
-ON_ERROR = f"{sys.executable} -m ilsim.errors"  # prints the step's own error, exits 1
+# Software: every job runs in this environment, or with `--sdm conda` in envs/ilsim.yaml
+# (the same requirements as pyproject.toml's core and [workflow]; the checkout's ilsim is put
+# on PYTHONPATH, so the conda environment needs no install of it).
+CONDA_ENV = "envs/ilsim.yaml"
+_conda = any(m.name == "CONDA" for m in workflow.deployment_settings.deployment_method)
+PY = f"PYTHONPATH={workflow.basedir} python" if _conda else sys.executable
+ON_ERROR = f"{PY} -m ilsim.errors"  # prints the step's own error, exits 1
 
 
 def papermill(nb, log="{log}"):
+    """A notebook step: torch's threads from the rule's `threads`, papermill on the kernel of
+    the job's own environment (`ilsim notebook`), the step's own error on failure."""
     return (
-        f"papermill notebooks/{nb}.ipynb {NB}/{nb}.ipynb -k {KERNEL} --no-progress-bar "
-        f"-p params_file {PARAMS_FILE} > {log} 2>&1 || {ON_ERROR} {log}"
+        f"OMP_NUM_THREADS={{threads}} {PY} -m ilsim.cli notebook notebooks/{nb}.ipynb "
+        f"{NB}/{nb}.ipynb --params {PARAMS_FILE} > {log} 2>&1 || {ON_ERROR} {log}"
     )
+
+
+def command(args, log="{log}"):
+    """An `ilsim` command step, torch's threads from the rule's `threads`."""
+    return f"OMP_NUM_THREADS={{threads}} {PY} -m ilsim.cli {args} > {log} 2>&1 || {ON_ERROR} {log}"
+
+
+# `snakemake --report`: every paper table and figure, by pipeline step.
+STEP = {
+    1: "1 segments",
+    2: "2 features",
+    3: "3 imitation",
+    4: "4 IL diversity",
+    5: "5 simulator",
+    6: "6 RL training",
+    7: "7 backtests",
+    8: "8 regimes and claims",
+    9: "9 IL methods",
+}
+
+
+def figure(name, step):
+    """A figure: its PNG (in the report) and its PDF."""
+    png = report(f"{FIG}/{name}.png", category=STEP[step], labels={"figure": name})
+    return [png, f"{FIG}/{name}.pdf"]
+
+
+def table(name, step):
+    """A table under reports/<name>/tables (in the report; its Markdown twin beside it)."""
+    return report(f"{REP}/tables/{name}.csv", category=STEP[step], labels={"table": name})
 
 
 rule segment:
@@ -73,12 +138,12 @@ rule segment:
         bars=f"{RES}/bars.parquet",
         extrema=f"{RES}/extrema.json",
         segments=f"{RES}/segments.csv",
-        table=f"{REP}/tables/segments.csv",
-        zigzag=f"{REP}/tables/zigzag_vs_extrema.csv",
-        sweep=f"{REP}/tables/zigzag_sweep.csv",
-        long_only=f"{REP}/tables/segment_long_only.csv",
-        role_search=f"{REP}/tables/role_search.csv",
-        fig=multiext(f"{FIG}/fig_segments", ".png", ".pdf"),
+        table=table("segments", 1),
+        zigzag=table("zigzag_vs_extrema", 1),
+        sweep=table("zigzag_sweep", 1),
+        long_only=table("segment_long_only", 1),
+        role_search=table("role_search", 1),
+        fig=figure("fig_segments", 1),
     params:
         section=section("seed", "data", "synthetic", "segments"),
     benchmark:
@@ -87,8 +152,14 @@ rule segment:
         nb=f"{RES}/logs/01_segment.log",
         # The import report is a log so that it outlives a failed step (with its coverage).
         report=f"{REP}/data_import.md",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=15,
     shell:
-        f"mkdir -p {RES}/logs && " + papermill("01_segment", "{log.nb}")
+        papermill("01_segment", "{log.nb}")  # Snakemake makes the logs' folders
 
 
 rule features:
@@ -102,15 +173,21 @@ rule features:
         raw=f"{RES}/features_raw.parquet",
         scaled=f"{RES}/features.parquet",
         scaler=f"{RES}/scaler.json",
-        table=f"{REP}/tables/features_by_regime.csv",
-        dist=multiext(f"{FIG}/fig_feature_distributions", ".png", ".pdf"),
-        corr=multiext(f"{FIG}/fig_feature_correlation", ".png", ".pdf"),
+        table=table("features_by_regime", 2),
+        dist=figure("fig_feature_distributions", 2),
+        corr=figure("fig_feature_correlation", 2),
     params:
         section=section("features"),
     benchmark:
         f"{RES}/benchmarks/02_features.tsv"
     log:
         f"{RES}/logs/02_features.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=15,
     shell:
         papermill("02_features")
 
@@ -127,16 +204,22 @@ rule imitation:
         labels=f"{RES}/labels.parquet",
         agents=f"{RES}/il_agents.pt",
         history=f"{RES}/il_history.csv",
-        mix=f"{REP}/tables/il_labels.csv",
-        fit=f"{REP}/tables/il_fit.csv",
-        figs=multiext(f"{FIG}/fig_il_labels", ".png", ".pdf"),
-        curves=multiext(f"{FIG}/fig_il_training", ".png", ".pdf"),
+        mix=table("il_labels", 3),
+        fit=table("il_fit", 3),
+        figs=figure("fig_il_labels", 3),
+        curves=figure("fig_il_training", 3),
     params:
         section=section("seed", "device", "experts", "il"),
     benchmark:
         f"{RES}/benchmarks/03_imitation.tsv"
     log:
         f"{RES}/logs/03_imitation.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
     shell:
         papermill("03_imitation")
 
@@ -149,19 +232,25 @@ rule il_diversity:
         rules.features.output.scaled,
     output:
         nb=f"{NB}/04_il_diversity.ipynb",
-        table3=f"{REP}/tables/table3_il_general.csv",
-        table4=f"{REP}/tables/table4_il_risk.csv",
-        diversity=f"{REP}/tables/il_diversity.csv",
-        fig1=multiext(f"{FIG}/fig1_il_pnl", ".png", ".pdf"),
-        fig2=multiext(f"{FIG}/fig2_il_actions", ".png", ".pdf"),
-        corr=multiext(f"{FIG}/fig_il_action_corr", ".png", ".pdf"),
-        mix=multiext(f"{FIG}/fig_il_action_mix", ".png", ".pdf"),
+        table3=table("table3_il_general", 4),
+        table4=table("table4_il_risk", 4),
+        diversity=table("il_diversity", 4),
+        fig1=figure("fig1_il_pnl", 4),
+        fig2=figure("fig2_il_actions", 4),
+        corr=figure("fig_il_action_corr", 4),
+        mix=figure("fig_il_action_mix", 4),
     params:
         section=section("il", "backtest"),
     benchmark:
         f"{RES}/benchmarks/04_il_diversity.tsv"
     log:
         f"{RES}/logs/04_il_diversity.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=20,
     shell:
         papermill("04_il_diversity")
 
@@ -179,22 +268,28 @@ rule simulator:
         history=f"{RES}/synthesis_history.csv",
         mode=f"{RES}/impact_mode.json",
         law=f"{RES}/impact_law.json",
-        quality=f"{REP}/tables/synthesis_quality.csv",
-        impact=f"{REP}/tables/impact_response.csv",
-        law_table=f"{REP}/tables/impact_law.csv",
-        curves=f"{REP}/tables/impact_curves.csv",
-        checks=f"{REP}/tables/impact_checks.csv",
-        fig_laws=multiext(f"{FIG}/fig_impact_laws", ".png", ".pdf"),
-        realism=f"{REP}/tables/realism.csv",
-        fig4=multiext(f"{FIG}/fig4_influence_weights", ".png", ".pdf"),
-        fig_impact=multiext(f"{FIG}/fig_impact_response", ".png", ".pdf"),
-        fig_realism=multiext(f"{FIG}/fig_realism", ".png", ".pdf"),
+        quality=table("synthesis_quality", 5),
+        impact=table("impact_response", 5),
+        law_table=table("impact_law", 5),
+        curves=table("impact_curves", 5),
+        checks=table("impact_checks", 5),
+        fig_laws=figure("fig_impact_laws", 5),
+        realism=table("realism", 5),
+        fig4=figure("fig4_influence_weights", 5),
+        fig_impact=figure("fig_impact_response", 5),
+        fig_realism=figure("fig_realism", 5),
     params:
         section=section("seed", "device", "synthesis", "market", "backtest"),
     benchmark:
         f"{RES}/benchmarks/05_action_synthesis.tsv"
     log:
         f"{RES}/logs/05_action_synthesis.log",
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
     shell:
         papermill("05_action_synthesis")
 
@@ -222,10 +317,14 @@ rule train_policy:
         f"{RES}/benchmarks/train_{{agent}}.tsv"
     log:
         f"{RES}/logs/train_{{agent}}.log",
+    conda:
+        CONDA_ENV
     threads: 1  # two agents train side by side on 2 cores without oversubscribing them
+    resources:
+        mem_mb=2500,
+        runtime=120,
     shell:
-        f"OMP_NUM_THREADS={{threads}} ilsim train-policy {PARAMS_FILE} {{wildcards.agent}} "
-        f"> {{log}} 2>&1 || {ON_ERROR} {{log}}"
+        command(f"train-policy {PARAMS_FILE} {{wildcards.agent}}")
 
 
 SWEEP_SEEDS = list(P.sweep.seeds)
@@ -236,7 +335,10 @@ SWEEP_POLICIES = expand(
     size=SWEEP_SIZES,
     fee=SWEEP_FEES,
     seed=SWEEP_SEEDS,
-) + expand(f"{RES}/sweep/rl_baseline_fee{{fee}}_seed{{seed}}.pt", fee=SWEEP_FEES, seed=SWEEP_SEEDS)
+)
+SWEEP_POLICIES.extend(
+    expand(f"{RES}/sweep/rl_baseline_fee{{fee}}_seed{{seed}}.pt", fee=SWEEP_FEES, seed=SWEEP_SEEDS)
+)
 
 
 wildcard_constraints:
@@ -267,10 +369,16 @@ rule train_sweep_final:
         f"{RES}/benchmarks/sweep_final_rl_{{size}}_fee{{fee}}.tsv"
     log:
         f"{RES}/logs/sweep_final_rl_{{size}}_fee{{fee}}.log",
+    conda:
+        CONDA_ENV
     threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=40,
     shell:
-        f"OMP_NUM_THREADS={{threads}} ilsim train-sweep {PARAMS_FILE} final_rl "
-        f"--size {{wildcards.size}} --fee {{wildcards.fee}} > {{log}} 2>&1 || {ON_ERROR} {{log}}"
+        command(
+            f"train-sweep {PARAMS_FILE} final_rl --size {{wildcards.size}} --fee {{wildcards.fee}}"
+        )
 
 
 rule train_sweep_baseline:
@@ -285,10 +393,14 @@ rule train_sweep_baseline:
         f"{RES}/benchmarks/sweep_rl_baseline_fee{{fee}}.tsv"
     log:
         f"{RES}/logs/sweep_rl_baseline_fee{{fee}}.log",
+    conda:
+        CONDA_ENV
     threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=40,
     shell:
-        f"OMP_NUM_THREADS={{threads}} ilsim train-sweep {PARAMS_FILE} rl_baseline "
-        f"--fee {{wildcards.fee}} > {{log}} 2>&1 || {ON_ERROR} {{log}}"
+        command(f"train-sweep {PARAMS_FILE} rl_baseline --fee {{wildcards.fee}}")
 
 
 rule size_sweep:
@@ -298,16 +410,22 @@ rule size_sweep:
         SWEEP_INPUTS,
     output:
         rows=f"{RES}/size_sweep.csv",
-        table=f"{REP}/tables/size_sweep.csv",
-        fig=multiext(f"{FIG}/fig_size_sweep", ".png", ".pdf"),
+        table=table("size_sweep", 8),
+        fig=figure("fig_size_sweep", 8),
     params:
         section=section("backtest", "sweep"),
     benchmark:
         f"{RES}/benchmarks/size_sweep.tsv"
     log:
         f"{RES}/logs/size_sweep.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=20,
     shell:
-        f"ilsim size-sweep {PARAMS_FILE} > {{log}} 2>&1 || {ON_ERROR} {{log}}"
+        command(f"size-sweep {PARAMS_FILE}")
 
 
 # The sweep backtests with impact: off with backtest.impact false (notebook 08 then skips it).
@@ -321,20 +439,26 @@ rule train_rl:
         POLICIES,
     output:
         nb=f"{NB}/06_train_rl.ipynb",
-        fig=multiext(f"{FIG}/fig_rl_training", ".png", ".pdf"),
-        diagnostics=multiext(f"{FIG}/fig_rl_diagnostics", ".png", ".pdf"),
-        actions=multiext(f"{FIG}/fig_rl_actions", ".png", ".pdf"),
-        preact=multiext(f"{FIG}/fig_rl_preact", ".png", ".pdf"),
-        planted=multiext(f"{FIG}/fig_planted_edge", ".png", ".pdf"),
-        training=f"{REP}/tables/rl_training.csv",
-        validation=f"{REP}/tables/rl_validation.csv",
-        planted_table=f"{REP}/tables/planted_edge.csv",
+        fig=figure("fig_rl_training", 6),
+        diagnostics=figure("fig_rl_diagnostics", 6),
+        actions=figure("fig_rl_actions", 6),
+        preact=figure("fig_rl_preact", 6),
+        planted=figure("fig_planted_edge", 6),
+        training=table("rl_training", 6),
+        validation=table("rl_validation", 6),
+        planted_table=table("planted_edge", 6),
     params:
         section=section("rl", "market", "backtest"),
     benchmark:
         f"{RES}/benchmarks/06_train_rl.tsv"
     log:
         f"{RES}/logs/06_train_rl.log",
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=40,
     shell:
         papermill("06_train_rl")
 
@@ -349,19 +473,25 @@ rule backtest:
         nb=f"{NB}/07_backtest.ipynb",
         backtests=f"{RES}/backtests.csv",
         claim_backtests=f"{RES}/claim_backtests.csv",
-        table1=f"{REP}/tables/table1_aggregate.csv",
-        per_seed=f"{REP}/tables/table1_per_seed.csv",
-        paired=f"{REP}/tables/paired_rl.csv",
-        cases=f"{REP}/tables/case_studies.csv",
-        fig3=multiext(f"{FIG}/fig3_risk_return", ".png", ".pdf"),
-        fig5=multiext(f"{FIG}/fig5_case_bear", ".png", ".pdf"),
-        fig6=multiext(f"{FIG}/fig6_case_volatile", ".png", ".pdf"),
+        table1=table("table1_aggregate", 7),
+        per_seed=table("table1_per_seed", 7),
+        paired=table("paired_rl", 7),
+        cases=table("case_studies", 7),
+        fig3=figure("fig3_risk_return", 7),
+        fig5=figure("fig5_case_bear", 7),
+        fig6=figure("fig6_case_volatile", 7),
     params:
         section=section("backtest"),
     benchmark:
         f"{RES}/benchmarks/07_backtest.tsv"
     log:
         f"{RES}/logs/07_backtest.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=30,
     shell:
         papermill("07_backtest")
 
@@ -381,15 +511,21 @@ rule regime_analysis:
         SWEEP_OUTPUTS,
     output:
         nb=f"{NB}/08_regime_analysis.ipynb",
-        table2=f"{REP}/tables/table2_regimes.csv",
-        claims=f"{REP}/tables/claims.csv",
-        report=f"{REP}/reproduction.md",
+        table2=table("table2_regimes", 8),
+        claims=table("claims", 8),
+        report=report(f"{REP}/reproduction.md", category=STEP[8], labels={"report": "reproduction"}),
     params:
         section=section("seed", "claims", "backtest"),
     benchmark:
         f"{RES}/benchmarks/08_regime_analysis.tsv"
     log:
         f"{RES}/logs/08_regime_analysis.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=15,
     shell:
         papermill("08_regime_analysis")
 
@@ -403,14 +539,20 @@ rule il_methods:
         rules.features.output.scaler,
     output:
         nb=f"{NB}/09_il_methods.ipynb",
-        table=f"{REP}/tables/il_methods.csv",
-        fig=multiext(f"{FIG}/fig_il_methods", ".png", ".pdf"),
+        table=table("il_methods", 9),
+        fig=figure("fig_il_methods", 9),
     params:
         section=section("seed", "il_methods", "il", "experts", "synthesis", "market", "rl"),
     benchmark:
         f"{RES}/benchmarks/09_il_methods.tsv"
     log:
         f"{RES}/logs/09_il_methods.log",
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=40,
     shell:
         papermill("09_il_methods")
 

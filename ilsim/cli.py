@@ -46,6 +46,22 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
     return own
 
 
+def run_notebook(src: str | Path, dst: str | Path, params_file: str | Path) -> None:
+    """Execute ``src`` into ``dst`` with papermill, ``params_file`` injected, on the kernel of
+    the running interpreter (:func:`ensure_kernel`, resolved when the job runs, in the job's
+    environment: parsing the Snakefile installs nothing)."""
+    import papermill
+
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(
+        str(src),
+        str(dst),
+        parameters={"params_file": str(params_file)},
+        kernel_name=ensure_kernel(),
+        progress_bar=False,
+    )
+
+
 def sync_checked_outputs(executed_dir: Path, source_dir: Path = Path("notebooks")) -> list[Path]:
     """Copy the outputs of ``# NBVAL_CHECK_OUTPUT`` cells from executed notebooks into the
     sources, so nbval compares against the current pipeline. Other outputs are cleared."""
@@ -78,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="validate a params file")
     c.add_argument("params")
     sub.add_parser("kernel", help="install the 'ilsim' Jupyter kernel for this environment")
+    n = sub.add_parser(
+        "notebook",
+        help="run a notebook headless with papermill on this environment's kernel",
+        description="What each Snakemake notebook rule runs: the kernel is checked (and "
+        "installed) in the job's own environment, then papermill executes SRC into DST.",
+    )
+    n.add_argument("src")
+    n.add_argument("dst")
+    n.add_argument("--params", required=True, help="the params file (the notebook's parameter)")
     t = sub.add_parser("train-policy", help="train one learned policy (every seed of rl.seeds)")
     t.add_argument("params")
     t.add_argument("agent", choices=["final_rl", "rl_baseline", "il_baseline"])
@@ -163,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         print("wrote " + ", ".join(str(f) for f in res.files))
     elif args.cmd == "kernel":
         print(f"kernel '{ensure_kernel()}' ready")
+    elif args.cmd == "notebook":
+        run_notebook(args.src, args.dst, args.params)
     elif args.cmd == "nb-sync":
         for path in sync_checked_outputs(Path("reports") / args.name / "notebooks"):
             print(f"synced {path}")

@@ -64,7 +64,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -74,6 +74,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ilsim.envs import TensorEnv
+
 CHECKPOINT_VERSION = 2
 POLICY_FORMAT = "ilsim.ddpg.actor/2"
 # Fields that may change between a checkpoint and the run that resumes it.
@@ -82,28 +84,6 @@ HIST_BINS = 20  # histogram bins of actions over [-1, 1] and pre-tanh outputs in
 PREACT_RANGE = 4.0  # pre-tanh histogram over [-4, 4] (clipped; tanh(4) = 0.9993)
 SATURATED = 0.99  # |action| above this counts as saturated in the diagnostics
 DIAG_EVERY = 4  # diagnostics of the deterministic policy on every DIAG_EVERY-th vector step
-
-
-class TensorEnv(Protocol):
-    """N environments as tensors: obs [N, obs_dim], actions [N] in [-1, 1], same-step autoreset
-    (``info["final_obs"]`` holds every env's last observation when any env ended). An optional
-    method ``trades(action) -> bool [N]`` (would the action change the position now?) feeds the
-    diagnostics with the deterministic policy's position changes."""
-
-    n: int
-    obs_dim: int
-    device: torch.device
-
-    def reset(self, seed: int | None = None) -> torch.Tensor: ...
-
-    def step(
-        self, action: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict]: ...
-
-    def state_dict(self) -> dict: ...
-
-    def load_state_dict(self, state: dict) -> None: ...
-
 
 @dataclass
 class DDPGConfig:
@@ -982,16 +962,19 @@ class PointMassEnv:
         self.x = torch.zeros(self.n, device=self.device)
         self.t = torch.zeros(self.n, dtype=torch.long, device=self.device)
 
-    def _reset_where(self, mask: torch.Tensor) -> None:
+    def reset_where(self, mask: torch.Tensor) -> None:
         u = torch.rand(self.n, generator=self.gen, device=self.device) * 2 - 1
         self.x = torch.where(mask, u, self.x)
         self.t = torch.where(mask, torch.zeros_like(self.t), self.t)
 
+    def observe(self) -> torch.Tensor:
+        return self.x[:, None].clone()
+
     def reset(self, seed: int | None = None) -> torch.Tensor:
         if seed is not None:
             self.gen.manual_seed(seed)
-        self._reset_where(torch.ones(self.n, dtype=torch.bool, device=self.device))
-        return self.x[:, None].clone()
+        self.reset_where(torch.ones(self.n, dtype=torch.bool, device=self.device))
+        return self.observe()
 
     def step(
         self, action: torch.Tensor
@@ -1008,7 +991,7 @@ class PointMassEnv:
         done = terminated | truncated
         if bool(done.any()):
             info["final_obs"] = obs
-            self._reset_where(done)
+            self.reset_where(done)
             obs = self.x[:, None].clone()
         return obs, reward, terminated, truncated, info
 

@@ -37,7 +37,9 @@ Mode ``pool`` is the other reading: the RL order, in units of IL actions, is spr
 agents' actions at the synthesis network's input.
 
 Mode ``none`` replays the real bars (the RL baseline's world): prices ignore every trade.
-Gymnasium front ends: :class:`MarketEnv` (one environment, numpy) and :class:`MarketVectorEnv`.
+Gymnasium front ends (:class:`ilsim.envs.MarketEnv`, :class:`ilsim.envs.MarketVectorEnv`,
+``gymnasium.make("ilsim/Market-v0")``) are in :mod:`ilsim.envs`, the SB3 adapter in
+:mod:`ilsim.sb3`.
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch
@@ -217,14 +218,15 @@ class VectorMarket:
         if seed is not None:
             self.rng = np.random.default_rng(seed)
             self.gen = torch.Generator(device=self.device).manual_seed(seed)
-        self._reset_where(torch.ones(self.n, dtype=torch.bool, device=self.device))
+        self.reset_where(torch.ones(self.n, dtype=torch.bool, device=self.device))
         if self.cfg.stagger_starts:
             self.t = torch.randint(
                 0, self.cfg.episode_bars, (self.n,), generator=self.gen, device=self.device
             )
         return self.observe()
 
-    def _reset_where(self, mask: torch.Tensor) -> None:
+    def reset_where(self, mask: torch.Tensor) -> None:
+        """Start new episodes in the masked environments (the others are untouched)."""
         k = int(mask.sum())
         if k == 0:
             return
@@ -305,6 +307,26 @@ class VectorMarket:
             mode=self.cfg.action_mode,
             unit=self.cfg.order_unit,
         )
+
+    def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-column bounds the definitions put on :meth:`observe` (for the gymnasium Box):
+        a price ratio minus one (``ret_1``, ``ema_*``, ``vwap``) is above −1, ``relvol`` lies in
+        [0, window], cash and holdings are never negative; MACD is unbounded. Min-max scaling
+        maps them through (data outside the scaler's fit range may leave [0, 1], not these)."""
+        f = self.features.num_features
+        lo, hi = np.full(f, -np.inf), np.full(f, np.inf)
+        window = float(self.features.relvol_window)
+        for i, name in enumerate(self.features.names):
+            if name == "relvol":
+                lo[i], hi[i] = 0.0, window
+            elif name in ("ret_1", "vwap") or name.startswith("ema_"):
+                lo[i] = -1.0
+        mn, scale = self.data.scaler.min_, self.data.scaler.scale_
+        lo, hi = (lo - mn) / scale, (hi - mn) / scale
+        # float32 rounding of the scaled features: bounds widened by a relative 1e-5
+        lo = lo - 1e-5 * (1 + np.abs(np.nan_to_num(lo, neginf=0.0)))
+        hi = hi + 1e-5 * (1 + np.abs(np.nan_to_num(hi, posinf=0.0)))
+        return np.concatenate([lo, [0.0, 0.0]]), np.concatenate([hi, [np.inf, np.inf]])
 
     def observe(self) -> torch.Tensor:
         """Scaled features plus cash and holdings value as fractions of the initial value."""
@@ -455,7 +477,7 @@ class VectorMarket:
         if bool(truncated.any()):
             info["final_obs"] = obs.clone()
             info["final_value"] = value.clone()
-            self._reset_where(truncated)
+            self.reset_where(truncated)
             obs = self.observe()
         return obs, reward, terminated, truncated, info
 
@@ -476,59 +498,6 @@ def _copy(x: Any, device: torch.device | None = None) -> Any:
     if isinstance(x, torch.Tensor):
         return x.detach().clone() if device is None else x.detach().clone().to(device)
     return x
-
-
-def _space(dim: int) -> gym.spaces.Box:
-    return gym.spaces.Box(-np.inf, np.inf, shape=(dim,), dtype=np.float32)
-
-
-class MarketEnv(gym.Env):
-    """One market environment with the gymnasium API (numpy in and out)."""
-
-    metadata = {"render_modes": []}
-
-    def __init__(self, data: MarketData, cfg: MarketConfig, device: str = "cpu"):
-        self.market = VectorMarket(data, cfg, 1, device)
-        self.observation_space = _space(self.market.obs_dim)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        if seed is None and self.np_random is not None:
-            seed = int(self.np_random.integers(2**31))
-        obs = self.market.reset(seed)
-        return obs[0].cpu().numpy(), {}
-
-    def step(self, action):
-        obs, r, term, trunc, info = self.market.step(torch.as_tensor(np.asarray(action)).reshape(1))
-        if bool(trunc[0]):
-            obs = info["final_obs"]
-        out_info = {"value": float(info["value"][0]), "price": float(info["price"][0])}
-        return (obs[0].cpu().numpy(), float(r[0]), bool(term[0]), bool(trunc[0]), out_info)
-
-
-class MarketVectorEnv(gym.vector.VectorEnv):
-    """N market environments with gymnasium's vector API (same-step autoreset)."""
-
-    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
-
-    def __init__(self, data: MarketData, cfg: MarketConfig, n_envs: int, device: str = "cpu"):
-        self.market = VectorMarket(data, cfg, n_envs, device)
-        self.num_envs = n_envs
-        self.single_observation_space = _space(self.market.obs_dim)
-        self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, n_envs)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, n_envs)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        return self.market.reset(seed).cpu().numpy(), {}
-
-    def step(self, actions):
-        obs, r, term, trunc, info = self.market.step(torch.as_tensor(np.asarray(actions)))
-        out = {k: v.cpu().numpy() for k, v in info.items() if k in ("value", "price")}
-        if "final_obs" in info:
-            out["final_obs"] = info["final_obs"].cpu().numpy()
-        return (obs.cpu().numpy(), r.cpu().numpy(), term.cpu().numpy(), trunc.cpu().numpy(), out)
 
 
 @torch.no_grad()

@@ -480,7 +480,10 @@ def load_params(path: str | Path, *, check_files: bool = True) -> Params:
     """Read and validate a YAML parameter file; raise :class:`ParamsError` with a clear message."""
     path = Path(path)
     if not path.exists():
-        raise ParamsError(f"{path}: parameter file not found")
+        raise ParamsError(
+            f"{path}: parameter file not found (the shipped examples: "
+            "ilsim.params.example_params('default') or ('paper'))"
+        )
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -489,6 +492,31 @@ def load_params(path: str | Path, *, check_files: bool = True) -> Params:
     if os.environ.get(NAME_OVERRIDE):  # a run under another name: its outputs go elsewhere
         raw = {**raw, "name": os.environ[NAME_OVERRIDE]}
     return params_from_dict(raw, path, check_files=check_files)
+
+
+def example_params(name: str = "default") -> Path:
+    """The path of a params file shipped with ilsim (``default`` or ``paper``), from any
+    folder: ``load_params(example_params("paper"))``."""
+    from ilsim.resources import shipped
+
+    return shipped("params", f"{name}.yaml")
+
+
+def config_overrides(raw: dict, config: dict) -> dict:
+    """The top-level keys of Snakemake's ``config`` that differ from the params file ``raw``:
+    the ``--config KEY=VALUE`` overrides (``config`` holds the file itself too when it was
+    given with ``--configfile``)."""
+    return {k: v for k, v in (config or {}).items() if raw.get(k) != v}
+
+
+def merge_overrides(raw: dict, overrides: dict) -> dict:
+    """``raw`` with ``overrides`` merged in, nested sections key by key (``--config
+    rl='{total_steps: 100}'`` changes one key of ``rl`` and keeps the others)."""
+    out = dict(raw)
+    for k, v in overrides.items():
+        old = out.get(k)
+        out[k] = merge_overrides(old, v) if isinstance(v, dict) and isinstance(old, dict) else v
+    return out
 
 
 # The environment variable that renames a run (its results/, reports/ and figures/ folders):

@@ -77,7 +77,7 @@ class PlantedEdgeEnv:
     def _randn(self, *shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=self.gen, device=self.device, dtype=torch.float64)
 
-    def _reset_where(self, mask: torch.Tensor) -> None:
+    def reset_where(self, mask: torch.Tensor) -> None:
         c0 = self.cfg.initial_cash
         self.cash = torch.where(mask, torch.full_like(self.cash, c0), self.cash)
         self.holdings = torch.where(mask, torch.zeros_like(self.holdings), self.holdings)
@@ -89,7 +89,7 @@ class PlantedEdgeEnv:
         if seed is not None:
             self.gen.manual_seed(seed)
         self.x = self._randn(self.n, self.cfg.n_features)  # stationary start
-        self._reset_where(torch.ones(self.n, dtype=torch.bool, device=self.device))
+        self.reset_where(torch.ones(self.n, dtype=torch.bool, device=self.device))
         return self.observe()
 
     def trades(self, action: torch.Tensor) -> torch.Tensor:
@@ -138,7 +138,7 @@ class PlantedEdgeEnv:
         obs = self.observe()
         if bool(truncated.any()):
             info["final_obs"] = obs.clone()
-            self._reset_where(truncated)
+            self.reset_where(truncated)
             obs = self.observe()
         return obs, reward, terminated, truncated, info
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ilsim.metrics import DEGENERATE_THRESHOLD, POSITION_RTOL
 from ilsim.params import ClaimsParams
+from ilsim.resources import shipped
 from ilsim.stats import detectable_difference, percentile_interval, two_level_bootstrap
 
 
@@ -50,9 +51,10 @@ def project_root(start: str | Path | None = None) -> Path:
 
 
 def paper_table(name: str, root: str | Path | None = None) -> pd.DataFrame:
-    """One of the paper's own tables, from ``paper/<name>.csv`` (see ``paper/README.md``)."""
-    base = project_root() if root is None else Path(root)
-    return pd.read_csv(base / "paper" / f"{name}.csv")
+    """One of the paper's own tables, ``paper/<name>.csv`` (see ``paper/README.md``): of the
+    project at ``root``, else the copy shipped with ilsim (found from any folder)."""
+    path = shipped("paper", f"{name}.csv") if root is None else Path(root) / "paper" / f"{name}.csv"
+    return pd.read_csv(path)
 
 
 def beside_paper(

@@ -1,4 +1,5 @@
-"""The vectorised market: accounting invariants, impact, gymnasium API, a real RL client."""
+"""The vectorised market: accounting invariants, impact, replay, resume (its gymnasium and SB3
+front ends: ``test_envs.py``, ``test_sb3.py``)."""
 
 from dataclasses import replace
 
@@ -121,40 +122,6 @@ def test_reset_is_reproducible_and_episodes_truncate(bars):
                 assert trunc.all() and "final_obs" in info
         runs.append(torch.stack(obs))
     assert torch.equal(runs[0], runs[1])
-
-
-def test_gymnasium_single_env_passes_check_env(bars):
-    from gymnasium.utils.env_checker import check_env
-
-    env = market.MarketEnv(make_data(bars), market.MarketConfig(episode_bars=20))
-    check_env(env, skip_render_check=True)
-    o1, _ = env.reset(seed=5)
-    o2, _ = env.reset(seed=5)
-    assert np.array_equal(o1, o2) and o1.shape == env.observation_space.shape
-
-
-def test_vector_env(bars):
-    env = market.MarketVectorEnv(make_data(bars), market.MarketConfig(episode_bars=20), 8)
-    obs, _ = env.reset(seed=0)
-    assert obs.shape == (8, env.single_observation_space.shape[0])
-    obs, r, term, trunc, info = env.step(np.zeros((8, 1), dtype=np.float32))
-    assert r.shape == (8,) and info["value"].shape == (8,)
-
-
-def test_stable_baselines3_trains_on_the_env(bars):
-    sb3 = pytest.importorskip("stable_baselines3")
-    env = market.MarketEnv(make_data(bars), market.MarketConfig(episode_bars=100))
-    model = sb3.TD3(
-        "MlpPolicy",
-        env,
-        learning_starts=200,
-        seed=0,
-        verbose=0,
-        policy_kwargs={"net_arch": [32, 32]},
-    )
-    model.learn(total_timesteps=1500)
-    action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
-    assert action.shape == (1,) and -1 <= action[0] <= 1
 
 
 def test_state_dict_resumes_exactly(bars):

@@ -1,5 +1,6 @@
-"""The workflow's declared inputs (issue 13): every step depends on the code it runs, the
-import on the data file by one canonical name, so edits rerun what they affect."""
+"""The workflow: declared inputs (issue 13: every step depends on the code it runs, the import
+on the data file by one canonical name, so edits rerun what they affect), and Snakemake's own
+conventions (issue 14: resources for a cluster, `--config` overrides, the HTML report)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("Snakefile", "ilsim", "notebooks", "params", "paper", "docs", "envs")
+
+
+def copy_project(dest: Path) -> Path:
+    """The workflow's files in another folder (so a test never touches this one's results)."""
+    dest.mkdir()
+    for part in PARTS:
+        src = ROOT / part
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / part)
+    return dest
 
 
 def dry_run(params: Path, cwd: Path = ROOT, *extra: str) -> str:
@@ -56,11 +68,7 @@ def test_one_changed_byte_of_the_data_reruns_the_import_and_everything_after(tmp
     """A copy of the workflow with every output present and up to date (``--touch``): the
     data file named another way changes nothing; one more byte in it plans the import and
     every step downstream."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for part in ("Snakefile", "ilsim", "notebooks", "params", "paper"):
-        src = ROOT / part
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, project / part)
+    project = copy_project(tmp_path / "project")
     data = tmp_path / "bars.csv"
     data.write_text("datetime,open,high,low,close,volume\n")
     raw = yaml.safe_load((ROOT / "params/default.yaml").read_text())
@@ -88,3 +96,59 @@ def test_one_changed_byte_of_the_data_reruns_the_import_and_everything_after(tmp
     assert jobs["segment"] == "1" and jobs["regime_analysis"] == "1"
     every = dict(re.findall(r"^(\w+)\s+(\d+)$", plan, flags=re.M))
     assert jobs == every  # every job of the workflow, the import first
+
+
+def test_every_job_carries_threads_and_resources_for_a_slurm_executor():
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    plan = dry_run(ROOT / "params/default.yaml", ROOT, "--executor", "slurm", "-j", "10", "-p")
+    blocks = re.findall(
+        r"^(rule|localrule) (\w+):\n(.*?)(?=^(?:rule|localrule) |\Z)", plan, flags=re.M | re.S
+    )
+    jobs = [(kind, name, body) for kind, name, body in blocks if name != "all"]
+    assert {"segment", "train_policy", "train_sweep_final", "il_methods"} <= {n for _, n, _ in jobs}
+    for kind, name, body in jobs:
+        assert kind == "rule", f"{name} would run on the submitting node"
+        res = re.search(r"^    resources: (.*)$", body, flags=re.M)
+        assert res, f"{name}: no resources"
+        assert re.search(r"\bmem_mb=\d+", res.group(1)) and re.search(
+            r"\bruntime=\d+", res.group(1)
+        ), f"{name}: {res.group(1)}"
+        threads = re.search(r"^    threads: (\d+)$", body, flags=re.M)
+        omp = re.search(r"OMP_NUM_THREADS=(\d+) ", body)
+        assert omp, f"{name}: torch's threads are not bounded"
+        assert omp.group(1) == (threads.group(1) if threads else "1"), name
+
+
+def test_config_overrides_are_honoured_and_unknown_keys_refused(tmp_path):
+    project = copy_project(tmp_path / "project")
+    out = subprocess.run(
+        ["snakemake", "-n", "-p", "--config", "name=override", "seed=7"],
+        cwd=project, capture_output=True, text=True, check=True,
+        env={k: v for k, v in os.environ.items() if k != "ILSIM_NAME"},
+    ).stdout
+    merged = yaml.safe_load((project / "results/override/params.yaml").read_text())
+    assert merged["seed"] == 7 and merged["name"] == "override"
+    assert "--params results/override/params.yaml" in out and "results/default" not in out
+    bad = subprocess.run(
+        ["snakemake", "-n", "--config", "sed=7"],
+        cwd=project, capture_output=True, text=True,
+        env={k: v for k, v in os.environ.items() if k != "ILSIM_NAME"},
+    )
+    assert bad.returncode != 0 and "sed" in bad.stderr + bad.stdout
+
+
+@pytest.mark.skipif(
+    not (ROOT / "reports/default/tables").exists(), reason="needs the default run (snakemake -j2)"
+)
+def test_the_html_report_holds_every_table_and_figure(tmp_path):
+    html = tmp_path / "report.html"
+    subprocess.run(
+        ["snakemake", "--report", str(html)], cwd=ROOT, capture_output=True, check=True,
+        env={k: v for k, v in os.environ.items() if k != "ILSIM_NAME"},
+    )
+    text = html.read_text()
+    wanted = [p.name for p in (ROOT / "figures/default").glob("*.png")]
+    wanted += [p.name for p in (ROOT / "reports/default/tables").glob("*.csv")]
+    assert len(wanted) > 40
+    missing = [name for name in wanted if name not in text]
+    assert not missing, missing

@@ -1,0 +1,320 @@
+"""Gymnasium front ends for the tensor environments (issue 14): the simulator as gymnasium
+expects it, and ``gymnasium.make("ilsim/Market-v0")``.
+
+A *tensor env* (:class:`TensorEnv`: :class:`ilsim.market.VectorMarket`, the planted-edge markets
+of :mod:`ilsim.planted`, :class:`ilsim.ddpg.PointMassEnv`) steps N environments as one batch of
+torch tensors and resets a finished one in the same step, as our DDPG loop wants. Around it:
+
+- :class:`TensorVectorEnv` — gymnasium's ``VectorEnv`` with gymnasium 1.x's default
+  **next-step** autoreset (the step after an episode ends returns the new episode's first
+  observation, reward 0, and ignores that env's action) or, on request, **same-step**
+  (``info["final_obs"]``/``info["final_info"]`` with their ``_`` masks, as ``SyncVectorEnv``
+  writes them). Infos are arrays with ``_key`` masks, ``reset(seed=int | list)`` works, and the
+  observation space carries the bounds the feature definitions give (:meth:`observation_bounds`
+  of the env). Gymnasium's vector wrappers (``NormalizeObservation``,
+  ``RecordEpisodeStatistics``, …) run on it.
+- :class:`MarketEnv` (one environment) and :class:`MarketVectorEnv` (N), built from
+  :class:`ilsim.market.MarketData` and :class:`ilsim.market.MarketConfig`.
+- :func:`make_market_env` / :func:`make_market_vector_env`: the entry points registered as
+  ``ilsim/Market-v0`` when ``ilsim`` is imported, building the simulator from a finished run's
+  artifacts (a params file) or from a ``MarketData`` you built.
+
+The SB3 adapter (stable-baselines3's own ``VecEnv`` API) is :mod:`ilsim.sb3`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from ilsim import ENV_ID
+from ilsim.market import MarketConfig, MarketData, VectorMarket
+
+AutoresetMode = gym.vector.AutoresetMode
+
+
+class TensorEnv(Protocol):
+    """N environments as tensors: obs [N, obs_dim], actions [N] in [-1, 1], same-step autoreset
+    (``info["final_obs"]`` holds every env's last observation when any env ended) — what
+    :func:`ilsim.ddpg.train` runs on.
+
+    :class:`TensorVectorEnv` also needs ``reset_where(mask)`` (new episodes in the masked envs)
+    and ``observe()`` (the current observations) for gymnasium's next-step autoreset and partial
+    resets. Optional: ``trades(action) -> bool [N]`` (would the action change the position now?
+    for the learner's diagnostics) and ``observation_bounds() -> (low, high)``."""
+
+    n: int
+    obs_dim: int
+    device: torch.device
+
+    def reset(self, seed: int | None = None) -> torch.Tensor: ...
+
+    def step(
+        self, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def observation_space(env: TensorEnv) -> gym.spaces.Box:
+    """One env's observation Box: the env's own bounds where it states them, else unbounded."""
+    bounds = getattr(env, "observation_bounds", None)
+    if bounds is None:
+        low = np.full(env.obs_dim, -np.inf, dtype=np.float32)
+        high = np.full(env.obs_dim, np.inf, dtype=np.float32)
+    else:
+        low, high = (np.asarray(b, dtype=np.float32) for b in bounds())
+    return gym.spaces.Box(low, high, shape=(env.obs_dim,), dtype=np.float32)
+
+
+ACTION_SPACE = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+
+def batch_seed(seed: int | list[int | None] | None) -> int | None:
+    """One seed for a batch that shares one random stream: an int as is, a list of per-env
+    seeds hashed into one (the same list, the same episodes), ``None`` (or all ``None``) none."""
+    if seed is None or isinstance(seed, int | np.integer):
+        return None if seed is None else int(seed)
+    seeds = list(seed)
+    if all(s is None for s in seeds):
+        return None
+    entropy = [0 if s is None else int(s) + 1 for s in seeds]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def _numpy_info(info: dict[str, Any], n: int) -> dict[str, Any]:
+    """The per-env tensors of a tensor env's info as arrays, each with its ``_key`` mask."""
+    out: dict[str, Any] = {}
+    for k, v in info.items():
+        if k == "final_obs" or not isinstance(v, torch.Tensor) or v.ndim == 0 or len(v) != n:
+            continue
+        out[k] = v.detach().cpu().numpy()
+        out[f"_{k}"] = np.ones(n, dtype=bool)
+    return out
+
+
+class TensorVectorEnv(gym.vector.VectorEnv):
+    """A :class:`TensorEnv` with gymnasium 1.x's vector API (see the module docstring).
+
+    ``autoreset_mode``: ``NEXT_STEP`` (gymnasium's default) or ``SAME_STEP`` (the tensor env's
+    own, which our DDPG loop uses directly). Seeding: the N envs share one random stream, so
+    ``reset(seed=[s0, s1, …])`` hashes the list into one seed (:func:`batch_seed`).
+    """
+
+    def __init__(
+        self, env: TensorEnv, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP
+    ):
+        mode = AutoresetMode(autoreset_mode)
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(
+                f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {mode}: the tensor env "
+                "restarts a finished episode by itself"
+            )
+        missing = [m for m in ("reset_where", "observe") if not hasattr(env, m)]
+        if missing:
+            raise TypeError(f"{type(env).__name__} lacks {missing}, which the gymnasium API needs")
+        self.env = env
+        self.num_envs = int(env.n)
+        self.metadata = {"autoreset_mode": mode}
+        self.single_observation_space = observation_space(env)
+        self.single_action_space = ACTION_SPACE
+        self.observation_space = gym.vector.utils.batch_space(
+            self.single_observation_space, self.num_envs
+        )
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
+        self._pending = torch.zeros(self.num_envs, dtype=torch.bool, device=env.device)
+
+    @property
+    def autoreset_mode(self) -> AutoresetMode:
+        return self.metadata["autoreset_mode"]
+
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict | None = None
+    ) -> tuple[np.ndarray, dict]:
+        """Reset every env, or only those in ``options["reset_mask"]`` (bool array [N])."""
+        n = self.num_envs
+        if seed is not None and not isinstance(seed, int | np.integer) and len(seed) != n:
+            raise ValueError(f"a list of seeds needs num_envs={n} entries, got {len(seed)}")
+        mask = (options or {}).get("reset_mask")
+        if mask is None:
+            obs = self.env.reset(batch_seed(seed))
+            self._pending[:] = False
+        else:
+            mask = np.asarray(mask)
+            if mask.shape != (n,) or mask.dtype != np.bool_:
+                raise ValueError(f"options['reset_mask'] must be a bool array of shape ({n},)")
+            m = torch.as_tensor(mask, device=self.env.device)
+            self.env.reset_where(m)
+            self._pending &= ~m
+            obs = self.env.observe()
+        return obs.detach().cpu().numpy().astype(np.float32, copy=False), {}
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        a = torch.as_tensor(np.asarray(actions, dtype=np.float32), device=self.env.device)
+        obs, reward, term, trunc, info = self.env.step(a.reshape(self.num_envs))
+        done = term | trunc
+        infos = _numpy_info(info, self.num_envs)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            if bool(done.any()):
+                d = done.cpu().numpy()
+                final = np.full(self.num_envs, None, dtype=object)
+                rows = info["final_obs"].detach().cpu().numpy().astype(np.float32, copy=False)
+                for i in np.flatnonzero(d):
+                    final[i] = rows[i]
+                # the last step's info of the envs that ended (the same arrays, their masks)
+                last = {k: (d.copy() if k.startswith("_") else v) for k, v in infos.items()}
+                infos.update(final_obs=final, _final_obs=d, final_info=last, _final_info=d)
+            return self._out(obs, reward, term, trunc, infos)
+        # next step: an env that ended returns its last observation now and starts its new
+        # episode on the following step, whose action it ignores (its tensor env already
+        # started one at once: that start is replaced, so the ignored action leaves no trace)
+        pending = self._pending
+        if bool(done.any()):
+            obs = torch.where(done[:, None], info["final_obs"].to(obs.dtype), obs)
+        if bool(pending.any()):
+            self.env.reset_where(pending)
+            obs = torch.where(pending[:, None], self.env.observe().to(obs.dtype), obs)
+            reward = torch.where(pending, torch.zeros_like(reward), reward)
+            term, trunc = term & ~pending, trunc & ~pending
+            p = pending.cpu().numpy()
+            for k in [k for k in infos if k.startswith("_")]:
+                infos[k] = infos[k] & ~p  # the reset step has no step info
+        self._pending = (term | trunc).clone()
+        return self._out(obs, reward, term, trunc, infos)
+
+    @staticmethod
+    def _out(obs, reward, term, trunc, infos):
+        return (
+            obs.detach().cpu().numpy().astype(np.float32, copy=False),
+            reward.detach().cpu().numpy().astype(np.float64),
+            term.cpu().numpy().astype(bool),
+            trunc.cpu().numpy().astype(bool),
+            infos,
+        )
+
+
+class MarketVectorEnv(TensorVectorEnv):
+    """N market environments with gymnasium's vector API (:class:`TensorVectorEnv` over
+    :class:`ilsim.market.VectorMarket`); ``.market`` is the tensor simulator."""
+
+    def __init__(
+        self,
+        data: MarketData,
+        cfg: MarketConfig,
+        n_envs: int,
+        device: str = "cpu",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+    ):
+        self.market = VectorMarket(data, cfg, n_envs, device)
+        super().__init__(self.market, autoreset_mode)
+
+
+class MarketEnv(gym.Env):
+    """One market environment with the gymnasium API (numpy in and out)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, data: MarketData, cfg: MarketConfig, device: str = "cpu"):
+        self.market = VectorMarket(data, cfg, 1, device)
+        self.observation_space = observation_space(self.market)
+        self.action_space = ACTION_SPACE
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is None and self.np_random is not None:
+            seed = int(self.np_random.integers(2**31))
+        obs = self.market.reset(seed)
+        return obs[0].cpu().numpy(), {}
+
+    def step(self, action):
+        obs, r, term, trunc, info = self.market.step(torch.as_tensor(np.asarray(action)).reshape(1))
+        if bool(trunc[0]):
+            obs = info["final_obs"]
+        out_info = {"value": float(info["value"][0]), "price": float(info["price"][0])}
+        return (obs[0].cpu().numpy(), float(r[0]), bool(term[0]), bool(trunc[0]), out_info)
+
+
+# -- gymnasium.make ------------------------------------------------------------------------------
+def _market(
+    params: Any,
+    role: str | tuple[str, ...],
+    impact: str | None,
+    root: str | Path | None,
+    data: MarketData | None,
+    config: MarketConfig | None,
+    device: str,
+    overrides: dict[str, Any],
+) -> tuple[MarketData, MarketConfig, str]:
+    """The simulator's data and settings: given, or read from a finished run's artifacts."""
+    from ilsim import pipeline  # the artifacts' layout; imported only when building from a run
+    from ilsim.params import Params, load_params, resolve_device
+
+    dev = resolve_device(device)
+    if data is not None and config is not None:
+        if impact is not None or overrides:
+            from dataclasses import replace
+
+            config = replace(config, **({"impact": impact} if impact else {}), **overrides)
+        return data, config, dev
+    if params is None:
+        raise ValueError(
+            f"{ENV_ID} needs params= (a params file or Params of a finished run, e.g. "
+            "'params/default.yaml' after `snakemake -j2`) or both data= and config="
+        )
+    base = Path(root) if root is not None else Path.cwd()
+    if isinstance(params, Params):
+        p = params
+    else:  # a relative params path is the project's (root's); the data file is not read here
+        path = Path(params)
+        p = load_params(path if path.is_absolute() else base / path, check_files=False)
+    data = data or pipeline.market_data(p, role=role, device=dev, root=base)
+    config = config or pipeline.market_config(p, data.bars, impact=impact, **overrides)
+    return data, config, dev
+
+
+def make_market_env(
+    params: Any = None,
+    *,
+    role: str | tuple[str, ...] = "sim_train",
+    impact: str | None = None,
+    root: str | Path | None = None,
+    data: MarketData | None = None,
+    config: MarketConfig | None = None,
+    device: str = "cpu",
+    **overrides: Any,
+) -> MarketEnv:
+    """Entry point of ``gymnasium.make("ilsim/Market-v0", params=…)``: one market env from a
+    finished run's artifacts (``params``: its params file, relative to ``root``, or
+    :class:`ilsim.params.Params`; ``root``: the project folder holding ``results/``, default
+    the working directory) or from
+    ``data`` and ``config``. ``impact`` and other :class:`MarketConfig` fields override the
+    params (an unknown name raises)."""
+    d, c, dev = _market(params, role, impact, root, data, config, device, overrides)
+    return MarketEnv(d, c, dev)
+
+
+def make_market_vector_env(
+    num_envs: int = 1,
+    params: Any = None,
+    *,
+    role: str | tuple[str, ...] = "sim_train",
+    impact: str | None = None,
+    root: str | Path | None = None,
+    data: MarketData | None = None,
+    config: MarketConfig | None = None,
+    device: str = "auto",
+    autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+    **overrides: Any,
+) -> MarketVectorEnv:
+    """Vector entry point of ``gymnasium.make_vec("ilsim/Market-v0", num_envs=N, params=…)``:
+    N envs as one batch of tensors (CUDA when present, ``device="auto"``)."""
+    d, c, dev = _market(params, role, impact, root, data, config, device, overrides)
+    return MarketVectorEnv(d, c, num_envs, dev, autoreset_mode)
