@@ -9,14 +9,16 @@
 # (Snakemake keeps logs when a step fails, and deletes its outputs); a failed step prints its
 # own error message on the console (`python -m ilsim.errors LOG`).
 import glob
+import hashlib
 import json
 import os
 import sys
 
 import yaml
 
-from ilsim.params import ParamsError, config_overrides, load_params, merge_overrides
-from ilsim.params import params_from_dict
+from ilsim.data import file_sha256
+from ilsim.params import NAME_OVERRIDE, ParamsError, config_overrides, load_params
+from ilsim.params import merge_overrides, params_from_dict
 from ilsim.pipeline import sweep_label
 
 
@@ -26,8 +28,9 @@ report: "docs/report.rst"
 def read_params():
     """The params file (the last --configfile, else params/default.yaml) with the
     `--config KEY=VALUE` overrides merged in and validated (an unknown key stops with its
-    name). With overrides the merged params are written to results/<name>/params.yaml and the
-    steps read that file, so every notebook and command sees the same params."""
+    name). With overrides the merged params are written to results/<name>/params-<hash>.yaml
+    (named by their content: a dry run with other overrides never rewrites the file a running
+    workflow reads) and the steps read that file."""
     files = list(workflow.overwrite_configfiles)
     path = os.path.relpath(files[-1]) if files else "params/default.yaml"
     try:
@@ -38,12 +41,15 @@ def read_params():
         if not overrides:
             return path, p
         merged = merge_overrides(raw, overrides)
+        if os.environ.get(NAME_OVERRIDE):  # a run under another name, as load_params has it
+            merged["name"] = os.environ[NAME_OVERRIDE]
         p = params_from_dict(merged, f"{path} with --config {json.dumps(overrides)}")
     except ParamsError as err:
         sys.exit(f"ilsim: {err}")
-    out = f"results/{p.name}/params.yaml"
     text = yaml.safe_dump(merged, sort_keys=False)
-    if not os.path.exists(out) or open(out).read() != text:
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    out = f"results/{p.name}/params-{digest}.yaml"
+    if not os.path.exists(out):
         os.makedirs(os.path.dirname(out), exist_ok=True)
         with open(out, "w") as fh:
             fh.write(text)
@@ -64,20 +70,27 @@ def section(*keys):
     return json.dumps({k: dump[k] for k in keys}, sort_keys=True)
 
 
-def canonical(path):
-    """One spelling per file (its real path, relative to the project), so the same file
-    named two ways is the same input."""
-    return os.path.relpath(os.path.realpath(path))
-
-
-# Issue 13: every step depends on the data it reads and on the code it runs. The data files
-# by their content's timestamp (replace or edit one byte and the import and everything
-# downstream reruns); the ilsim sources likewise (a code change reruns the steps).
-DATA_FILES = []
-if P.data.source == "file":
-    DATA_FILES.append(canonical(P.data.path))
+# Issue 13: every step depends on the data it reads and on the code it runs. The data files by
+# their content: results/<name>/data.sha256 holds their SHA-256 and is rewritten only when one
+# changes (edit one byte and the import and everything downstream reruns; the same file under
+# another name, or touched, reruns nothing); the ilsim sources by their timestamps (a code
+# change reruns the steps).
+def data_stamp():
+    if P.data.source != "file":
+        return []
+    files = {"data": P.data.path}
     if P.data.daily_path and os.path.exists(P.data.daily_path):
-        DATA_FILES.append(canonical(P.data.daily_path))
+        files["daily"] = P.data.daily_path
+    text = "".join(f"{role} {file_sha256(path)}\n" for role, path in files.items())
+    stamp = f"{RES}/data.sha256"
+    if not os.path.exists(stamp) or open(stamp).read() != text:
+        os.makedirs(RES, exist_ok=True)
+        with open(stamp, "w") as fh:
+            fh.write(text)
+    return [stamp]
+
+
+DATA_FILES = data_stamp()
 ILSIM_SOURCES = sorted(glob.glob("ilsim/*.py"))
 
 # Software: every job runs in this environment, or with `--sdm conda` in envs/ilsim.yaml
@@ -91,16 +104,21 @@ ON_ERROR = f"{PY} -m ilsim.errors"  # prints the step's own error, exits 1
 
 def papermill(nb, log="{log}"):
     """A notebook step: torch's threads from the rule's `threads`, papermill on the kernel of
-    the job's own environment (`ilsim notebook`), the step's own error on failure."""
+    the job's own environment (`ilsim notebook`), the step's own error on failure. {PY} and
+    {PARAMS_FILE} stay placeholders that Snakemake fills in when the job runs, so another
+    interpreter or a --config run does not read as a code change that reruns every step."""
     return (
-        f"OMP_NUM_THREADS={{threads}} {PY} -m ilsim.cli notebook notebooks/{nb}.ipynb "
-        f"{NB}/{nb}.ipynb --params {PARAMS_FILE} > {log} 2>&1 || {ON_ERROR} {log}"
+        f"OMP_NUM_THREADS={{threads}} {{PY}} -m ilsim.cli notebook notebooks/{nb}.ipynb "
+        f"{NB}/{nb}.ipynb --params {{PARAMS_FILE}} > {log} 2>&1 || {{ON_ERROR}} {log}"
     )
 
 
 def command(args, log="{log}"):
     """An `ilsim` command step, torch's threads from the rule's `threads`."""
-    return f"OMP_NUM_THREADS={{threads}} {PY} -m ilsim.cli {args} > {log} 2>&1 || {ON_ERROR} {log}"
+    return (
+        f"OMP_NUM_THREADS={{threads}} {{PY}} -m ilsim.cli {args} > {log} 2>&1 "
+        f"|| {{ON_ERROR}} {log}"
+    )
 
 
 # `snakemake --report`: every paper table and figure, by pipeline step.
@@ -324,7 +342,7 @@ rule train_policy:
         mem_mb=2500,
         runtime=120,
     shell:
-        command(f"train-policy {PARAMS_FILE} {{wildcards.agent}}")
+        command("train-policy {PARAMS_FILE} {wildcards.agent}")
 
 
 SWEEP_SEEDS = list(P.sweep.seeds)
@@ -376,9 +394,7 @@ rule train_sweep_final:
         mem_mb=2000,
         runtime=40,
     shell:
-        command(
-            f"train-sweep {PARAMS_FILE} final_rl --size {{wildcards.size}} --fee {{wildcards.fee}}"
-        )
+        command("train-sweep {PARAMS_FILE} final_rl --size {wildcards.size} --fee {wildcards.fee}")
 
 
 rule train_sweep_baseline:
@@ -400,7 +416,7 @@ rule train_sweep_baseline:
         mem_mb=2000,
         runtime=40,
     shell:
-        command(f"train-sweep {PARAMS_FILE} rl_baseline --fee {{wildcards.fee}}")
+        command("train-sweep {PARAMS_FILE} rl_baseline --fee {wildcards.fee}")
 
 
 rule size_sweep:
@@ -425,7 +441,7 @@ rule size_sweep:
         mem_mb=1500,
         runtime=20,
     shell:
-        command(f"size-sweep {PARAMS_FILE}")
+        command("size-sweep {PARAMS_FILE}")
 
 
 # The sweep backtests with impact: off with backtest.impact false (notebook 08 then skips it).

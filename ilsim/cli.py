@@ -56,7 +56,7 @@ def run_notebook(src: str | Path, dst: str | Path, params_file: str | Path) -> N
     papermill.execute_notebook(
         str(src),
         str(dst),
-        parameters={"params_file": str(params_file)},
+        parameters={"params_file": str(params_file), "write_run": True},
         kernel_name=ensure_kernel(),
         progress_bar=False,
     )
@@ -138,6 +138,21 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("nb-sync", help="store checked outputs of executed notebooks in notebooks/")
     s.add_argument("name", nargs="?", default="default")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except ModuleNotFoundError as err:  # a command of the compendium on the core install
+        if err.name in WORKFLOW_MODULES:
+            hint = "pip install 'ilsim[workflow]'"
+            print(f"ilsim {args.cmd} needs {err.name}: {hint}", file=sys.stderr)
+            return 1
+        raise
+
+
+# Packages of the [workflow] extra (figures, notebooks) that some commands import.
+WORKFLOW_MODULES = {"matplotlib", "seaborn", "papermill", "nbformat", "ipykernel", "jupyter_client"}
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.cmd in ("check", "train-policy", "train-sweep", "size-sweep"):
         try:
             p = load_params(args.params)

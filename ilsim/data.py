@@ -560,10 +560,11 @@ def _session_ns(session: tuple[str, str]) -> tuple[int, int]:
     return int(start.value), int(end.value)
 
 
-def _sha256(path: Path) -> str:
-    """Hex SHA-256 of the file, so a report pins the exact input."""
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of the file, so a report (and the workflow's data stamp) pins the exact
+    input."""
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with Path(path).open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -999,7 +1000,7 @@ def import_bars(
     short = counts < modal
     report = ImportReport(
         source=str(path),
-        sha256=_sha256(path),
+        sha256=file_sha256(path),
         rows_read=n,
         rows_kept=len(bars),
         first=index[0],

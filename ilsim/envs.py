@@ -24,6 +24,7 @@ The SB3 adapter (stable-baselines3's own ``VecEnv`` API) is :mod:`ilsim.sb3`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -76,26 +77,31 @@ def observation_space(env: TensorEnv) -> gym.spaces.Box:
 ACTION_SPACE = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
 
 
-def batch_seed(seed: int | list[int | None] | None) -> int | None:
-    """One seed for a batch that shares one random stream: an int as is, a list of per-env
-    seeds hashed into one (the same list, the same episodes), ``None`` (or all ``None``) none."""
-    if seed is None or isinstance(seed, int | np.integer):
-        return None if seed is None else int(seed)
-    seeds = list(seed)
+def batch_seed(seed: int | list[int | None] | None, n: int) -> int:
+    """One seed for N envs that share one random stream, by gymnasium's reading of a vector
+    seed: an int ``s`` means the per-env seeds ``[s, s + 1, …, s + n − 1]``, a list is the
+    per-env seeds; they are hashed into one (the same seeds, the same episodes; SB3's
+    ``seed(s)`` gives the same). ``None`` (or all ``None``): fresh entropy."""
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    seeds = [int(seed) + i for i in range(n)] if isinstance(seed, int | np.integer) else seed
+    if len(seeds) != n:
+        raise ValueError(f"a list of seeds needs num_envs={n} entries, got {len(seeds)}")
     if all(s is None for s in seeds):
-        return None
+        return batch_seed(None, n)
     entropy = [0 if s is None else int(s) + 1 for s in seeds]
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
-def _numpy_info(info: dict[str, Any], n: int) -> dict[str, Any]:
-    """The per-env tensors of a tensor env's info as arrays, each with its ``_key`` mask."""
+def _numpy_info(info: dict[str, Any], n: int, has: np.ndarray) -> dict[str, Any]:
+    """The per-env step info of a tensor env as arrays with ``_key`` masks (``has``: the envs
+    whose step info it is); its ``final_*`` entries are left to the caller."""
     out: dict[str, Any] = {}
     for k, v in info.items():
-        if k == "final_obs" or not isinstance(v, torch.Tensor) or v.ndim == 0 or len(v) != n:
+        if k.startswith("final_") or not isinstance(v, torch.Tensor) or v.ndim == 0:
             continue
-        out[k] = v.detach().cpu().numpy()
-        out[f"_{k}"] = np.ones(n, dtype=bool)
+        if len(v) == n:
+            out[k], out[f"_{k}"] = v.detach().cpu().numpy(), has.copy()
     return out
 
 
@@ -103,8 +109,9 @@ class TensorVectorEnv(gym.vector.VectorEnv):
     """A :class:`TensorEnv` with gymnasium 1.x's vector API (see the module docstring).
 
     ``autoreset_mode``: ``NEXT_STEP`` (gymnasium's default) or ``SAME_STEP`` (the tensor env's
-    own, which our DDPG loop uses directly). Seeding: the N envs share one random stream, so
-    ``reset(seed=[s0, s1, …])`` hashes the list into one seed (:func:`batch_seed`).
+    own, which our DDPG loop uses directly). Seeding: the N envs share one random stream;
+    ``reset(seed=…)`` reads an int or a list as gymnasium does and hashes it into one seed
+    (:func:`batch_seed`); the first reset without a seed draws fresh entropy.
     """
 
     def __init__(
@@ -129,6 +136,8 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         )
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
         self._pending = torch.zeros(self.num_envs, dtype=torch.bool, device=env.device)
+        self._obs: torch.Tensor | None = None  # the observations last returned
+        self._seeded = False
 
     @property
     def autoreset_mode(self) -> AutoresetMode:
@@ -137,22 +146,36 @@ class TensorVectorEnv(gym.vector.VectorEnv):
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict | None = None
     ) -> tuple[np.ndarray, dict]:
-        """Reset every env, or only those in ``options["reset_mask"]`` (bool array [N])."""
+        """Reset every env, or only those in ``options["reset_mask"]`` (bool array [N]; an env
+        that ended outside the mask keeps its last observation and restarts on its next step,
+        as with gymnasium's own vector envs)."""
         n = self.num_envs
-        if seed is not None and not isinstance(seed, int | np.integer) and len(seed) != n:
-            raise ValueError(f"a list of seeds needs num_envs={n} entries, got {len(seed)}")
         mask = (options or {}).get("reset_mask")
         if mask is None:
-            obs = self.env.reset(batch_seed(seed))
+            if seed is not None or not self._seeded:
+                obs = self.env.reset(batch_seed(seed, n))
+                self._seeded = True
+            else:  # the stream goes on
+                obs = self.env.reset(None)
             self._pending[:] = False
         else:
             mask = np.asarray(mask)
-            if mask.shape != (n,) or mask.dtype != np.bool_:
-                raise ValueError(f"options['reset_mask'] must be a bool array of shape ({n},)")
+            if mask.shape != (n,) or mask.dtype != np.bool_ or not mask.any():
+                raise ValueError(
+                    f"options['reset_mask'] must be a bool array of shape ({n},) with a True"
+                )
+            if seed is not None:
+                raise ValueError(
+                    "a partial reset cannot take a seed: the N envs share one random stream "
+                    "(seed a full reset instead)"
+                )
+            if self._obs is None:
+                raise RuntimeError("reset() the whole batch once before a partial reset")
             m = torch.as_tensor(mask, device=self.env.device)
             self.env.reset_where(m)
             self._pending &= ~m
-            obs = self.env.observe()
+            obs = torch.where(m[:, None], self.env.observe().to(self._obs.dtype), self._obs)
+        self._obs = obs
         return obs.detach().cpu().numpy().astype(np.float32, copy=False), {}
 
     def step(
@@ -161,22 +184,27 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         a = torch.as_tensor(np.asarray(actions, dtype=np.float32), device=self.env.device)
         obs, reward, term, trunc, info = self.env.step(a.reshape(self.num_envs))
         done = term | trunc
-        infos = _numpy_info(info, self.num_envs)
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
-            if bool(done.any()):
-                d = done.cpu().numpy()
+            # gymnasium's rule: an env that ended carries its reset's (empty) info at the top
+            # level, and its last step's info and observation under final_info / final_obs
+            d = done.cpu().numpy()
+            infos = _numpy_info(info, self.num_envs, ~d)
+            if d.any():
                 final = np.full(self.num_envs, None, dtype=object)
                 rows = info["final_obs"].detach().cpu().numpy().astype(np.float32, copy=False)
                 for i in np.flatnonzero(d):
                     final[i] = rows[i]
-                # the last step's info of the envs that ended (the same arrays, their masks)
                 last = {k: (d.copy() if k.startswith("_") else v) for k, v in infos.items()}
+                for k, v in info.items():  # the tensor env's final_* values (final_value …)
+                    if k.startswith("final_") and k != "final_obs":
+                        last[k[len("final_") :]] = v.detach().cpu().numpy()
                 infos.update(final_obs=final, _final_obs=d, final_info=last, _final_info=d)
             return self._out(obs, reward, term, trunc, infos)
         # next step: an env that ended returns its last observation now and starts its new
         # episode on the following step, whose action it ignores (its tensor env already
         # started one at once: that start is replaced, so the ignored action leaves no trace)
         pending = self._pending
+        infos = _numpy_info(info, self.num_envs, ~pending.cpu().numpy())
         if bool(done.any()):
             obs = torch.where(done[:, None], info["final_obs"].to(obs.dtype), obs)
         if bool(pending.any()):
@@ -184,10 +212,8 @@ class TensorVectorEnv(gym.vector.VectorEnv):
             obs = torch.where(pending[:, None], self.env.observe().to(obs.dtype), obs)
             reward = torch.where(pending, torch.zeros_like(reward), reward)
             term, trunc = term & ~pending, trunc & ~pending
-            p = pending.cpu().numpy()
-            for k in [k for k in infos if k.startswith("_")]:
-                infos[k] = infos[k] & ~p  # the reset step has no step info
         self._pending = (term | trunc).clone()
+        self._obs = obs
         return self._out(obs, reward, term, trunc, infos)
 
     @staticmethod
@@ -245,7 +271,7 @@ class MarketEnv(gym.Env):
 # -- gymnasium.make ------------------------------------------------------------------------------
 def _market(
     params: Any,
-    role: str | tuple[str, ...],
+    role: str | tuple[str, ...] | None,
     impact: str | None,
     root: str | Path | None,
     data: MarketData | None,
@@ -253,37 +279,37 @@ def _market(
     device: str,
     overrides: dict[str, Any],
 ) -> tuple[MarketData, MarketConfig, str]:
-    """The simulator's data and settings: given, or read from a finished run's artifacts."""
-    from ilsim import pipeline  # the artifacts' layout; imported only when building from a run
+    """The simulator's data and settings: given, or read from a finished run's artifacts (by
+    default the final agent's world: its impact mode and its training segments); ``impact``
+    and ``overrides`` apply in every case (an unknown field raises)."""
     from ilsim.params import Params, load_params, resolve_device
 
     dev = resolve_device(device)
-    if data is not None and config is not None:
-        if impact is not None or overrides:
-            from dataclasses import replace
+    if data is None or config is None:
+        from ilsim import pipeline  # the artifacts' layout, needed only to build from a run
 
-            config = replace(config, **({"impact": impact} if impact else {}), **overrides)
-        return data, config, dev
-    if params is None:
-        raise ValueError(
-            f"{ENV_ID} needs params= (a params file or Params of a finished run, e.g. "
-            "'params/default.yaml' after `snakemake -j2`) or both data= and config="
-        )
-    base = Path(root) if root is not None else Path.cwd()
-    if isinstance(params, Params):
-        p = params
-    else:  # a relative params path is the project's (root's); the data file is not read here
-        path = Path(params)
-        p = load_params(path if path.is_absolute() else base / path, check_files=False)
-    data = data or pipeline.market_data(p, role=role, device=dev, root=base)
-    config = config or pipeline.market_config(p, data.bars, impact=impact, **overrides)
-    return data, config, dev
+        if params is None:
+            raise ValueError(
+                f"{ENV_ID} needs params= (a params file or Params of a finished run, e.g. "
+                "'params/default.yaml' after `snakemake -j2`) or both data= and config="
+            )
+        base = Path(root) if root is not None else Path.cwd()
+        if isinstance(params, Params):
+            p = params
+        else:  # a relative params path is the project's (root's); the data is not read here
+            path = Path(params)
+            p = load_params(path if path.is_absolute() else base / path, check_files=False)
+        impact = impact or pipeline.final_impact_mode(p, base)
+        role = role or tuple(p.rl.train_roles)
+        data = data or pipeline.market_data(p, role=role, device=dev, root=base)
+        config = config or pipeline.market_config(p, data.bars)
+    return data, replace(config, **({"impact": impact} if impact else {}), **overrides), dev
 
 
 def make_market_env(
     params: Any = None,
     *,
-    role: str | tuple[str, ...] = "sim_train",
+    role: str | tuple[str, ...] | None = None,
     impact: str | None = None,
     root: str | Path | None = None,
     data: MarketData | None = None,
@@ -294,9 +320,10 @@ def make_market_env(
     """Entry point of ``gymnasium.make("ilsim/Market-v0", params=…)``: one market env from a
     finished run's artifacts (``params``: its params file, relative to ``root``, or
     :class:`ilsim.params.Params`; ``root``: the project folder holding ``results/``, default
-    the working directory) or from
-    ``data`` and ``config``. ``impact`` and other :class:`MarketConfig` fields override the
-    params (an unknown name raises)."""
+    the working directory) or from ``data`` and ``config``. By default the final agent's world:
+    the impact mode it trained in (``rl.final_impact``, notebook 05's choice) and episodes in
+    ``rl.train_roles``; ``impact``, ``role`` and any :class:`MarketConfig` field override it
+    (an unknown name raises)."""
     d, c, dev = _market(params, role, impact, root, data, config, device, overrides)
     return MarketEnv(d, c, dev)
 
@@ -305,7 +332,7 @@ def make_market_vector_env(
     num_envs: int = 1,
     params: Any = None,
     *,
-    role: str | tuple[str, ...] = "sim_train",
+    role: str | tuple[str, ...] | None = None,
     impact: str | None = None,
     root: str | Path | None = None,
     data: MarketData | None = None,

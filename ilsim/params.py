@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -503,10 +503,39 @@ def example_params(name: str = "default") -> Path:
 
 
 def config_overrides(raw: dict, config: dict) -> dict:
-    """The top-level keys of Snakemake's ``config`` that differ from the params file ``raw``:
-    the ``--config KEY=VALUE`` overrides (``config`` holds the file itself too when it was
-    given with ``--configfile``)."""
-    return {k: v for k, v in (config or {}).items() if raw.get(k) != v}
+    """What Snakemake's ``config`` changes in the params file ``raw``: the ``--config
+    KEY=VALUE`` overrides, down to the changed keys of a section (``config`` holds the file
+    too when it came with ``--configfile``). Snakemake reads nested values as strings, so a
+    changed nested string that spells null, a boolean or a number becomes one."""
+    out: dict = {}
+    for k, v in (config or {}).items():
+        old = raw.get(k) if isinstance(raw, dict) else None
+        if isinstance(v, dict) and isinstance(old, dict):
+            sub = config_overrides(old, {kk: _scalar(vv) for kk, vv in v.items()})
+            if sub:
+                out[k] = sub
+        elif v != old:
+            out[k] = v
+    return out
+
+
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _scalar(value: Any) -> Any:
+    """A string as YAML 1.2's core schema reads a plain scalar (null, true/false, numbers);
+    other strings (``09:30``) stay strings."""
+    if not isinstance(value, str):
+        return value
+    low = value.strip().lower()
+    if low in ("null", "~", "none"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    if _NUMBER.match(value.strip()):
+        number = float(value)
+        return int(number) if re.match(r"^[-+]?\d+$", value.strip()) else number
+    return value
 
 
 def merge_overrides(raw: dict, overrides: dict) -> dict:

@@ -15,8 +15,9 @@ def shipped(folder: str, name: str) -> Path:
     """The shipped file ``folder/name`` (``folder``: ``paper`` or ``params``)."""
     if folder not in PACKAGES:
         raise ValueError(f"folder must be one of {sorted(PACKAGES)}, got {folder!r}")
-    checkout = Path(__file__).resolve().parents[1] / folder / name
-    if checkout.is_file():
+    project = Path(__file__).resolve().parents[1]
+    checkout = project / folder / name
+    if (project / "pyproject.toml").is_file() and checkout.is_file():  # not site-packages
         return checkout
     try:
         packaged = importlib.resources.files(PACKAGES[folder]).joinpath(name)

@@ -35,6 +35,7 @@ class SB3VecEnv(VecEnv):
     def __init__(self, env: TensorEnv):
         self.env = env
         self._actions: torch.Tensor | None = None
+        self._seeded = False
         super().__init__(int(env.n), observation_space(env), ACTION_SPACE)
 
     def _indices(self, indices: VecEnvIndices) -> list[int]:
@@ -43,7 +44,15 @@ class SB3VecEnv(VecEnv):
         return [int(indices)] if isinstance(indices, int | np.integer) else list(indices)
 
     def reset(self) -> np.ndarray:
-        obs = self.env.reset(batch_seed(self._seeds))
+        """A new episode in every env: seeded by ``seed(s)`` (as gymnasium's ``reset(seed=s)``
+        of :class:`ilsim.envs.TensorVectorEnv`), else fresh entropy the first time and the
+        stream going on afterwards."""
+        seeded = any(s is not None for s in self._seeds)
+        if seeded or not self._seeded:
+            obs = self.env.reset(batch_seed(self._seeds, self.num_envs))
+            self._seeded = True
+        else:
+            obs = self.env.reset(None)
         self._reset_seeds()
         self._reset_options()
         return obs.detach().cpu().numpy().astype(np.float32, copy=False)
@@ -74,9 +83,16 @@ class SB3VecEnv(VecEnv):
     def close(self) -> None:
         pass
 
+    @staticmethod
+    def _per_env(value: Any, idx: list[int], n: int) -> list[Any]:
+        """Env i's share of a batch value (a tensor or array with N rows), else the value."""
+        if isinstance(value, torch.Tensor | np.ndarray) and value.ndim and len(value) == n:
+            return [value[i] for i in idx]
+        return [value] * len(idx)
+
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         value = None if attr_name == "render_mode" else getattr(self.env, attr_name)
-        return [value] * len(self._indices(indices))
+        return self._per_env(value, self._indices(indices), self.num_envs)
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         if len(self._indices(indices)) != self.num_envs:
@@ -86,8 +102,13 @@ class SB3VecEnv(VecEnv):
     def env_method(
         self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs
     ) -> list[Any]:
+        idx = self._indices(indices)
+        if len(idx) != self.num_envs:
+            raise ValueError(
+                "the N envs are one tensor env: a method runs for all of them (indices=None)"
+            )
         out = getattr(self.env, method_name)(*method_args, **method_kwargs)
-        return [out] * len(self._indices(indices))
+        return self._per_env(out, idx, self.num_envs)
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
         return [False] * len(self._indices(indices))

@@ -11,26 +11,17 @@ default run's ``results/``, ``reports/`` and ``figures/`` folders are copied und
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ilsim.params import NAME_OVERRIDE
+from ilsim.runs import scratch_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE, SCRATCH = "default", "default-nbval"
 _copied = False
 _ORIGINAL = os.environ.get(NAME_OVERRIDE)
-
-
-def _scratch_copy() -> None:
-    for kind in ("results", "reports", "figures"):
-        src, dst = ROOT / kind / SOURCE, ROOT / kind / SCRATCH
-        if dst.exists():
-            shutil.rmtree(dst)
-        if src.exists():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints"))
 
 
 def _is_notebook(item: pytest.Item) -> bool:
@@ -43,7 +34,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     global _copied
     if _is_notebook(item):
         if not _copied:
-            _scratch_copy()
+            scratch_copy(SOURCE, SCRATCH, ROOT)
             _copied = True
         os.environ[NAME_OVERRIDE] = SCRATCH
 

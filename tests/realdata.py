@@ -18,11 +18,14 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def real_file(name: str = INTRADAY) -> Path:
-    """The real data file ``name``: ``ILSIM_DATA`` (the file itself or its folder), the
-    intraday file's folder for the other files, or ``../shared/data``; skip the test when none
-    holds it."""
+    """The real data file ``name``: ``ILSIM_DAILY`` for the daily closes (as the pipeline reads
+    it), ``ILSIM_DATA`` (the file itself or its folder), the intraday file's folder for the
+    other files, or ``../shared/data``; skip the test when none holds it."""
     env = os.environ.get("ILSIM_DATA")
     candidates = []
+    daily = os.environ.get("ILSIM_DAILY")
+    if name == DAILY and daily and Path(daily).is_file():
+        return Path(daily)  # the user's daily file, whatever its name
     if env:
         p = Path(env)
         candidates += [p, p / name, p.parent / name]

@@ -77,7 +77,33 @@ def test_same_step_infos_carry_final_obs_with_masks(bars):
     assert info["final_obs"][0] is None and info["final_obs"][1].shape == (env.market.obs_dim,)
     assert info["_final_info"].tolist() == trunc.tolist()
     assert info["final_info"]["_value"].tolist() == trunc.tolist()
-    assert info["_value"].all() and info["value"].shape == (4,)
+    assert np.array_equal(info["final_info"]["value"], info["value"])  # the last step's values
+    # gymnasium's rule: an env that ended carries its reset's (empty) info at the top level
+    assert info["_value"].tolist() == (~trunc).tolist() and info["value"].shape == (4,)
+
+
+def test_next_step_when_some_envs_end(bars):
+    """Envs 1 and 3 end; 0 and 2 go on. Against the same-step twin: the ending step returns
+    the twin's final observations for 1 and 3, the next step their new episodes' first
+    observations with reward 0 and no step info, while 0 and 2 step as in the twin."""
+    same, nxt = vec(bars, n=4, mode=SAME, episode=6), vec(bars, n=4, mode=NEXT, episode=6)
+    for env in (same, nxt):
+        env.reset(seed=2)
+        env.market.t[:] = torch.tensor([0, 5, 0, 5])
+    a = np.full((4, 1), 0.25, dtype=np.float32)
+    o_s, r_s, _, tr_s, i_s = same.step(a)
+    o_n, r_n, _, tr_n, i_n = nxt.step(a)
+    assert tr_n.tolist() == tr_s.tolist() == [False, True, False, True]
+    assert np.array_equal(r_n, r_s) and i_n["_value"].all()
+    assert np.array_equal(o_n[[0, 2]], o_s[[0, 2]])
+    for i in (1, 3):
+        assert np.array_equal(o_n[i], i_s["final_obs"][i])
+    o_s, r_s, _, _, _ = same.step(a)
+    o_n, r_n, term, trunc, i_n = nxt.step(a)
+    assert np.array_equal(r_n[[0, 2]], r_s[[0, 2]]) and np.array_equal(o_n[[0, 2]], o_s[[0, 2]])
+    assert (r_n[[1, 3]] == 0).all() and not trunc.any() and not term.any()
+    assert i_n["_value"].tolist() == [True, False, True, False]
+    assert (nxt.market.t[[1, 3]] == 0).all() and (nxt.market.t[[0, 2]] == 2).all()
 
 
 def test_reset_seeds_an_int_a_list_and_a_mask(bars):
@@ -98,6 +124,24 @@ def test_reset_seeds_an_int_a_list_and_a_mask(bars):
     assert env.market.t.tolist() == [3, 0, 3] and env.market.start[0] == before[0]
     with pytest.raises(ValueError, match="reset_mask"):
         env.reset(options={"reset_mask": np.array([1, 0, 1])})
+    with pytest.raises(ValueError, match="reset_mask"):
+        env.reset(options={"reset_mask": np.zeros(3, dtype=bool)})
+    with pytest.raises(ValueError, match="one random stream"):
+        env.reset(seed=1, options={"reset_mask": np.array([True, False, False])})
+    # gymnasium's reading of an int seed (s, s+1, …), and fresh entropy without one
+    assert np.array_equal(env.reset(seed=5)[0], env.reset(seed=[5, 6, 7])[0])
+    assert not np.array_equal(vec(bars).reset()[0], vec(bars).reset()[0])
+
+
+def test_a_partial_reset_leaves_an_ended_env_its_last_observation(bars):
+    env = vec(bars, n=3, mode=NEXT, episode=6)
+    env.reset(seed=4)
+    env.market.t[:] = torch.tensor([0, 5, 0])
+    last, *_ = env.step(np.zeros((3, 1), dtype=np.float32))  # env 1 ends
+    obs, _ = env.reset(options={"reset_mask": np.array([True, False, False])})
+    assert np.array_equal(obs[1], last[1]) and not np.array_equal(obs[0], last[0])
+    _, r, _, trunc, info = env.step(np.zeros((3, 1), dtype=np.float32))
+    assert r[1] == 0 and not trunc[1] and not info["_value"][1]  # env 1 restarts now
 
 
 @pytest.mark.parametrize("impact", ["paper", "none"])
@@ -150,6 +194,8 @@ def test_gymnasium_make_and_make_vec(bars):
         gym.make(ilsim.ENV_ID)
     with pytest.raises(TypeError):
         gym.make(ilsim.ENV_ID, data=data, config=cfg, stagger_start=True)  # a typo
+    v = gym.make_vec(ilsim.ENV_ID, num_envs=2, data=data, config=cfg, episode_bars=7)
+    assert v.market.cfg.episode_bars == 7  # overrides apply to a given config too
 
 
 @pytest.mark.skipif(

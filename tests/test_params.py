@@ -164,3 +164,27 @@ def test_the_name_override_renames_a_run(monkeypatch):
         load_params(ROOT / "params/default.yaml")
     monkeypatch.delenv(NAME_OVERRIDE)
     assert load_params(ROOT / "params/default.yaml").name == "default"
+
+
+def test_config_overrides_merge_section_by_section():
+    from ilsim.params import config_overrides, merge_overrides
+
+    raw = {"name": "default", "rl": {"total_steps": 100, "seeds": [0, 1]}, "seed": 0}
+    config = {"name": "default", "rl": {"total_steps": 7, "seeds": [0, 1]}, "seed": 3}
+    over = config_overrides(raw, config)
+    assert over == {"rl": {"total_steps": 7}, "seed": 3}  # the changed keys only
+    merged = merge_overrides(raw, {"rl": {"total_steps": 7}})
+    assert merged["rl"] == {"total_steps": 7, "seeds": [0, 1]} and raw["rl"]["total_steps"] == 100
+    assert config_overrides(raw, {}) == {}
+    # Snakemake hands nested values over as strings: null, booleans and numbers are typed
+    nested = {"data": {"daily_path": "null", "session": ["09:30", "16:00"]}, "m": {"x": "1e-4"}}
+    got = config_overrides({"data": {"daily_path": "d.csv"}, "m": {"x": 0.5}}, nested)
+    assert got == {"data": {"daily_path": None, "session": ["09:30", "16:00"]}, "m": {"x": 1e-4}}
+
+
+def test_example_params_are_shipped():
+    from ilsim.params import example_params, load_params
+
+    assert load_params(example_params("default")).name == "default"
+    with pytest.raises(FileNotFoundError):
+        example_params("nope")

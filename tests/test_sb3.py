@@ -29,7 +29,8 @@ def test_the_adapter_follows_sb3s_conventions(bars):
     vec = SB3VecEnv(market.VectorMarket(make_data(bars), cfg, 3))
     vec.seed(5)
     obs = vec.reset()
-    assert np.array_equal(obs, ref.reset(envs.batch_seed([5, 6, 7])).numpy())
+    assert np.array_equal(obs, ref.reset(envs.batch_seed([5, 6, 7], 3)).numpy())
+    assert envs.batch_seed(5, 3) == envs.batch_seed([5, 6, 7], 3)  # gymnasium's reading
     assert vec.observation_space.shape == (ref.obs_dim,) and vec.action_space.shape == (1,)
     for k in range(4):
         a = np.full((3, 1), 0.5 if k % 2 else -0.5, dtype=np.float32)
@@ -41,7 +42,22 @@ def test_the_adapter_follows_sb3s_conventions(bars):
         assert np.array_equal(infos[i]["terminal_observation"], info["final_obs"][i].numpy())
         assert infos[i]["TimeLimit.truncated"] is True
     assert vec.get_attr("obs_dim") == [ref.obs_dim] * 3
+    assert vec.get_attr("cash", indices=[1])[0] == vec.env.cash[1]  # env 1's share
+    with pytest.raises(ValueError, match="all of them"):
+        vec.env_method("observe", indices=[0])
     assert vec.env_is_wrapped(VecNormalize) == [False] * 3
+
+
+@pytest.mark.parametrize("algo", ["TD3", "SAC"])
+def test_off_policy_learners_train_through_the_adapter(bars, algo):
+    cfg = market.MarketConfig(episode_bars=50)
+    vec = SB3VecEnv(market.VectorMarket(make_data(bars), cfg, 4))
+    model = getattr(sb3, algo)(
+        "MlpPolicy", vec, learning_starts=100, seed=0, policy_kwargs={"net_arch": [16, 16]}
+    )
+    model.learn(total_timesteps=800)
+    action, _ = model.predict(vec.reset(), deterministic=True)
+    assert action.shape == (4, 1) and np.abs(action).max() <= 1
 
 
 def test_ppo_finds_the_planted_edge_through_the_adapter():

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ilsim.data import file_sha256
+
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("Snakefile", "ilsim", "notebooks", "params", "paper", "docs", "envs")
 
@@ -45,29 +47,31 @@ def job_inputs(text: str) -> dict[str, list[str]]:
     return jobs
 
 
-def test_every_step_reads_the_code_and_the_import_reads_the_data_by_one_name(tmp_path):
+def test_every_step_reads_the_code_and_the_import_reads_the_data_by_content(tmp_path):
+    project = copy_project(tmp_path / "project")
     data = tmp_path / "bars.csv"
     data.write_text("datetime,open,high,low,close,volume\n")
     raw = yaml.safe_load((ROOT / "params/default.yaml").read_text())
-    spellings = [os.path.relpath(data, ROOT), str(data)]  # one file, two names
-    seen = []
+    spellings = [os.path.relpath(data, project), str(data)]  # one file, two names
+    stamps = []
     for spelling in spellings:
         raw["data"] = {**raw.get("data", {}), "source": "file", "path": spelling}
         raw["segments"] = {**raw["segments"], "method": "zigzag"}
         params = tmp_path / "p.yaml"
         params.write_text(yaml.safe_dump(raw))
-        jobs = job_inputs(dry_run(params))
+        jobs = job_inputs(dry_run(params, project))
         assert {"segment", "features", "train_policy", "backtest"} <= set(jobs)
         for rule, inputs in jobs.items():
             assert "ilsim/params.py" in inputs and "ilsim/market.py" in inputs, rule
-        seen.append([i for i in jobs["segment"] if i.endswith("bars.csv")])
-    assert seen[0] == seen[1] and len(seen[0]) == 1  # the same input, however it is named
+        assert "results/workflow-test/data.sha256" in jobs["segment"]
+        stamps.append((project / "results/workflow-test/data.sha256").read_text())
+    assert stamps[0] == stamps[1] == f"data {file_sha256(data)}\n"  # by content, not by name
 
 
 def test_one_changed_byte_of_the_data_reruns_the_import_and_everything_after(tmp_path):
     """A copy of the workflow with every output present and up to date (``--touch``): the
-    data file named another way changes nothing; one more byte in it plans the import and
-    every step downstream."""
+    data file named another way or touched changes nothing; one more byte in it plans the
+    import and every step downstream."""
     project = copy_project(tmp_path / "project")
     data = tmp_path / "bars.csv"
     data.write_text("datetime,open,high,low,close,volume\n")
@@ -90,6 +94,9 @@ def test_one_changed_byte_of_the_data_reruns_the_import_and_everything_after(tmp
     )
     assert "Nothing to be done" in dry_run(files["abs"], project)
     assert "Nothing to be done" in dry_run(files["rel"], project)  # another name, same file
+    later = data.stat().st_mtime + 100
+    os.utime(data, (later, later))
+    assert "Nothing to be done" in dry_run(files["rel"], project)  # touched, same content
     with data.open("a") as fh:
         fh.write("\n")
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", dry_run(files["rel"], project), flags=re.M))
@@ -98,9 +105,12 @@ def test_one_changed_byte_of_the_data_reruns_the_import_and_everything_after(tmp
     assert jobs == every  # every job of the workflow, the import first
 
 
-def test_every_job_carries_threads_and_resources_for_a_slurm_executor():
+@pytest.mark.parametrize(
+    "how", [("--executor", "slurm", "-j", "10"), ("--profile", "profiles/slurm")]
+)
+def test_every_job_carries_threads_and_resources_for_a_slurm_executor(how):
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    plan = dry_run(ROOT / "params/default.yaml", ROOT, "--executor", "slurm", "-j", "10", "-p")
+    plan = dry_run(ROOT / "params/default.yaml", ROOT, *how, "-p")
     blocks = re.findall(
         r"^(rule|localrule) (\w+):\n(.*?)(?=^(?:rule|localrule) |\Z)", plan, flags=re.M | re.S
     )
@@ -122,13 +132,21 @@ def test_every_job_carries_threads_and_resources_for_a_slurm_executor():
 def test_config_overrides_are_honoured_and_unknown_keys_refused(tmp_path):
     project = copy_project(tmp_path / "project")
     out = subprocess.run(
-        ["snakemake", "-n", "-p", "--config", "name=override", "seed=7"],
+        ["snakemake", "-n", "-p", "--config", "name=override", "seed=7",
+         "synthetic={n_regimes: 5}", "market={noise: false, il_volume_unit: 250}"],
         cwd=project, capture_output=True, text=True, check=True,
         env={k: v for k, v in os.environ.items() if k != "ILSIM_NAME"},
     ).stdout
-    merged = yaml.safe_load((project / "results/override/params.yaml").read_text())
+    (path,) = (project / "results/override").glob("params-*.yaml")  # named by its content
+    merged = yaml.safe_load(path.read_text())
     assert merged["seed"] == 7 and merged["name"] == "override"
-    assert "--params results/override/params.yaml" in out and "results/default" not in out
+    assert merged["synthetic"]["n_regimes"] == 5 and merged["market"]["noise"] is False
+    assert merged["market"]["il_volume_unit"] == 250  # typed, not the strings Snakemake passes
+    default = yaml.safe_load((ROOT / "params/default.yaml").read_text())
+    assert {k: v for k, v in merged["synthetic"].items() if k != "n_regimes"} == {
+        k: v for k, v in default["synthetic"].items() if k != "n_regimes"
+    }  # the rest of the section is the file's
+    assert f"--params {path.relative_to(project)}" in out and "results/default" not in out
     bad = subprocess.run(
         ["snakemake", "-n", "--config", "sed=7"],
         cwd=project, capture_output=True, text=True,

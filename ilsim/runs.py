@@ -1,0 +1,60 @@
+"""A run's folders — ``results/<name>``, ``reports/<name>``, ``figures/<name>`` — and scratch
+copies of them (issue 13): only Snakemake writes a run; the tests (nbval) and a notebook opened
+interactively work on a copy under another name."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from ilsim.params import NAME_OVERRIDE, Params, load_params
+
+KINDS = ("results", "reports", "figures")
+INTERACTIVE = "-interactive"  # suffix of an interactive session's scratch name
+
+
+def scratch_copy(source: str, dest: str, root: str | Path = ".") -> None:
+    """Copy run ``source``'s folders to run ``dest`` (replacing it; training checkpoints left
+    out: they only resume an interrupted training)."""
+    for kind in KINDS:
+        src, dst = Path(root) / kind / source, Path(root) / kind / dest
+        if dst.exists():
+            shutil.rmtree(dst)
+        if src.exists():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints"))
+
+
+def _stamp(name: str, root: str | Path = ".") -> str:
+    """When run ``name`` last changed: the newest modification time of its files."""
+    times = [
+        f.stat().st_mtime_ns
+        for kind in KINDS
+        for f in (Path(root) / kind / name).rglob("*")
+        if f.is_file() and "checkpoints" not in f.parts
+    ]
+    return str(max(times, default=0))
+
+
+def notebook_params(params_file: str | Path, write_run: bool = False) -> Params:
+    """The params a notebook runs with. Run by Snakemake (``ilsim notebook`` injects
+    ``write_run=True``) or under ``ILSIM_NAME`` (the tests' scratch copy): as they are. Opened
+    interactively: under the name ``<name>-interactive``, on a copy of the run's folders (made
+    again when the run has changed since; otherwise the notebooks opened before keep their
+    outputs there), so exploring a notebook never rewrites what Snakemake made (set
+    ``write_run = True`` in the parameters cell to write the run itself)."""
+    p = load_params(params_file)
+    if write_run or os.environ.get(NAME_OVERRIDE):
+        return p
+    scratch = p.name + INTERACTIVE
+    marker = Path("results") / scratch / ".copied_from"
+    stamp = _stamp(p.name)
+    if not marker.is_file() or marker.read_text() != stamp:
+        scratch_copy(p.name, scratch)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(stamp)
+    print(
+        f"interactive session: reading and writing a copy of run {p.name!r} as {scratch!r} "
+        f"(set write_run = True in the parameters cell to write {p.name!r} itself)"
+    )
+    return p.model_copy(update={"name": scratch})

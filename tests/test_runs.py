@@ -1,0 +1,51 @@
+"""A run's folders and scratch copies (issue 13): a notebook opened interactively works on a
+copy; Snakemake's runs (write_run) and the tests' (ILSIM_NAME) use the params as they are."""
+
+from pathlib import Path
+
+import pytest
+
+from ilsim import runs
+from ilsim.params import NAME_OVERRIDE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params/p.yaml").write_text((ROOT / "params/default.yaml").read_text())
+    for kind in runs.KINDS:
+        (tmp_path / kind / "default").mkdir(parents=True)
+        (tmp_path / kind / "default" / f"{kind}.txt").write_text(kind)
+    (tmp_path / "results/default/checkpoints").mkdir()
+    (tmp_path / "results/default/checkpoints/big.pt").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(NAME_OVERRIDE, raising=False)
+    return tmp_path
+
+
+def test_an_interactive_session_works_on_a_fresh_copy(project, capsys):
+    p = runs.notebook_params("params/p.yaml")
+    assert p.name == "default-interactive" and "write_run = True" in capsys.readouterr().out
+    for kind in runs.KINDS:
+        assert (project / kind / "default-interactive" / f"{kind}.txt").read_text() == kind
+    assert not (project / "results/default-interactive/checkpoints").exists()
+    (project / "results/default-interactive/mine.txt").write_text("05's output")
+    runs.notebook_params("params/p.yaml")  # another notebook: the copy (and 05's work) stays
+    assert (project / "results/default-interactive/mine.txt").exists()
+    import os
+
+    (project / "results/default/new.txt").write_text("snakemake ran again")
+    later = (project / "results/default/new.txt").stat().st_mtime + 10
+    os.utime(project / "results/default/new.txt", (later, later))
+    runs.notebook_params("params/p.yaml")  # the run changed: a fresh copy
+    assert not (project / "results/default-interactive/mine.txt").exists()
+    assert (project / "results/default-interactive/new.txt").exists()
+
+
+def test_snakemake_and_the_tests_use_the_params_as_they_are(project, monkeypatch):
+    assert runs.notebook_params("params/p.yaml", write_run=True).name == "default"
+    monkeypatch.setenv(NAME_OVERRIDE, "default-nbval")
+    assert runs.notebook_params("params/p.yaml").name == "default-nbval"
+    assert not (project / "results/default-interactive").exists()
