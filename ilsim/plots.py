@@ -164,12 +164,16 @@ def plot_training_curves(history: pd.DataFrame) -> plt.Figure:
 
 def note_coinciding(ax: plt.Axes, rtol: float = 1e-9, atol: float = 1e-12) -> list[str]:
     """Say so when a labelled line lies exactly on an earlier one (it would hide it): the
-    later line turns dotted and its label names the line it covers. Returns those labels.
-    Call before ``ax.legend()``."""
+    later line turns dotted and its label names the line it covers; a line with no finite
+    value (it draws nothing) says so. Returns those labels. Call before ``ax.legend()``."""
     lines = [ln for ln in ax.get_lines() if not str(ln.get_label()).startswith("_")]
     noted = []
     for i, a in enumerate(lines):
         xa, ya = np.asarray(a.get_xdata(), float), np.asarray(a.get_ydata(), float)
+        if not np.isfinite(ya).any():
+            a.set_label(f"{a.get_label()} (no data)")
+            noted.append(a.get_label())
+            continue
         for b in lines[:i]:
             xb, yb = np.asarray(b.get_xdata(), float), np.asarray(b.get_ydata(), float)
             if xa.shape == xb.shape and np.allclose(xa, xb, rtol, atol, equal_nan=True) and (

@@ -96,7 +96,9 @@ DEGENERATE_RULE = (
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t interval across seeds (a single value: the interval is the point)."""
+    """Mean and Student-t interval across seeds. One seed, or seeds that all agree, say nothing
+    about the noise: the interval is then undefined (NaN), never a point a claim could rest on
+    (issue 12)."""
     from scipy import stats
 
     x = np.asarray(values, dtype=float)
@@ -105,14 +107,14 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, floa
         return np.nan, np.nan, np.nan
     m = float(x.mean())
     if len(x) < 2 or x.std(ddof=1) == 0:
-        return m, m, m
+        return m, np.nan, np.nan
     half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
     return m, m - half, m + half
 
 
 def welch_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """Difference of means ``mean(a) − mean(b)`` of two independent samples with a Welch
-    interval (NaN bounds when either sample has fewer than 2 values)."""
+    interval (NaN bounds when either sample has fewer than 2 values or neither varies)."""
     from scipy import stats
 
     a, b = np.asarray(a, float), np.asarray(b, float)
@@ -125,7 +127,7 @@ def welch_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, 
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = float(np.sqrt(va + vb))
     if se == 0:
-        return d, d, d
+        return d, np.nan, np.nan
     dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = float(stats.t.ppf(0.5 + level / 2, dof) * se)
     return d, d - half, d + half
@@ -881,7 +883,9 @@ def paired_seeds(bt: pd.DataFrame, a: str = "final_rl", b: str = "rl_baseline") 
     n_same, n_all = summary["identical_backtests"], summary["n_backtests"]
     if n_all and n_same == n_all:
         verdict = "identical on every backtest: both hold the same constant positions"
-    elif np.isfinite(lo) and (lo > 0 or hi < 0):
+    elif not np.isfinite(lo):
+        verdict = "not testable: fewer than two seeds, or every seed gives the same difference"
+    elif lo > 0 or hi < 0:
         verdict = "differ beyond the seeds' noise (95 % interval excludes 0)"
     else:
         verdict = "differ, but within the seeds' noise (95 % interval includes 0)"

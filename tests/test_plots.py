@@ -243,3 +243,17 @@ def test_figures_say_when_a_series_hides_another():
     assert_every_series_visible(fig)
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "paper (coincides with none)" in legend
+
+
+def test_a_line_without_data_says_so_instead_of_coinciding():
+    import matplotlib.pyplot as plt
+
+    from ilsim.plots import note_coinciding
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [np.nan] * 3, label="empty A")
+    ax.plot([0, 1, 2], [np.nan] * 3, label="empty B")
+    ax.plot([0, 1, 2], [1.0, 2.0, 3.0], label="data")
+    noted = note_coinciding(ax)
+    assert noted == ["empty A (no data)", "empty B (no data)"]
+    plt.close(fig)

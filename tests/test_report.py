@@ -93,7 +93,10 @@ def test_mean_ci():
 
     m, lo, hi = mean_ci(np.array([1.0, 2.0, 3.0]))
     assert m == 2.0 and lo == pytest.approx(2 - 4.302653 / np.sqrt(3), rel=1e-5) and hi > 3
-    assert mean_ci(np.array([5.0])) == (5.0, 5.0, 5.0)
+    m, lo, hi = mean_ci(np.array([5.0]))  # one seed: no interval, not a point
+    assert m == 5.0 and np.isnan(lo) and np.isnan(hi)
+    m, lo, hi = mean_ci(np.array([2.0, 2.0, 2.0]))  # seeds that agree say nothing of the noise
+    assert m == 2.0 and np.isnan(lo) and np.isnan(hi)
 
 
 def test_tables_claims_and_cases(tmp_path):
