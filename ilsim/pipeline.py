@@ -1156,13 +1156,19 @@ def simulator_realism(
     return table
 
 
+# The smallest response (bp, to the largest probe buy) that counts as the paper's mechanism
+# moving the price.
+PAPER_IMPACT_MIN_BP = 0.1
+
+
 def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = ".") -> dict:
     """The impact mode the measurement supports for the headline run (SPEC step 6).
 
     ``paper`` if its response to the largest buy is positive with a 95 % interval above 0 and
-    at least 0.1 bp; otherwise ``learned`` (issue 10: the pool's and the RL agent's order flow
-    through the law fitted on the data) when it was probed and its response is positive with
-    an interval above 0; otherwise ``calibrated``. Written to ``results/<name>/impact_mode.json``.
+    at least ``PAPER_IMPACT_MIN_BP``; otherwise ``learned`` (issue 10: the pool's and the RL
+    agent's order flow through the law fitted on the data) when it was probed and its response
+    is positive with an interval above 0; otherwise ``calibrated``. Written to
+    ``results/<name>/impact_mode.json``.
     """
 
     def largest(mode: str) -> pd.Series | None:
@@ -1170,7 +1176,7 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
         return rows.sort_values("size").iloc[-1] if len(rows) else None
 
     paper, cal, learned = largest("paper"), largest("calibrated"), largest("learned")
-    moves = bool(paper["ci_low"] > 0 and paper["response_bp"] >= 0.1)
+    moves = bool(paper["ci_low"] > 0 and paper["response_bp"] >= PAPER_IMPACT_MIN_BP)
     learned_moves = learned is not None and bool(
         learned["ci_low"] > 0 and learned["response_bp"] > 0
     )
@@ -1178,9 +1184,13 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
     verdict = (
         "The paper's mechanism alone produces impact: the headline run uses `paper`."
         if moves
-        else "The paper's mechanism alone does not produce measurable impact (the network's "
-        "mean barely depends on the IL actions, and the RL order reaches them only through "
-        f"volume), so the headline run uses `{mode}`"
+        else "The paper's mechanism alone does not produce measurable impact (its response "
+        + (
+            "has a 95 % interval reaching 0"
+            if paper["ci_low"] <= 0
+            else f"is below the {PAPER_IMPACT_MIN_BP:g} bp threshold"
+        )
+        + f"), so the headline run uses `{mode}`"
         + (
             f" (the order flow through the law fitted on the data moves it by "
             f"{learned['response_bp']:.3g} bp)."
