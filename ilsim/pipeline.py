@@ -627,15 +627,24 @@ def il_paper_tables(
     return t3, t4
 
 
+ALIKE_CORRELATION = 0.9  # two agents whose actions correlate above this act as one
+
+
 def il_diversity(actions: np.ndarray, table: pd.DataFrame, hold_band: float) -> dict[str, float]:
     """Numbers that say how diverse the agents are as traders."""
     corr = imitation.action_correlation(actions).to_numpy()
     off = corr[~np.eye(len(corr), dtype=bool)]
     summary = imitation.diversity_summary(actions, hold_band)
+    finite = off[np.isfinite(off)]
     return {
         "turnover_min": float(table["turnover"].min()),
         "turnover_max": float(table["turnover"].max()),
-        "passive_agents": int((summary["hold_share"] >= 0.99).sum()),
+        # passive: holds on at least the share of bars that makes a policy degenerate
+        "passive_share": metrics.DEGENERATE_THRESHOLD,
+        "passive_agents": int((summary["hold_share"] >= metrics.DEGENERATE_THRESHOLD).sum()),
+        "pairs": len(off) // 2,
+        "alike_above": ALIKE_CORRELATION,
+        "pairs_alike": int((finite > ALIKE_CORRELATION).sum()) // 2,
         "mean_abs_correlation": float(np.nanmean(np.abs(off)))
         if np.isfinite(off).any()
         else np.nan,

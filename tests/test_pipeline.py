@@ -268,6 +268,7 @@ def test_il_diversity_reads_planted_actions():
     assert (d["turnover_min"], d["turnover_max"]) == (0.0, 3.0)
     assert (d["return_min_pct"], d["return_max_pct"]) == (-1.0, 2.0)
     assert d["passive_agents"] == 1  # the agent that never trades
+    assert (d["pairs"], d["pairs_alike"]) == (6, 1)  # agents 1 and 2 act as one
     assert d["max_correlation"] == pytest.approx(1.0)
     assert d["min_correlation"] == pytest.approx(-1.0)
     assert d["mean_abs_correlation"] == pytest.approx(1.0)
