@@ -272,3 +272,32 @@ def test_il_diversity_reads_planted_actions():
     assert d["max_correlation"] == pytest.approx(1.0)
     assert d["min_correlation"] == pytest.approx(-1.0)
     assert d["mean_abs_correlation"] == pytest.approx(1.0)
+
+
+def test_choose_impact_mode_follows_the_measurement(tmp_path):
+    """Planted responses: the paper mode is chosen only when its own response is above 0 with
+    its interval and at least the threshold; else learned when it moves, else calibrated."""
+    from ilsim.params import example_params, load_params
+
+    p = load_params(example_params("default"))
+
+    def response(paper_bp, paper_lo, learned_bp=2.0, learned_lo=1.0):
+        rows = [
+            ("paper", paper_bp, paper_lo),
+            ("calibrated", 3.0, 2.0),
+            ("learned", learned_bp, learned_lo),
+        ]
+        return pd.DataFrame(
+            [
+                {"impact": m, "size": 1.0, "response_bp": r, "ci_low": lo, "ci_high": r + 1}
+                for m, r, lo in rows
+            ]
+        )
+
+    pick = lambda *a: pipeline.choose_impact_mode(p, response(*a), tmp_path)  # noqa: E731
+    assert pick(1.0, 0.5)["mode"] == "paper"
+    flat = pick(0.0, -0.2)
+    assert flat["mode"] == "learned" and "interval reaching 0" in flat["text"]
+    tiny = pick(pipeline.PAPER_IMPACT_MIN_BP / 2, 0.01)
+    assert tiny["mode"] == "learned" and "threshold" in tiny["text"]
+    assert pick(0.0, -0.2, 0.0, -0.1)["mode"] == "calibrated"
