@@ -151,6 +151,8 @@ rule segment:
         ILSIM_SOURCES,
         DATA_FILES,
         "notebooks/01_segment.ipynb",
+        "paper/table2_regimes.csv",  # the role search aims at the paper's long-only numbers
+        "paper/case_studies.csv",
     output:
         nb=f"{NB}/01_segment.ipynb",
         bars=f"{RES}/bars.parquet",
@@ -246,6 +248,10 @@ rule il_diversity:
     input:
         ILSIM_SOURCES,
         "notebooks/04_il_diversity.ipynb",
+        rules.segment.output.bars,
+        rules.segment.output.segments,
+        "paper/table3_il_general.csv",
+        "paper/table4_il_risk.csv",
         rules.imitation.output.agents,
         rules.features.output.scaled,
     output:
@@ -277,6 +283,8 @@ rule simulator:
     input:
         ILSIM_SOURCES,
         "notebooks/05_action_synthesis.ipynb",
+        rules.segment.output.bars,
+        rules.segment.output.segments,
         rules.imitation.output.agents,
         rules.features.output.scaled,
         rules.features.output.scaler,
@@ -320,6 +328,11 @@ POLICIES = expand(f"{RES}/policies/{{agent}}_seed{{seed}}.pt", agent=LEARNED, se
 rule train_policy:
     input:
         ILSIM_SOURCES,
+        rules.segment.output.bars,
+        rules.segment.output.segments,
+        rules.features.output.scaled,
+        rules.features.output.scaler,
+        rules.imitation.output.agents,
         rules.simulator.output.net,
         rules.simulator.output.mode,
         rules.simulator.output.law,
@@ -452,6 +465,10 @@ rule train_rl:
     input:
         ILSIM_SOURCES,
         "notebooks/06_train_rl.ipynb",
+        rules.segment.output.bars,
+        rules.segment.output.segments,
+        rules.features.output.scaled,
+        rules.features.output.scaler,
         POLICIES,
     output:
         nb=f"{NB}/06_train_rl.ipynb",
@@ -483,6 +500,12 @@ rule backtest:
     input:
         ILSIM_SOURCES,
         "notebooks/07_backtest.ipynb",
+        rules.segment.output.bars,
+        rules.segment.output.segments,
+        rules.features.output.scaled,
+        rules.features.output.scaler,
+        "paper/table1_aggregate.csv",
+        "paper/case_studies.csv",
         POLICIES,
         rules.simulator.output.law,
     output:
@@ -516,6 +539,10 @@ rule regime_analysis:
     input:
         ILSIM_SOURCES,
         "notebooks/08_regime_analysis.ipynb",
+        rules.simulator.output.mode,
+        "paper/table2_regimes.csv",
+        "paper/case_studies.csv",
+        "paper/table1_aggregate.csv",
         rules.backtest.output.backtests,
         rules.backtest.output.claim_backtests,
         rules.backtest.output.table1,
@@ -550,6 +577,8 @@ rule il_methods:
     input:
         ILSIM_SOURCES,
         "notebooks/09_il_methods.ipynb",
+        rules.segment.output.bars,
+        rules.segment.output.segments,
         rules.imitation.output.labels,
         rules.features.output.scaled,
         rules.features.output.scaler,
