@@ -9,7 +9,6 @@
 # (Snakemake keeps logs when a step fails, and deletes its outputs); a failed step prints its
 # own error message on the console (`python -m ilsim.errors LOG`).
 import glob
-import hashlib
 import json
 import os
 import sys
@@ -28,9 +27,9 @@ report: "docs/report.rst"
 def read_params():
     """The params file (the last --configfile, else params/default.yaml) with the
     `--config KEY=VALUE` overrides merged in and validated (an unknown key stops with its
-    name). With overrides the merged params are written to results/<name>/params-<hash>.yaml
-    (named by their content: a dry run with other overrides never rewrites the file a running
-    workflow reads) and the steps read that file."""
+    name). The steps read the result from results/<name>/params.yaml (one path per run, so
+    neither an override nor another spelling of the params file reads as a change; rewritten
+    only when its content changes; ${VAR} references are kept and expanded by each step)."""
     files = list(workflow.overwrite_configfiles)
     path = os.path.relpath(files[-1]) if files else "params/default.yaml"
     try:
@@ -38,18 +37,17 @@ def read_params():
         with open(path) as fh:
             raw = yaml.safe_load(fh) or {}
         overrides = config_overrides(raw, config)
-        if not overrides:
-            return path, p
         merged = merge_overrides(raw, overrides)
-        if os.environ.get(NAME_OVERRIDE):  # a run under another name, as load_params has it
-            merged["name"] = os.environ[NAME_OVERRIDE]
-        p = params_from_dict(merged, f"{path} with --config {json.dumps(overrides)}")
+        if overrides:
+            if os.environ.get(NAME_OVERRIDE):  # a run under another name, as load_params has it
+                merged["name"] = os.environ[NAME_OVERRIDE]
+            p = params_from_dict(merged, f"{path} with --config {json.dumps(overrides)}")
     except ParamsError as err:
         sys.exit(f"ilsim: {err}")
-    text = yaml.safe_dump(merged, sort_keys=False)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    out = f"results/{p.name}/params-{digest}.yaml"
-    if not os.path.exists(out):
+    out = f"results/{p.name}/params.yaml"
+    text = f"# {path}" + (f" with --config {json.dumps(overrides)}" if overrides else "") + "\n"
+    text += yaml.safe_dump(merged, sort_keys=False)
+    if not os.path.exists(out) or open(out).read() != text:
         os.makedirs(os.path.dirname(out), exist_ok=True)
         with open(out, "w") as fh:
             fh.write(text)
@@ -95,29 +93,34 @@ ILSIM_SOURCES = sorted(glob.glob("ilsim/*.py"))
 
 # Software: every job runs in this environment, or with `--sdm conda` in envs/ilsim.yaml
 # (the same requirements as pyproject.toml's core and [workflow]; the checkout's ilsim is put
-# on PYTHONPATH, so the conda environment needs no install of it).
+# on PYTHONPATH, so the conda environment needs no install of it). The interpreter and the
+# params file reach the commands as params (RUN): another interpreter is another software
+# environment and reruns the steps.
 CONDA_ENV = "envs/ilsim.yaml"
 _conda = any(m.name == "CONDA" for m in workflow.deployment_settings.deployment_method)
 PY = f"PYTHONPATH={workflow.basedir} python" if _conda else sys.executable
-ON_ERROR = f"{PY} -m ilsim.errors"  # prints the step's own error, exits 1
+RUN = {
+    "py": PY,
+    "params_file": PARAMS_FILE,
+    "on_error": f"{PY} -m ilsim.errors",  # prints the step's own error, exits 1
+}
 
 
 def papermill(nb, log="{log}"):
     """A notebook step: torch's threads from the rule's `threads`, papermill on the kernel of
-    the job's own environment (`ilsim notebook`), the step's own error on failure. {PY} and
-    {PARAMS_FILE} stay placeholders that Snakemake fills in when the job runs, so another
-    interpreter or a --config run does not read as a code change that reruns every step."""
+    the job's own environment (`ilsim notebook`), the step's own error on failure."""
     return (
-        f"OMP_NUM_THREADS={{threads}} {{PY}} -m ilsim.cli notebook notebooks/{nb}.ipynb "
-        f"{NB}/{nb}.ipynb --params {{PARAMS_FILE}} > {log} 2>&1 || {{ON_ERROR}} {log}"
+        f"OMP_NUM_THREADS={{threads}} {{params.py}} -m ilsim.cli notebook notebooks/{nb}.ipynb "
+        f"{NB}/{nb}.ipynb --params {{params.params_file}} > {log} 2>&1 "
+        f"|| {{params.on_error}} {log}"
     )
 
 
 def command(args, log="{log}"):
     """An `ilsim` command step, torch's threads from the rule's `threads`."""
     return (
-        f"OMP_NUM_THREADS={{threads}} {{PY}} -m ilsim.cli {args} > {log} 2>&1 "
-        f"|| {{ON_ERROR}} {log}"
+        f"OMP_NUM_THREADS={{threads}} {{params.py}} -m ilsim.cli {args} > {log} 2>&1 "
+        f"|| {{params.on_error}} {log}"
     )
 
 
@@ -166,6 +169,7 @@ rule segment:
         fig=figure("fig_segments", 1),
     params:
         section=section("seed", "data", "synthetic", "segments"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/01_segment.tsv"
     log:
@@ -198,6 +202,7 @@ rule features:
         corr=figure("fig_feature_correlation", 2),
     params:
         section=section("features"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/02_features.tsv"
     log:
@@ -230,6 +235,7 @@ rule imitation:
         curves=figure("fig_il_training", 3),
     params:
         section=section("seed", "device", "experts", "il"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/03_imitation.tsv"
     log:
@@ -265,6 +271,7 @@ rule il_diversity:
         mix=figure("fig_il_action_mix", 4),
     params:
         section=section("il", "backtest"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/04_il_diversity.tsv"
     log:
@@ -306,6 +313,7 @@ rule simulator:
         fig_realism=figure("fig_realism", 5),
     params:
         section=section("seed", "device", "synthesis", "market", "backtest"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/05_action_synthesis.tsv"
     log:
@@ -344,6 +352,7 @@ rule train_policy:
         agent="final_rl|rl_baseline|il_baseline",
     params:
         section=section("seed", "device", "rl", "il", "market", "backtest", "segments"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/train_{{agent}}.tsv"
     log:
@@ -355,7 +364,7 @@ rule train_policy:
         mem_mb=2500,
         runtime=120,
     shell:
-        command("train-policy {PARAMS_FILE} {wildcards.agent}")
+        command("train-policy {params.params_file} {wildcards.agent}")
 
 
 SWEEP_SEEDS = list(P.sweep.seeds)
@@ -396,6 +405,7 @@ rule train_sweep_final:
         expand(f"{RES}/sweep/final_rl_{{{{size}}}}_fee{{{{fee}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
     params:
         section=section("seed", "device", "rl", "il", "market", "backtest", "segments", "sweep"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/sweep_final_rl_{{size}}_fee{{fee}}.tsv"
     log:
@@ -407,7 +417,7 @@ rule train_sweep_final:
         mem_mb=2000,
         runtime=40,
     shell:
-        command("train-sweep {PARAMS_FILE} final_rl --size {wildcards.size} --fee {wildcards.fee}")
+        command("train-sweep {params.params_file} final_rl --size {wildcards.size} --fee {wildcards.fee}")
 
 
 rule train_sweep_baseline:
@@ -418,6 +428,7 @@ rule train_sweep_baseline:
         expand(f"{RES}/sweep/rl_baseline_fee{{{{fee}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
     params:
         section=section("seed", "device", "rl", "il", "market", "backtest", "segments", "sweep"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/sweep_rl_baseline_fee{{fee}}.tsv"
     log:
@@ -429,7 +440,7 @@ rule train_sweep_baseline:
         mem_mb=2000,
         runtime=40,
     shell:
-        command("train-sweep {PARAMS_FILE} rl_baseline --fee {wildcards.fee}")
+        command("train-sweep {params.params_file} rl_baseline --fee {wildcards.fee}")
 
 
 rule size_sweep:
@@ -443,6 +454,7 @@ rule size_sweep:
         fig=figure("fig_size_sweep", 8),
     params:
         section=section("backtest", "sweep"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/size_sweep.tsv"
     log:
@@ -454,7 +466,7 @@ rule size_sweep:
         mem_mb=1500,
         runtime=20,
     shell:
-        command("size-sweep {PARAMS_FILE}")
+        command("size-sweep {params.params_file}")
 
 
 # The sweep backtests with impact: off with backtest.impact false (notebook 08 then skips it).
@@ -482,6 +494,7 @@ rule train_rl:
         planted_table=table("planted_edge", 6),
     params:
         section=section("rl", "market", "backtest"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/06_train_rl.tsv"
     log:
@@ -521,6 +534,7 @@ rule backtest:
         fig6=figure("fig6_case_volatile", 7),
     params:
         section=section("backtest"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/07_backtest.tsv"
     log:
@@ -559,6 +573,7 @@ rule regime_analysis:
         report=report(f"{REP}/reproduction.md", category=STEP[8], labels={"report": "reproduction"}),
     params:
         section=section("seed", "claims", "backtest"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/08_regime_analysis.tsv"
     log:
@@ -588,6 +603,7 @@ rule il_methods:
         fig=figure("fig_il_methods", 9),
     params:
         section=section("seed", "il_methods", "il", "experts", "synthesis", "market", "rl"),
+        **RUN,
     benchmark:
         f"{RES}/benchmarks/09_il_methods.tsv"
     log:

@@ -137,7 +137,7 @@ def test_config_overrides_are_honoured_and_unknown_keys_refused(tmp_path):
         cwd=project, capture_output=True, text=True, check=True,
         env={k: v for k, v in os.environ.items() if k != "ILSIM_NAME"},
     ).stdout
-    (path,) = (project / "results/override").glob("params-*.yaml")  # named by its content
+    path = project / "results/override/params.yaml"  # what the steps read
     merged = yaml.safe_load(path.read_text())
     assert merged["seed"] == 7 and merged["name"] == "override"
     assert merged["synthetic"]["n_regimes"] == 5 and merged["market"]["noise"] is False
@@ -170,3 +170,10 @@ def test_the_html_report_holds_every_table_and_figure(tmp_path):
     assert len(wanted) > 40
     missing = [name for name in wanted if name not in text]
     assert not missing, missing
+
+
+def test_the_workflow_lints_clean():
+    out = subprocess.run(["snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
+    assert "Congratulations, your workflow is in a good condition!" in out.stdout + out.stderr, (
+        out.stdout[-2000:] + out.stderr[-2000:]
+    )
