@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -38,9 +39,9 @@ def read_params():
             raw = yaml.safe_load(fh) or {}
         overrides = config_overrides(raw, config)
         merged = merge_overrides(raw, overrides)
+        if os.environ.get(NAME_OVERRIDE):  # a run under another name, as load_params has it
+            merged["name"] = os.environ[NAME_OVERRIDE]
         if overrides:
-            if os.environ.get(NAME_OVERRIDE):  # a run under another name, as load_params has it
-                merged["name"] = os.environ[NAME_OVERRIDE]
             p = params_from_dict(merged, f"{path} with --config {json.dumps(overrides)}")
     except ParamsError as err:
         sys.exit(f"ilsim: {err}")
@@ -48,9 +49,13 @@ def read_params():
     text = f"# {path}" + (f" with --config {json.dumps(overrides)}" if overrides else "") + "\n"
     text += yaml.safe_dump(merged, sort_keys=False)
     if not os.path.exists(out) or open(out).read() != text:
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with open(out, "w") as fh:
-            fh.write(text)
+        if any(Path(".snakemake/locks").glob("*")) and os.path.exists(out):
+            # a workflow is running here and its steps read this file: leave it alone
+            print(f"ilsim: a run holds the lock; {out} is not rewritten", file=sys.stderr)
+        else:
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            with open(out, "w") as fh:
+                fh.write(text)
     return out, p
 
 
@@ -553,6 +558,8 @@ rule regime_analysis:
     input:
         ILSIM_SOURCES,
         "notebooks/08_regime_analysis.ipynb",
+        rules.segment.output.bars,
+        rules.segment.output.segments,
         rules.simulator.output.mode,
         "paper/table2_regimes.csv",
         "paper/case_studies.csv",

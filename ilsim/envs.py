@@ -199,6 +199,7 @@ class TensorVectorEnv(gym.vector.VectorEnv):
                     if k.startswith("final_") and k != "final_obs":
                         last[k[len("final_") :]] = v.detach().cpu().numpy()
                 infos.update(final_obs=final, _final_obs=d, final_info=last, _final_info=d)
+            self._obs = obs
             return self._out(obs, reward, term, trunc, infos)
         # next step: an env that ended returns its last observation now and starts its new
         # episode on the following step, whose action it ignores (its tensor env already
@@ -299,7 +300,14 @@ def _market(
         else:  # a relative params path is the project's (root's); the data is not read here
             path = Path(params)
             p = load_params(path if path.is_absolute() else base / path, check_files=False)
-        impact = impact or pipeline.final_impact_mode(p, base)
+        if config is None and impact is None:  # the final agent's (a given config keeps its)
+            try:
+                impact = pipeline.final_impact_mode(p, base)
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f"{ENV_ID}: no impact_mode.json under {p.results_dir(base)}: run the "
+                    "pipeline through notebook 05 (snakemake) first, or pass impact="
+                ) from None
         role = role or tuple(p.rl.train_roles)
         data = data or pipeline.market_data(p, role=role, device=dev, root=base)
         config = config or pipeline.market_config(p, data.bars)

@@ -511,7 +511,8 @@ def config_overrides(raw: dict, config: dict) -> dict:
     for k, v in (config or {}).items():
         old = raw.get(k) if isinstance(raw, dict) else None
         if isinstance(v, dict) and isinstance(old, dict):
-            sub = config_overrides(old, {kk: _scalar(vv) for kk, vv in v.items()})
+            typed = {kk: vv if vv == old.get(kk) else _scalar(vv) for kk, vv in v.items()}
+            sub = config_overrides(old, typed)
             if sub:
                 out[k] = sub
         elif v != old:
@@ -524,17 +525,18 @@ _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 def _scalar(value: Any) -> Any:
     """A string as YAML 1.2's core schema reads a plain scalar (null, true/false, numbers);
-    other strings (``09:30``) stay strings."""
+    other strings (``09:30``, ``none``: an impact mode) stay strings."""
     if not isinstance(value, str):
         return value
-    low = value.strip().lower()
-    if low in ("null", "~", "none"):
+    text = value.strip()
+    if text in ("null", "Null", "NULL", "~", ""):
         return None
-    if low in ("true", "false"):
-        return low == "true"
-    if _NUMBER.match(value.strip()):
-        number = float(value)
-        return int(number) if re.match(r"^[-+]?\d+$", value.strip()) else number
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if re.match(r"^[-+]?\d+$", text):
+        return int(text)
+    if _NUMBER.match(text):
+        return float(text)
     return value
 
 

@@ -1170,6 +1170,17 @@ def simulator_realism(
 PAPER_IMPACT_MIN_BP = 0.1
 
 
+def _why_not_moving(row: pd.Series) -> str:
+    """Why a probe's response does not count as moving the price, from its own numbers."""
+    if not np.isfinite(row["ci_low"]):
+        return "has no interval to test"
+    if row["ci_high"] < 0:
+        return "is negative, its 95 % interval below 0"
+    if row["ci_low"] <= 0:
+        return "has a 95 % interval that includes 0"
+    return f"is below the {PAPER_IMPACT_MIN_BP:g} bp threshold"
+
+
 def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = ".") -> dict:
     """The impact mode the measurement supports for the headline run (SPEC step 6).
 
@@ -1194,11 +1205,7 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
         "The paper's mechanism alone produces impact: the headline run uses `paper`."
         if moves
         else "The paper's mechanism alone does not produce measurable impact (its response "
-        + (
-            "has a 95 % interval reaching 0"
-            if paper["ci_low"] <= 0
-            else f"is below the {PAPER_IMPACT_MIN_BP:g} bp threshold"
-        )
+        + _why_not_moving(paper)
         + f"), so the headline run uses `{mode}`"
         + (
             f" (the order flow through the law fitted on the data moves it by "

@@ -647,7 +647,8 @@ def write_reproduction(
         "\n## Degenerate seeds\n\n",
         _degenerate_section(t1, per_seed, fmt),
         "\n## Table 1: averages over the backtests\n",
-        "Ours: mean and 95 % interval across seeds, the per-seed min and max, the seed count and "
+        "Ours: mean and 95 % interval across seeds (none where the seeds all agree, e.g. "
+        "long-only), the per-seed min and max, the seed count and "
         "how many seeds are degenerate; `paper`: the paper's value; `diff`: ours minus the "
         "paper's; `note`: flags seed averages over degenerate seeds.\n\n",
         markdown_table(t1, fmt),
@@ -761,16 +762,18 @@ def sweep_verdict(sweep: pd.DataFrame) -> str:
 
 def _sweep_verdict(sweep: pd.DataFrame) -> str:
     per = sweep.groupby(["size", "strategy", "seed"])["total_return_pct"].mean()
-    parts, wins, sizes = [], [], []
+    parts, wins, sizes, testable = [], [], [], []
     for size in sorted(sweep["size"].unique()):
         try:
             a, b = per.loc[(size, "final_rl")], per.loc[(size, "rl_baseline")]
         except KeyError:
             continue
         m, lo, hi = welch_ci(a.to_numpy(), b.to_numpy())
+        testable.append(bool(np.isfinite(lo)))
         wins.append(bool(lo > 0))
         sizes.append(size)
-        parts.append(f"{size:.0e}: {m:+.2f} pp [{lo:+.2f}, {hi:+.2f}]")
+        interval = f"[{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else "(not testable)"
+        parts.append(f"{size:.0e}: {m:+.2f} pp {interval}")
     if not parts:
         return "The size sweep has no final_rl and rl_baseline rows to compare."
     first = next((i for i in range(len(wins)) if all(wins[i:])), None)
@@ -782,6 +785,12 @@ def _sweep_verdict(sweep: pd.DataFrame) -> str:
             f"constant position on every backtest (all seeds degenerate: {DEGENERATE_RULE_SHORT}), "
             "so the sweep cannot say whether interactive training pays off "
             f"(average return, final_rl − rl_baseline, per size: {diffs})."
+        )
+    if not any(testable):
+        return (
+            "Not testable: at no portfolio size do the seeds give an interval (one seed, or "
+            "every seed the same difference), so the sweep cannot say whether interactive "
+            f"training pays off (average return, final_rl − rl_baseline, per size: {diffs})."
         )
     if first is None:
         return (

@@ -16,43 +16,52 @@ INTERACTIVE = "-interactive"  # suffix of an interactive session's scratch name
 
 def scratch_copy(source: str, dest: str, root: str | Path = ".") -> None:
     """Copy run ``source``'s folders to run ``dest`` (replacing it; training checkpoints left
-    out: they only resume an interrupted training)."""
+    out: they only resume an interrupted training). Each folder is copied beside its target
+    and then swapped in, so a reader never sees half a copy."""
     for kind in KINDS:
         src, dst = Path(root) / kind / source, Path(root) / kind / dest
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        if src.exists():
+            shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("checkpoints"))
         if dst.exists():
             shutil.rmtree(dst)
-        if src.exists():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints"))
+        if tmp.exists():
+            tmp.rename(dst)
 
 
-def _stamp(name: str, root: str | Path = ".") -> str:
-    """When run ``name`` last changed: the newest modification time of its files."""
-    times = [
-        f.stat().st_mtime_ns
+def _listing(name: str, root: str | Path = ".") -> str:
+    """What run ``name`` holds now: every file's path, size and modification time (a file
+    added, changed or removed changes it)."""
+    rows = sorted(
+        f"{f.relative_to(root)} {f.stat().st_size} {f.stat().st_mtime_ns}"
         for kind in KINDS
         for f in (Path(root) / kind / name).rglob("*")
         if f.is_file() and "checkpoints" not in f.parts
-    ]
-    return str(max(times, default=0))
+    )
+    return "\n".join(rows)
 
 
 def notebook_params(params_file: str | Path, write_run: bool = False) -> Params:
     """The params a notebook runs with. Run by Snakemake (``ilsim notebook`` injects
     ``write_run=True``) or under ``ILSIM_NAME`` (the tests' scratch copy): as they are. Opened
-    interactively: under the name ``<name>-interactive``, on a copy of the run's folders (made
-    again when the run has changed since; otherwise the notebooks opened before keep their
-    outputs there), so exploring a notebook never rewrites what Snakemake made (set
-    ``write_run = True`` in the parameters cell to write the run itself)."""
+    interactively: the params the run was made with (``results/<name>/params.yaml``, which
+    holds any ``--config`` overrides) under the name ``<name>-interactive``, on a copy of the
+    run's folders (made again when the run has changed since; otherwise the notebooks opened
+    before keep their outputs there), so exploring a notebook never rewrites what Snakemake
+    made (set ``write_run = True`` in the parameters cell to write the run itself)."""
     p = load_params(params_file)
     if write_run or os.environ.get(NAME_OVERRIDE):
         return p
+    run_file = Path("results") / p.name / "params.yaml"  # what Snakemake ran with (--config …)
+    if run_file.is_file():
+        p = load_params(run_file)
     scratch = p.name + INTERACTIVE
     marker = Path("results") / scratch / ".copied_from"
-    stamp = _stamp(p.name)
-    if not marker.is_file() or marker.read_text() != stamp:
+    listing = _listing(p.name)
+    if not marker.is_file() or marker.read_text() != listing:
         scratch_copy(p.name, scratch)
         marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(stamp)
+        marker.write_text(listing)
     print(
         f"interactive session: reading and writing a copy of run {p.name!r} as {scratch!r} "
         f"(set write_run = True in the parameters cell to write {p.name!r} itself)"

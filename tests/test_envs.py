@@ -133,6 +133,15 @@ def test_reset_seeds_an_int_a_list_and_a_mask(bars):
     assert not np.array_equal(vec(bars).reset()[0], vec(bars).reset()[0])
 
 
+def test_a_same_step_partial_reset_keeps_the_others_current_observations(bars):
+    env = vec(bars, n=3, mode=SAME, episode=20)
+    env.reset(seed=4)
+    for _ in range(3):
+        last, *_ = env.step(np.full((3, 1), 0.5, dtype=np.float32))
+    obs, _ = env.reset(options={"reset_mask": np.array([True, False, False])})
+    assert np.array_equal(obs[1:], last[1:]) and (env.market.t.tolist() == [0, 3, 3])
+
+
 def test_a_partial_reset_leaves_an_ended_env_its_last_observation(bars):
     env = vec(bars, n=3, mode=NEXT, episode=6)
     env.reset(seed=4)

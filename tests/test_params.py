@@ -188,3 +188,16 @@ def test_example_params_are_shipped():
     assert load_params(example_params("default")).name == "default"
     with pytest.raises(FileNotFoundError):
         example_params("nope")
+
+
+def test_config_overrides_keep_strings_that_are_values():
+    """``none`` is an impact mode, not null; a file given with --configfile is no override."""
+    from ilsim.params import config_overrides
+
+    raw = {"market": {"impact": "none", "fee": "1e-4"}}
+    assert config_overrides(raw, {"market": {"impact": "none", "fee": "1e-4"}}) == {}
+    got = config_overrides({"market": {"impact": "paper"}}, {"market": {"impact": "none"}})
+    assert got == {"market": {"impact": "none"}}
+    assert config_overrides({"a": {"n": 1}}, {"a": {"n": "12345678901234567891"}}) == {
+        "a": {"n": 12345678901234567891}
+    }

@@ -297,7 +297,9 @@ def test_choose_impact_mode_follows_the_measurement(tmp_path):
     pick = lambda *a: pipeline.choose_impact_mode(p, response(*a), tmp_path)  # noqa: E731
     assert pick(1.0, 0.5)["mode"] == "paper"
     flat = pick(0.0, -0.2)
-    assert flat["mode"] == "learned" and "interval reaching 0" in flat["text"]
+    assert flat["mode"] == "learned" and "includes 0" in flat["text"]
+    assert "negative" in pick(-2.0, -3.0)["text"]  # interval -3 … -1
+    assert "no interval" in pick(0.5, float("nan"))["text"]
     tiny = pick(pipeline.PAPER_IMPACT_MIN_BP / 2, 0.01)
     assert tiny["mode"] == "learned" and "threshold" in tiny["text"]
     assert pick(0.0, -0.2, 0.0, -0.1)["mode"] == "calibrated"

@@ -262,6 +262,10 @@ def test_paired_seeds_counts_identical_backtests_and_tests_the_difference():
     assert per["diff_pp"].tolist() == [0.0, 0.25, 0.25, 0.25]
     assert summary["diff_pp"] == pytest.approx(0.1875) and summary["ci_low"] < 0.1875
     assert summary["p_sign_flip"] == pytest.approx(4 / 16)  # the three nonzero share a sign
+    agree = pd.DataFrame(rows).assign(total_return_pct=lambda d: d["segment"] * 1.0)
+    agree.loc[agree["strategy"] == "final_rl", "total_return_pct"] += 0.5  # every seed +0.5
+    verdict = report.paired_seeds(agree).iloc[-1]["verdict"]
+    assert verdict.startswith("not testable")
 
 
 def _sweep_rows(diff_by_size: dict[float, float]) -> pd.DataFrame:
@@ -294,6 +298,10 @@ def test_sweep_verdict_names_the_first_size_from_which_interactive_pays_off():
     assert sweep_verdict(gap).startswith("Interactive training pays off from a portfolio of 1e+08")
     flat = _sweep_rows({1e6: 0.0, 1e8: 0.0}).assign(degenerate=True)
     assert sweep_verdict(flat).startswith("Uninformative: at every portfolio size both")
+    one = _sweep_rows({1e6: 0.0, 1e8: 2.0})
+    one = one[one["seed"] == 0]  # one seed: no interval anywhere, not a negative result
+    text = sweep_verdict(one)
+    assert text.startswith("Not testable") and "(not testable)" in text
     summary = sweep_summary(_sweep_rows({1e6: 0.0, 1e8: 2.0}))
     fr = summary[(summary["strategy"] == "final_rl") & (summary["metric"] == "total_return_pct")]
     assert fr.set_index("size")["mean"].to_dict() == pytest.approx({1e6: 1.0, 1e8: 3.0})

@@ -49,3 +49,15 @@ def test_snakemake_and_the_tests_use_the_params_as_they_are(project, monkeypatch
     monkeypatch.setenv(NAME_OVERRIDE, "default-nbval")
     assert runs.notebook_params("params/p.yaml").name == "default-nbval"
     assert not (project / "results/default-interactive").exists()
+
+
+def test_an_interactive_session_reads_the_params_the_run_was_made_with(project):
+    import yaml
+
+    raw = yaml.safe_load((project / "params/p.yaml").read_text())
+    (project / "results/default/params.yaml").write_text(yaml.safe_dump({**raw, "seed": 7}))
+    p = runs.notebook_params("params/p.yaml")
+    assert p.seed == 7 and p.name == "default-interactive"
+    (project / "results/default/results.txt").unlink()  # a file gone from the run: new copy
+    runs.notebook_params("params/p.yaml")
+    assert not (project / "results/default-interactive/results.txt").exists()

@@ -108,9 +108,11 @@ def test_one_changed_byte_of_the_data_reruns_the_import_and_everything_after(tmp
 @pytest.mark.parametrize(
     "how", [("--executor", "slurm", "-j", "10"), ("--profile", "profiles/slurm")]
 )
-def test_every_job_carries_threads_and_resources_for_a_slurm_executor(how):
+def test_every_job_carries_threads_and_resources_for_a_slurm_executor(how, tmp_path):
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    plan = dry_run(ROOT / "params/default.yaml", ROOT, *how, "-p")
+    project = copy_project(tmp_path / "project")  # (profiles/ too: the checkout stays clean)
+    shutil.copytree(ROOT / "profiles", project / "profiles")
+    plan = dry_run(project / "params/default.yaml", project, *how, "-p")
     blocks = re.findall(
         r"^(rule|localrule) (\w+):\n(.*?)(?=^(?:rule|localrule) |\Z)", plan, flags=re.M | re.S
     )
