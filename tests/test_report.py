@@ -428,3 +428,13 @@ def test_an_excess_against_the_subject_is_never_called_skill():
     dd = c.loc["Its average max drawdown is about half of long-only's (ratio within 0.35–0.65)"]
     assert dd["verdict"] == "holds, but its exposure-matched constant position does better"
     assert dd["excess"] == pytest.approx(0.2)
+
+
+def test_tables_do_not_carry_the_last_bits_of_a_float(tmp_path):
+    """Two runs whose sums differ only in their order (the last bit) write the same bytes."""
+    from ilsim.report import write_table
+
+    x = 0.08844782780360504
+    a = write_table(pd.DataFrame({"v": [x]}), tmp_path / "a", "t")[0].read_bytes()
+    b = write_table(pd.DataFrame({"v": [np.nextafter(x, 1.0)]}), tmp_path / "b", "t")[0]
+    assert a == b.read_bytes() and a.decode().splitlines()[1] == "0.0884478278036"
