@@ -12,7 +12,6 @@ import glob
 import json
 import os
 import sys
-from pathlib import Path
 
 import yaml
 
@@ -29,8 +28,8 @@ def read_params():
     """The params file (the last --configfile, else params/default.yaml) with the
     `--config KEY=VALUE` overrides merged in and validated (an unknown key stops with its
     name). The steps read the result from results/<name>/params.yaml (one path per run, so
-    neither an override nor another spelling of the params file reads as a change; rewritten
-    only when its content changes; ${VAR} references are kept and expanded by each step)."""
+    neither an override nor another spelling of the params file reads as a change; written
+    when a run starts, below; ${VAR} references are kept and expanded by each step)."""
     files = list(workflow.overwrite_configfiles)
     path = os.path.relpath(files[-1]) if files else "params/default.yaml"
     try:
@@ -47,19 +46,21 @@ def read_params():
         sys.exit(f"ilsim: {err}")
     out = f"results/{p.name}/params.yaml"
     text = f"# {path}" + (f" with --config {json.dumps(overrides)}" if overrides else "") + "\n"
-    text += yaml.safe_dump(merged, sort_keys=False)
-    if not os.path.exists(out) or open(out).read() != text:
-        if any(Path(".snakemake/locks").glob("*")) and os.path.exists(out):
-            # a workflow is running here and its steps read this file: leave it alone
-            print(f"ilsim: a run holds the lock; {out} is not rewritten", file=sys.stderr)
-        else:
-            os.makedirs(os.path.dirname(out), exist_ok=True)
-            with open(out, "w") as fh:
-                fh.write(text)
-    return out, p
+    return out, p, text + yaml.safe_dump(merged, sort_keys=False)
 
 
-PARAMS_FILE, P = read_params()
+PARAMS_FILE, P, PARAMS_TEXT = read_params()
+
+
+onstart:
+    # Written when a run starts (not by a dry run, --lint or --report, and after the run took
+    # its lock), so the file always holds the params of the last run that made results.
+    os.makedirs(os.path.dirname(PARAMS_FILE), exist_ok=True)
+    if not os.path.exists(PARAMS_FILE) or open(PARAMS_FILE).read() != PARAMS_TEXT:
+        with open(PARAMS_FILE, "w") as fh:
+            fh.write(PARAMS_TEXT)
+
+
 NAME = P.name
 RES, REP, FIG = f"results/{NAME}", f"reports/{NAME}", f"figures/{NAME}"
 NB = f"{REP}/notebooks"

@@ -31,7 +31,7 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g", index: bool = False)
 
 # Significant digits of a table's floats: far beyond any meaningful precision, and short of
 # the last bits, which the order of a floating-point sum (thread scheduling) can change — so
-# two runs with the same params write the same bytes.
+# such differences rarely reach a table's bytes (a value on a rounding boundary still can).
 CSV_FLOAT_FORMAT = "%.12g"
 
 

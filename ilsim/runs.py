@@ -21,24 +21,37 @@ def scratch_copy(source: str, dest: str, root: str | Path = ".") -> None:
     for kind in KINDS:
         src, dst = Path(root) / kind / source, Path(root) / kind / dest
         tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-        if src.exists():
-            shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("checkpoints"))
+        old = dst.with_name(f".{dst.name}.{os.getpid()}.old")
+        for leftover in (tmp, old):
+            shutil.rmtree(leftover, ignore_errors=True)
+        try:
+            if src.exists():
+                shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("checkpoints"))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         if dst.exists():
-            shutil.rmtree(dst)
+            dst.rename(old)  # aside first, so the target is never half deleted
         if tmp.exists():
             tmp.rename(dst)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _listing(name: str, root: str | Path = ".") -> str:
     """What run ``name`` holds now: every file's path, size and modification time (a file
     added, changed or removed changes it)."""
-    rows = sorted(
-        f"{f.relative_to(root)} {f.stat().st_size} {f.stat().st_mtime_ns}"
-        for kind in KINDS
-        for f in (Path(root) / kind / name).rglob("*")
-        if f.is_file() and "checkpoints" not in f.parts
-    )
-    return "\n".join(rows)
+    rows = []
+    for kind in KINDS:
+        for f in (Path(root) / kind / name).rglob("*"):
+            if "checkpoints" in f.parts:
+                continue
+            try:
+                st = f.stat()
+            except FileNotFoundError:  # removed while we looked (a run in progress)
+                continue
+            if f.is_file():
+                rows.append(f"{f.relative_to(root)} {st.st_size} {st.st_mtime_ns}")
+    return "\n".join(sorted(rows))
 
 
 def notebook_params(params_file: str | Path, write_run: bool = False) -> Params:

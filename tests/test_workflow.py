@@ -140,6 +140,13 @@ def test_config_overrides_are_honoured_and_unknown_keys_refused(tmp_path):
         env={k: v for k, v in os.environ.items() if k != "ILSIM_NAME"},
     ).stdout
     path = project / "results/override/params.yaml"  # what the steps read
+    assert not path.exists()  # a dry run writes nothing: the file holds the last real run's
+    subprocess.run(  # a run starts (--touch: its jobs need not succeed here) and writes it
+        ["snakemake", "-j1", "--touch", "--config", "name=override", "seed=7",
+         "synthetic={n_regimes: 5}", "market={noise: false, il_volume_unit: 250}"],
+        cwd=project, capture_output=True, text=True,
+        env={k: v for k, v in os.environ.items() if k != "ILSIM_NAME"},
+    )
     merged = yaml.safe_load(path.read_text())
     assert merged["seed"] == 7 and merged["name"] == "override"
     assert merged["synthetic"]["n_regimes"] == 5 and merged["market"]["noise"] is False
@@ -174,8 +181,9 @@ def test_the_html_report_holds_every_table_and_figure(tmp_path):
     assert not missing, missing
 
 
-def test_the_workflow_lints_clean():
-    out = subprocess.run(["snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
+def test_the_workflow_lints_clean(tmp_path):
+    project = copy_project(tmp_path / "project")
+    out = subprocess.run(["snakemake", "--lint"], cwd=project, capture_output=True, text=True)
     assert "Congratulations, your workflow is in a good condition!" in out.stdout + out.stderr, (
         out.stdout[-2000:] + out.stderr[-2000:]
     )
