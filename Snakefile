@@ -16,8 +16,8 @@ import sys
 import yaml
 
 from ilsim.data import file_sha256
-from ilsim.params import NAME_OVERRIDE, ParamsError, config_overrides, load_params
-from ilsim.params import merge_overrides, params_from_dict
+from ilsim.params import ParamsError, config_overrides, load_params, merge_overrides
+from ilsim.params import params_from_dict, with_name_override
 from ilsim.pipeline import sweep_label
 
 
@@ -37,9 +37,7 @@ def read_params():
         with open(path) as fh:
             raw = yaml.safe_load(fh) or {}
         overrides = config_overrides(raw, config)
-        merged = merge_overrides(raw, overrides)
-        if os.environ.get(NAME_OVERRIDE):  # a run under another name, as load_params has it
-            merged["name"] = os.environ[NAME_OVERRIDE]
+        merged = with_name_override(merge_overrides(raw, overrides))
         if overrides:
             p = params_from_dict(merged, f"{path} with --config {json.dumps(overrides)}")
     except ParamsError as err:

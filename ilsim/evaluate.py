@@ -29,7 +29,7 @@ import pandas as pd
 import yaml
 
 from ilsim import backtest, data, features, metrics, pipeline, plots, regimes
-from ilsim.params import _ENV, NAME_OVERRIDE, Params, ParamsError, params_from_dict
+from ilsim.params import _ENV, Params, ParamsError, params_from_dict, with_name_override
 from ilsim.report import write_table
 
 __all__ = [
@@ -64,9 +64,7 @@ def read_params(path: str | Path) -> Params:
             missing = [m.group(1) for m in _ENV.finditer(value) if not os.environ.get(m.group(1))]
             if any(m.group(2) is None for m in _ENV.finditer(value) if m.group(1) in missing):
                 d[key] = "<not needed to read saved artifacts>"
-    if os.environ.get(NAME_OVERRIDE):  # the run under another name, as load_params reads it
-        raw = {**raw, "name": os.environ[NAME_OVERRIDE]}
-    return params_from_dict(raw, path, check_files=False)
+    return params_from_dict(with_name_override(raw), path, check_files=False)
 
 
 def load_bars_files(p: Params, files: Sequence[str | Path]) -> tuple[pd.DataFrame, list[dict]]:

@@ -488,10 +488,14 @@ def load_params(path: str | Path, *, check_files: bool = True) -> Params:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}") from None
-    raw = raw or {}
-    if os.environ.get(NAME_OVERRIDE):  # a run under another name: its outputs go elsewhere
-        raw = {**raw, "name": os.environ[NAME_OVERRIDE]}
-    return params_from_dict(raw, path, check_files=check_files)
+    return params_from_dict(with_name_override(raw or {}), path, check_files=check_files)
+
+
+def with_name_override(raw: dict) -> dict:
+    """``raw`` under the name ``ILSIM_NAME`` gives, when set: a run under another name, whose
+    outputs go elsewhere (the tests' scratch copy). One place for every params reader."""
+    name = os.environ.get(NAME_OVERRIDE)
+    return {**raw, "name": name} if name else raw
 
 
 def example_params(name: str = "default") -> Path:

@@ -55,4 +55,6 @@ def load(results_dir: str | Path) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=COLUMNS)
     rows = pd.read_csv(path, names=COLUMNS, header=None, dtype={"step": str, "item": str})
+    rows = rows[rows["step"] != "step"]  # a header line written by earlier versions
+    rows = rows.astype({"seconds": float})
     return rows.drop_duplicates(["step", "item"], keep="last").reset_index(drop=True)

@@ -38,3 +38,12 @@ def test_parallel_jobs_never_lose_or_break_a_timing(tmp_path):
     t = timings.load(tmp_path)
     assert len(t) == 300 and set(t["step"]) == {"a", "b"}
     assert t[t["step"] == "a"].set_index("item").loc["item 7, x", "seconds"] == 7.0
+
+
+def test_load_reads_a_file_an_earlier_version_wrote_with_a_header(tmp_path):
+    from ilsim import timings
+
+    timings.timings_path(tmp_path).write_text("step,item,seconds\ntrain,a,1.5\n")
+    timings.record(tmp_path, "train", "b", 2.0)
+    rows = timings.load(tmp_path)
+    assert rows["item"].tolist() == ["a", "b"] and rows["seconds"].tolist() == [1.5, 2.0]
