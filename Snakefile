@@ -18,7 +18,8 @@ import yaml
 from ilsim.data import file_sha256
 from ilsim.params import ParamsError, config_overrides, load_params, merge_overrides
 from ilsim.params import params_from_dict, with_name_override
-from ilsim.pipeline import sweep_label
+from ilsim.artifacts import LEARNED, sweep_label
+from ilsim.artifacts import step as registered
 
 
 report: "docs/report.rst"
@@ -93,7 +94,7 @@ def data_stamp():
 
 
 DATA_FILES = data_stamp()
-ILSIM_SOURCES = sorted(glob.glob("ilsim/*.py"))
+ILSIM_SOURCES = sorted(glob.glob("ilsim/**/*.py", recursive=True))
 
 # Software: every job runs in this environment, or with `--sdm conda` in envs/ilsim.yaml
 # (the same requirements as pyproject.toml's core and [workflow]; the checkout's ilsim is put
@@ -153,24 +154,71 @@ def table(name, step):
     return report(f"{REP}/tables/{name}.csv", category=STEP[step], labels={"table": name})
 
 
+# Each rule's files come from the registry in ilsim/artifacts.py (one place for every path):
+# what the step writes and every file it reads, the paper's tables included; a test checks the
+# registry against what the steps' code and notebooks read.
+def reads(rule):
+    """The files a step reads (plus the ilsim sources and its notebook)."""
+    s = registered(rule)
+    files = [ILSIM_SOURCES] + ([f"notebooks/{s.notebook}.ipynb"] if s.notebook else [])
+    for name in s.reads:
+        kind, _, stem = name.rpartition(":")
+        if name == "policies":
+            files.append(POLICIES)
+        elif name == "sweep_policies":
+            files.append(SWEEP_POLICIES)
+        elif kind == "paper":
+            files.append(f"paper/{stem}.csv")
+        elif not P.backtest.impact and (stem == "size_sweep.csv" or stem.endswith("size_sweep")):
+            continue  # the sweep backtests with impact: off with backtest.impact false
+        elif kind == "table":
+            files.append(f"{REP}/tables/{stem}.csv")
+        elif kind == "figure":
+            files.append(f"{FIG}/{stem}.png")
+        else:
+            files.append(f"{RES}/{stem}")
+    return files
+
+
+def writes(rule, step):
+    """A step's outputs by name: its executed notebook, artifacts, tables and figures."""
+    s = registered(rule)
+    out = {"nb": f"{NB}/{s.notebook}.ipynb"} if s.notebook else {}
+    out.update({name.replace(".", "_"): f"{RES}/{name}" for name in s.writes})
+    out.update({name: table(name, step) for name in s.tables})
+    out.update({name: figure(name, step) for name in s.figures})
+    return out
+
+
+SEEDS = list(P.rl.seeds)
+POLICIES = expand(f"{RES}/policies/{{agent}}_seed{{seed}}.pt", agent=LEARNED, seed=SEEDS)
+
+
+SWEEP_SEEDS = list(P.sweep.seeds)
+SWEEP_SIZES = [sweep_label(s) for s in P.sweep.sizes]
+SWEEP_FEES = [sweep_label(f) for f in P.backtest.fees()]  # the fee axis (issue 15)
+SWEEP_POLICIES = expand(
+    f"{RES}/sweep/final_rl_{{size}}_fee{{fee}}_seed{{seed}}.pt",
+    size=SWEEP_SIZES,
+    fee=SWEEP_FEES,
+    seed=SWEEP_SEEDS,
+)
+SWEEP_POLICIES.extend(
+    expand(f"{RES}/sweep/rl_baseline_fee{{fee}}_seed{{seed}}.pt", fee=SWEEP_FEES, seed=SWEEP_SEEDS)
+)
+
+
+wildcard_constraints:
+    size=r"[0-9.e+-]+",
+    fee=r"[0-9.e+-]+",
+
+
 rule segment:
     input:
-        ILSIM_SOURCES,
         DATA_FILES,
-        "notebooks/01_segment.ipynb",
-        "paper/table2_regimes.csv",  # the role search aims at the paper's long-only numbers
-        "paper/case_studies.csv",
+        reads("segment"),
     output:
-        nb=f"{NB}/01_segment.ipynb",
-        bars=f"{RES}/bars.parquet",
-        extrema=f"{RES}/extrema.json",
-        segments=f"{RES}/segments.csv",
-        table=table("segments", 1),
-        zigzag=table("zigzag_vs_extrema", 1),
-        sweep=table("zigzag_sweep", 1),
-        long_only=table("segment_long_only", 1),
-        role_search=table("role_search", 1),
-        fig=figure("fig_segments", 1),
+        **writes("segment", 1),
     params:
         section=section("seed", "data", "synthetic", "segments"),
         **RUN,
@@ -192,18 +240,9 @@ rule segment:
 
 rule features:
     input:
-        ILSIM_SOURCES,
-        "notebooks/02_features.ipynb",
-        rules.segment.output.bars,
-        rules.segment.output.segments,
+        reads("features"),
     output:
-        nb=f"{NB}/02_features.ipynb",
-        raw=f"{RES}/features_raw.parquet",
-        scaled=f"{RES}/features.parquet",
-        scaler=f"{RES}/scaler.json",
-        table=table("features_by_regime", 2),
-        dist=figure("fig_feature_distributions", 2),
-        corr=figure("fig_feature_correlation", 2),
+        **writes("features", 2),
     params:
         section=section("features"),
         **RUN,
@@ -223,20 +262,9 @@ rule features:
 
 rule imitation:
     input:
-        ILSIM_SOURCES,
-        "notebooks/03_imitation.ipynb",
-        rules.segment.output.bars,
-        rules.segment.output.segments,
-        rules.features.output.scaled,
+        reads("imitation"),
     output:
-        nb=f"{NB}/03_imitation.ipynb",
-        labels=f"{RES}/labels.parquet",
-        agents=f"{RES}/il_agents.pt",
-        history=f"{RES}/il_history.csv",
-        mix=table("il_labels", 3),
-        fit=table("il_fit", 3),
-        figs=figure("fig_il_labels", 3),
-        curves=figure("fig_il_training", 3),
+        **writes("imitation", 3),
     params:
         section=section("seed", "device", "experts", "il"),
         **RUN,
@@ -256,23 +284,9 @@ rule imitation:
 
 rule il_diversity:
     input:
-        ILSIM_SOURCES,
-        "notebooks/04_il_diversity.ipynb",
-        rules.segment.output.bars,
-        rules.segment.output.segments,
-        "paper/table3_il_general.csv",
-        "paper/table4_il_risk.csv",
-        rules.imitation.output.agents,
-        rules.features.output.scaled,
+        reads("il_diversity"),
     output:
-        nb=f"{NB}/04_il_diversity.ipynb",
-        table3=table("table3_il_general", 4),
-        table4=table("table4_il_risk", 4),
-        diversity=table("il_diversity", 4),
-        fig1=figure("fig1_il_pnl", 4),
-        fig2=figure("fig2_il_actions", 4),
-        corr=figure("fig_il_action_corr", 4),
-        mix=figure("fig_il_action_mix", 4),
+        **writes("il_diversity", 4),
     params:
         section=section("il", "backtest"),
         **RUN,
@@ -292,29 +306,9 @@ rule il_diversity:
 
 rule simulator:
     input:
-        ILSIM_SOURCES,
-        "notebooks/05_action_synthesis.ipynb",
-        rules.segment.output.bars,
-        rules.segment.output.segments,
-        rules.imitation.output.agents,
-        rules.features.output.scaled,
-        rules.features.output.scaler,
+        reads("simulator"),
     output:
-        nb=f"{NB}/05_action_synthesis.ipynb",
-        net=f"{RES}/synthesis.pt",
-        history=f"{RES}/synthesis_history.csv",
-        mode=f"{RES}/impact_mode.json",
-        law=f"{RES}/impact_law.json",
-        quality=table("synthesis_quality", 5),
-        impact=table("impact_response", 5),
-        law_table=table("impact_law", 5),
-        curves=table("impact_curves", 5),
-        checks=table("impact_checks", 5),
-        fig_laws=figure("fig_impact_laws", 5),
-        realism=table("realism", 5),
-        fig4=figure("fig4_influence_weights", 5),
-        fig_impact=figure("fig_impact_response", 5),
-        fig_realism=figure("fig_realism", 5),
+        **writes("simulator", 5),
     params:
         section=section("seed", "device", "synthesis", "market", "backtest"),
         **RUN,
@@ -332,23 +326,9 @@ rule simulator:
         papermill("05_action_synthesis")
 
 
-SEEDS = list(P.rl.seeds)
-LEARNED = ["final_rl", "rl_baseline", "il_baseline"]
-POLICIES = expand(f"{RES}/policies/{{agent}}_seed{{seed}}.pt", agent=LEARNED, seed=SEEDS)
-
-
 rule train_policy:
     input:
-        ILSIM_SOURCES,
-        rules.segment.output.bars,
-        rules.segment.output.segments,
-        rules.features.output.scaled,
-        rules.features.output.scaler,
-        rules.imitation.output.agents,
-        rules.simulator.output.net,
-        rules.simulator.output.mode,
-        rules.simulator.output.law,
-        rules.imitation.output.labels,
+        reads("train_policy"),
     output:
         policies=expand(f"{RES}/policies/{{{{agent}}}}_seed{{seed}}.pt", seed=SEEDS),
         curves=expand(f"{RES}/policies/{{{{agent}}}}_seed{{seed}}.csv", seed=SEEDS),
@@ -371,40 +351,9 @@ rule train_policy:
         command("train-policy {params.params_file} {wildcards.agent}")
 
 
-SWEEP_SEEDS = list(P.sweep.seeds)
-SWEEP_SIZES = [sweep_label(s) for s in P.sweep.sizes]
-SWEEP_FEES = [sweep_label(f) for f in P.backtest.fees()]  # the fee axis (issue 15)
-SWEEP_POLICIES = expand(
-    f"{RES}/sweep/final_rl_{{size}}_fee{{fee}}_seed{{seed}}.pt",
-    size=SWEEP_SIZES,
-    fee=SWEEP_FEES,
-    seed=SWEEP_SEEDS,
-)
-SWEEP_POLICIES.extend(
-    expand(f"{RES}/sweep/rl_baseline_fee{{fee}}_seed{{seed}}.pt", fee=SWEEP_FEES, seed=SWEEP_SEEDS)
-)
-
-
-wildcard_constraints:
-    size=r"[0-9.e+-]+",
-    fee=r"[0-9.e+-]+",
-
-
-SWEEP_INPUTS = [
-    rules.segment.output.bars,
-    rules.segment.output.segments,
-    rules.features.output.scaled,
-    rules.features.output.scaler,
-    rules.imitation.output.agents,
-    rules.simulator.output.net,
-    rules.simulator.output.law,
-]
-
-
 rule train_sweep_final:
     input:
-        ILSIM_SOURCES,
-        SWEEP_INPUTS,
+        reads("train_sweep"),
     output:
         expand(f"{RES}/sweep/final_rl_{{{{size}}}}_fee{{{{fee}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
     params:
@@ -426,8 +375,7 @@ rule train_sweep_final:
 
 rule train_sweep_baseline:
     input:
-        ILSIM_SOURCES,
-        SWEEP_INPUTS,
+        reads("train_sweep"),
     output:
         expand(f"{RES}/sweep/rl_baseline_fee{{{{fee}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
     params:
@@ -449,13 +397,9 @@ rule train_sweep_baseline:
 
 rule size_sweep:
     input:
-        ILSIM_SOURCES,
-        SWEEP_POLICIES,
-        SWEEP_INPUTS,
+        reads("size_sweep"),
     output:
-        rows=f"{RES}/size_sweep.csv",
-        table=table("size_sweep", 8),
-        fig=figure("fig_size_sweep", 8),
+        **writes("size_sweep", 8),
     params:
         section=section("backtest", "sweep"),
         **RUN,
@@ -479,23 +423,9 @@ SWEEP_OUTPUTS = list(rules.size_sweep.output) if P.backtest.impact else []
 
 rule train_rl:
     input:
-        ILSIM_SOURCES,
-        "notebooks/06_train_rl.ipynb",
-        rules.segment.output.bars,
-        rules.segment.output.segments,
-        rules.features.output.scaled,
-        rules.features.output.scaler,
-        POLICIES,
+        reads("train_rl"),
     output:
-        nb=f"{NB}/06_train_rl.ipynb",
-        fig=figure("fig_rl_training", 6),
-        diagnostics=figure("fig_rl_diagnostics", 6),
-        actions=figure("fig_rl_actions", 6),
-        preact=figure("fig_rl_preact", 6),
-        planted=figure("fig_planted_edge", 6),
-        training=table("rl_training", 6),
-        validation=table("rl_validation", 6),
-        planted_table=table("planted_edge", 6),
+        **writes("train_rl", 6),
     params:
         section=section("rl", "market", "backtest"),
         **RUN,
@@ -515,27 +445,9 @@ rule train_rl:
 
 rule backtest:
     input:
-        ILSIM_SOURCES,
-        "notebooks/07_backtest.ipynb",
-        rules.segment.output.bars,
-        rules.segment.output.segments,
-        rules.features.output.scaled,
-        rules.features.output.scaler,
-        "paper/table1_aggregate.csv",
-        "paper/case_studies.csv",
-        POLICIES,
-        rules.simulator.output.law,
+        reads("backtest"),
     output:
-        nb=f"{NB}/07_backtest.ipynb",
-        backtests=f"{RES}/backtests.csv",
-        claim_backtests=f"{RES}/claim_backtests.csv",
-        table1=table("table1_aggregate", 7),
-        per_seed=table("table1_per_seed", 7),
-        paired=table("paired_rl", 7),
-        cases=table("case_studies", 7),
-        fig3=figure("fig3_risk_return", 7),
-        fig5=figure("fig5_case_bear", 7),
-        fig6=figure("fig6_case_volatile", 7),
+        **writes("backtest", 7),
     params:
         section=section("backtest"),
         **RUN,
@@ -555,27 +467,9 @@ rule backtest:
 
 rule regime_analysis:
     input:
-        ILSIM_SOURCES,
-        "notebooks/08_regime_analysis.ipynb",
-        rules.segment.output.bars,
-        rules.segment.output.segments,
-        rules.simulator.output.mode,
-        "paper/table2_regimes.csv",
-        "paper/case_studies.csv",
-        "paper/table1_aggregate.csv",
-        rules.backtest.output.backtests,
-        rules.backtest.output.claim_backtests,
-        rules.backtest.output.table1,
-        rules.backtest.output.cases,
-        rules.backtest.output.paired,
-        rules.train_rl.output.training,
-        rules.train_rl.output.validation,
-        rules.train_rl.output.planted_table,
-        SWEEP_OUTPUTS,
+        reads("regime_analysis"),
     output:
-        nb=f"{NB}/08_regime_analysis.ipynb",
-        table2=table("table2_regimes", 8),
-        claims=table("claims", 8),
+        **writes("regime_analysis", 8),
         report=report(f"{REP}/reproduction.md", category=STEP[8], labels={"report": "reproduction"}),
     params:
         section=section("seed", "claims", "backtest"),
@@ -596,17 +490,9 @@ rule regime_analysis:
 
 rule il_methods:
     input:
-        ILSIM_SOURCES,
-        "notebooks/09_il_methods.ipynb",
-        rules.segment.output.bars,
-        rules.segment.output.segments,
-        rules.imitation.output.labels,
-        rules.features.output.scaled,
-        rules.features.output.scaler,
+        reads("il_methods"),
     output:
-        nb=f"{NB}/09_il_methods.ipynb",
-        table=table("il_methods", 9),
-        fig=figure("fig_il_methods", 9),
+        **writes("il_methods", 9),
     params:
         section=section("seed", "il_methods", "il", "experts", "synthesis", "market", "rl"),
         **RUN,

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from ilsim import market, pipeline
+from ilsim import market, world
 from ilsim.params import load_params, resolve_device
 
 
@@ -72,10 +72,12 @@ def state_bytes(m: market.VectorMarket) -> int:
 def main() -> int:
     params = load_params(sys.argv[1] if len(sys.argv) > 1 else "params/default.yaml")
     device = resolve_device(params.device)
-    data = pipeline.market_data(params, role="sim_train", device=device)
-    cfg = pipeline.market_config(params, data.bars, impact="paper")
-    print(f"params {params.name}, device {device}, torch threads {torch.get_num_threads()}, "
-          f"{data.il_policy.__self__.n_models} IL agents")
+    data = world.market_data(params, role="sim_train", device=device)
+    cfg = world.market_config(params, data.bars, impact="paper")
+    print(
+        f"params {params.name}, device {device}, torch threads {torch.get_num_threads()}, "
+        f"{data.il_policy.__self__.n_models} IL agents"
+    )
     print(f"{'N':>6} {'vectorised steps/s':>20} {'naive loop steps/s':>20} {'ratio':>8}")
     for n in (1, 64, 1024, 4096):
         m = market.VectorMarket(data, cfg, n, device)
@@ -87,13 +89,14 @@ def main() -> int:
     m = market.VectorMarket(data, cfg, 4096, device)
     rate(m, 50)
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"4096 envs: per-env state {state_bytes(m) / 2**20:.1f} MiB; "
-          f"peak RSS {rss1:.0f} MiB (+{max(0.0, rss1 - rss0):.0f} MiB for the 4096-env market)")
+    print(
+        f"4096 envs: per-env state {state_bytes(m) / 2**20:.1f} MiB; "
+        f"peak RSS {rss1:.0f} MiB (+{max(0.0, rss1 - rss0):.0f} MiB for the 4096-env market)"
+    )
     print("naive loop: the same VectorMarket with N=1, one object per env, at most 64 objects")
 
     mode = params.market.impact
-    m = market.VectorMarket(data, pipeline.market_config(params, data.bars, impact=mode), 4096,
-                            device)
+    m = market.VectorMarket(data, world.market_config(params, data.bars, impact=mode), 4096, device)
     m.reset(seed=0)
     runs = 5
     ens = statistics.median(ensemble_rate(m) for _ in range(runs))

@@ -18,7 +18,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from ilsim import envs, market, pipeline
+from ilsim import envs, market, world
 from ilsim.params import load_params
 from ilsim.sb3 import SB3VecEnv
 
@@ -29,8 +29,16 @@ N_STEPS = 32  # rollout length per env
 def ppo_rate(vec, n_envs: int, rollouts: int) -> float:
     """Env-steps per second of PPO learning ``rollouts`` rollouts (after one warm-up rollout)."""
     batch = min(4096, N_STEPS * n_envs)
-    model = PPO("MlpPolicy", vec, n_steps=N_STEPS, batch_size=batch, n_epochs=4, seed=0,
-                device="cpu", policy_kwargs={"net_arch": [64, 64]})
+    model = PPO(
+        "MlpPolicy",
+        vec,
+        n_steps=N_STEPS,
+        batch_size=batch,
+        n_epochs=4,
+        seed=0,
+        device="cpu",
+        policy_kwargs={"net_arch": [64, 64]},
+    )
     model.learn(N_STEPS * n_envs)  # warm-up
     t = time.perf_counter()
     model.learn(N_STEPS * n_envs * rollouts, reset_num_timesteps=False)
@@ -40,10 +48,12 @@ def ppo_rate(vec, n_envs: int, rollouts: int) -> float:
 def main() -> int:
     params = load_params(sys.argv[1] if len(sys.argv) > 1 else "params/default.yaml")
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 256
-    data = pipeline.market_data(params, role="sim_train", device="cpu")
-    cfg = pipeline.market_config(params, data.bars)
-    print(f"params {params.name}, impact {cfg.impact!r}, N = {n}, PPO n_steps {N_STEPS}, "
-          f"torch threads {torch.get_num_threads()}")
+    data = world.market_data(params, role="sim_train", device="cpu")
+    cfg = world.market_config(params, data.bars)
+    print(
+        f"params {params.name}, impact {cfg.impact!r}, N = {n}, PPO n_steps {N_STEPS}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     fast = ppo_rate(SB3VecEnv(market.VectorMarket(data, cfg, n)), n, rollouts=8)
     slow = ppo_rate(DummyVecEnv([lambda: envs.MarketEnv(data, cfg)] * n), n, rollouts=1)
     ratio = fast / slow

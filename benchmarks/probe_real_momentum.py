@@ -14,17 +14,18 @@ import time
 import numpy as np
 import torch
 
-from ilsim import backtest, data, ddpg, features, market, pipeline, regimes
+from ilsim import artifacts, backtest, data, ddpg, features, market, regimes, world
 from ilsim.params import load_params
+from ilsim.steps import s06_train_rl
 
 torch.set_num_threads(1)
 fee = float(sys.argv[1])
 beta = float(sys.argv[2])
 steps = int(sys.argv[3])
 p = load_params("params/paper.yaml")
-bars = data.load_bars(pipeline.artifact(p, "bars.parquet"))
-segs = regimes.load_segments(pipeline.artifact(p, "segments.csv"))
-scaler = features.MinMaxScaler.load(pipeline.artifact(p, "scaler.json"))
+bars = data.load_bars(artifacts.artifact(p, "bars.parquet"))
+segs = regimes.load_segments(artifacts.artifact(p, "segments.csv"))
+scaler = features.MinMaxScaler.load(artifacts.artifact(p, "scaler.json"))
 # planted momentum: r'_t = r_t + beta * r'_{t-1} within a session (a function of past bars only)
 c = bars["close"].to_numpy()
 r = np.r_[0.0, c[1:] / c[:-1] - 1]
@@ -44,9 +45,9 @@ raw = features.compute_features(
     planted, ema_periods=f.ema_periods_bars, macd=f.macd_bars, relvol_window=f.relvol_window_bars
 )
 scaled = scaler.transform(raw).to_numpy(np.float32)
-md = pipeline.market_data(p, ("il_train",))
+md = world.market_data(p, ("il_train",))
 md = dataclasses.replace(md, bars=planted)
-cfg_env = pipeline.market_config(p, planted, impact="none", stagger_starts=True)
+cfg_env = world.market_config(p, planted, impact="none", stagger_starts=True)
 cfg_env.fee = fee
 seeds = (0, 1)
 env = market.VectorMarket(md, cfg_env, p.rl.n_envs * len(seeds))
@@ -66,7 +67,7 @@ def run(ranges, actor):
 
 val = regimes.role_ranges(segs, "validation")
 test = regimes.role_ranges(segs, "backtest")
-cfg = pipeline.ddpg_config(
+cfg = s06_train_rl.ddpg_config(
     p, seeds, total_steps=steps, min_steps=steps // 2, eval_every=500, checkpoint_every=10**9
 )
 t0 = time.time()

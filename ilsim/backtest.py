@@ -132,9 +132,7 @@ def order_shares(cash, held, action, price, *, fee: float, mode: str = "fraction
 def would_trade(cash, held, action, price, *, fee: float, mode: str = "fraction", unit=1.0):
     """Whether each action would change its account's position now (any shares bought or
     sold beyond float noise): the learner's diagnostic of a deterministic policy."""
-    buy, sell = order_shares(
-        cash, held, action.clip(-1, 1), price, fee=fee, mode=mode, unit=unit
-    )
+    buy, sell = order_shares(cash, held, action.clip(-1, 1), price, fee=fee, mode=mode, unit=unit)
     return (buy + sell) > 1e-9 * (held + cash / price)
 
 
@@ -285,8 +283,16 @@ def run_backtest(
     for t in range(n_bars):
         if t:  # the orders decided at bar t - 1 fill at this bar's close
             cash, held, notional = trade_step(
-                cash, held, a[:, t - 1], p[t - 1], fee=fee, mode=mode, unit=unit,
-                fill=p[t], impact=own, bar=t,
+                cash,
+                held,
+                a[:, t - 1],
+                p[t - 1],
+                fee=fee,
+                mode=mode,
+                unit=unit,
+                fill=p[t],
+                impact=own,
+                bar=t,
             )
         _record(out, t, cash, held, p[t], notional, fee)
     return BacktestResult(**out, initial_cash=float(initial_cash))
@@ -330,8 +336,15 @@ def run_policy_backtest(
     for t in range(n):
         if t:  # the orders decided at bar t - 1 fill at this bar's close
             cash, held, notional = trade_step(
-                cash, held, actions[:, t - 1], p[t - 1], fee=fee, mode=mode,
-                fill=p[t], impact=own, bar=t,
+                cash,
+                held,
+                actions[:, t - 1],
+                p[t - 1],
+                fee=fee,
+                mode=mode,
+                fill=p[t],
+                impact=own,
+                bar=t,
             )
         _record(out, t, cash, held, p[t], notional, fee)
         account = np.stack([cash / initial_cash, held * p[t] / initial_cash], 1)

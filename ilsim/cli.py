@@ -162,18 +162,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.cmd == "check":
         print(f"{args.params}: ok (name {p.name})")
     elif args.cmd == "train-policy":
-        from ilsim import pipeline
+        from ilsim.steps import s06_train_rl
 
-        summary = pipeline.train_policy(p, args.agent)
+        summary = s06_train_rl.train_policy(p, args.agent)
         print(summary.to_string(index=False))
     elif args.cmd == "train-sweep":
-        from ilsim import pipeline
+        from ilsim.steps import sweep
 
-        print(pipeline.train_sweep(p, args.agent, args.size, fee=args.fee).to_string(index=False))
+        print(sweep.train_sweep(p, args.agent, args.size, fee=args.fee).to_string(index=False))
     elif args.cmd == "size-sweep":
-        from ilsim import pipeline
+        from ilsim.steps import sweep
 
-        summary, verdict = pipeline.write_size_sweep(p)
+        summary, verdict = sweep.write_size_sweep(p)
         print(summary.to_string(index=False))
         print(verdict)
     elif args.cmd == "backtest":

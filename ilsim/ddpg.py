@@ -85,6 +85,7 @@ PREACT_RANGE = 4.0  # pre-tanh histogram over [-4, 4] (clipped; tanh(4) = 0.9993
 SATURATED = 0.99  # |action| above this counts as saturated in the diagnostics
 DIAG_EVERY = 4  # diagnostics of the deterministic policy on every DIAG_EVERY-th vector step
 
+
 @dataclass
 class DDPGConfig:
     """Paper Table 5: networks, batch, memory, gamma, tau, exploration noise. Ours: learning

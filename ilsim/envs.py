@@ -287,7 +287,7 @@ def _market(
 
     dev = resolve_device(device)
     if data is None or config is None:
-        from ilsim import pipeline  # the artifacts' layout, needed only to build from a run
+        from ilsim import world  # a run's artifacts, needed only to build from a run
 
         if params is None:
             raise ValueError(
@@ -302,15 +302,15 @@ def _market(
             p = load_params(path if path.is_absolute() else base / path, check_files=False)
         if config is None and impact is None:  # the final agent's (a given config keeps its)
             try:
-                impact = pipeline.final_impact_mode(p, base)
+                impact = world.final_impact_mode(p, base)
             except FileNotFoundError:
                 raise FileNotFoundError(
                     f"{ENV_ID}: no impact_mode.json under {p.results_dir(base)}: run the "
                     "pipeline through notebook 05 (snakemake) first, or pass impact="
                 ) from None
         role = role or tuple(p.rl.train_roles)
-        data = data or pipeline.market_data(p, role=role, device=dev, root=base)
-        config = config or pipeline.market_config(p, data.bars)
+        data = data or world.market_data(p, role=role, device=dev, root=base)
+        config = config or world.market_config(p, data.bars)
     return data, replace(config, **({"impact": impact} if impact else {}), **overrides), dev
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ilsim import backtest, data, features, metrics, pipeline, plots, regimes
+from ilsim import artifacts, backtest, data, features, metrics, plots, regimes, world
 from ilsim.params import _ENV, Params, ParamsError, params_from_dict, with_name_override
 from ilsim.report import write_table
 
@@ -93,7 +93,7 @@ def load_bars_files(p: Params, files: Sequence[str | Path]) -> tuple[pd.DataFram
                 "report": rep.to_markdown(),
             }
         )
-    intervals = {str(f): pipeline.bar_minutes(b) for f, b in zip(files, frames, strict=True)}
+    intervals = {str(f): world.bar_minutes(b) for f, b in zip(files, frames, strict=True)}
     if len(set(intervals.values())) > 1:
         raise EvaluationError(
             "the files hold different bar intervals ("
@@ -238,7 +238,7 @@ def backtest_saved(
     start: str | dt.date | None = None,
     end: str | dt.date | None = None,
     split: str = "period",
-    agents: Sequence[str] = pipeline.LEARNED,
+    agents: Sequence[str] = artifacts.LEARNED,
     seeds: Sequence[int] | None = None,
     policy_files: Sequence[str | Path] = (),
     sb3: Sequence[str] = (),
@@ -262,7 +262,7 @@ def backtest_saved(
     bars, info = load_bars_files(p, files)
     run_bars = p.results_dir(root) / "bars.parquet"
     if run_bars.exists():
-        trained, given = pipeline.bar_minutes(data.load_bars(run_bars)), pipeline.bar_minutes(bars)
+        trained, given = world.bar_minutes(data.load_bars(run_bars)), world.bar_minutes(bars)
         if trained != given:
             raise EvaluationError(
                 f"the run {p.name!r} was trained on {trained:g}-minute bars but the files hold "
@@ -291,11 +291,11 @@ def backtest_saved(
             stacklevel=2,
         )
     segs = segs.assign(overlaps_training=_training_share(p, segs, root))
-    law = pipeline.backtest_impact_law(p, root) if p.backtest.impact else None
-    starts = pipeline.new_sessions(bars.index)
+    law = world.backtest_impact_law(p, root) if p.backtest.impact else None
+    starts = world.new_sessions(bars.index)
     seeds = list(dict.fromkeys(p.rl.seeds if seeds is None else seeds))
     bt = p.backtest
-    bpy = metrics.trading_bars_per_year(pipeline.bar_minutes(bars))
+    bpy = metrics.trading_bars_per_year(world.bar_minutes(bars))
     policies: list[tuple[str, Callable, int, str]] = []  # name, policy, K, mode
     from ilsim import ddpg
 
@@ -331,8 +331,16 @@ def backtest_saved(
                 )
                 runs["long_only"] = (lo, [0])
             for agent in agents:
-                res, _ = pipeline._policy_actions(
-                    p, agent, sl, scaled, prices, root, law_k, starts[sl], seeds=seeds
+                res, _ = world.policy_actions(
+                    p,
+                    agent,
+                    artifacts.run_policy(p, agent, root),
+                    sl,
+                    scaled,
+                    prices,
+                    law_k,
+                    starts[sl],
+                    seeds=seeds,
                 )
                 runs[agent] = (res, seeds)
             for name, fn, k, mode in policies:

@@ -60,8 +60,14 @@ PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
 def feature_names(ema_periods: Sequence[int] = DEFAULT_EMA_PERIODS) -> tuple[str, ...]:
     """Feature column names, in the order every function here uses, for these EMA periods."""
-    return ("ret_1", *(f"ema_{int(n)}" for n in ema_periods), "macd", "macd_signal", "vwap",
-            "relvol")
+    return (
+        "ret_1",
+        *(f"ema_{int(n)}" for n in ema_periods),
+        "macd",
+        "macd_signal",
+        "vwap",
+        "relvol",
+    )
 
 
 FEATURE_NAMES: tuple[str, ...] = feature_names(DEFAULT_EMA_PERIODS)
@@ -134,7 +140,7 @@ def _rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
     out = np.full(len(values), np.nan)
     if len(values) >= window:
         windows = np.lib.stride_tricks.sliding_window_view(values, window)
-        out[window - 1:] = windows.sum(axis=1) / window
+        out[window - 1 :] = windows.sum(axis=1) / window
     return out
 
 
@@ -233,8 +239,16 @@ def feature_state(
     """
     periods, macd_t, _ = _check_params(ema_periods, macd, DEFAULT_RELVOL_WINDOW)
     raw = _raw(bars, periods, macd_t)
-    cols = ["close", "volume", *(f"ema_{p}" for p in periods), "macd_fast", "macd_slow",
-            "macd_signal", "session_pv", "session_volume"]
+    cols = [
+        "close",
+        "volume",
+        *(f"ema_{p}" for p in periods),
+        "macd_fast",
+        "macd_slow",
+        "macd_signal",
+        "session_pv",
+        "session_volume",
+    ]
     return pd.DataFrame({c: raw[c] for c in cols}, index=bars.index)
 
 
@@ -364,7 +378,8 @@ class OnlineFeatures:
     ) -> None:
         """Allocate zero state for ``n_envs`` paths; use :meth:`from_history` to fill it."""
         self.ema_periods, self.macd, self.relvol_window = _check_params(
-            ema_periods, macd, relvol_window)
+            ema_periods, macd, relvol_window
+        )
         self.names = feature_names(self.ema_periods)
         self.n_envs = int(n_envs)
         self.device = torch.device(device)
@@ -410,8 +425,14 @@ class OnlineFeatures:
         the device, so :meth:`reset_where` can restart paths anywhere in it cheaply.
         """
         starts_np = cls._as_index_array(starts)
-        obj = cls(len(starts_np), ema_periods=ema_periods, macd=macd,
-                  relvol_window=relvol_window, device=device, dtype=dtype)
+        obj = cls(
+            len(starts_np),
+            ema_periods=ema_periods,
+            macd=macd,
+            relvol_window=relvol_window,
+            device=device,
+            dtype=dtype,
+        )
         obj.set_history(bars)
         obj.reset_where(torch.ones(len(starts_np), dtype=torch.bool), starts_np)
         return obj
@@ -429,8 +450,9 @@ class OnlineFeatures:
     def set_history(self, bars: pd.DataFrame) -> None:
         """Compute the offline state and features of ``bars`` once and keep them on the device."""
         state = feature_state(bars, ema_periods=self.ema_periods, macd=self.macd)
-        feats = compute_features(bars, ema_periods=self.ema_periods, macd=self.macd,
-                                 relvol_window=self.relvol_window)
+        feats = compute_features(
+            bars, ema_periods=self.ema_periods, macd=self.macd, relvol_window=self.relvol_window
+        )
         kw: dict[str, Any] = {"device": self.device, "dtype": self.dtype}
         ema_cols = [*(f"ema_{p}" for p in self.ema_periods), "macd_fast", "macd_slow"]
         self._hist = {
@@ -475,7 +497,8 @@ class OnlineFeatures:
         if bad.any():
             raise ValueError(
                 f"starts must lie in [{self._min_start}, {self._hist_len - 1}] (after the "
-                f"{self._min_start}-bar warm-up), got {s[bad][:5].tolist()}")
+                f"{self._min_start}-bar warm-up), got {s[bad][:5].tolist()}"
+            )
         idx = torch.as_tensor(s, device=self.device)
         rows = torch.nonzero(mask_t, as_tuple=True)[0].to(self.device)
         h = self._hist
@@ -534,8 +557,16 @@ class OnlineFeatures:
         relvol = torch.where(mean > 0, volume / mean, torch.ones_like(mean))
 
         self.features = torch.cat(
-            [ret[:, None], ema_rel, (line / close)[:, None], (self.signal / close)[:, None],
-             (vwap / close - 1.0)[:, None], relvol[:, None]], dim=1)
+            [
+                ret[:, None],
+                ema_rel,
+                (line / close)[:, None],
+                (self.signal / close)[:, None],
+                (vwap / close - 1.0)[:, None],
+                relvol[:, None],
+            ],
+            dim=1,
+        )
         return self.features
 
 
@@ -548,8 +579,11 @@ def online_offline_gap(
     ``params`` is a :class:`ilsim.params.FeatureParams`. A number near 1e-12 shows the
     simulator's features are the offline ones.
     """
-    kw = {"ema_periods": params.ema_periods_bars, "macd": params.macd_bars,
-          "relvol_window": params.relvol_window_bars}
+    kw = {
+        "ema_periods": params.ema_periods_bars,
+        "macd": params.macd_bars,
+        "relvol_window": params.relvol_window_bars,
+    }
     offline = compute_features(bars, **kw).to_numpy()
     lo = warmup_bars(**kw)
     steps = min(steps, len(bars) - lo - 1)

@@ -164,9 +164,7 @@ class TrainResult:
     best_epoch: list[int] = field(default_factory=list)
 
 
-def split_train_val(
-    n: int, val_fraction: float, block: int = 100
-) -> tuple[np.ndarray, np.ndarray]:
+def split_train_val(n: int, val_fraction: float, block: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Split ``n`` consecutive rows into contiguous blocks of ``block`` bars and send every
     k-th block (k = 1 / ``val_fraction``) to validation: whole blocks keep neighbouring,
     autocorrelated bars on one side, and validation covers the whole segment (its labels near
@@ -752,7 +750,11 @@ def replay_rollout(
         price = demos.prices[idx]
         if t:  # the orders decided at bar t - 1 fill at this bar's close (the backtest's rule)
             cash[live], held[live], _ = trade_step(
-                cash[live], held[live], executed[idx - 1], demos.prices[idx - 1], fee=fee,
+                cash[live],
+                held[live],
+                executed[idx - 1],
+                demos.prices[idx - 1],
+                fee=fee,
                 fill=price,
             )
         obs[idx, f] = cash[live] / initial_cash
@@ -809,8 +811,15 @@ class DAggerLearner:
     ) -> None:
         self.action_space = action_space
         self.policy_ = BCLearner(
-            action_space, hidden, lr, batch_size, max_epochs, patience, val_fraction,
-            hold_band=hold_band, device=device,
+            action_space,
+            hidden,
+            lr,
+            batch_size,
+            max_epochs,
+            patience,
+            val_fraction,
+            hold_band=hold_band,
+            device=device,
         )
         self.iter_epochs, self.n_iter = iter_epochs, n_iter
         self.beta0, self.beta_decay = beta0, beta_decay
@@ -840,8 +849,12 @@ class DAggerLearner:
         nan = float("nan")
         rows = [
             {
-                "iteration": 0, "beta": nan, "added": len(demos), "dataset_size": len(demos),
-                "train_loss": fit["train_loss"], "val_loss": fit["val_loss"],
+                "iteration": 0,
+                "beta": nan,
+                "added": len(demos),
+                "dataset_size": len(demos),
+                "train_loss": fit["train_loss"],
+                "val_loss": fit["val_loss"],
                 "visited_accuracy": nan,
                 "accuracy": self._on_policy_accuracy(demos) if self.track_accuracy else nan,
             }
@@ -850,8 +863,12 @@ class DAggerLearner:
         for i in bar:
             beta = self.beta0 * self.beta_decay ** (i - 1)
             ro = replay_rollout(
-                demos, self.act, beta=beta, rng=rng,
-                initial_cash=self.initial_cash, fee=self.fee,
+                demos,
+                self.act,
+                beta=beta,
+                rng=rng,
+                initial_cash=self.initial_cash,
+                fee=self.fee,
             )
             asked = np.isfinite(ro.policy_actions)
             visited = imitation_accuracy(
@@ -861,16 +878,23 @@ class DAggerLearner:
             xs.append(ro.observations)
             ys.append(labels)
             fit = self.policy_.fit_arrays(
-                np.concatenate(xs), np.concatenate(ys), seed=seed + i, warm_start=True,
+                np.concatenate(xs),
+                np.concatenate(ys),
+                seed=seed + i,
+                warm_start=True,
                 max_epochs=self.iter_epochs,
             )
             acc = self._on_policy_accuracy(demos) if self.track_accuracy else nan
             rows.append(
                 {
-                    "iteration": i, "beta": beta, "added": len(ro.actions),
+                    "iteration": i,
+                    "beta": beta,
+                    "added": len(ro.actions),
                     "dataset_size": sum(len(y) for y in ys),
-                    "train_loss": fit["train_loss"], "val_loss": fit["val_loss"],
-                    "visited_accuracy": visited, "accuracy": acc,
+                    "train_loss": fit["train_loss"],
+                    "val_loss": fit["val_loss"],
+                    "visited_accuracy": visited,
+                    "accuracy": acc,
                 }
             )
             bar.set_postfix(acc=f"{acc:.3f}")

@@ -176,8 +176,10 @@ def note_coinciding(ax: plt.Axes, rtol: float = 1e-9, atol: float = 1e-12) -> li
             continue
         for b in lines[:i]:
             xb, yb = np.asarray(b.get_xdata(), float), np.asarray(b.get_ydata(), float)
-            if xa.shape == xb.shape and np.allclose(xa, xb, rtol, atol, equal_nan=True) and (
-                np.allclose(ya, yb, rtol, atol, equal_nan=True)
+            if (
+                xa.shape == xb.shape
+                and np.allclose(xa, xb, rtol, atol, equal_nan=True)
+                and (np.allclose(ya, yb, rtol, atol, equal_nan=True))
             ):
                 a.set_label(f"{a.get_label()} (coincides with {b.get_label()})")
                 a.set_linestyle(":")
@@ -512,8 +514,16 @@ def plot_risk_return(bt: pd.DataFrame) -> plt.Figure:
 
     sizes = [
         Line2D([], [], ls="", marker="o", mfc="none", mec="grey", ms=5, label="one backtest"),
-        Line2D([], [], ls="", marker="o", color="grey", mec="black", ms=12,
-               label="average over backtests"),
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            color="grey",
+            mec="black",
+            ms=12,
+            label="average over backtests",
+        ),
     ]
     handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=[*handles, *sizes], fontsize=8)

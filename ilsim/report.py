@@ -145,7 +145,7 @@ def _check_degeneracy_columns(bt: pd.DataFrame) -> None:
     missing = [c for c in DEGENERACY_COLUMNS if c not in bt.columns]
     if missing:
         raise KeyError(
-            f"backtests lack {missing}: rerun pipeline.run_backtests (notebook 07) to add them"
+            f"backtests lack {missing}: rerun s07_backtest.run_backtests (notebook 07) to add them"
         )
 
 
@@ -425,7 +425,7 @@ def _grid(cb: pd.DataFrame, strategy: str, kind: str, metric: str) -> pd.DataFra
 
 
 def claims(cb: pd.DataFrame, cfg: ClaimsParams | None = None, seed: int = 0) -> pd.DataFrame:
-    """The paper's claims tested on the claims' backtests (``pipeline.claim_backtests``), at
+    """The paper's claims tested on the claims' backtests (``s07_backtest.claim_backtests``), at
     each fee: the claim's statistic (vs long-only, as the paper compares), the same statistic
     of the exposure-matched constant position (``null_estimate``) and the subject's excess over
     it (``excess``: the part exposure cannot explain), each with a two-level bootstrap

@@ -22,8 +22,19 @@ def test_a_kernel_of_another_environment_is_never_used(tmp_path, monkeypatch):
     stale = tmp_path / "kernels" / "ilsim-test-stale"
     stale.mkdir(parents=True)
     (stale / "kernel.json").write_text(
-        json.dumps({"argv": [str(other / "python"), "-m", "ipykernel_launcher", "-f",
-                             "{connection_file}"], "display_name": "stale", "language": "python"})
+        json.dumps(
+            {
+                "argv": [
+                    str(other / "python"),
+                    "-m",
+                    "ipykernel_launcher",
+                    "-f",
+                    "{connection_file}",
+                ],
+                "display_name": "stale",
+                "language": "python",
+            }
+        )
     )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     name = ensure_kernel("ilsim-test-stale")

@@ -26,6 +26,8 @@ from ilsim.data import (
 )
 
 NY = "America/New_York"
+
+
 def make_bars(
     days: tuple[str, ...] = ("2021-03-11", "2021-03-12"), n: int = 6, minutes: int = 5
 ) -> pd.DataFrame:

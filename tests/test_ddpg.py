@@ -357,6 +357,10 @@ def test_a_named_stream_changes_every_draw_and_reproduces():
     assert same_weights(a.actor, b.actor) and not same_weights(a.actor, c.actor)
     pd.testing.assert_frame_equal(reproducible(a.curve), reproducible(b.curve))
     s = Recording.seeds
-    assert s[0] == s[1] == ddpg.stream_seed(3, "final_rl") != s[2] == ddpg.stream_seed(
-        3, "rl_baseline"
+    assert (
+        s[0]
+        == s[1]
+        == ddpg.stream_seed(3, "final_rl")
+        != s[2]
+        == ddpg.stream_seed(3, "rl_baseline")
     )

@@ -72,8 +72,10 @@ def test_hindsight_five_levels(close):
 @pytest.mark.parametrize("kind", [*CAUSAL, "hindsight"])
 def test_shapes_and_value_sets(close, kind, space):
     kw = {"theta": 0.01} if kind == "hindsight" else {}
-    a = dm.hindsight(close, action_space=space, **kw) if kind == "hindsight" else run(
-        kind, close, action_space=space
+    a = (
+        dm.hindsight(close, action_space=space, **kw)
+        if kind == "hindsight"
+        else run(kind, close, action_space=space)
     )
     assert a.shape == close.shape and a.dtype == np.float64
     values = set(np.unique(a))
@@ -149,9 +151,7 @@ def test_bad_arguments(close):
 def frame(close: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """Bars and a few causal 'scaled' features (NaN in the warm-up)."""
     s = pd.Series(close)
-    x = np.column_stack(
-        [s.pct_change(), s.ewm(span=12).mean() / s - 1, s.rolling(26).std() / s]
-    )
+    x = np.column_stack([s.pct_change(), s.ewm(span=12).mean() / s - 1, s.rolling(26).std() / s])
     return pd.DataFrame({"close": close}), x
 
 

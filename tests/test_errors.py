@@ -30,7 +30,7 @@ Exception encountered at "In [5]":
 ValueError                                Traceback (most recent call last)
 Cell In[5], line 2
       1 display(Markdown(f"> {p.segments.rule_text}"))
-----> 2 segments = pipeline.segment_market(p, market)
+----> 2 segments = s01_segment.segment_market(p, market)
 
 File /work/main/ilsim/regimes.py:207, in with_roles(segments, rule, explicit)
     205 if explicit is not None:

@@ -7,8 +7,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from ilsim import cli, data, evaluate, pipeline
+from ilsim import artifacts, cli, data, evaluate
 from ilsim.params import params_from_dict
+from ilsim.steps import (
+    s01_segment,
+    s02_features,
+    s03_imitation,
+    s05_simulator,
+    s06_train_rl,
+    s07_backtest,
+)
 
 CONFIG = {
     "name": "tiny",
@@ -40,17 +48,17 @@ def run(tmp_path_factory):
     """A finished tiny run: every artifact the backtest reads, and its own backtests."""
     root = tmp_path_factory.mktemp("run")
     p = params_from_dict(CONFIG)
-    market = pipeline.prepare_market(p, root)
-    segs = pipeline.segment_market(p, market, root)
-    _, scaled, _ = pipeline.build_features(p, market.bars, segs, root)
-    labels = pipeline.segment_labels(p, market.bars, segs)
+    market = s01_segment.prepare_market(p, root)
+    segs = s01_segment.segment_market(p, market, root)
+    _, scaled, _ = s02_features.build_features(p, market.bars, segs, root)
+    labels = s03_imitation.segment_labels(p, market.bars, segs)
     labels.to_frame().to_parquet(root / "results/tiny/labels.parquet")
-    pipeline.train_il_pool(p, segs, scaled, labels, root, progress=False)
-    pipeline.train_synthesis_net(p, market.bars, scaled, segs, root, progress=False)
-    pipeline.fit_impact(p, market.bars, scaled, segs, root)
-    for agent in pipeline.LEARNED:
-        pipeline.train_policy(p, agent, root, progress=False)
-    bt, _ = pipeline.run_backtests(p, root)
+    s03_imitation.train_il_pool(p, segs, scaled, labels, root, progress=False)
+    s05_simulator.train_synthesis_net(p, market.bars, scaled, segs, root, progress=False)
+    s05_simulator.fit_impact(p, market.bars, scaled, segs, root)
+    for agent in artifacts.LEARNED:
+        s06_train_rl.train_policy(p, agent, root, progress=False)
+    bt, _ = s07_backtest.run_backtests(p, root)
     # the bars as a user would bring them: a vendor CSV with a time column
     csv = root / "bars.csv"
     market.bars.rename_axis("timestamp").reset_index().to_csv(csv, index=False)
@@ -117,7 +125,7 @@ def test_files_are_concatenated_and_deduplicated(run, tmp_path):
     assert not moved.equals(bars) and len(moved) == len(bars)
     whole = evaluate.backtest_saved(p, [fa, fb], start=days[-6], end=days[-1], root=root)
     assert list(whole.segments["regime"]) == ["period"] and whole.segments["bars"].item() > 10
-    assert set(whole.rows["strategy"]) == {"long_only", *pipeline.LEARNED}
+    assert set(whole.rows["strategy"]) == {"long_only", *artifacts.LEARNED}
 
 
 def test_clear_errors(run, tmp_path):
@@ -142,16 +150,33 @@ def test_clear_errors(run, tmp_path):
 def test_cli_reads_artifacts_without_the_training_data(run, tmp_path, monkeypatch, capsys):
     p, root, _, csv, bars = run
     params_file = root / "tiny.yaml"
-    cfg = {**CONFIG, "data": {"source": "file", "path": "${ILSIM_NOT_SET_ANYWHERE}"},
-           "segments": {**CONFIG["segments"], "method": "zigzag"}}
+    cfg = {
+        **CONFIG,
+        "data": {"source": "file", "path": "${ILSIM_NOT_SET_ANYWHERE}"},
+        "segments": {**CONFIG["segments"], "method": "zigzag"},
+    }
     params_file.write_text(yaml.safe_dump(cfg))
     monkeypatch.delenv("ILSIM_NOT_SET_ANYWHERE", raising=False)
     monkeypatch.chdir(root)
     days = np.unique(bars.index.date)
     code = cli.main(
-        ["backtest", "--params", str(params_file), "--data", str(csv), "--from", str(days[-8]),
-         "--agent", "final_rl", "--seed", "0", "--policy",
-         str(pipeline.policy_path(p, "rl_baseline", 1, root)), "--out", "cli-eval"]
+        [
+            "backtest",
+            "--params",
+            str(params_file),
+            "--data",
+            str(csv),
+            "--from",
+            str(days[-8]),
+            "--agent",
+            "final_rl",
+            "--seed",
+            "0",
+            "--policy",
+            str(artifacts.policy_path(p, "rl_baseline", 1, root)),
+            "--out",
+            "cli-eval",
+        ]
     )
     assert code == 0, capsys.readouterr().err
     rows = pd.read_csv(root / "reports/cli-eval/tables/backtest_metrics.csv")

@@ -43,8 +43,9 @@ def make_bars(
     """Seeded random-walk bars over business days (crosses the 2024-03-10 DST change)."""
     rng = np.random.default_rng(seed)
     days = pd.bdate_range(start, periods=n_days)
-    ranges = [pd.date_range(f"{d.date()} 09:30", periods=bars_per_day, freq=freq, tz=TZ)
-              for d in days]
+    ranges = [
+        pd.date_range(f"{d.date()} 09:30", periods=bars_per_day, freq=freq, tz=TZ) for d in days
+    ]
     index = ranges[0].append(ranges[1:])
     index.name = "timestamp"
     n = len(index)
@@ -56,10 +57,10 @@ def make_bars(
     volume[rng.random(n) < zero_frac] = 0.0
     starts = np.flatnonzero(session_start_mask(index))
     if len(starts) > 1:  # a session whose first two bars trade nothing
-        volume[starts[1]: starts[1] + 2] = 0.0
+        volume[starts[1] : starts[1] + 2] = 0.0
     return pd.DataFrame(
-        {"open": open_, "high": high, "low": low, "close": close, "volume": volume},
-        index=index)
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
+    )
 
 
 def run_online(
@@ -73,8 +74,16 @@ def run_online(
     out = []
     for k in range(1, n_steps + 1):
         i = idx + k
-        out.append(online.step(cols["open"][i], cols["high"][i], cols["low"][i],
-                               cols["close"][i], cols["volume"][i], new_session[i]).clone())
+        out.append(
+            online.step(
+                cols["open"][i],
+                cols["high"][i],
+                cols["low"][i],
+                cols["close"][i],
+                cols["volume"][i],
+                new_session[i],
+            ).clone()
+        )
     return torch.stack(out), online
 
 
@@ -85,10 +94,27 @@ def offline_rows(feats: pd.DataFrame, starts: np.ndarray, n_steps: int) -> torch
 
 
 def test_feature_names() -> None:
-    assert FEATURE_NAMES == ("ret_1", "ema_3", "ema_6", "ema_9", "ema_18", "ema_27", "macd",
-                             "macd_signal", "vwap", "relvol")
-    assert feature_names((5, 10)) == ("ret_1", "ema_5", "ema_10", "macd", "macd_signal",
-                                      "vwap", "relvol")
+    assert FEATURE_NAMES == (
+        "ret_1",
+        "ema_3",
+        "ema_6",
+        "ema_9",
+        "ema_18",
+        "ema_27",
+        "macd",
+        "macd_signal",
+        "vwap",
+        "relvol",
+    )
+    assert feature_names((5, 10)) == (
+        "ret_1",
+        "ema_5",
+        "ema_10",
+        "macd",
+        "macd_signal",
+        "vwap",
+        "relvol",
+    )
     bars = make_bars(n_days=1)
     assert tuple(compute_features(bars, ema_periods=(5, 10)).columns) == feature_names((5, 10))
 
@@ -105,12 +131,14 @@ def test_definitions_against_plain_formulas() -> None:
     assert f["ema_3"].iloc[2] == pytest.approx(seed / c.iloc[2] - 1, rel=1e-12)
     nxt = 0.5 * c.iloc[3] + 0.5 * seed
     assert f["ema_3"].iloc[3] == pytest.approx(nxt / c.iloc[3] - 1, rel=1e-12)
+
     # MACD = EMA12 - EMA26 (pandas ewm from the SMA seed), relative to close
     def ema(n: int) -> pd.Series:
         x = c.copy()
         x.iloc[: n - 1] = np.nan
         x.iloc[n - 1] = c.iloc[:n].mean()
         return x.ewm(span=n, adjust=False).mean()
+
     line = ema(12) - ema(26)
     np.testing.assert_allclose(f["macd"], line / c, rtol=1e-9)
     # session VWAP, typical price while the session's volume is still 0
@@ -157,11 +185,11 @@ def test_no_lookahead() -> None:
         pert = bars.copy()
         scale = np.exp(rng.normal(0, 0.05, len(bars) - cut - 1))
         for col in ("open", "high", "low", "close"):
-            pert.iloc[cut + 1:, pert.columns.get_loc(col)] *= scale
-        pert.iloc[cut + 1:, pert.columns.get_loc("volume")] *= 3.0
+            pert.iloc[cut + 1 :, pert.columns.get_loc(col)] *= scale
+        pert.iloc[cut + 1 :, pert.columns.get_loc("volume")] *= 3.0
         got = compute_features(pert)
         pd.testing.assert_frame_equal(got.iloc[: cut + 1], base.iloc[: cut + 1])
-        assert not got.iloc[cut + 1:].equals(base.iloc[cut + 1:])
+        assert not got.iloc[cut + 1 :].equals(base.iloc[cut + 1 :])
 
 
 def test_bad_input() -> None:
@@ -212,8 +240,9 @@ def test_from_history_rejects_warmup_starts() -> None:
 def test_reset_where_then_continue() -> None:
     bars = make_bars(n_days=4, seed=4)
     feats = torch.tensor(compute_features(bars).to_numpy())
-    close, high, low, vol = (torch.tensor(bars[c].to_numpy())
-                             for c in ("close", "high", "low", "volume"))
+    close, high, low, vol = (
+        torch.tensor(bars[c].to_numpy()) for c in ("close", "high", "low", "volume")
+    )
     new_session = torch.as_tensor(session_start_mask(bars.index))
     pos = torch.tensor([40, 50, 60, 70])
     online = OnlineFeatures.from_history(bars, pos.numpy(), dtype=torch.float64)
@@ -224,8 +253,7 @@ def test_reset_where_then_continue() -> None:
             pos[mask] = torch.tensor([120, 35])
             assert torch.allclose(online.features[mask], feats[pos[mask]])
         pos = pos + 1
-        out = online.step(close[pos], high[pos], low[pos], close[pos], vol[pos],
-                          new_session[pos])
+        out = online.step(close[pos], high[pos], low[pos], close[pos], vol[pos], new_session[pos])
         assert torch.allclose(out, feats[pos], rtol=1e-9, atol=1e-12), k
 
 
@@ -239,8 +267,14 @@ def test_online_float32_close() -> None:
     ns = torch.as_tensor(session_start_mask(bars.index))
     for k in range(1, 80):
         i = torch.as_tensor(starts) + k
-        out = online.step(cols["open"][i], cols["high"][i], cols["low"][i], cols["close"][i],
-                          cols["volume"][i], ns[i])
+        out = online.step(
+            cols["open"][i],
+            cols["high"][i],
+            cols["low"][i],
+            cols["close"][i],
+            cols["volume"][i],
+            ns[i],
+        )
     exp = torch.as_tensor(feats.to_numpy()[starts + 79], dtype=torch.float32)
     assert torch.allclose(out, exp, rtol=1e-3, atol=1e-5)
 
@@ -256,11 +290,17 @@ def test_online_float32_close() -> None:
     macd=st.tuples(st.integers(1, 8), st.integers(9, 20), st.integers(1, 9)),
 )
 def test_online_equals_offline_property(
-    seed: int, n_days: int, bars_per_day: int, zero_frac: float, relvol_window: int,
-    ema_periods: list[int], macd: tuple[int, int, int],
+    seed: int,
+    n_days: int,
+    bars_per_day: int,
+    zero_frac: float,
+    relvol_window: int,
+    ema_periods: list[int],
+    macd: tuple[int, int, int],
 ) -> None:
-    bars = make_bars(n_days=n_days, bars_per_day=bars_per_day, freq="1min", seed=seed,
-                     zero_frac=zero_frac)
+    bars = make_bars(
+        n_days=n_days, bars_per_day=bars_per_day, freq="1min", seed=seed, zero_frac=zero_frac
+    )
     params = {"ema_periods": tuple(ema_periods), "macd": macd, "relvol_window": relvol_window}
     feats = compute_features(bars, **params)
     w = warmup_bars(**params)
@@ -311,8 +351,9 @@ def test_scaler_fit_transform_mask_and_roundtrip(tmp_path: Path) -> None:
     again = MinMaxScaler.from_dict(sc.to_dict())
     np.testing.assert_array_equal(again.transform(f.to_numpy()), out.to_numpy())
     x = torch.tensor(f.to_numpy())
-    assert torch.allclose(sc.transform_tensor(x), torch.tensor(out.to_numpy()),
-                          equal_nan=True, rtol=0, atol=0)
+    assert torch.allclose(
+        sc.transform_tensor(x), torch.tensor(out.to_numpy()), equal_nan=True, rtol=0, atol=0
+    )
     x32 = sc.transform_tensor(x.float())
     assert x32.dtype == torch.float32
 
@@ -334,8 +375,9 @@ def test_scaler_constant_column_and_errors() -> None:
 
 def load_real() -> pd.DataFrame:
     """The real 5-minute QQQ bars, cleaned as the brief says (read only, never copied)."""
-    df = pd.read_parquet(real_file(), columns=["timestamp", "open", "high", "low", "close",
-                                             "volume"])
+    df = pd.read_parquet(
+        real_file(), columns=["timestamp", "open", "high", "low", "close", "volume"]
+    )
     df["timestamp"] = pd.to_datetime(df["timestamp"], unit="s", utc=True).dt.tz_convert(TZ)
     df = df.set_index("timestamp").dropna(subset=["open", "high", "low", "close"])
     df["volume"] = df["volume"].fillna(0.0)
@@ -346,7 +388,7 @@ def load_real() -> pd.DataFrame:
 def test_real_file_online_equals_offline() -> None:
     bars = load_real()
     feats = compute_features(bars)  # speed: benchmarks/, never a timed assert
-    assert valid_mask(feats)[warmup_bars():].all()
+    assert valid_mask(feats)[warmup_bars() :].all()
     starts = np.array([1000, 40_000, len(bars) - 200])
     online, _ = run_online(bars, starts, 150)
     assert torch.allclose(online, offline_rows(feats, starts, 150), rtol=1e-9, atol=1e-12)

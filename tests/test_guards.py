@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ilsim import pipeline, regimes, report
+from ilsim import regimes, report
 from ilsim.params import params_from_dict
+from ilsim.steps import s01_segment, s02_features, s03_imitation, s08_regime_analysis
 
 # Five-minute bars, 78 a session; segments 1…8 are bull, bear, bull, sideways, bear, bull, bear,
 # bull, and this rule makes 4, 7 and 8 the backtests (7 is the bear one).
@@ -37,20 +38,20 @@ def tiny(**sections) -> dict:
 
 def segmented(tmp_path, **sections):
     p = params_from_dict(tiny(**sections))
-    market = pipeline.prepare_market(p, tmp_path)
+    market = s01_segment.prepare_market(p, tmp_path)
     return p, market
 
 
 def test_sparse_segments_are_dropped_and_reported(tmp_path):
     p, market = segmented(tmp_path)
-    full = pipeline.segment_market(p, market, tmp_path)
+    full = s01_segment.segment_market(p, market, tmp_path)
     assert (full["coverage"] == 1).all() and len(full) == 8
     # keep the last of segment 8's two sessions: 50 % of them, below the 80 % default
     last = full.set_index("segment").loc[8]
     days = pd.Index(market.bars.index.date)
     gone = sorted(set(days[last["first_bar"] : last["last_bar"] + 1]))[:-1]
-    sparse = pipeline.Market(market.bars[~days.isin(gone)], market.import_report, market.extrema)
-    segs = pipeline.segment_market(p, sparse, tmp_path)
+    sparse = s01_segment.Market(market.bars[~days.isin(gone)], market.import_report, market.extrema)
+    segs = s01_segment.segment_market(p, sparse, tmp_path)
     assert 8 not in set(segs["segment"]) and len(segs) == 7
     text = (tmp_path / "reports/tiny/data_import.md").read_text()
     assert text.startswith("# Data import report") and text.count("## Segment coverage") == 1
@@ -60,7 +61,7 @@ def test_sparse_segments_are_dropped_and_reported(tmp_path):
     assert {"sessions", "coverage"} <= set(table.columns)
     # a lower share keeps it
     keep = params_from_dict(tiny(segments={"min_coverage": 0.5}))
-    assert 8 in set(pipeline.segment_market(keep, sparse, tmp_path)["segment"])
+    assert 8 in set(s01_segment.segment_market(keep, sparse, tmp_path)["segment"])
     # listed roles written for all 8 segments: the count's error names the dropped one
     listed = tiny(segments={"roles": full["role"].tolist()})
     with pytest.raises(
@@ -68,7 +69,7 @@ def test_sparse_segments_are_dropped_and_reported(tmp_path):
         match=r"(?s)lists 8 roles but the data give 7 .*dropped for "
         r"coverage below segments.min_coverage: 8.*delete segments.roles",
     ):
-        pipeline.segment_market(params_from_dict(listed), sparse, tmp_path)
+        s01_segment.segment_market(params_from_dict(listed), sparse, tmp_path)
 
 
 def test_no_segment_with_coverage_names_the_key():
@@ -103,7 +104,7 @@ def test_missing_role_names_the_key(tmp_path):
         match=r"(?s)no sim_train segment.*synthesis network.*"
         r"lower segments.rule.n_il_train or n_validation",
     ):
-        pipeline.segment_market(p, market, tmp_path)
+        s01_segment.segment_market(p, market, tmp_path)
     roles = [
         "il_train",
         "il_train",
@@ -116,7 +117,7 @@ def test_missing_role_names_the_key(tmp_path):
     ]
     p, _ = segmented(tmp_path, segments={"roles": roles})
     with pytest.raises(ValueError, match="no sim_train segment.*list it in segments.roles"):
-        pipeline.segment_market(p, market, tmp_path)
+        s01_segment.segment_market(p, market, tmp_path)
 
 
 def test_wrong_roles_count_says_what_to_do(tmp_path):
@@ -126,7 +127,7 @@ def test_wrong_roles_count_says_what_to_do(tmp_path):
         match=r"lists 3 roles but the data give 8 segments \(ids 1, 2, "
         r".*List exactly one role per segment.*or delete segments.roles",
     ):
-        pipeline.segment_market(p, market, tmp_path)
+        s01_segment.segment_market(p, market, tmp_path)
 
 
 def test_bear_case_study_needs_a_bear_backtest(tmp_path):
@@ -137,7 +138,7 @@ def test_bear_case_study_needs_a_bear_backtest(tmp_path):
         match=r"no bear backtest segment.*\[4, 8\] \(sideways, bull\)"
         r".*segments.rule.n_backtest",
     ):
-        pipeline.segment_market(p, market, tmp_path)
+        s01_segment.segment_market(p, market, tmp_path)
 
 
 def test_episode_longer_than_the_segments_names_the_key(tmp_path):
@@ -147,38 +148,38 @@ def test_episode_longer_than_the_segments_names_the_key(tmp_path):
         match=r"market.episode_minutes 5000 = 1000 bars of 5 minutes"
         r".*lower market.episode_minutes to at most",
     ):
-        pipeline.segment_market(p, market, tmp_path)
+        s01_segment.segment_market(p, market, tmp_path)
 
 
 def test_eval_segment_seen_in_training_names_the_key(tmp_path):
     p, market = segmented(tmp_path, il={"eval_segment": 1})
     with pytest.raises(ValueError, match="il.eval_segment 1: .*set il.eval_segment"):
-        pipeline.segment_market(p, market, tmp_path)
+        s01_segment.segment_market(p, market, tmp_path)
 
 
 def test_all_hold_labels_name_theta(tmp_path):
     p, market = segmented(tmp_path, experts={"theta": 0.5})
-    segs = pipeline.segment_market(p, market, tmp_path)
+    segs = s01_segment.segment_market(p, market, tmp_path)
     with pytest.raises(
         ValueError,
         match=r"every il_train bar is labelled hold.*experts.theta = "
         r"50.0%.*largest move inside an il_train segment is .*Set experts.theta "
         r"below",
     ):
-        pipeline.segment_labels(p, market.bars, segs)
-    assert pipeline.largest_move(np.array([100.0, 110.0, 99.0])) == pytest.approx(0.10)
+        s03_imitation.segment_labels(p, market.bars, segs)
+    assert s03_imitation.largest_move(np.array([100.0, 110.0, 99.0])) == pytest.approx(0.10)
 
 
 def test_il_agents_stuck_in_one_class(tmp_path, capsys):
-    assert pipeline.one_class_note(np.array([0, 0, 0]), np.array([0, 1, 0])) == (
+    assert s03_imitation.one_class_note(np.array([0, 0, 0]), np.array([0, 1, 0])) == (
         "only hold, its majority class"
     )
-    assert pipeline.one_class_note(np.array([0, 0]), np.array([0, 0])).endswith("all hold")
-    assert pipeline.one_class_note(np.array([0, 1]), np.array([0, 1])) == ""
+    assert s03_imitation.one_class_note(np.array([0, 0]), np.array([0, 0])).endswith("all hold")
+    assert s03_imitation.one_class_note(np.array([0, 1]), np.array([0, 1])) == ""
     # the pool trained on labels that are hold but for one bar: every agent predicts hold
     p, market = segmented(tmp_path, il={"hold_band": 0.5})
-    segs = pipeline.segment_market(p, market, tmp_path)
-    _, scaled, _ = pipeline.build_features(p, market.bars, segs, tmp_path)
+    segs = s01_segment.segment_market(p, market, tmp_path)
+    _, scaled, _ = s02_features.build_features(p, market.bars, segs, tmp_path)
     labels = pd.Series(0.0, index=market.bars.index, name="label")
     labels.iloc[int(segs.loc[segs["role"] == "il_train", "first_bar"].iloc[0]) + 40] = 1.0
     with pytest.raises(
@@ -186,33 +187,35 @@ def test_il_agents_stuck_in_one_class(tmp_path, capsys):
         match=r"every IL agent predicts hold on every bar.*IL1 "
         r"\(segment 1\): only hold.*experts.theta.*il.max_epochs",
     ):
-        pipeline.train_il_pool(p, segs, scaled, labels, tmp_path, progress=False)
+        s03_imitation.train_il_pool(p, segs, scaled, labels, tmp_path, progress=False)
     fit = pd.read_csv(tmp_path / "reports/tiny/tables/il_fit.csv")
     assert fit["one_class"].str.startswith("only hold").all()
     # some agents stuck, or stuck in a class that is not their majority: a warning, no error
     fit.loc[0, "one_class"] = np.nan
-    pipeline.check_pool(fit)
+    s03_imitation.check_pool(fit)
     assert "Warning: 2 of 3 IL agents never leave one action class" in capsys.readouterr().out
     mixed = fit.assign(one_class=["only buy, its majority class", "only sell", "only hold"])
-    pipeline.check_pool(mixed)  # stuck, but in different classes: the pool still mixes them
+    s03_imitation.check_pool(mixed)  # stuck, but in different classes: the pool still mixes them
     assert "Warning: 3 of 3" in capsys.readouterr().out
-    assert pipeline._pool_line(p, tmp_path)[0].startswith("IL pool: 3 of 3 agents never leave")
+    assert s08_regime_analysis._pool_line(p, tmp_path)[0].startswith(
+        "IL pool: 3 of 3 agents never leave"
+    )
 
 
 def test_roles_text_says_which_roles_ran(tmp_path):
     p, market = segmented(tmp_path, segments={"rule_text": "Why we chose it."})
-    segs = pipeline.segment_market(p, market, tmp_path)
-    text = pipeline.roles_text(p, segs)
+    segs = s01_segment.segment_market(p, market, tmp_path)
+    text = s01_segment.roles_text(p, segs)
     assert text.startswith("Roles by the rule: ilsim.regimes.assign_roles") and "first 3 " in text
     assert text.endswith("Note (segments.rule_text): Why we chose it.")
     same = params_from_dict(tiny(segments={"roles": segs["role"].tolist(), "rule_text": "x"}))
-    assert pipeline.roles_text(same, segs).startswith(
+    assert s01_segment.roles_text(same, segs).startswith(
         "Roles listed in segments.roles; they are the rule's"
     )
     other = segs["role"].tolist()
     other[0], other[3] = "backtest", "il_train"  # segments 1 and 4 swap roles
     listed = params_from_dict(tiny(segments={"roles": other, "rule_text": "the old rule"}))
-    text = pipeline.roles_text(listed, segs.assign(role=other))
+    text = s01_segment.roles_text(listed, segs.assign(role=other))
     assert "not those of segments.rule" in text and "1 (backtest, rule: il_train)" in text
     assert "the old rule" not in text and "first 3" not in text
 

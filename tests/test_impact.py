@@ -22,29 +22,48 @@ def planted_bars(law: impact.ImpactLaw, days: int = 60, bars_per_day: int = 78, 
     idx = pd.DatetimeIndex(
         [
             pd.Timestamp("2022-01-03 09:30", tz="America/New_York")
-            + pd.Timedelta(days=d) + pd.Timedelta(minutes=5 * b)
+            + pd.Timedelta(days=d)
+            + pd.Timedelta(minutes=5 * b)
             for d in range(days)
             for b in range(bars_per_day)
         ]
     )
     bars = pd.DataFrame(
-        {"open": close, "high": close * 1.001, "low": close * 0.999, "close": close,
-         "volume": np.full(n, law.volume_day / bars_per_day)},
+        {
+            "open": close,
+            "high": close * 1.001,
+            "low": close * 0.999,
+            "close": close,
+            "volume": np.full(n, law.volume_day / bars_per_day),
+        },
         index=idx,
     )
     return bars, q
 
 
 LAW = impact.ImpactLaw(
-    coef=0.8, exponent=0.5, half_life=8.0, permanent_coef=0.3, alpha=0.0, sigma_day=0.015,
-    volume_day=4e7, bars_per_day=78, n_bars=0, r2=np.nan,
+    coef=0.8,
+    exponent=0.5,
+    half_life=8.0,
+    permanent_coef=0.3,
+    alpha=0.0,
+    sigma_day=0.015,
+    volume_day=4e7,
+    bars_per_day=78,
+    n_bars=0,
+    r2=np.nan,
 )
 
 
 def test_signed_volume_is_bulk_volume_classification():
     bars = pd.DataFrame(
-        {"open": [10.0, 10.0, 10.0], "high": [11.0, 10.5, 10.0], "low": [9.0, 9.5, 10.0],
-         "close": [10.5, 9.5, 10.0], "volume": [100.0, 200.0, 50.0]}
+        {
+            "open": [10.0, 10.0, 10.0],
+            "high": [11.0, 10.5, 10.0],
+            "low": [9.0, 9.5, 10.0],
+            "close": [10.5, 9.5, 10.0],
+            "volume": [100.0, 200.0, 50.0],
+        }
     )
     assert np.allclose(impact.signed_volume(bars), [25.0, -100.0, 0.0])
 
@@ -118,8 +137,13 @@ def test_law_round_trips_through_json_dict():
 def test_response_checks_read_a_square_root_response():
     sizes = [0.001, 0.01, 0.1]
     rows = [
-        {"impact": "sqrt", "volume_fraction": v, "lag": h,
-         "response_bp": 1e4 * 0.015 * np.sqrt(v) * (1.0 if h == 0 else 0.7), "se": 0.01}
+        {
+            "impact": "sqrt",
+            "volume_fraction": v,
+            "lag": h,
+            "response_bp": 1e4 * 0.015 * np.sqrt(v) * (1.0 if h == 0 else 0.7),
+            "se": 0.01,
+        }
         for v in sizes
         for h in (0, 1, 2)
     ]
@@ -167,13 +191,22 @@ def test_the_method_finds_a_law_in_bars_without_impact():
     open_ = np.r_[close[0], close[:-1]]
     wick = np.abs(rng.normal(0, 5e-4, (2, n))) * close
     idx = pd.DatetimeIndex(
-        [pd.Timestamp("2022-01-03 09:30", tz="America/New_York") + pd.Timedelta(days=d)
-         + pd.Timedelta(minutes=5 * b) for d in range(n // per_day) for b in range(per_day)]
+        [
+            pd.Timestamp("2022-01-03 09:30", tz="America/New_York")
+            + pd.Timedelta(days=d)
+            + pd.Timedelta(minutes=5 * b)
+            for d in range(n // per_day)
+            for b in range(per_day)
+        ]
     )
     bars = pd.DataFrame(
-        {"open": open_, "high": np.maximum(open_, close) + wick[0],
-         "low": np.minimum(open_, close) - wick[1], "close": close,
-         "volume": rng.lognormal(12, 0.5, n)},
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + wick[0],
+            "low": np.minimum(open_, close) - wick[1],
+            "close": close,
+            "volume": rng.lognormal(12, 0.5, n),
+        },
         index=idx,
     )
     fit = impact.fit_impact_law(bars, n_boot=40)

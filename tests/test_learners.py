@@ -72,8 +72,9 @@ def test_class_round_trip():
     assert im.ACTION_SPACES["continuous"] is None
     np.testing.assert_array_equal(im.to_classes([0.3, -0.8, 0.05], (-1, 0, 1)), [1, 0, 1])
     np.testing.assert_array_equal(
-        im.from_classes(im.to_classes([0.3, -0.8, 0.74], im.ACTION_SPACES["five"]),
-                        im.ACTION_SPACES["five"]),
+        im.from_classes(
+            im.to_classes([0.3, -0.8, 0.74], im.ACTION_SPACES["five"]), im.ACTION_SPACES["five"]
+        ),
         [0.5, -1.0, 0.5],
     )
 

@@ -145,8 +145,16 @@ def _law(volume_day: float):
     from ilsim.impact import ImpactLaw
 
     return ImpactLaw(
-        coef=1.0, exponent=0.5, half_life=3.0, permanent_coef=0.5, alpha=0.0, sigma_day=0.01,
-        volume_day=volume_day, bars_per_day=78, n_bars=0, r2=float("nan"),
+        coef=1.0,
+        exponent=0.5,
+        half_life=3.0,
+        permanent_coef=0.5,
+        alpha=0.0,
+        sigma_day=0.01,
+        volume_day=volume_day,
+        bars_per_day=78,
+        n_bars=0,
+        r2=float("nan"),
     )
 
 

@@ -94,27 +94,55 @@ def test_the_wheel_works_from_any_folder(tmp_path):
     for part in ("ilsim", "paper", "params"):
         shutil.copytree(ROOT / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
-         "-q", "-w", str(tmp_path / "dist")],
-        check=True, capture_output=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(src),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
     )
     wheel = next((tmp_path / "dist").glob("ilsim-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for shipped in ("ilsim/py.typed", "ilsim/paper/table1_aggregate.csv",
-                    "ilsim/examples/default.yaml", "ilsim/examples/paper.yaml"):
+    for shipped in (
+        "ilsim/py.typed",
+        "ilsim/paper/table1_aggregate.csv",
+        "ilsim/examples/default.yaml",
+        "ilsim/examples/paper.yaml",
+    ):
         assert shipped in names, shipped
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     py = venv / "bin" / "python"
     site = subprocess.run(
         [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q",
-         str(wheel)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(py),
+            "install",
+            "--no-deps",
+            "-q",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
     )
     readme = (ROOT / "README.md").read_text()
     snippet = re.search(r"<!-- simulator-snippet -->\n```python\n(.*?)```", readme, re.S)
@@ -134,9 +162,10 @@ assert example_params("paper").is_file()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(tmp_path))}
-    run = subprocess.run([py, "-c", code], cwd=elsewhere, capture_output=True, text=True,
-                         env=env)
+    run = subprocess.run([py, "-c", code], cwd=elsewhere, capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     if not finished:
-        pytest.skip("the wheel installs and finds its data; the README snippet needs the default "
-                    "run (snakemake -j2)")
+        pytest.skip(
+            "the wheel installs and finds its data; the README snippet needs the default "
+            "run (snakemake -j2)"
+        )

@@ -7,9 +7,21 @@ import pandas as pd
 import pytest
 import torch
 
-from ilsim import data, pipeline, regimes, report
+from ilsim import artifacts, data, pool, regimes, report, world
 from ilsim import market as sim
 from ilsim.params import params_from_dict
+from ilsim.steps import (
+    s01_segment,
+    s02_features,
+    s03_imitation,
+    s04_il_diversity,
+    s05_simulator,
+    s06_train_rl,
+    s07_backtest,
+    s08_regime_analysis,
+    s09_il_methods,
+    sweep,
+)
 
 
 def test_steps_end_to_end(tmp_path):
@@ -46,104 +58,106 @@ def test_steps_end_to_end(tmp_path):
             },
         }
     )
-    market = pipeline.prepare_market(p, tmp_path)
+    market = s01_segment.prepare_market(p, tmp_path)
     assert (tmp_path / "reports/tiny/data_import.md").exists()
     assert data.load_bars(tmp_path / "results/tiny/bars.parquet").equals(market.bars)
-    assert pipeline.load_extrema(p, tmp_path) == market.extrema
+    assert s01_segment.load_extrema(p, tmp_path) == market.extrema
 
-    segs = pipeline.segment_market(p, market, tmp_path)
+    segs = s01_segment.segment_market(p, market, tmp_path)
     assert (segs["role"] == "il_train").sum() == 3 and (segs["role"] == "validation").sum() == 1
-    long_only, search = pipeline.role_search(p, market, tmp_path)
+    long_only, search = s01_segment.role_search(p, market, tmp_path)
     assert (
         len(long_only) == len(market.extrema) - 1 and search["max_miss_pp"].is_monotonic_increasing
     )
     assert (tmp_path / "reports/tiny/tables/segments.md").exists()
 
-    raw, scaled, scaler = pipeline.build_features(p, market.bars, segs, tmp_path)
+    raw, scaled, scaler = s02_features.build_features(p, market.bars, segs, tmp_path)
     fit = regimes.role_mask(segs, len(raw), "il_train") & ~raw.isna().any(axis=1).to_numpy()
     assert np.allclose(scaled[fit].min(), 0) and np.allclose(scaled[fit].max(), 1)
 
-    labels = pipeline.segment_labels(p, market.bars, segs)
+    labels = s03_imitation.segment_labels(p, market.bars, segs)
     labels.to_frame().to_parquet(tmp_path / "results/tiny/labels.parquet")  # as notebook 03
     assert labels[regimes.bar_segment_ids(segs, len(labels)) < 0].isna().all()
-    mix = pipeline.label_mix(segs, labels)
+    mix = s03_imitation.label_mix(segs, labels)
     assert np.allclose(mix[["buy", "hold", "sell"]].sum(axis=1), 1)
 
-    result, fit_table = pipeline.train_il_pool(p, segs, scaled, labels, tmp_path, progress=False)
+    result, fit_table = s03_imitation.train_il_pool(
+        p, segs, scaled, labels, tmp_path, progress=False
+    )
     assert len(fit_table) == 3 and (tmp_path / "results/tiny/il_agents.pt").exists()
 
-    seg = pipeline.il_eval_segment(p, segs)
+    seg = s01_segment.il_eval_segment(p, segs)
     assert seg["role"] == "backtest"
-    actions, bt, table = pipeline.il_trade(p, market.bars, scaled, seg, result.model)
+    actions, bt, table = s04_il_diversity.il_trade(p, market.bars, scaled, seg, result.model)
     assert actions.shape == (seg["bars"], 3) and np.abs(actions).max() <= 1
     assert (bt.cash >= 0).all() and (bt.holdings >= 0).all()
     assert table["policy"].tolist() == ["IL1", "IL2", "IL3"]
-    t3, t4 = pipeline.il_paper_tables(p, table, tmp_path)
+    t3, t4 = s04_il_diversity.il_paper_tables(p, table, tmp_path)
     assert t3["policy"].tolist()[:3] == ["IL1", "IL2", "IL3"] and len(t3) == 10
     assert (t4["max_drawdown_pct"].dropna() >= 0).all()
-    d = pipeline.il_diversity(actions, table, p.il.hold_band)
+    d = s04_il_diversity.il_diversity(actions, table, p.il.hold_band)
     assert d["turnover_min"] == table["turnover"].min()
     written = pd.read_csv(tmp_path / "reports/tiny/tables/table4_il_risk.csv")
     assert written["policy"].tolist() == t4["policy"].tolist()
 
     # the simulator: synthesis network, market data, impact measurement, realism
-    _, quality = pipeline.train_synthesis_net(
+    _, quality = s05_simulator.train_synthesis_net(
         p, market.bars, scaled, segs, tmp_path, progress=False
     )
     assert quality["data"].tolist()[-1] == "backtest segments (held out)"
-    law = pipeline.fit_impact(p, market.bars, scaled, segs, tmp_path)
+    law = s05_simulator.fit_impact(p, market.bars, scaled, segs, tmp_path)
     assert 0.2 <= law.exponent <= 1.2 and np.isfinite(law.permanent_coef)
     for name, (lo, hi) in law.ci.items():
         assert lo <= hi, name
     assert (tmp_path / "reports/tiny/tables/impact_law.csv").exists()
-    mdata = pipeline.market_data(p, "sim_train", root=tmp_path)
+    mdata = world.market_data(p, "sim_train", root=tmp_path)
     assert mdata.impact_law == law and mdata.pool_mean_action != 0.0
     assert len(mdata.residuals) == len(mdata.residual_volume) == len(mdata.residual_bar_of_day)
     assert abs(mdata.residuals.mean()) < 1e-12  # zero-mean noise
-    cfg = pipeline.market_config(p, market.bars, impact="calibrated")
+    cfg = world.market_config(p, market.bars, impact="calibrated")
     assert cfg.reward_window_bars == 1  # market.reward "bar"
     assert cfg.episode_bars == 60 and cfg.noise_block == 20  # 300 and 100 minutes of 5-minute bars
     window = p.model_copy(update={"market": p.market.model_copy(update={"reward": "window"})})
-    assert pipeline.market_config(window, market.bars).reward_window_bars == 46  # 230 min / 5
+    assert world.market_config(window, market.bars).reward_window_bars == 46  # 230 min / 5
     resp = sim.impact_response(mdata, cfg, (0.0, 0.5, 1.0), 8, 3, seed=0)
     assert (resp["response_bp"].diff().dropna() > 0).all()
-    curves, checks = pipeline.impact_checks(p, mdata, root=tmp_path)
+    curves, checks = s05_simulator.impact_checks(p, mdata, root=tmp_path)
     learned = checks.set_index("impact").loc["learned"]
     assert bool(learned["monotone"]) and learned["peak_bp"] > 0
-    assert set(curves["impact"]) == {*pipeline.IMPACT_PROBE_MODES, "fitted law"}
+    assert set(curves["impact"]) == {*s05_simulator.IMPACT_PROBE_MODES, "fitted law"}
     both = pd.concat([resp, resp.assign(impact="paper")])
-    assert pipeline.choose_impact_mode(p, both, tmp_path)["mode"] == "paper"
+    assert s05_simulator.choose_impact_mode(p, both, tmp_path)["mode"] == "paper"
     assert (tmp_path / "results/tiny/impact_mode.json").exists()
-    table = pipeline.simulator_realism(p, mdata, root=tmp_path)
+    table = s05_simulator.simulator_realism(p, mdata, root=tmp_path)
     assert set(table["candidate"]) >= {"simulator", "static replay", "GBM"}
     assert (table["distance"].dropna() >= 0).all()
 
     # the policies: every seed of an agent in one stacked run, selected on validation
-    for agent in pipeline.LEARNED:
-        summary = pipeline.train_policy(p, agent, tmp_path, progress=False)
+    for agent in artifacts.LEARNED:
+        summary = s06_train_rl.train_policy(p, agent, tmp_path, progress=False)
         assert summary["seed"].tolist() == [0, 1]
         for seed in (0, 1):
-            assert pipeline.policy_path(p, agent, seed, tmp_path).exists()
-    runs = pipeline.training_summary(p, tmp_path)
+            assert artifacts.policy_path(p, agent, seed, tmp_path).exists()
+    runs = s06_train_rl.training_summary(p, tmp_path)
     assert len(runs) == 4 and (runs["best_step"] <= runs["vector_steps"]).all()
     assert (runs["vector_steps"] <= 60).all() and (runs["reward_window_bars"] == 1).all()
-    curve = pd.read_csv(pipeline.policy_path(p, "final_rl", 1, tmp_path).with_suffix(".csv"))
+    curve = pd.read_csv(artifacts.policy_path(p, "final_rl", 1, tmp_path).with_suffix(".csv"))
     assert (curve["seed"] == 1).all() and curve["val_score"].notna().any()
     # byte-identical reruns (issue 13): no wall time in results; it goes to timings.csv
     assert "wall_s" not in curve and (tmp_path / "results/tiny/timings.csv").exists()
     again = tmp_path / "again"
     shutil.copytree(tmp_path / "results", again / "results")
     shutil.rmtree(again / "results/tiny/checkpoints")
-    pipeline.train_policy(p, "rl_baseline", again, progress=False)
+    s06_train_rl.train_policy(p, "rl_baseline", again, progress=False)
     for seed in (0, 1):
-        csv = pipeline.policy_path(p, "rl_baseline", seed, tmp_path).with_suffix(".csv")
-        rerun = pipeline.policy_path(p, "rl_baseline", seed, again).with_suffix(".csv")
+        csv = artifacts.policy_path(p, "rl_baseline", seed, tmp_path).with_suffix(".csv")
+        rerun = artifacts.policy_path(p, "rl_baseline", seed, again).with_suffix(".csv")
         assert csv.read_bytes() == rerun.read_bytes()
-    val = pipeline.validation_comparison(p, tmp_path)
+    val = s06_train_rl.validation_comparison(p, tmp_path)
     assert "constant 0%" in set(val["strategy"])
     assert val.loc[val["strategy"] == "constant 0%", "val_log_growth"].item() == 0.0
-    bt, _ = pipeline.run_backtests(p, tmp_path)
-    assert set(bt["strategy"]) == {"long_only", *pipeline.LEARNED} and "degenerate" in bt
+    bt, _ = s07_backtest.run_backtests(p, tmp_path)
+    assert set(bt["strategy"]) == {"long_only", *artifacts.LEARNED} and "degenerate" in bt
     # the impact-aware backtest: the same trades never do better than on static prices (for
     # the strategies whose orders do not depend on their account, which the impact changes)
     fixed = bt[bt["strategy"].isin(["long_only", "il_baseline"])]
@@ -151,8 +165,8 @@ def test_steps_end_to_end(tmp_path):
     assert (bt["impact_total_return_pct"] != bt["total_return_pct"]).any()
     # the claims' backtests (issue 15): both fees, and each learned seed's exposure-matched
     # constant position, whose exposure is the strategy's (averaged over the segments)
-    pipeline.claim_backtests(p, tmp_path)
-    cb = pd.read_csv(pipeline.artifact(p, "claim_backtests.csv", tmp_path))  # as notebook 08 does
+    s07_backtest.claim_backtests(p, tmp_path)
+    cb = pd.read_csv(artifacts.artifact(p, "claim_backtests.csv", tmp_path))  # as notebook 08 does
     assert set(cb["fee"]) == {0.005, 0.0001} and set(cb["kind"]) == {"strategy", "constant"}
     head = cb[(cb["fee"] == 0.005) & (cb["kind"] == "strategy")]
     same = head.merge(bt, on=["segment", "strategy", "seed"], suffixes=("", "_bt"))
@@ -167,19 +181,22 @@ def test_steps_end_to_end(tmp_path):
 
     # the size sweep: final_rl per size in the learned simulator, rl_baseline once
     small = p.model_copy(
-        update={"sweep": p.sweep.model_copy(update={"sizes": (1e6, 1e10), "seeds": (0,),
-                                                    "total_steps": 20, "min_steps": 0})}
+        update={
+            "sweep": p.sweep.model_copy(
+                update={"sizes": (1e6, 1e10), "seeds": (0,), "total_steps": 20, "min_steps": 0}
+            )
+        }
     )
     assert small.backtest.fees() == (0.005, 0.0001)  # the fee axis (issue 15)
     for fee in small.backtest.fees():
-        pipeline.train_sweep(small, "rl_baseline", root=tmp_path, progress=False, fee=fee)
+        sweep.train_sweep(small, "rl_baseline", root=tmp_path, progress=False, fee=fee)
         for size in small.sweep.sizes:
-            pipeline.train_sweep(small, "final_rl", size, root=tmp_path, progress=False, fee=fee)
-    summary, verdict = pipeline.write_size_sweep(small, tmp_path)
+            sweep.train_sweep(small, "final_rl", size, root=tmp_path, progress=False, fee=fee)
+    summary, verdict = sweep.write_size_sweep(small, tmp_path)
     assert set(summary["size"]) == {1e6, 1e10} and "final_rl" in verdict
     assert set(summary["fee"]) == {0.005, 0.0001} and verdict.count("At a fee of") == 2
     assert (tmp_path / "figures/tiny/fig_size_sweep.png").exists()
-    devs = pipeline.deviations(p, tmp_path)
+    devs = s08_regime_analysis.deviations(p, tmp_path)
     assert any("validation" in d for d in devs)
     assert any("Roles by the rule: ilsim.regimes.assign_roles" in d for d in devs)
     assert any("episodes of 300 minutes (60 bars)" in d for d in devs)
@@ -190,7 +207,7 @@ def test_bar_minutes_any_time_unit():
     for unit in ("ns", "us", "s"):
         idx = pd.date_range("2021-01-04 09:30", periods=50, freq="5min", tz="America/New_York")
         bars = pd.DataFrame({"close": 1.0}, index=idx.as_unit(unit))
-        assert pipeline.bar_minutes(bars) == 5.0
+        assert world.bar_minutes(bars) == 5.0
 
 
 def test_market_config_converts_minutes_once():
@@ -203,10 +220,10 @@ def test_market_config_converts_minutes_once():
     )
     for minutes, bars in ((5, 1), (1, 5)):
         idx = pd.date_range("2021-01-04 09:30", periods=50, freq=f"{minutes}min", tz="UTC")
-        cfg = pipeline.market_config(p, pd.DataFrame({"close": 1.0}, index=idx))
+        cfg = world.market_config(p, pd.DataFrame({"close": 1.0}, index=idx))
         assert (cfg.episode_bars, cfg.noise_block) == (390 * bars, 78 * bars)
         assert cfg.reward_window_bars == 46 * bars
-        assert pipeline.market_bars(p, pd.DataFrame(index=idx)).probe_horizon == 2 * bars
+        assert world.market_bars(p, pd.DataFrame(index=idx)).probe_horizon == 2 * bars
 
 
 def test_il_methods_build_pools_and_simulators(tmp_path):
@@ -232,26 +249,26 @@ def test_il_methods_build_pools_and_simulators(tmp_path):
             },
         }
     )
-    market = pipeline.prepare_market(p, tmp_path)
-    segs = pipeline.segment_market(p, market, tmp_path)
-    _, scaled, scaler = pipeline.build_features(p, market.bars, segs, tmp_path)
-    labels = pipeline.segment_labels(p, market.bars, segs)
+    market = s01_segment.prepare_market(p, tmp_path)
+    segs = s01_segment.segment_market(p, market, tmp_path)
+    _, scaled, scaler = s02_features.build_features(p, market.bars, segs, tmp_path)
+    labels = s03_imitation.segment_labels(p, market.bars, segs)
     labels.to_frame().to_parquet(tmp_path / "results/tiny/labels.parquet")  # as notebook 03
 
     # the pool built by another method, saved and loaded like the paper's
-    result, fit = pipeline.train_il_pool(p, segs, scaled, labels, tmp_path, progress=False)
+    result, fit = s03_imitation.train_il_pool(p, segs, scaled, labels, tmp_path, progress=False)
     assert result is None and len(fit) == 3 and (fit["method"] == "maxent_irl").all()
-    pool = pipeline.load_pool(p, root=tmp_path)
-    acts = pool.act(torch.as_tensor(scaled.dropna().to_numpy(np.float32)[:7]))
+    learned = pool.load_pool(p, root=tmp_path)
+    acts = learned.act(torch.as_tensor(scaled.dropna().to_numpy(np.float32)[:7]))
     assert acts.shape == (7, 3) and set(np.unique(acts.numpy())) <= {-1.0, 0.0, 1.0}
 
-    row = pipeline.il_method_study(
+    row = s09_il_methods.il_method_study(
         p, "maxent_irl", "hindsight", market.bars, scaled, segs, scaler, simulate=True
     )
     assert row["agents"] == 3 and 0 <= row["accuracy"] <= 1
     for key in ("synthesis_skill_heldout", "realism_distance", "rl_return_pct"):
         assert np.isfinite(row[key])
-    quick = pipeline.il_method_study(
+    quick = s09_il_methods.il_method_study(
         p, "bc", "momentum", market.bars, scaled, segs, scaler, simulate=False
     )
     assert "realism_distance" not in quick and quick["method"] == "bc"
@@ -264,7 +281,7 @@ def test_il_diversity_reads_planted_actions():
     table = pd.DataFrame(
         {"turnover": [1.0, 2.0, 3.0, 0.0], "total_return_pct": [-1.0, 0.5, 2.0, 0.0]}
     )
-    d = pipeline.il_diversity(actions, table, hold_band=0.1)
+    d = s04_il_diversity.il_diversity(actions, table, hold_band=0.1)
     assert (d["turnover_min"], d["turnover_max"]) == (0.0, 3.0)
     assert (d["return_min_pct"], d["return_max_pct"]) == (-1.0, 2.0)
     assert d["passive_agents"] == 1  # the agent that never trades
@@ -294,12 +311,12 @@ def test_choose_impact_mode_follows_the_measurement(tmp_path):
             ]
         )
 
-    pick = lambda *a: pipeline.choose_impact_mode(p, response(*a), tmp_path)  # noqa: E731
+    pick = lambda *a: s05_simulator.choose_impact_mode(p, response(*a), tmp_path)  # noqa: E731
     assert pick(1.0, 0.5)["mode"] == "paper"
     flat = pick(0.0, -0.2)
     assert flat["mode"] == "learned" and "includes 0" in flat["text"]
     assert "negative" in pick(-2.0, -3.0)["text"]  # interval -3 … -1
     assert "no interval" in pick(0.5, float("nan"))["text"]
-    tiny = pick(pipeline.PAPER_IMPACT_MIN_BP / 2, 0.01)
+    tiny = pick(s05_simulator.PAPER_IMPACT_MIN_BP / 2, 0.01)
     assert tiny["mode"] == "learned" and "threshold" in tiny["text"]
     assert pick(0.0, -0.2, 0.0, -0.1)["mode"] == "calibrated"

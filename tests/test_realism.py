@@ -1,6 +1,5 @@
 """Tests for ilsim.realism: stylized facts, distances, bootstrap table, GBM baseline, figure."""
 
-
 import matplotlib
 
 matplotlib.use("Agg")

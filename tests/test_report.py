@@ -275,9 +275,17 @@ def _sweep_rows(diff_by_size: dict[float, float]) -> pd.DataFrame:
             for strategy, ret in (("rl_baseline", 1.0), ("final_rl", 1.0 + diff + jitter)):
                 for seg in (1, 2):
                     rows.append(
-                        {"size": size, "segment": seg, "regime": "bull", "strategy": strategy,
-                         "seed": seed, "total_return_pct": ret, "max_drawdown_pct": 2.0,
-                         "position_change_frac": 0.5, "degenerate": False}
+                        {
+                            "size": size,
+                            "segment": seg,
+                            "regime": "bull",
+                            "strategy": strategy,
+                            "seed": seed,
+                            "total_return_pct": ret,
+                            "max_drawdown_pct": 2.0,
+                            "position_change_frac": 0.5,
+                            "degenerate": False,
+                        }
                     )
     return pd.DataFrame(rows)
 
@@ -330,20 +338,50 @@ def claim_grid(excess_bear: float = 0.0, n_per_regime: int = 6, seeds: int = 3) 
     for k in range(2 * n_per_regime):
         regime = "bull" if k % 2 == 0 else "bear"
         lo = (1 if regime == "bull" else -1) * rng.uniform(5, 10)
-        base = {"fee": 0.005, "segment": k + 1, "regime": regime, "volatility": 0.001,
-                "position_change_frac": 0.5, "degenerate": False}
-        rows.append({**base, "strategy": "long_only", "seed": 0, "kind": "strategy",
-                     "total_return_pct": lo, "max_drawdown_pct": -abs(lo),
-                     "position_change_frac": 0.001, "degenerate": True})
+        base = {
+            "fee": 0.005,
+            "segment": k + 1,
+            "regime": regime,
+            "volatility": 0.001,
+            "position_change_frac": 0.5,
+            "degenerate": False,
+        }
+        rows.append(
+            {
+                **base,
+                "strategy": "long_only",
+                "seed": 0,
+                "kind": "strategy",
+                "total_return_pct": lo,
+                "max_drawdown_pct": -abs(lo),
+                "position_change_frac": 0.001,
+                "degenerate": True,
+            }
+        )
         for s in range(seeds):
             for strat in ("final_rl", "rl_baseline", "il_baseline"):
                 plus = excess_bear if (regime == "bear" and strat == "final_rl") else 0.0
                 noise = rng.normal(0, 0.2)
-                rows.append({**base, "strategy": strat, "seed": s, "kind": "strategy",
-                             "total_return_pct": lo / 2 + plus + noise,
-                             "max_drawdown_pct": -abs(lo) / 2})
-                rows.append({**base, "strategy": strat, "seed": s, "kind": "constant",
-                             "total_return_pct": lo / 2, "max_drawdown_pct": -abs(lo) / 2})
+                rows.append(
+                    {
+                        **base,
+                        "strategy": strat,
+                        "seed": s,
+                        "kind": "strategy",
+                        "total_return_pct": lo / 2 + plus + noise,
+                        "max_drawdown_pct": -abs(lo) / 2,
+                    }
+                )
+                rows.append(
+                    {
+                        **base,
+                        "strategy": strat,
+                        "seed": s,
+                        "kind": "constant",
+                        "total_return_pct": lo / 2,
+                        "max_drawdown_pct": -abs(lo) / 2,
+                    }
+                )
     return pd.DataFrame(rows)
 
 

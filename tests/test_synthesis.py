@@ -212,7 +212,11 @@ def test_volatility_head_finds_a_planted_volatility_and_leaves_the_mean_head_alo
     m2.vol.net[2].weight.data.zero_()  # restart the head
     before = {k: v.clone() for k, v in m2.state_dict().items()}
     synthesis.fit_volatility(
-        m2, torch.as_tensor(a), res.residuals, np.arange(5000), np.arange(5000, 6000),
+        m2,
+        torch.as_tensor(a),
+        res.residuals,
+        np.arange(5000),
+        np.arange(5000, 6000),
         max_steps=3,
     )
     for k, v in m2.state_dict().items():

@@ -31,9 +31,7 @@ def test_parallel_jobs_never_lose_or_break_a_timing(tmp_path):
         "import sys; from ilsim import timings\n"
         "for i in range(150): timings.record(sys.argv[1], sys.argv[2], f'item {i}, x', i)\n"
     )
-    procs = [
-        subprocess.Popen([sys.executable, "-c", code, str(tmp_path), step]) for step in "ab"
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), step]) for step in "ab"]
     assert all(p.wait() == 0 for p in procs)
     t = timings.load(tmp_path)
     assert len(t) == 300 and set(t["step"]) == {"a", "b"}

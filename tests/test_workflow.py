@@ -89,7 +89,9 @@ def test_one_changed_byte_of_the_data_reruns_the_import_and_everything_after(tmp
             (project / out).touch()
     subprocess.run(
         ["snakemake", "--touch", "-j1", "--configfile", str(files["abs"])],
-        cwd=project, capture_output=True, check=True,
+        cwd=project,
+        capture_output=True,
+        check=True,
         env={**os.environ, "ILSIM_NAME": "workflow-test"},
     )
     assert "Nothing to be done" in dry_run(files["abs"], project)
@@ -134,17 +136,38 @@ def test_every_job_carries_threads_and_resources_for_a_slurm_executor(how, tmp_p
 def test_config_overrides_are_honoured_and_unknown_keys_refused(tmp_path):
     project = copy_project(tmp_path / "project")
     out = subprocess.run(
-        ["snakemake", "-n", "-p", "--config", "name=override", "seed=7",
-         "synthetic={n_regimes: 5}", "market={noise: false, il_volume_unit: 250}"],
-        cwd=project, capture_output=True, text=True, check=True,
+        [
+            "snakemake",
+            "-n",
+            "-p",
+            "--config",
+            "name=override",
+            "seed=7",
+            "synthetic={n_regimes: 5}",
+            "market={noise: false, il_volume_unit: 250}",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
         env={k: v for k, v in os.environ.items() if k != "ILSIM_NAME"},
     ).stdout
     path = project / "results/override/params.yaml"  # what the steps read
     assert not path.exists()  # a dry run writes nothing: the file holds the last real run's
     subprocess.run(  # a run starts (--touch: its jobs need not succeed here) and writes it
-        ["snakemake", "-j1", "--touch", "--config", "name=override", "seed=7",
-         "synthetic={n_regimes: 5}", "market={noise: false, il_volume_unit: 250}"],
-        cwd=project, capture_output=True, text=True,
+        [
+            "snakemake",
+            "-j1",
+            "--touch",
+            "--config",
+            "name=override",
+            "seed=7",
+            "synthetic={n_regimes: 5}",
+            "market={noise: false, il_volume_unit: 250}",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
         env={k: v for k, v in os.environ.items() if k != "ILSIM_NAME"},
     )
     merged = yaml.safe_load(path.read_text())
@@ -158,7 +181,9 @@ def test_config_overrides_are_honoured_and_unknown_keys_refused(tmp_path):
     assert f"--params {path.relative_to(project)}" in out and "results/default" not in out
     bad = subprocess.run(
         ["snakemake", "-n", "--config", "sed=7"],
-        cwd=project, capture_output=True, text=True,
+        cwd=project,
+        capture_output=True,
+        text=True,
         env={k: v for k, v in os.environ.items() if k != "ILSIM_NAME"},
     )
     assert bad.returncode != 0 and "sed" in bad.stderr + bad.stdout
@@ -170,7 +195,10 @@ def test_config_overrides_are_honoured_and_unknown_keys_refused(tmp_path):
 def test_the_html_report_holds_every_table_and_figure(tmp_path):
     html = tmp_path / "report.html"
     subprocess.run(
-        ["snakemake", "--report", str(html)], cwd=ROOT, capture_output=True, check=True,
+        ["snakemake", "--report", str(html)],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
         env={k: v for k, v in os.environ.items() if k != "ILSIM_NAME"},
     )
     text = html.read_text()

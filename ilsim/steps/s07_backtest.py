@@ -1,0 +1,177 @@
+"""Step 7 (notebook 07): every policy backtested on every backtest segment and fee (Table 1,
+the case studies), and the claims' backtests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ilsim import (
+    backtest,
+    data,
+    impact,
+    metrics,
+    regimes,
+)
+from ilsim.artifacts import LEARNED, artifact, run_policy
+from ilsim.params import Params
+from ilsim.world import backtest_impact_law, bar_minutes, new_sessions, policy_actions
+
+
+def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict]:
+    """Every strategy (every seed) on every ``backtest`` segment, static real prices, with the
+    fee; returns the metrics (one row per strategy × seed × segment) and the value paths.
+    With ``backtest.impact`` each row also has the impact-aware backtest's metrics
+    (``impact_<metric>``: the same strategy on real prices plus its own impact).
+
+    Each row also has ``position_change_frac`` (share of bars whose trade changes the holdings)
+    and ``degenerate`` (the position stays put on >= 99 % of the bars, see
+    :func:`ilsim.metrics.is_degenerate`); long-only is degenerate by construction — one buy, then
+    hold — as the constant benchmark it is."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    bpy = metrics.trading_bars_per_year(bar_minutes(bars))
+    bt = p.backtest
+    law = backtest_impact_law(p, root)
+    starts = new_sessions(bars.index)
+    rows, paths = [], {}
+    for k, seg in enumerate(segments[segments["role"] == "backtest"].itertuples(index=False)):
+        sl = slice(seg.first_bar, seg.last_bar + 1)
+        prices = bars["close"].to_numpy()[sl]
+
+        def strategies(law: impact.ImpactLaw | None, sl: slice = sl, prices=prices) -> dict:
+            kw = {"impact": law, "new_session": starts[sl]}
+            long_only = backtest.long_only_actions(len(prices))[None]
+            out = {
+                "long_only": (
+                    backtest.run_backtest(
+                        prices, long_only, initial_cash=bt.initial_cash, fee=bt.fee, **kw
+                    ),
+                    None,
+                )
+            }
+            for agent in LEARNED:
+                out[agent] = policy_actions(
+                    p, agent, run_policy(p, agent, root), sl, scaled, prices, law, starts[sl]
+                )
+            return out
+
+        runs = strategies(None)
+        aware = strategies(law) if law is not None else {}
+        for agent, (res, acts) in runs.items():
+            seeds = [0] if agent == "long_only" else list(p.rl.seeds)
+            table = metrics.metrics_table(
+                res.value, res.traded_notional, initial_value=bt.initial_cash, bars_per_year=bpy
+            )
+            if agent in aware:
+                ra = aware[agent][0]
+                imp = metrics.metrics_table(
+                    ra.value, ra.traded_notional, initial_value=bt.initial_cash, bars_per_year=bpy
+                ).add_prefix("impact_")
+                table = pd.concat([table, imp], axis=1)
+            change = metrics.position_change_fraction(np.atleast_2d(res.holdings))
+            degenerate = metrics.is_degenerate(change)
+            for i, s in enumerate(seeds):
+                rows.append(
+                    {
+                        "backtest": k + 1,
+                        "segment": seg.segment,
+                        "regime": seg.regime,
+                        "strategy": agent,
+                        "seed": s,
+                        **table.iloc[i].to_dict(),
+                        "position_change_frac": float(change[i]),
+                        "degenerate": bool(degenerate[i]),
+                    }
+                )
+            paths[(seg.segment, agent)] = {
+                "value": res.value,
+                "holdings": res.holdings,
+                "actions": acts,
+            }
+        paths[(seg.segment, "price")] = prices
+    out = pd.DataFrame(rows)
+    out.to_csv(artifact(p, "backtests.csv", root), index=False)
+    return out, paths
+
+
+CLAIM_METRICS = ("total_return_pct", "max_drawdown_pct", "volatility")
+
+
+def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """The claims' backtests (issue 15), written to ``results/<name>/claim_backtests.csv``:
+    every strategy on every ``backtest`` segment at each fee of the fee axis
+    (``backtest.fees()``; the policies are the headline run's, trained at ``backtest.fee``), and
+    beside each learned strategy × seed its *exposure-matched constant position* (kind
+    ``constant``; not "null", which CSV readers take for a missing value): it buys the
+    strategy's time-averaged share of value in shares, averaged over the segments, at the
+    first decision and holds. A claim the null meets too needs no
+    learning: exposure alone explains it. One row per fee × segment × strategy × seed × kind."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    segs = list(segments[segments["role"] == "backtest"].itertuples(index=False))
+    bpy = metrics.trading_bars_per_year(bar_minutes(bars))
+    cash, seeds = p.backtest.initial_cash, list(p.rl.seeds)
+    close = bars["close"].to_numpy()
+    rows = []
+
+    def add(fee, seg, agent, kind, res, prices, sds):
+        table = metrics.metrics_table(
+            res.value, res.traded_notional, initial_value=cash, bars_per_year=bpy
+        )
+        held = metrics.exposure(res.holdings, prices, res.value)
+        change = metrics.position_change_fraction(np.atleast_2d(res.holdings))
+        for i, s in enumerate(sds):
+            rows.append(
+                {
+                    "fee": fee,
+                    "segment": seg.segment,
+                    "regime": seg.regime,
+                    "strategy": agent,
+                    "seed": s,
+                    "kind": kind,
+                    "exposure": float(held[i]),
+                    **{m: float(table.iloc[i][m]) for m in CLAIM_METRICS},
+                    "position_change_frac": float(change[i]),
+                    "degenerate": bool(metrics.is_degenerate(change)[i]),
+                }
+            )
+
+    for fee in p.backtest.fees():
+        runs: dict[tuple[str, int], backtest.BacktestResult] = {}
+        for seg in segs:
+            sl = slice(seg.first_bar, seg.last_bar + 1)
+            prices = close[sl]
+            lo = backtest.run_backtest(
+                prices, backtest.long_only_actions(len(prices))[None], initial_cash=cash, fee=fee
+            )
+            add(fee, seg, "long_only", "strategy", lo, prices, [0])
+            for agent in LEARNED:
+                res, _ = policy_actions(
+                    p, agent, run_policy(p, agent, root), sl, scaled, prices, fee=fee
+                )
+                runs[(agent, seg.segment)] = res
+                add(fee, seg, agent, "strategy", res, prices, seeds)
+        for agent in LEARNED:
+            per_seg = [
+                metrics.exposure(
+                    runs[(agent, s.segment)].holdings,
+                    close[s.first_bar : s.last_bar + 1],
+                    runs[(agent, s.segment)].value,
+                )
+                for s in segs
+            ]
+            f = np.clip(np.mean(per_seg, axis=0), 0.0, 1.0)  # [K] seeds
+            for seg in segs:
+                prices = close[seg.first_bar : seg.last_bar + 1]
+                acts = np.zeros((len(seeds), len(prices)))
+                acts[:, 0] = f
+                null = backtest.run_backtest(prices, acts, initial_cash=cash, fee=fee)
+                add(fee, seg, agent, "constant", null, prices, seeds)
+    out = pd.DataFrame(rows)
+    out.to_csv(artifact(p, "claim_backtests.csv", root), index=False)
+    return out

@@ -1,0 +1,172 @@
+"""Step 8 (notebook 08): the reproduction report's list of where this run departs from the
+paper, written from the run's own params and files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ilsim import (
+    data,
+    regimes,
+)
+from ilsim.artifacts import artifact, sweep_label
+from ilsim.params import Params, minutes_to_bars
+from ilsim.steps.s01_segment import il_eval_segment, roles_text
+from ilsim.world import bar_minutes, final_impact_mode
+
+
+def _case_line(p: Params, root: str | Path = ".") -> list[str]:
+    """The case studies as picked from the backtests that were run (none before notebook 07)."""
+    from ilsim.report import case_text
+
+    path = artifact(p, "backtests.csv", root)
+    if not path.exists():
+        return []
+    return [f"Case studies (Figures 5 and 6): {case_text(pd.read_csv(path))}."]
+
+
+def _pool_line(p: Params, root: str | Path = ".") -> list[str]:
+    """The IL agents that never leave one action class (notebook 03's fit table), if any."""
+    path = p.tables_dir(root) / "il_fit.csv"
+    fit = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    if "one_class" not in fit:
+        return []
+    stuck = fit[fit["one_class"].fillna("").astype(str) != ""]
+    if stuck.empty:
+        return []
+    which = "; ".join(f"{r.agent} (segment {r.segment}): {r.one_class}" for r in stuck.itertuples())
+    return [
+        f"IL pool: {len(stuck)} of {len(fit)} agents never leave one action class on their own "
+        f"segment ({which}; tables/il_fit)."
+    ]
+
+
+def deviations(p: Params, root: str | Path = ".") -> list[str]:
+    """The Deviations list of the reproduction report, filled from params and artifacts."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    r, m = p.rl, p.market
+    probe = json.loads(artifact(p, "impact_mode.json", root).read_text())
+    n_roles = segments["role"].value_counts().to_dict()
+    bar_min = bar_minutes(bars)
+    n = m.in_bars(bar_min)
+    coverage = (
+        f" (each with at least {segments['coverage'].min():.0%} of its sessions)"
+        if "coverage" in segments
+        else ""
+    )
+    eval_seg = il_eval_segment(p, segments)
+    return [
+        f"Data: {bar_min:g}-minute bars from {bars.index[0].date()} to {bars.index[-1].date()} "
+        f"({'synthetic default market' if p.data.source == 'synthetic' else p.data.path}); the "
+        "paper used 1-minute QQQ bars for 2019–2024.",
+        f"Segments: {len(segments)} covered{coverage} (ids {segments['segment'].min()}–"
+        f"{segments['segment'].max()}); a segment with less than "
+        f"{p.segments.min_coverage:.0%} of its sessions in the data is dropped "
+        "(segments.min_coverage; data_import.md lists any). Roles "
+        f"{n_roles}: {roles_text(p, segments)}",
+        "Segments hold the sessions after their first extremum day up to and including their "
+        "last (the paper does not say).",
+        "Features: EMA, MACD, signal and VWAP relative to the close (EMA/close − 1 …); min-max "
+        "scaling fitted on il_train bars only; indicator periods in bars "
+        f"(EMA {list(p.features.ema_periods_bars)}, MACD {list(p.features.macd_bars)}, "
+        f"RelVol window {p.features.relvol_window_bars}).",
+        f"Expert labels on closes, θ = {p.experts.theta:.0%}, first barrier hit within the "
+        "segment; the last bar of a segment is hold.",
+        f"IL traders (Tables 3–4): an action a is an order of a × {p.il.order_unit_shares:g} "
+        f"shares; evaluated on segment {eval_seg['segment']} ({eval_seg['role']}, "
+        f"{eval_seg['regime']}; il.eval_segment {p.il.eval_segment!r}).",
+        "Synthesis network: target standardised, trained one step ahead within sessions on "
+        "sim_train; the simulator adds block-bootstrapped training residuals (blocks start at "
+        f"the env's time of day, {m.noise_block_minutes:g} minutes = {n.noise_block} bars) with "
+        "the real volume of those bars.",
+        f"Impact: the final agent trains in `{final_impact_mode(p, root)}` mode; notebook 05 "
+        f"measured {probe['paper_response_bp']:.3g} bp in `paper` mode, "
+        f"{probe['calibrated_response_bp']:.3g} bp in `calibrated` mode"
+        + (
+            f" and {probe['learned_response_bp']:.3g} bp in `learned` mode"
+            if probe.get("learned_response_bp") is not None
+            else ""
+        )
+        + " for a buy of all cash. `learned` (ours, issue 10) reads the paper's \"the RL "
+        "agent's action is added to the pool of actions\" literally: the pool's net order (less "
+        "its mean on sim_train) and the RL order are one order flow, moved through a propagator "
+        "law fitted on the sim_train bars (signed volume by bulk volume classification); the RL "
+        "order fills in full against the market, not against the pool.",
+        "Impact-aware backtests (ours, issue 10): "
+        + (
+            "every strategy also trades on the real prices plus its own impact through the "
+            "fitted law"
+            + (
+                f" with the coefficient set to {p.backtest.impact_coef:g}"
+                if p.backtest.impact_coef is not None
+                else ""
+            )
+            + ", marked at its own impacted price (Table 1's `impact_*` columns). The size "
+            f"sweep trains final_rl at {', '.join(sweep_label(x) for x in p.sweep.sizes)} in "
+            f"`{p.sweep.impact}` mode with {len(p.sweep.seeds)} seeds and at most "
+            f"{p.sweep.total_steps} vector steps (not before {p.sweep.min_steps}), selected on "
+            "the impact-aware validation backtest at its size; rl_baseline once (static replay "
+            "is size-free), selected on the static one."
+            if p.backtest.impact
+            else "off (backtest.impact: false)."
+        ),
+        f"DDPG: actor lr {r.actor_lr:g}, critic lr {r.critic_lr:g} (not in the paper); "
+        f"{r.n_envs} parallel envs per seed, at most {r.total_steps} vector steps "
+        f"({r.n_envs * r.total_steps:,} env steps per seed), warm-up {r.learning_starts} vector "
+        f"steps, episodes of {m.episode_minutes:g} minutes ({n.episode} bars); episodes start "
+        "in the "
+        f"{'/'.join(r.train_roles)} segments (RL baseline: static replay of il_train). The seeds "
+        "of one agent train together as stacked networks (each model from its own seed's "
+        "initial weights; env, exploration and replay streams shared).",
+        "Reward (issue 9): "
+        + (
+            "the value change over ONE bar, not the paper's "
+            f"{m.reward_window_minutes:g}-minute window "
+            f"({minutes_to_bars(m.reward_window_minutes, bar_min)} bars), whose overlapping "
+            "rewards smear each action's effect over the window, so that DDPG learns far less "
+            "from it on a planted edge (notebook 06). In the simulator an order fills at the next "
+            "close, so an action's one-bar reward holds its fee and the move of the position "
+            "held before it; its own exposure shows one reward later (a planted edge with that "
+            "timing is learned too, notebook 06)"
+            if m.reward == "bar"
+            else f"the paper's {m.reward_window_minutes:g}-minute window "
+            f"({minutes_to_bars(m.reward_window_minutes, bar_min)} bars)"
+        )
+        + f"; divided by the initial value and multiplied by {r.reward_scale:g} for learning "
+        "(the reward as built, ~1e-4 a bar, is some 1e3 times smaller than the critic's initial "
+        "outputs, which slows learning: notebook 06 measures plain DDPG on it beside the scaled "
+        "reward; a constant factor leaves the optimal policy unchanged, though it sets the "
+        "weight of the pre-tanh penalty against Q).",
+        f"Learner options (ours): pre-tanh penalty {r.preact_penalty:g} on the actor (keeps it "
+        "off tanh's flat tails, where issue 9's policies were trapped in one corner), "
+        f"observation normalisation {'on' if r.obs_norm else 'off'}, TD3 target smoothing "
+        f"{r.target_noise:g}, policy delay {r.policy_delay}; actions: "
+        + (
+            "the paper's (buy with a fraction of cash, sell a fraction of holdings)."
+            if m.action_mode == "fraction"
+            else "a target fraction of value held in shares (not the paper's)."
+        ),
+        f"Selection: every {r.eval_every} vector steps each seed is scored on the validation "
+        "segments (static real prices, the backtest's rules, mean log growth); the saved policy "
+        f"is the best there; training stops after {r.patience} evaluations without improvement "
+        f"(not before {r.min_steps} steps). Validation segments: "
+        f"{segments.loc[segments['role'] == 'validation', 'segment'].tolist()} (never backtests, "
+        "never RL training).",
+        f"Seeds: {len(r.seeds)} per learned policy, each agent on its own random stream (a "
+        "seed number shared by two agents shares no draws); Table 1's intervals are 95 % "
+        "Student-t across seeds, the claims' two-level bootstraps over segments and seeds.",
+        "Execution (simulator and backtests alike): a decision on bar t's close fills in full "
+        f"at the next bar's close, with a {p.backtest.fee:.1%} fee on traded notional, "
+        f"{p.backtest.initial_cash:,.0f} initial "
+        "cash, fractional shares, no shorting. Volatility and Sharpe are of per-bar returns, "
+        "un-annualised (annualised values in backtests.csv).",
+        *_case_line(p, root),
+        *_pool_line(p, root),
+        "IL baseline: one BC agent (same MLP) on the union of il_train labels; it trades its "
+        f"predicted class (|output| <= {p.il.hold_band:g}: hold; otherwise buy with all cash "
+        "or sell all holdings).",
+    ]

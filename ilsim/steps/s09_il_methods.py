@@ -1,0 +1,128 @@
+"""Step 9 (notebook 09): the book chapters' IL methods (BC, DAgger, MaxEnt IRL, GAIL) compared
+as pool members: imitation accuracy, the simulator they drive and its realism."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ilsim import (
+    backtest,
+    features,
+    imitation,
+    market,
+    metrics,
+    realism,
+    regimes,
+)
+from ilsim.params import Params
+from ilsim.pool import LearnerPool, il_actions, make_method_learner, method_demos
+from ilsim.steps.s05_simulator import fit_synthesis, simulated_pathset
+from ilsim.steps.s06_train_rl import ddpg_config
+from ilsim.world import assemble_market, market_bars, market_config
+
+
+def il_method_study(
+    p: Params,
+    method: str,
+    demonstrator: str,
+    bars: pd.DataFrame,
+    scaled: pd.DataFrame,
+    segments: pd.DataFrame,
+    scaler: features.MinMaxScaler,
+    simulate: bool = True,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """One IL method as the pool builder: fit one learner per ``il_train`` segment, score them
+    on the held-out backtests (imitation and trading), and — with ``simulate`` — build the
+    simulator from this pool (synthesis network, realism against held-out bars) and train a
+    short DDPG run in it, backtested on the real backtest segments."""
+    from ilsim import ddpg
+
+    demos = method_demos(p, demonstrator, bars, scaled, segments)
+    train_ids = segments.loc[segments["role"] == "il_train", "segment"].tolist()
+    held = segments.loc[segments["role"] == "backtest", "segment"].tolist()
+    t0 = time.perf_counter()
+    learners = [
+        make_method_learner(p, method).fit(demos.select_segments([s]), seed=p.seed)
+        for s in train_ids
+    ]
+    fit_s = time.perf_counter() - t0
+    test = demos.select_segments(held)
+    bt = p.backtest
+    evals = pd.DataFrame(
+        [
+            imitation.evaluate_learner(
+                a, test, initial_cash=bt.initial_cash, fee=bt.fee, hold_band=p.il.hold_band
+            )
+            for a in learners
+        ]
+    )
+    row: dict[str, Any] = {
+        "method": method,
+        "demonstrator": demonstrator,
+        "agents": len(learners),
+        "fit_seconds": fit_s,
+        "accuracy": evals["accuracy"].mean(),
+        "majority_rate": evals["majority_rate"].mean(),
+        "total_return_pct": evals["total_return_pct"].mean(),
+        "sharpe_ratio": evals["sharpe_ratio"].mean(),
+        "max_drawdown_pct": evals["max_drawdown_pct"].mean(),
+        "turnover": evals["turnover"].mean(),
+    }
+    if not simulate:
+        return row
+    pool = LearnerPool(learners, train_ids)
+    acts = il_actions(pool, scaled)
+    fit, quality, meta = fit_synthesis(p, bars, scaled, segments, acts, progress)
+    row["synthesis_skill_heldout"] = float(quality.iloc[-1]["skill"])
+    mdata = assemble_market(p, bars, segments, scaler, pool.act, fit.model, fit.residuals, meta)
+    m = p.il_methods
+    episode = market_bars(p, bars).episode
+    real = realism.PathSet.from_bars(bars, regimes.role_ranges(segments, "backtest"), episode)
+    sim = simulated_pathset(p, mdata, "paper", m.n_paths, episode, p.seed)
+    table = realism.realism_table(
+        real, {"simulator": sim}, n_boot=50, seed=p.seed, include_real_split=False
+    )
+    row["realism_distance"] = float(table.loc[table["fact"] == "total", "distance"].iloc[0])
+    train = assemble_market(
+        p, bars, segments, scaler, pool.act, fit.model, fit.residuals, meta, p.rl.train_roles
+    )
+    env = market.VectorMarket(
+        train, market_config(p, bars, impact="calibrated", stagger_starts=True), p.rl.n_envs
+    )
+    res = ddpg.train(
+        env,
+        ddpg_config(
+            p,
+            [p.seed],
+            total_steps=m.rl_steps,
+            checkpoint_every=m.rl_steps,
+            learning_starts=min(p.rl.learning_starts, m.rl_steps // 3),
+            eval_every=0,
+        ),
+        progress=progress,
+    )
+    rets, dds = [], []
+    for seg in segments[segments["role"] == "backtest"].itertuples(index=False):
+        sl = slice(seg.first_bar, seg.last_bar + 1)
+        out, _ = backtest.run_policy_backtest(
+            bars["close"].to_numpy()[sl],
+            scaled.iloc[sl].to_numpy(np.float32),
+            res.actor.cpu().policy(),
+            1,
+            initial_cash=bt.initial_cash,
+            fee=bt.fee,
+            mode=p.market.action_mode,
+        )
+        mt = metrics.compute_metrics(
+            out.value[0], out.traded_notional[0], initial_value=bt.initial_cash
+        )
+        rets.append(mt["total_return_pct"])
+        dds.append(mt["max_drawdown_pct"])
+    row["rl_return_pct"] = float(np.mean(rets))
+    row["rl_max_drawdown_pct"] = float(np.mean(dds))
+    return row

@@ -1,0 +1,156 @@
+"""The impact sweep (``ilsim train-sweep`` / ``size-sweep``, read by notebook 08): final agents
+trained at several account sizes and fees, and their backtests with impact."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ilsim import (
+    backtest,
+    data,
+    metrics,
+    regimes,
+)
+from ilsim.artifacts import artifact, sweep_policy_path
+from ilsim.params import Params
+from ilsim.report import write_table
+from ilsim.steps.s06_train_rl import train_ddpg, validation_evaluator
+from ilsim.world import backtest_impact_law, bar_minutes, new_sessions, policy_actions
+
+
+def train_sweep(
+    p: Params,
+    agent: str,
+    size: float | None = None,
+    root: str | Path = ".",
+    progress: bool = True,
+    fee: float | None = None,
+) -> pd.DataFrame:
+    """Train one sweep policy (every seed of ``sweep.seeds``, the sweep's budget) at ``fee``
+    (default ``backtest.fee``; the sweep runs every fee of ``backtest.fees()``): ``final_rl``
+    in the simulator's ``sweep.impact`` mode with ``size`` as its portfolio, selected on the
+    impact-aware validation backtest at that size; ``rl_baseline`` on static replay, selected
+    on the static validation backtest (it never sees impact). Random streams: one per agent,
+    as in the headline run, so along the size and fee axes a seed number reuses its draws
+    (common random numbers: a difference between sizes is not one of luck), while final_rl
+    and rl_baseline never share theirs."""
+    sw = p.sweep
+    fee = p.backtest.fee if fee is None else fee
+    over = {"total_steps": sw.total_steps, "min_steps": min(sw.min_steps, sw.total_steps)}
+    if agent == "final_rl":
+        if size is None:
+            raise ValueError("final_rl in the sweep needs a portfolio size")
+        law = backtest_impact_law(p, root)
+        return train_ddpg(
+            p,
+            agent,
+            sw.impact,
+            p.rl.train_roles,
+            sw.seeds,
+            lambda s: sweep_policy_path(p, agent, s, size, root, fee),
+            validation_evaluator(p, root, law=law, initial_cash=size, fee=fee),
+            initial_cash=size,
+            fee=fee,
+            root=root,
+            progress=progress,
+            **over,
+        )
+    if agent == "rl_baseline":
+        return train_ddpg(
+            p,
+            agent,
+            "none",
+            ("il_train",),
+            sw.seeds,
+            lambda s: sweep_policy_path(p, agent, s, None, root, fee),
+            validation_evaluator(p, root, fee=fee),
+            fee=fee,
+            root=root,
+            progress=progress,
+            **over,
+        )
+    raise ValueError(f"the sweep trains final_rl or rl_baseline, not {agent!r}")
+
+
+def size_sweep(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """Every sweep size and fee: long-only, the static-trained rl_baseline and the final_rl
+    trained at that size, all trained and backtested at that fee, in the impact-aware backtest
+    at that size on every ``backtest`` segment. One row per fee × size × strategy × seed ×
+    segment, written to ``results/<name>/size_sweep.csv``."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    law = backtest_impact_law(p, root)
+    if law is None:
+        raise ValueError("the size sweep backtests with impact: set backtest.impact: true")
+    bpy = metrics.trading_bars_per_year(bar_minutes(bars))
+    starts = new_sessions(bars.index)
+    seeds = list(p.sweep.seeds)
+    rows = []
+    for fee, size in itertools.product(p.backtest.fees(), p.sweep.sizes):
+        for seg in segments[segments["role"] == "backtest"].itertuples(index=False):
+            sl = slice(seg.first_bar, seg.last_bar + 1)
+            prices = bars["close"].to_numpy()[sl]
+            lo = backtest.run_backtest(
+                prices,
+                backtest.long_only_actions(len(prices))[None],
+                initial_cash=size,
+                fee=fee,
+                impact=law,
+                new_session=starts[sl],
+            )
+            runs = {"long_only": (lo, [0])}
+            for agent, tag in (("rl_baseline", None), ("final_rl", size)):
+                res, _ = policy_actions(
+                    p,
+                    agent,
+                    lambda s, a=agent, t=tag, f=fee: sweep_policy_path(p, a, s, t, root, f),
+                    sl,
+                    scaled,
+                    prices,
+                    law,
+                    starts[sl],
+                    seeds=seeds,
+                    initial_cash=size,
+                    fee=fee,
+                )
+                runs[agent] = (res, seeds)
+            for agent, (res, sds) in runs.items():
+                table = metrics.metrics_table(
+                    res.value, res.traded_notional, initial_value=size, bars_per_year=bpy
+                )
+                change = metrics.position_change_fraction(np.atleast_2d(res.holdings))
+                for i, s in enumerate(sds):
+                    rows.append(
+                        {
+                            "fee": fee,
+                            "size": size,
+                            "segment": seg.segment,
+                            "regime": seg.regime,
+                            "strategy": agent,
+                            "seed": s,
+                            **table.iloc[i].to_dict(),
+                            "position_change_frac": float(change[i]),
+                            "degenerate": bool(metrics.is_degenerate(change)[i]),
+                        }
+                    )
+    out = pd.DataFrame(rows)
+    out.to_csv(artifact(p, "size_sweep.csv", root), index=False)
+    return out
+
+
+def write_size_sweep(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, str]:
+    """The sweep's step (rule ``size_sweep``): backtest it, write the summary table
+    ``size_sweep`` and ``fig_size_sweep``; returns the summary and the verdict line."""
+    from ilsim import plots
+    from ilsim.report import sweep_summary, sweep_verdict
+
+    rows = size_sweep(p, root)
+    summary = sweep_summary(rows)
+    write_table(summary, p.tables_dir(root), "size_sweep", floatfmt=".4g")
+    plots.save_figure(plots.plot_size_sweep(summary), p.figures_dir(root), "fig_size_sweep")
+    return summary, sweep_verdict(rows)

@@ -1,0 +1,211 @@
+"""The simulator as a run built it: bars, the agent pool, the synthesis net and the impact law
+read back from ``results/<name>/`` and assembled into :class:`ilsim.market.MarketData` and
+:class:`ilsim.market.MarketConfig`; plus a saved policy's actions on any bars."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ilsim import (
+    backtest,
+    data,
+    features,
+    imitation,
+    impact,
+    market,
+    regimes,
+    synthesis,
+)
+from ilsim.artifacts import artifact
+from ilsim.params import MarketBars, Params
+from ilsim.pool import load_pool
+
+
+def bar_minutes(bars: pd.DataFrame) -> float:
+    """The bar interval in minutes (the most common spacing inside a session)."""
+    diffs = pd.Series(bars.index[:5000]).diff().dt.total_seconds().to_numpy() / 60.0
+    diffs = diffs[(diffs > 0) & (diffs < 60 * 6)]
+    return float(pd.Series(diffs).mode().iloc[0])
+
+
+def bar_of_day(index: pd.DatetimeIndex) -> np.ndarray:
+    """Position of every bar in its session (0 = first bar of the day)."""
+    ids = data.session_ids(index)
+    return pd.Series(np.ones(len(ids))).groupby(ids).cumsum().to_numpy().astype(np.int64) - 1
+
+
+def new_sessions(index: pd.DatetimeIndex) -> np.ndarray:
+    """True at each session's first bar."""
+    day = pd.Series(pd.DatetimeIndex(index).date)
+    return (day != day.shift()).to_numpy()
+
+
+def market_bars(p: Params, bars: pd.DataFrame) -> MarketBars:
+    """The ``market`` durations (minutes in the params) as bars of the data's interval."""
+    return p.market.in_bars(bar_minutes(bars))
+
+
+def market_config(
+    p: Params, bars: pd.DataFrame, impact: str | None = None, **overrides: Any
+) -> market.MarketConfig:
+    """The simulator's settings from params (``impact`` and others may be overridden); the
+    durations in minutes (episode, noise block, reward window) become bars of the bars'
+    interval (:func:`market_bars`)."""
+    m = p.market
+    n = market_bars(p, bars)
+    cfg = market.MarketConfig(
+        impact=impact or m.impact,
+        episode_bars=n.episode,
+        reward_window_bars=n.reward_window,
+        action_mode=m.action_mode,
+        initial_cash=p.backtest.initial_cash,
+        fee=p.backtest.fee,
+        impact_coef=m.impact_coef,
+        noise=m.noise,
+        noise_block=n.noise_block,
+        il_volume_unit=m.il_volume_unit,
+        max_return=m.max_return,
+        volatility=m.volatility,
+    )
+    return replace(cfg, **overrides)  # an unknown name raises TypeError
+
+
+def assemble_market(
+    p: Params,
+    bars: pd.DataFrame,
+    segments: pd.DataFrame,
+    scaler: features.MinMaxScaler,
+    il_policy: Any,
+    net: synthesis.SynthesisNet,
+    residuals: np.ndarray,
+    meta: dict,
+    role: str | tuple[str, ...] = "sim_train",
+) -> market.MarketData:
+    """The simulator's ingredients; episodes start in the segments of ``role``."""
+    starts = regimes.role_ranges(segments, role)
+    if not starts:
+        raise ValueError(f"no segments with role {role!r} to start episodes in")
+    f = p.features
+    return market.MarketData(
+        bars=bars,
+        scaler=scaler,
+        il_policy=il_policy,
+        synthesis=lambda a: net(a)[0],
+        residuals=residuals - residuals.mean(),  # zero-mean noise: the network carries the drift
+        residual_volume=np.asarray(meta["residual_volume"]),
+        residual_bar_of_day=np.asarray(meta["residual_bar_of_day"]),
+        residual_scale=(
+            None if meta.get("residual_scale") is None else np.asarray(meta["residual_scale"])
+        ),
+        synthesis_vol=lambda a: net.vol.scale(a),
+        start_ranges=starts,
+        feature_kwargs={
+            "ema_periods": f.ema_periods_bars,
+            "macd": f.macd_bars,
+            "relvol_window": f.relvol_window_bars,
+        },
+        sigma_bar=float(meta["sigma_bar"]),
+        volume_bar=float(meta["volume_bar"]),
+    )
+
+
+def market_data(
+    p: Params,
+    role: str | tuple[str, ...] = "sim_train",
+    device: str = "cpu",
+    root: str | Path = ".",
+) -> market.MarketData:
+    """Everything the simulator needs, loaded from the pipeline's artifacts; episodes start in
+    the segments of ``role``."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    scaler = features.MinMaxScaler.load(artifact(p, "scaler.json", root))
+    net, residuals, meta = synthesis.load_synthesis(artifact(p, "synthesis.pt", root), device)
+    pool = load_pool(p, device, root)
+    out = assemble_market(p, bars, segments, scaler, pool.act, net, residuals, meta, role)
+    out.impact_law, out.pool_mean_action = load_impact(p, root)
+    return out
+
+
+def load_impact(p: Params, root: str | Path = ".") -> tuple[impact.ImpactLaw | None, float]:
+    """Notebook 05's impact law and the pool's mean net action (``None, 0`` before it ran)."""
+    path = artifact(p, "impact_law.json", root)
+    if not path.exists():
+        return None, 0.0
+    d = json.loads(path.read_text())
+    pool_mean = float(d.pop("pool_mean_action", 0.0))
+    return impact.ImpactLaw.from_dict(d), pool_mean
+
+
+def backtest_impact_law(p: Params, root: str | Path = ".") -> impact.ImpactLaw | None:
+    """The law of the impact-aware backtest (``backtest.impact``; ``backtest.impact_coef``
+    replaces the fitted coefficient), or ``None`` when the params turn it off."""
+    if not p.backtest.impact:
+        return None
+    law, _ = load_impact(p, root)
+    if law is None:
+        raise FileNotFoundError(
+            f"{artifact(p, 'impact_law.json', root)} is missing: run notebook 05 "
+            "(snakemake builds it) or set backtest.impact: false"
+        )
+    if p.backtest.impact_coef is not None:
+        law = replace(law, coef=p.backtest.impact_coef)
+    return law
+
+
+def final_impact_mode(p: Params, root: str | Path = ".") -> str:
+    """The final agent's impact mode: the params' choice, or notebook 05's measured one."""
+    if p.rl.final_impact != "auto":
+        return p.rl.final_impact
+    return json.loads(artifact(p, "impact_mode.json", root).read_text())["mode"]
+
+
+def policy_actions(
+    p: Params,
+    agent: str,
+    policy_file: Callable[[int], Path],
+    bars_slice: slice,
+    scaled: pd.DataFrame,
+    prices: np.ndarray,
+    law: impact.ImpactLaw | None = None,
+    new_session: np.ndarray | None = None,
+    seeds: Sequence[int] | None = None,
+    initial_cash: float | None = None,
+    fee: float | None = None,
+) -> tuple[backtest.BacktestResult, np.ndarray]:
+    """Backtest every seed of one learned strategy on one slice of real bars:
+    ``policy_file(seed)`` is where each seed's policy is (the run's: ``artifacts.policy_path``);
+    ``law``: the impact-aware backtest; ``fee``: default ``backtest.fee``."""
+    from ilsim import ddpg
+
+    seeds = list(p.rl.seeds if seeds is None else seeds)
+    where = policy_file
+    cash = p.backtest.initial_cash if initial_cash is None else initial_cash
+    fee = p.backtest.fee if fee is None else fee
+    kw = {"initial_cash": cash, "fee": fee, "impact": law, "new_session": new_session}
+    states = scaled.iloc[bars_slice].to_numpy(np.float32)
+    if agent == "il_baseline":
+        # The BC agent imitates labels in {-1, 0, +1}: it trades its predicted class (sell all,
+        # hold, or buy with all cash), |output| <= il.hold_band being hold.
+        x = torch.from_numpy(np.ascontiguousarray(states))
+        raw = [imitation.load_agents(where(s))[0].act(x)[:, 0].numpy() for s in seeds]
+        acts = np.stack([imitation.action_classes(r, p.il.hold_band) for r in raw]).astype(float)
+        return backtest.run_backtest(prices, acts, **kw), acts
+    loaded = [ddpg.load_policy(where(s)) for s in seeds]
+    actors = ddpg.stack_actors([a for a, _ in loaded])
+    return backtest.run_policy_backtest(
+        prices,
+        states,
+        actors.policy(),
+        actors.k,
+        mode=loaded[0][1].get("action_mode", "fraction"),
+        **kw,
+    )
