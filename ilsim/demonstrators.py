@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ilsim.experts import expert_labels
-from ilsim.imitation import Demonstrations
+from ilsim.learners.base import Demonstrations
 
 __all__ = [
     "DEMONSTRATORS",

@@ -14,6 +14,7 @@ import torch
 from ilsim import (
     features,
     imitation,
+    learners,
     regimes,
 )
 from ilsim.artifacts import artifact
@@ -78,7 +79,7 @@ def pool_states(learner: Any, x: np.ndarray) -> np.ndarray:
 
 
 class LearnerPool:
-    """Fitted learners (any :class:`ilsim.imitation.Learner`) as the simulator's agent pool:
+    """Fitted learners (any :class:`ilsim.learners.Learner`) as the simulator's agent pool:
     states [N, F] → actions [N, M]. A learner that also reads a portfolio (DAgger) sees a
     neutral one — all cash — since the pool's agents keep no accounts in the simulator."""
 
@@ -100,11 +101,11 @@ def make_method_learner(p: Params, method: str):
     """A learner of one of the seeds' methods, sized by the ``il_methods`` params."""
     m = p.il_methods
     if method == "bc":  # the paper's agent: continuous actions, MSE
-        return imitation.make_learner(
+        return learners.make_learner(
             "bc", action_space="continuous", hidden=m.hidden, max_epochs=m.max_epochs
         )
     if method == "dagger":
-        return imitation.make_learner(
+        return learners.make_learner(
             "dagger",
             action_space=m.action_space,
             hidden=m.hidden,
@@ -114,11 +115,11 @@ def make_method_learner(p: Params, method: str):
             fee=p.backtest.fee,
         )
     if method == "maxent_irl":
-        return imitation.make_learner(
+        return learners.make_learner(
             "maxent_irl", action_space=m.action_space, n_iter=m.irl_iterations
         )
     if method == "gail":
-        return imitation.make_learner(
+        return learners.make_learner(
             "gail",
             action_space=m.action_space,
             hidden=m.hidden,

@@ -36,8 +36,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ilsim.imitation import cpu_threads as _threads
-from ilsim.imitation import split_train_val
+from ilsim.nn import cpu_threads as _threads
+from ilsim.nn import split_train_val
 
 
 class SynthesisNet(nn.Module):

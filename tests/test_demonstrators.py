@@ -8,7 +8,7 @@ from synthetic_paths import trending_walk
 
 from ilsim import demonstrators as dm
 from ilsim.experts import expert_labels
-from ilsim.imitation import ACTION_SPACES, Demonstrations
+from ilsim.learners import ACTION_SPACES, Demonstrations
 
 CAUSAL = {
     "momentum": {},

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ilsim import imitation
+from ilsim.nn import split_train_val
 
 
 def separable(n: int, seed: int, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -73,18 +74,18 @@ def test_seeded_and_best_epoch_restored():
         best = rows["val_mse"].min()
         assert int(rows.loc[rows["val_mse"].idxmin(), "epoch"]) == a.best_epoch[i]
         x, y = data[i]
-        _, va = imitation.split_train_val(len(y), cfg.val_fraction)
+        _, va = split_train_val(len(y), cfg.val_fraction)
         pred = a.model.act(torch.as_tensor(x[va]))[:, i]
         assert float(((pred - torch.as_tensor(y[va])) ** 2).mean()) == pytest.approx(best, rel=1e-5)
 
 
 def test_split_is_disjoint_blocked_and_covers():
-    tr, va = imitation.split_train_val(1000, 0.2)
+    tr, va = split_train_val(1000, 0.2)
     assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == 1000
     assert 0.15 < len(va) / 1000 < 0.25
     assert va.min() < 500 < va.max()  # validation spans the segment
     assert np.sum(np.diff(va) > 1) <= 5  # a few whole blocks, not scattered bars
-    assert imitation.split_train_val(1, 0.2)[1].size == 0
+    assert split_train_val(1, 0.2)[1].size == 0
 
 
 def test_bad_inputs():

@@ -8,8 +8,16 @@ import pandas as pd
 import pytest
 import torch
 
-from ilsim.imitation import ACTION_SPACES, Demonstrations, Learner
-from ilsim.irl import GAILLearner, MaxEntIRLLearner, RunningNorm, action_labels
+from ilsim.learners import (
+    ACTION_SPACES,
+    Demonstrations,
+    GAILLearner,
+    Learner,
+    MaxEntIRLLearner,
+    NotFittedError,
+)
+from ilsim.learners.base import action_labels
+from ilsim.learners.gail import RunningNorm
 
 DECISIVE = 1  # the feature the synthetic expert looks at
 
@@ -58,7 +66,7 @@ def test_maxent_learns_the_threshold_expert(maxent):
 
 def test_maxent_feature_gap_shrinks_and_weights_point_at_the_decisive_feature(maxent):
     learner, _ = maxent
-    log = learner.log
+    log = learner.log_
     assert {"iteration", "gap_norm", "log_likelihood", "accuracy"} <= set(log.columns)
     assert log["gap_norm"].iloc[-1] < 0.2 * log["gap_norm"].iloc[0]
     assert log["log_likelihood"].iloc[-1] > log["log_likelihood"].iloc[0]
@@ -87,7 +95,7 @@ def test_maxent_five_levels_and_minibatches_are_seeded():
     a = MaxEntIRLLearner("five", n_iter=150, lr=0.1, batch_size=256).fit(train, seed=4)
     b = MaxEntIRLLearner("five", n_iter=150, lr=0.1, batch_size=256).fit(train, seed=4)
     c = MaxEntIRLLearner("five", n_iter=150, lr=0.1, batch_size=256).fit(train, seed=5)
-    assert np.array_equal(a.weights, b.weights) and not np.array_equal(a.weights, c.weights)
+    assert np.array_equal(a.weights_, b.weights_) and not np.array_equal(a.weights_, c.weights_)
     assert list(a.reward_weights().columns) == list(action_labels("five"))
     acc = float(np.mean(a.act(test.states) == test.actions))
     assert acc > majority(test.actions) + 0.2
@@ -106,7 +114,7 @@ def test_gail_learns_the_threshold_expert(gail):
 
 def test_gail_logs_discriminator_and_keeps_entropy(gail):
     learner, test = gail
-    log = learner.log
+    log = learner.log_
     cols = {"d_loss", "d_acc", "d_acc_expert", "d_acc_policy", "mean_reward", "entropy", "accuracy"}
     assert cols <= set(log.columns) and len(log) == learner.n_iter
     assert log[["d_acc", "d_acc_expert", "d_acc_policy"]].stack().between(0, 1).all()
@@ -123,7 +131,7 @@ def test_gail_entropy_bonus_keeps_the_policy_softer():
     kw = {"hidden": (32, 32), "n_iter": 80}
     soft = GAILLearner("three", entropy_coef=0.2, **kw).fit(demos)
     hard = GAILLearner("three", entropy_coef=0.0, **kw).fit(demos)
-    assert soft.log["entropy"].iloc[-10:].mean() > hard.log["entropy"].iloc[-10:].mean()
+    assert soft.log_["entropy"].iloc[-10:].mean() > hard.log_["entropy"].iloc[-10:].mean()
 
 
 def test_gail_is_seeded():
@@ -134,7 +142,7 @@ def test_gail_is_seeded():
     c = GAILLearner("three", **kw).fit(demos, seed=4)
     assert np.array_equal(a.act(test.states), b.act(test.states))
     np.testing.assert_array_equal(a.act_proba(test.states), b.act_proba(test.states))
-    pd.testing.assert_frame_equal(a.log.drop(columns="seconds"), b.log.drop(columns="seconds"))
+    pd.testing.assert_frame_equal(a.log_.drop(columns="seconds"), b.log_.drop(columns="seconds"))
     assert not np.array_equal(a.act_proba(test.states), c.act_proba(test.states))
 
 
@@ -143,8 +151,8 @@ def test_gail_variants_bc_pretrain_horizon_and_mean_baseline():
     before = torch.get_num_threads()
     pre = GAILLearner("three", hidden=(32, 32), n_iter=40, bc_pretrain_epochs=3).fit(demos)
     assert torch.get_num_threads() == before  # the thread setting is restored
-    assert len(pre.bc_log) == 3 and pre.bc_log["accuracy"].iloc[-1] > 0.8
-    assert pre.log["accuracy"].iloc[0] > 0.8  # GAIL starts from the cloned policy
+    assert len(pre.bc_log_) == 3 and pre.bc_log_["accuracy"].iloc[-1] > 0.8
+    assert pre.log_["accuracy"].iloc[0] > 0.8  # GAIL starts from the cloned policy
     for kw in ({"horizon": 4, "gamma": 0.8}, {"baseline": "mean"}):
         g = GAILLearner("three", hidden=(32, 32), n_iter=120, **kw).fit(demos)
         acc = float(np.mean(g.act(test.states) == test.actions))
@@ -169,12 +177,12 @@ def test_running_norm_matches_batch_moments():
 @pytest.mark.parametrize("cls", [MaxEntIRLLearner, GAILLearner])
 def test_learner_interface_and_input_validation(cls):
     learner = cls(action_space="three")
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         learner.act(np.zeros((2, 5), dtype=np.float32))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         _ = learner.state_dim
     with pytest.raises(ValueError, match="discrete"):
-        cls(action_space="continuous")
+        cls(action_space="continuous").fit(threshold_demos(200, 0))
     small = {"n_iter": 3} if cls is MaxEntIRLLearner else {"n_iter": 2, "hidden": (8,)}
     learner = cls(action_space="three", **small).fit(threshold_demos(200, 0))
     assert isinstance(learner, Learner) and isinstance(learner.name, str)
@@ -187,16 +195,17 @@ def test_learner_interface_and_input_validation(cls):
         learner.act(np.full((2, 5), np.nan))
 
 
-def test_bad_hyperparameters_are_rejected():
+def test_bad_hyperparameters_are_rejected_by_fit():
+    demos = threshold_demos(50, 0)  # checked when fit starts, as in scikit-learn
     with pytest.raises(ValueError, match="temperature"):
-        MaxEntIRLLearner(temperature=0.0)
+        MaxEntIRLLearner(temperature=0.0).fit(demos)
     with pytest.raises(ValueError, match="batch_size"):
-        MaxEntIRLLearner(batch_size=0)
+        MaxEntIRLLearner(batch_size=0).fit(demos)
     with pytest.raises(ValueError, match="horizon"):
-        GAILLearner(horizon=0)
+        GAILLearner(horizon=0).fit(demos)
     with pytest.raises(ValueError, match="gamma"):
-        GAILLearner(gamma=1.5)
+        GAILLearner(gamma=1.5).fit(demos)
     with pytest.raises(ValueError, match="baseline"):
-        GAILLearner(baseline="critic")  # type: ignore[arg-type]
+        GAILLearner(baseline="critic").fit(demos)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="d_eps"):
-        GAILLearner(d_eps=0.0)
+        GAILLearner(d_eps=0.0).fit(demos)

@@ -1,9 +1,6 @@
 """The imitation-learner interface: action spaces, Demonstrations, BC and DAgger learning,
 evaluation, and the registry."""
 
-import sys
-import types
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,10 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from synthetic_paths import trending_walk
 
-import ilsim
 from ilsim import demonstrators as dm
 from ilsim import features
-from ilsim import imitation as im
+from ilsim import learners as im
 from ilsim.backtest import run_backtest
 
 SMALL = {"hidden": (64, 64), "max_epochs": 30}
@@ -218,29 +214,60 @@ def test_evaluate_learner_oracle(market, with_account):
 # ----------------------------------------------------------------------------- registry
 
 
-def test_registry(monkeypatch):
-    assert set(im.LEARNERS) == {"bc", "dagger"}
+def test_registry():
     assert im.learner_names() == ["bc", "dagger", "maxent_irl", "gail"]
     bc = im.make_learner("bc", action_space="five", hidden=(8,))
     assert isinstance(bc, im.BCLearner) and bc.levels == im.ACTION_SPACES["five"]
     assert isinstance(im.make_learner("dagger", n_iter=1), im.DAggerLearner)
+    assert isinstance(im.make_learner("maxent_irl", n_iter=2), im.MaxEntIRLLearner)
+    assert im.make_learner("gail", n_iter=2).n_iter == 2
     with pytest.raises(ValueError, match="unknown learner"):
         im.make_learner("svm")
 
-    fake = types.ModuleType("ilsim.irl")
 
-    class GAILLearner:
-        def __init__(self, **kw):
-            self.kw = kw
+# ---------------------------------------------------------------- the protocol, every learner
 
-    fake.GAILLearner = GAILLearner
-    monkeypatch.setitem(sys.modules, "ilsim.irl", fake)
-    monkeypatch.setattr(ilsim, "irl", fake, raising=False)
-    assert im.make_learner("gail", n_iter=2).kw == {"n_iter": 2}
-    with pytest.raises(ImportError, match="MaxEntIRLLearner"):
-        im.make_learner("maxent_irl")
+SMALL_BY_NAME = {
+    "bc": {"hidden": (8,), "max_epochs": 3},
+    "dagger": {"hidden": (8,), "max_epochs": 2, "iter_epochs": 1, "n_iter": 1},
+    "maxent_irl": {"n_iter": 5},
+    "gail": {"hidden": (8,), "n_iter": 2, "batch_size": 32},
+}
 
-    monkeypatch.delattr(ilsim, "irl")
-    monkeypatch.setitem(sys.modules, "ilsim.irl", None)  # the import now fails
-    with pytest.raises(ImportError, match="ilsim.irl"):
-        im.make_learner("gail")
+
+def _protocol_demos(n: int = 240, f: int = 4) -> im.Demonstrations:
+    rng = np.random.default_rng(0)
+    states = rng.uniform(0, 1, (n, f)).astype(np.float32)
+    actions = np.where(states[:, 0] > 0.5, 1.0, -1.0)
+    prices = 100 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
+    return im.Demonstrations.from_labels(states, actions, prices, np.repeat([0, 1], n // 2))
+
+
+@pytest.mark.parametrize("name", im.learner_names())
+def test_every_registered_learner_follows_the_protocol(name):
+    """scikit-learn's conventions, the same for all: the constructor only stores its arguments
+    (no fitted attribute, nothing checked); before fit every use raises NotFittedError; a bad
+    argument raises ValueError from fit; fit returns the learner; actions in [-1, 1]; the same
+    seed gives the same actions."""
+    kw = SMALL_BY_NAME[name]
+    learner = im.make_learner(name, **kw)
+    assert learner.name == name and isinstance(learner, im.Learner) is False  # no state_dim yet
+    assert not [k for k in vars(learner) if k.endswith("_")], "fitted attributes before fit"
+    for k, v in kw.items():
+        assert getattr(learner, k) == v
+    demos = _protocol_demos()
+    f = demos.n_features
+    with pytest.raises(im.NotFittedError):
+        learner.act(np.zeros((2, f + 2), np.float32))
+    with pytest.raises(im.NotFittedError):
+        _ = learner.state_dim
+    bad = im.make_learner(name, **{**kw, "action_space": "seven"})  # stored as given
+    with pytest.raises(ValueError, match="action_space|seven"):
+        bad.fit(demos)
+    assert learner.fit(demos, seed=3) is learner
+    assert isinstance(learner, im.Learner) and learner.state_dim in (f, f + 2)
+    x = demos.states if learner.state_dim == f else np.c_[demos.states, np.ones((len(demos), 2))]
+    a = np.asarray(learner.act(x))
+    assert a.shape == (len(demos),) and np.isfinite(a).all() and np.abs(a).max() <= 1
+    again = im.make_learner(name, **kw).fit(demos, seed=3)
+    np.testing.assert_array_equal(np.asarray(again.act(x)), a)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ilsim import synthesis
-from ilsim.imitation import split_train_val
+from ilsim.nn import split_train_val
 
 
 def synthetic_pairs(t: int, m: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

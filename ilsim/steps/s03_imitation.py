@@ -16,6 +16,7 @@ from ilsim import (
     regimes,
 )
 from ilsim.artifacts import artifact
+from ilsim.nn import split_train_val
 from ilsim.params import Params
 from ilsim.pool import (
     LearnerPool,
@@ -119,7 +120,7 @@ def train_il_pool(
     regime = segments.set_index("segment")["regime"]
     rows = []
     for i, ((x, y), seg) in enumerate(zip(datasets, ids, strict=True)):
-        tr, va = imitation.split_train_val(len(y), c.val_fraction)
+        tr, va = split_train_val(len(y), c.val_fraction)
         with torch.no_grad():
             every = result.model.act(torch.as_tensor(x))[:, i].numpy()
         pred = every[va]
@@ -207,7 +208,7 @@ def _train_method_pool(
         learner = make_method_learner(p, p.il.method).fit(own, seed=p.seed)
         learners.append(learner)
         acts = learner.act(pool_states(learner, own.states))
-        acc = imitation.imitation_accuracy(acts, own.actions, p.il.hold_band)
+        acc = learners.imitation_accuracy(acts, own.actions, p.il.hold_band)
         rows.append(
             {
                 "agent": f"IL{i + 1}",

@@ -12,7 +12,6 @@ import pandas as pd
 from ilsim import (
     backtest,
     features,
-    imitation,
     market,
     metrics,
     realism,
@@ -55,7 +54,7 @@ def il_method_study(
     bt = p.backtest
     evals = pd.DataFrame(
         [
-            imitation.evaluate_learner(
+            learners.evaluate_learner(
                 a, test, initial_cash=bt.initial_cash, fee=bt.fee, hold_band=p.il.hold_band
             )
             for a in learners
