@@ -14,10 +14,10 @@ import torch
 from ilsim import (
     features,
     imitation,
-    learners,
     regimes,
 )
 from ilsim.artifacts import artifact
+from ilsim.learners import make_learner
 from ilsim.params import Params, resolve_device
 
 
@@ -101,11 +101,11 @@ def make_method_learner(p: Params, method: str):
     """A learner of one of the seeds' methods, sized by the ``il_methods`` params."""
     m = p.il_methods
     if method == "bc":  # the paper's agent: continuous actions, MSE
-        return learners.make_learner(
+        return make_learner(
             "bc", action_space="continuous", hidden=m.hidden, max_epochs=m.max_epochs
         )
     if method == "dagger":
-        return learners.make_learner(
+        return make_learner(
             "dagger",
             action_space=m.action_space,
             hidden=m.hidden,
@@ -115,11 +115,9 @@ def make_method_learner(p: Params, method: str):
             fee=p.backtest.fee,
         )
     if method == "maxent_irl":
-        return learners.make_learner(
-            "maxent_irl", action_space=m.action_space, n_iter=m.irl_iterations
-        )
+        return make_learner("maxent_irl", action_space=m.action_space, n_iter=m.irl_iterations)
     if method == "gail":
-        return learners.make_learner(
+        return make_learner(
             "gail",
             action_space=m.action_space,
             hidden=m.hidden,

@@ -16,6 +16,7 @@ from ilsim import (
     regimes,
 )
 from ilsim.artifacts import artifact
+from ilsim.learners import imitation_accuracy
 from ilsim.nn import split_train_val
 from ilsim.params import Params
 from ilsim.pool import (
@@ -208,7 +209,7 @@ def _train_method_pool(
         learner = make_method_learner(p, p.il.method).fit(own, seed=p.seed)
         learners.append(learner)
         acts = learner.act(pool_states(learner, own.states))
-        acc = learners.imitation_accuracy(acts, own.actions, p.il.hold_band)
+        acc = imitation_accuracy(acts, own.actions, p.il.hold_band)
         rows.append(
             {
                 "agent": f"IL{i + 1}",

@@ -17,6 +17,7 @@ from ilsim import (
     realism,
     regimes,
 )
+from ilsim.learners import evaluate_learner
 from ilsim.params import Params
 from ilsim.pool import LearnerPool, il_actions, make_method_learner, method_demos
 from ilsim.steps.s05_simulator import fit_synthesis, simulated_pathset
@@ -54,7 +55,7 @@ def il_method_study(
     bt = p.backtest
     evals = pd.DataFrame(
         [
-            learners.evaluate_learner(
+            evaluate_learner(
                 a, test, initial_cash=bt.initial_cash, fee=bt.fee, hold_band=p.il.hold_band
             )
             for a in learners
