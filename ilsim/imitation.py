@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from ilsim.learners.base import action_classes
 from ilsim.nn import split_train_val
+from ilsim.params import ILParams, default
 
 # In-place ``relu(h + b)`` in one pass (an ATen CPU kernel PyTorch's JIT fuser uses); act()
 # falls back to separate ops where it is missing or does not apply.
@@ -145,12 +146,12 @@ class EnsembleMLP(nn.Module):
 class TrainConfig:
     """Training knobs (``il`` section of the params)."""
 
-    hidden: tuple[int, ...] = (128, 128)
-    lr: float = 1e-3
-    batch_size: int = 256
-    max_epochs: int = 40
-    patience: int = 6
-    val_fraction: float = 0.2
+    hidden: tuple[int, ...] = default(ILParams, "hidden")
+    lr: float = default(ILParams, "lr")
+    batch_size: int = default(ILParams, "batch_size")
+    max_epochs: int = default(ILParams, "max_epochs")
+    patience: int = default(ILParams, "patience")
+    val_fraction: float = default(ILParams, "val_fraction")
     seed: int = 0
     device: str = "cpu"
 

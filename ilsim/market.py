@@ -55,6 +55,7 @@ import torch
 from ilsim.backtest import book, order_shares, would_trade
 from ilsim.features import PRICE_COLUMNS, MinMaxScaler, OnlineFeatures, session_start_mask
 from ilsim.impact import ImpactLaw, ImpactState
+from ilsim.params import BacktestParams, MarketParams, default
 
 Impact = Literal["paper", "calibrated", "learned", "pool", "none"]
 IMPACT_MODES: tuple[str, ...] = ("paper", "calibrated", "learned", "pool", "none")
@@ -64,24 +65,25 @@ IMPACT_MODES: tuple[str, ...] = ("paper", "calibrated", "learned", "pool", "none
 class MarketConfig:
     """Knobs of the simulator (``market`` section of the params)."""
 
-    impact: Impact = "paper"
+    impact: Impact = default(MarketParams, "impact")
     episode_bars: int = 390
     # Reward: value change over the last w bars / initial value (the paper: 230 minutes).
     reward_window_bars: int = 230
     # Action semantics (ilsim.backtest.order_shares): the paper's "fraction" of cash/holdings
     # to trade, a "target" fraction of value held in shares, or "units" of ``order_unit``
     # shares (impact probes: an order of a given share of daily volume).
-    action_mode: Literal["fraction", "target", "units"] = "fraction"
+    action_mode: Literal["fraction", "target", "units"] = default(MarketParams, "action_mode")
     order_unit: float = 1.0
-    initial_cash: float = 1_000_000.0
-    fee: float = 0.005
+    initial_cash: float = default(BacktestParams, "initial_cash")
+    fee: float = default(BacktestParams, "fee")
     # Calibrated impact: return += coef * sigma_bar * sign(q) * sqrt(|q| / volume_bar).
-    impact_coef: float = 1.0
-    noise: bool = True
+    impact_coef: float = default(MarketParams, "impact_coef")
+    noise: bool = default(MarketParams, "noise")
     noise_block: int = 20
     # Shares per unit of IL action (None: median real bar volume / number of agents).
-    il_volume_unit: float | None = None
-    max_return: float = 0.2  # a bar's simulated return is clipped to ±max_return
+    il_volume_unit: float | None = default(MarketParams, "il_volume_unit")
+    # a bar's simulated return is clipped to ±max_return
+    max_return: float = default(MarketParams, "max_return")
     # Training: the first episodes after reset() are cut short at random, so that the N
     # environments' episodes end at different steps rather than all at once.
     stagger_starts: bool = False
@@ -89,7 +91,7 @@ class MarketConfig:
     start_at_open: bool = False
     # The noise's size: the bootstrap residuals as they are (the paper's), or standardised by
     # the volatility head at their own bar and rescaled by it for the pool's current actions.
-    volatility: Literal["bootstrap", "head"] = "bootstrap"
+    volatility: Literal["bootstrap", "head"] = default(MarketParams, "volatility")
 
 
 @dataclass

@@ -11,7 +11,9 @@ are converted once, with the detected bar interval (:meth:`MarketParams.in_bars`
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import inspect
 import os
 import re
 from dataclasses import dataclass
@@ -27,6 +29,24 @@ Role = Literal["il_train", "validation", "sim_train", "backtest", "unused"]
 
 class ParamsError(ValueError):
     """A parameter file that cannot be used; the message names the file and the key."""
+
+
+def default(model: type[BaseModel], key: str) -> Any:
+    """The default of one params key. Engines that take the same knob (``DDPGConfig``,
+    ``MarketConfig``, the IL and synthesis trainers) use this as their own default, so every
+    knob has one default, here (``tests/test_params.py`` checks it)."""
+    return model.model_fields[key].get_default(call_default_factory=True)
+
+
+def shared(section: BaseModel, engine: Any) -> dict[str, Any]:
+    """The values of ``section``'s keys that ``engine`` (a dataclass or a function) takes under
+    the same names: how a params section configures its engine without copying fields by
+    hand (a key the engine does not take stays out; one it takes is never dropped)."""
+    if dataclasses.is_dataclass(engine):
+        names = {f.name for f in dataclasses.fields(engine)}
+    else:
+        names = set(inspect.signature(engine).parameters)
+    return {k: getattr(section, k) for k in type(section).model_fields if k in names}
 
 
 class _Strict(BaseModel):
@@ -100,8 +120,6 @@ class SegmentParams(_Strict):
     # after its first extremum day up to its last; every day for data that trade on weekends):
     # sparser segments are dropped, and the import report lists them.
     min_coverage: Annotated[float, Field(ge=0, le=1)] = 0.8
-    case_bear: str = "the bear backtest with the deepest long-only loss"
-    case_volatile: str = "the sideways backtest with the largest long-only drawdown"
 
     @model_validator(mode="after")
     def _check_extrema(self) -> SegmentParams:
@@ -282,12 +300,17 @@ class MarketBars:
 
 
 class RLParams(_Strict):
-    """DDPG (paper Table 5) and how the policies are trained (SPEC steps 7-8)."""
+    """DDPG (paper Table 5) and how the policies are trained (SPEC steps 7-8).
 
-    seeds: tuple[int, ...] = (0, 1, 2)
+    The learner's knobs default to plain DDPG here, and :class:`ilsim.ddpg.DDPGConfig` takes
+    its defaults from these (one default per knob); the project's own choices (reward scale,
+    saturation control, selection on validation, step counts) are written out in
+    ``params/*.yaml``."""
+
+    seeds: tuple[int, ...] = (0,)
     n_envs: Annotated[int, Field(ge=1)] = 64
-    total_steps: Annotated[int, Field(ge=1)] = 1500  # vector steps (each: n_envs env steps)
-    learning_starts: Annotated[int, Field(ge=0)] = 100
+    total_steps: Annotated[int, Field(ge=1)] = 100_000  # vector steps (each: n_envs env steps)
+    learning_starts: Annotated[int, Field(ge=0)] = 1_000  # uniform random actions, no updates
     actor_lr: Annotated[float, Field(gt=0)] = 1e-4
     critic_lr: Annotated[float, Field(gt=0)] = 1e-3
     batch_size: Annotated[int, Field(ge=1)] = 128
@@ -298,23 +321,23 @@ class RLParams(_Strict):
     actor_hidden: tuple[int, ...] = (128, 128)
     critic_hidden: tuple[int, ...] = (128, 128, 128)
     updates_per_step: Annotated[int, Field(ge=1)] = 1
-    checkpoint_every: Annotated[int, Field(ge=1)] = 500
-    # Learner options (issue 9; ilsim.ddpg.DDPGConfig). Rewards × reward_scale: 1e4 makes the
-    # market's reward (value change / initial value, ~1e-4 a bar) basis points, which the critic
-    # can fit; a constant factor leaves the optimal policy unchanged.
-    reward_scale: Annotated[float, Field(gt=0)] = 1e4
+    checkpoint_every: Annotated[int, Field(ge=1)] = 10_000
+    # Learner options (issue 9). Rewards × reward_scale (the project: 1e4 makes the market's
+    # reward, value change / initial value ~1e-4 a bar, basis points the critic can fit; a
+    # constant factor leaves the optimal policy unchanged); plain DDPG: 1.
+    reward_scale: Annotated[float, Field(gt=0)] = 1.0
     obs_norm: bool = False
-    # Ours: keeps the actor off tanh's flat tails, where a corner it reached early traps it
-    # (issue 9's collapse). Plain DDPG: 0.
-    preact_penalty: Annotated[float, Field(ge=0)] = 0.01
+    # Penalty on the actor's pre-tanh output (the project: 0.01 keeps it off tanh's flat
+    # tails, where a corner it reached early traps it, issue 9's collapse); plain DDPG: 0.
+    preact_penalty: Annotated[float, Field(ge=0)] = 0.0
     target_noise: Annotated[float, Field(ge=0)] = 0.0  # TD3 target smoothing; plain DDPG: 0
     policy_delay: Annotated[int, Field(ge=1)] = 1  # TD3 delayed actor updates; plain DDPG: 1
     # Selection on the validation segments (static real prices, the backtest's rules): every
-    # eval_every vector steps; stop after `patience` evaluations without improvement, not
-    # before min_steps; total_steps is the cap.
-    eval_every: Annotated[int, Field(ge=1)] = 250
-    patience: Annotated[int, Field(ge=0)] = 8
-    min_steps: Annotated[int, Field(ge=0)] = 2000
+    # eval_every vector steps (0: never); stop after `patience` evaluations without
+    # improvement (0: never early), not before min_steps; total_steps is the cap.
+    eval_every: Annotated[int, Field(ge=0)] = 0
+    patience: Annotated[int, Field(ge=0)] = 0
+    min_steps: Annotated[int, Field(ge=0)] = 0
     # Notebook 06's planted-edge check of the learner: vector steps per case (a cap).
     planted_steps: Annotated[int, Field(ge=1)] = 5000
     # Episodes of both RL agents start in these segments; the RL baseline replays il_train.

@@ -18,21 +18,13 @@ from ilsim import (
 )
 from ilsim.artifacts import artifact
 from ilsim.learners import make_learner
-from ilsim.params import Params, resolve_device
+from ilsim.params import Params, resolve_device, shared
 
 
 def il_train_config(p: Params, seed: int) -> imitation.TrainConfig:
     """The ``il`` params as a training configuration (the pool and the IL baseline)."""
-    c = p.il
     return imitation.TrainConfig(
-        hidden=c.hidden,
-        lr=c.lr,
-        batch_size=c.batch_size,
-        max_epochs=c.max_epochs,
-        patience=c.patience,
-        val_fraction=c.val_fraction,
-        seed=seed,
-        device=resolve_device(p.device),
+        **shared(p.il, imitation.TrainConfig), seed=seed, device=resolve_device(p.device)
     )
 
 

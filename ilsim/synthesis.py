@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from ilsim.nn import cpu_threads as _threads
 from ilsim.nn import split_train_val
+from ilsim.params import SynthesisParams, default
 
 
 class SynthesisNet(nn.Module):
@@ -294,13 +295,13 @@ def train_synthesis(
     next_returns: np.ndarray,
     *,
     segment_ids: np.ndarray | None = None,
-    hidden: Sequence[int] = (128, 64),
-    n_weights: int = 10,
-    lr: float = 1e-3,
-    batch_size: int = 512,
-    max_epochs: int = 60,
-    patience: int = 8,
-    val_fraction: float = 0.2,
+    hidden: Sequence[int] = default(SynthesisParams, "hidden"),
+    n_weights: int = default(SynthesisParams, "n_weights"),
+    lr: float = default(SynthesisParams, "lr"),
+    batch_size: int = default(SynthesisParams, "batch_size"),
+    max_epochs: int = default(SynthesisParams, "max_epochs"),
+    patience: int = default(SynthesisParams, "patience"),
+    val_fraction: float = default(SynthesisParams, "val_fraction"),
     seed: int = 0,
     device: str = "cpu",
     progress: bool = True,

@@ -25,7 +25,7 @@ from ilsim import (
     synthesis,
 )
 from ilsim.artifacts import artifact
-from ilsim.params import MarketBars, Params
+from ilsim.params import MarketBars, Params, shared
 from ilsim.pool import load_pool
 
 
@@ -59,22 +59,17 @@ def market_config(
     """The simulator's settings from params (``impact`` and others may be overridden); the
     durations in minutes (episode, noise block, reward window) become bars of the bars'
     interval (:func:`market_bars`)."""
-    m = p.market
     n = market_bars(p, bars)
     cfg = market.MarketConfig(
-        impact=impact or m.impact,
+        **shared(p.market, market.MarketConfig),
         episode_bars=n.episode,
         reward_window_bars=n.reward_window,
-        action_mode=m.action_mode,
+        noise_block=n.noise_block,
         initial_cash=p.backtest.initial_cash,
         fee=p.backtest.fee,
-        impact_coef=m.impact_coef,
-        noise=m.noise,
-        noise_block=n.noise_block,
-        il_volume_unit=m.il_volume_unit,
-        max_return=m.max_return,
-        volatility=m.volatility,
     )
+    if impact:
+        cfg = replace(cfg, impact=impact)
     return replace(cfg, **overrides)  # an unknown name raises TypeError
 
 

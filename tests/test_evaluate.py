@@ -39,6 +39,8 @@ CONFIG = {
         "patience": 1,
         "min_steps": 10,
         "final_impact": "learned",
+        "reward_scale": 1e4,  # the project's choices (params/*.yaml)
+        "preact_penalty": 0.01,
     },
 }
 

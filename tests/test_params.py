@@ -1,10 +1,14 @@
 """Params: both shipped files load; every kind of mistake gives one clear message."""
 
+import ast
+import json
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+import ilsim.params as params_module
 from ilsim.cli import main as cli_main
 from ilsim.params import MarketBars, ParamsError, load_params, minutes_to_bars, params_from_dict
 
@@ -201,3 +205,98 @@ def test_config_overrides_keep_strings_that_are_values():
     assert config_overrides({"a": {"n": 1}}, {"a": {"n": "12345678901234567891"}}) == {
         "a": {"n": 12345678901234567891}
     }
+
+
+# -- one schema per knob: every key has one default and a user ----------------------------
+
+# Engines configured from a params section through ``params.shared`` (same names): each such
+# knob takes its default from the params model, so there is one default, in params.py.
+ENGINES = [
+    ("RLParams", "ilsim/ddpg.py", "DDPGConfig"),
+    ("ILParams", "ilsim/imitation.py", "TrainConfig"),
+    ("MarketParams", "ilsim/market.py", "MarketConfig"),
+    ("SynthesisParams", "ilsim/synthesis.py", "train_synthesis"),
+]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _engine_defaults(path: str, name: str) -> dict[str, ast.expr]:
+    """The default expression of each field (dataclass) or keyword (function) of ``name``."""
+    tree = ast.parse((ROOT / path).read_text())
+    node = next(n for n in ast.walk(tree) if getattr(n, "name", None) == name)
+    if isinstance(node, ast.ClassDef):
+        return {
+            s.target.id: s.value
+            for s in node.body
+            if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name) and s.value
+        }
+    args = node.args
+    return {a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d}
+
+
+@pytest.mark.parametrize(("section", "path", "engine"), ENGINES)
+def test_each_knob_has_one_default(section, path, engine):
+    model = getattr(params_module, section)
+    defaults = _engine_defaults(path, engine)
+    shared_keys = [k for k in model.model_fields if k in defaults]
+    assert shared_keys, f"{engine} takes none of {section}'s keys"
+    for key in shared_keys:
+        expr = defaults[key]
+        # MarketConfig also takes the account (initial_cash, fee) from the backtest section
+        sections = (section, "BacktestParams") if engine == "MarketConfig" else (section,)
+        taken = (
+            isinstance(expr, ast.Call)
+            and getattr(expr.func, "id", None) == "default"
+            and getattr(expr.args[0], "id", None) in sections
+            and getattr(expr.args[1], "value", None) == key
+        )
+        assert taken, (
+            f"{engine}.{key} has its own default {ast.unparse(expr)!r}: take it from "
+            f'{section} (default({section}, "{key}"))'
+        )
+
+
+def _leaf_keys(model: type, prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted key, section model name) of every params key, nested sections walked."""
+    out = []
+    for key, field in model.model_fields.items():
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, params_module._Strict):
+            out += _leaf_keys(sub, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", model.__name__))
+    return out
+
+
+def _attributes_read() -> set[str]:
+    """Every attribute name read anywhere in the package, the notebooks and the Snakefile."""
+    sources = [p.read_text() for p in (ROOT / "ilsim").rglob("*.py")]
+    sources.append((ROOT / "Snakefile").read_text())
+    for nb in (ROOT / "notebooks").glob("*.ipynb"):
+        cells = json.loads(nb.read_text())["cells"]
+        sources.append("\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code"))
+    names: set[str] = set()
+    for src in sources:
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:  # the Snakefile is Python with Snakemake's rule syntax
+            names.update(re.findall(r"\.(\w+)", src))
+            continue
+        names.update(n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute))
+    return names
+
+
+def test_every_params_key_reaches_the_code_that_uses_it():
+    """Each key is read by name somewhere (``p.rl.gamma``), or handed to its engine whole by
+    ``params.shared`` (the engines above); a key nothing reads is a knob that does nothing."""
+    read = _attributes_read()
+    by_engine = {s for s, _, _ in ENGINES}
+    unused = [
+        key
+        for key, section in _leaf_keys(params_module.Params)
+        if key.rsplit(".", 1)[-1] not in read and section not in by_engine
+    ]
+    assert not unused, f"params keys that no code reads: {unused}"
+    # the walk sees nested sections and the engines' keys
+    keys = dict(_leaf_keys(params_module.Params))
+    assert keys["rl.gamma"] == "RLParams" and keys["segments.rule.n_backtest"] == "RoleRule"

@@ -55,6 +55,8 @@ def test_steps_end_to_end(tmp_path):
                 "eval_every": 10,
                 "patience": 2,
                 "min_steps": 20,
+                "reward_scale": 1e4,  # the project's choices (params/*.yaml)
+                "preact_penalty": 0.01,
             },
         }
     )

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ilsim import backtest, ddpg, planted
-from ilsim.params import RLParams
+from ilsim.params import example_params, load_params
 
 
 def test_accounting_matches_the_backtest_rules():
@@ -67,8 +67,8 @@ def test_oracle_growth_is_what_the_oracle_earns_and_no_band_beats_it():
 
 def learner_config(**kw) -> ddpg.DDPGConfig:
     """DDPG as the project's default ``rl`` params configure it (reward scale, saturation
-    control, selection), with a budget for the test."""
-    r = RLParams()
+    control, selection: params/default.yaml), with a budget for the test."""
+    r = load_params(example_params("default")).rl
     base = {
         "reward_scale": r.reward_scale,
         "preact_penalty": r.preact_penalty,

@@ -21,7 +21,7 @@ from ilsim import (
     synthesis,
 )
 from ilsim.artifacts import artifact
-from ilsim.params import Params, resolve_device
+from ilsim.params import Params, resolve_device, shared
 from ilsim.pool import il_actions, load_pool
 from ilsim.report import write_table
 from ilsim.world import bar_minutes, bar_of_day, market_bars, market_config, market_data
@@ -51,18 +51,11 @@ def fit_synthesis(
     ok = features.valid_mask(scaled)
     rows, rets, sids = _pairs(bars, segments, "sim_train")
     rows, rets, sids = rows[ok[rows]], rets[ok[rows]], sids[ok[rows]]
-    s = p.synthesis
     result = synthesis.train_synthesis(
         acts[rows],
         rets,
         segment_ids=sids,
-        hidden=s.hidden,
-        n_weights=s.n_weights,
-        lr=s.lr,
-        batch_size=s.batch_size,
-        max_epochs=s.max_epochs,
-        patience=s.patience,
-        val_fraction=s.val_fraction,
+        **shared(p.synthesis, synthesis.train_synthesis),
         seed=p.seed,
         device=resolve_device(p.device),
         progress=progress,

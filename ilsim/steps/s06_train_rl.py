@@ -25,7 +25,7 @@ from ilsim import (
     timings,
 )
 from ilsim.artifacts import LEARNED, artifact, policy_path
-from ilsim.params import Params, resolve_device
+from ilsim.params import Params, resolve_device, shared
 from ilsim.pool import il_datasets, il_train_config
 from ilsim.world import final_impact_mode, market_config, market_data, new_sessions
 
@@ -35,32 +35,11 @@ def ddpg_config(p: Params, seeds: Sequence[int] | None = None, **overrides: Any)
     seeds (default: all of ``rl.seeds``, trained together as stacked networks)."""
     from ilsim import ddpg
 
-    r = p.rl
-    cfg = ddpg.DDPGConfig(
-        actor_hidden=r.actor_hidden,
-        critic_hidden=r.critic_hidden,
-        actor_lr=r.actor_lr,
-        critic_lr=r.critic_lr,
-        batch_size=r.batch_size,
-        buffer_size=r.buffer_size,
-        gamma=r.gamma,
-        tau=r.tau,
-        exploration_noise=r.exploration_noise,
-        learning_starts=r.learning_starts,
-        total_steps=r.total_steps,
-        updates_per_step=r.updates_per_step,
-        checkpoint_every=r.checkpoint_every,
-        seeds=tuple(r.seeds if seeds is None else seeds),
-        device=resolve_device(p.device),
-        reward_scale=r.reward_scale,
-        obs_norm=r.obs_norm,
-        preact_penalty=r.preact_penalty,
-        target_noise=r.target_noise,
-        policy_delay=r.policy_delay,
-        eval_every=r.eval_every,
-        patience=r.patience,
-        min_steps=r.min_steps,
-    )
+    run = {
+        "seeds": tuple(p.rl.seeds if seeds is None else seeds),
+        "device": resolve_device(p.device),
+    }
+    cfg = ddpg.DDPGConfig(**{**shared(p.rl, ddpg.DDPGConfig), **run})
     return replace(cfg, **overrides)  # an unknown name raises TypeError
 
 
