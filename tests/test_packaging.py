@@ -76,6 +76,18 @@ def test_gymnasium_minimum_has_the_autoreset_mode_the_market_uses():
     assert hasattr(gymnasium.vector, "AutoresetMode")
 
 
+def test_every_subpackage_is_in_the_wheel():
+    """setuptools lists the packages by hand here: a new subpackage left out would be missing
+    from every install but the editable one."""
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "ilsim").rglob("__init__.py")
+    }
+    assert found <= listed, f"missing from pyproject's packages: {sorted(found - listed)}"
+
+
 def test_the_wheel_works_from_any_folder(tmp_path):
     """Build the wheel, install it into a fresh venv (the dependencies come from this
     environment through a path file: nothing is downloaded) and run the README's simulator

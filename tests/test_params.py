@@ -212,7 +212,7 @@ def test_config_overrides_keep_strings_that_are_values():
 # Engines configured from a params section through ``params.shared`` (same names): each such
 # knob takes its default from the params model, so there is one default, in params.py.
 ENGINES = [
-    ("RLParams", "ilsim/ddpg.py", "DDPGConfig"),
+    ("RLParams", "ilsim/ddpg/config.py", "DDPGConfig"),
     ("ILParams", "ilsim/imitation.py", "TrainConfig"),
     ("MarketParams", "ilsim/market.py", "MarketConfig"),
     ("SynthesisParams", "ilsim/synthesis.py", "train_synthesis"),
