@@ -447,6 +447,34 @@ class OnlineFeatures:
             raise ValueError("starts must be a 1-D array of integer bar indices")
         return arr.astype(np.int64)
 
+    # what changes while stepping (an exact resume: ilsim.market.VectorMarket.state_dict)
+    STATE: tuple[str, ...] = (
+        "prev_close",
+        "ema",
+        "signal",
+        "session_pv",
+        "session_volume",
+        "volumes",
+        "features",
+        "_pos",
+    )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Copies of the running state (tensors detached), keyed by attribute."""
+        return {
+            k: v.detach().clone() if isinstance(v, torch.Tensor) else v
+            for k in self.STATE
+            for v in [getattr(self, k)]
+        }
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device | None = None) -> None:
+        """Restore what :meth:`state_dict` saved (on ``device``, default this one's)."""
+        for k in self.STATE:
+            v = state[k]
+            if isinstance(v, torch.Tensor):
+                v = v.detach().clone().to(device or self.device)
+            setattr(self, k, v)
+
     def set_history(self, bars: pd.DataFrame) -> None:
         """Compute the offline state and features of ``bars`` once and keep them on the device."""
         state = feature_state(bars, ema_periods=self.ema_periods, macd=self.macd)

@@ -37,6 +37,12 @@ Mode ``pool`` is the other reading: the RL order, in units of IL actions, is spr
 agents' actions at the synthesis network's input.
 
 Mode ``none`` replays the real bars (the RL baseline's world): prices ignore every trade.
+
+Layout (gymnax's split): :class:`MarketConfig` and :class:`MarketData` are the parameters,
+:class:`MarketState` everything that changes while stepping (``state_dict`` for an exact
+resume); :meth:`VectorMarket.step` runs the stages above in order — ``_orders``, ``_next_bar``
+(the price), ``_book`` (the accounts), ``_advance`` (features and clock), the reward — and
+restarts finished episodes in one place (``_autoreset``).
 Gymnasium front ends (:class:`ilsim.envs.MarketEnv`, :class:`ilsim.envs.MarketVectorEnv`,
 ``gymnasium.make("ilsim/Market-v0")``) are in :mod:`ilsim.envs`, the SB3 adapter in
 :mod:`ilsim.sb3`.
@@ -46,7 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -121,6 +127,110 @@ class MarketData:
     residual_scale: np.ndarray | None = None
 
 
+@dataclass
+class MarketState:
+    """What changes while the N environments step (the parameters stay in :class:`MarketConfig`
+    and :class:`MarketData`, as in gymnax): the accounts (float64), the clock, the window of
+    recent values the reward reads, the noise bootstrap's position, the pool's last actions,
+    the learned impact's order-flow state, and the random streams. The online features keep
+    their own state (:meth:`ilsim.features.OnlineFeatures.state_dict`)."""
+
+    cash: torch.Tensor  # [N]
+    holdings: torch.Tensor  # [N] shares
+    price: torch.Tensor  # [N]
+    # log of (price / the price without the agent's own orders): its own impact, which the
+    # account is not marked at (a gain made of one's own impact is not one to realise)
+    own: torch.Tensor  # [N]
+    t: torch.Tensor  # [N] bars into the episode
+    start: torch.Tensor  # [N] the episode's first bar in the real data
+    bar_of_day: torch.Tensor  # [N]
+    values: torch.Tensor  # [N, w] ring of the last w account values
+    noise_pos: torch.Tensor  # [N] next residual of the current bootstrap block
+    noise_left: torch.Tensor  # [N] residuals left in the block
+    last_il_actions: torch.Tensor  # [N, M] float32
+    rng: np.random.Generator  # episode starts
+    gen: torch.Generator  # noise blocks, staggered starts
+    flow: ImpactState | None = None  # learned impact: the order flow with the agent's orders
+    flow_ex: ImpactState | None = None  # ... and without them (the price it is marked at)
+
+    TENSORS: ClassVar[tuple[str, ...]] = (
+        "cash",
+        "holdings",
+        "price",
+        "t",
+        "start",
+        "bar_of_day",
+        "values",
+        "noise_pos",
+        "noise_left",
+        "last_il_actions",
+        "own",
+    )
+
+    @classmethod
+    def initial(
+        cls, n: int, n_agents: int, window: int, law: ImpactLaw | None, device: torch.device
+    ) -> MarketState:
+        """The state before the first reset (every env must be reset before it steps)."""
+        acc = {"device": device, "dtype": torch.float64}  # accounting in float64
+        z = torch.zeros(n, **acc)
+        count = torch.zeros(n, dtype=torch.long, device=device)
+        flows = [ImpactState(law, z.clone()) if law is not None else None for _ in range(2)]
+        return cls(
+            cash=z.clone(),
+            holdings=z.clone(),
+            price=z.clone(),
+            own=z.clone(),
+            t=count.clone(),
+            start=count.clone(),
+            bar_of_day=count.clone(),
+            values=torch.zeros(n, window, **acc),
+            noise_pos=count.clone(),
+            noise_left=count.clone(),
+            last_il_actions=torch.zeros(n, n_agents, device=device, dtype=torch.float32),
+            rng=np.random.default_rng(0),
+            gen=torch.Generator(device=device).manual_seed(0),
+            flow=flows[0],
+            flow_ex=flows[1],
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Copies of everything here (an exact resume; the keys checkpoints have used)."""
+        out: dict[str, Any] = {k: _copy(getattr(self, k)) for k in self.TENSORS}
+        if self.flow is not None:
+            out["flow"] = _copy(self.flow.s)
+            out["flow_ex"] = _copy(self.flow_ex.s)
+        out["rng"] = self.rng.bit_generator.state
+        out["gen"] = self.gen.get_state()
+        return out
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        for k in self.TENSORS:
+            setattr(self, k, _copy(state[k], device))
+        if self.flow is not None and "flow" in state:
+            self.flow.s = _copy(state["flow"], device)
+            self.flow_ex.s = _copy(state.get("flow_ex", state["flow"]), device)
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = state["rng"]
+        self.gen.set_state(state["gen"])
+
+
+@dataclass
+class _Bar:
+    """One step's next bar for every env (OHLCV [N]) and how the RL order fills in it."""
+
+    open: torch.Tensor
+    high: torch.Tensor
+    low: torch.Tensor
+    close: torch.Tensor
+    volume: torch.Tensor
+    fill_buy: torch.Tensor
+    fill_sell: torch.Tensor
+    new_session: torch.Tensor
+    il_actions: torch.Tensor
+
+
 class VectorMarket:
     """N market environments stepped together (torch; CPU or CUDA).
 
@@ -193,37 +303,20 @@ class VectorMarket:
                 "the pipeline writes results/<name>/impact_law.json in notebook 05)"
             )
         law = data.impact_law if cfg.impact == "learned" else None
-        self.flow = ImpactState(law, torch.zeros(self.n, **acc)) if law is not None else None
-        # the same law on the pool's flow alone: the price without the agent's own orders
-        self.flow_ex = ImpactState(law, torch.zeros(self.n, **acc)) if law is not None else None
         self._own_moves = cfg.impact in ("calibrated", "learned")
-        w = cfg.reward_window_bars
-        z = torch.zeros(self.n, **acc)
-        self.cash, self.holdings, self.price = z.clone(), z.clone(), z.clone()
-        # log of (price / the price without the agent's own orders): its own impact, which the
-        # account is not marked at (a gain made of one's own impact is not one to realise)
-        self.own = z.clone()
-        self.t = torch.zeros(self.n, dtype=torch.long, device=self.device)
-        self.start = torch.zeros(self.n, dtype=torch.long, device=self.device)
-        self.bar_of_day = torch.zeros(self.n, dtype=torch.long, device=self.device)
-        self.values = torch.zeros(self.n, w, **acc)  # ring of the last w values
-        self.noise_pos = torch.zeros(self.n, dtype=torch.long, device=self.device)
-        self.noise_left = torch.zeros(self.n, dtype=torch.long, device=self.device)
-        self.rng = np.random.default_rng(0)
-        self.gen = torch.Generator(device=self.device).manual_seed(0)
-        self.last_il_actions = torch.zeros(self.n, m, **kw)
+        self.state = MarketState.initial(self.n, m, cfg.reward_window_bars, law, self.device)
 
     # -- episode starts ----------------------------------------------------------------------
     @torch.no_grad()
     def reset(self, seed: int | None = None) -> torch.Tensor:
         """Start every environment at a random bar of the start ranges (seeded)."""
         if seed is not None:
-            self.rng = np.random.default_rng(seed)
-            self.gen = torch.Generator(device=self.device).manual_seed(seed)
+            self.state.rng = np.random.default_rng(seed)
+            self.state.gen = torch.Generator(device=self.device).manual_seed(seed)
         self.reset_where(torch.ones(self.n, dtype=torch.bool, device=self.device))
         if self.cfg.stagger_starts:
-            self.t = torch.randint(
-                0, self.cfg.episode_bars, (self.n,), generator=self.gen, device=self.device
+            self.state.t = torch.randint(
+                0, self.cfg.episode_bars, (self.n,), generator=self.state.gen, device=self.device
             )
         return self.observe()
 
@@ -232,79 +325,48 @@ class VectorMarket:
         k = int(mask.sum())
         if k == 0:
             return
-        starts = self.rng.choice(self._starts, size=k)
+        starts = self.state.rng.choice(self._starts, size=k)
         self.features.reset_where(mask.cpu(), starts)
         s = torch.as_tensor(starts, device=self.device)
-        self.start[mask] = s
-        self.t[mask] = 0
-        self.price[mask] = self._real["close"][s]
-        self.bar_of_day[mask] = self._real_bar_of_day[s]
-        self.cash[mask] = self.cfg.initial_cash
-        self.holdings[mask] = 0.0
-        self.values[mask] = self.cfg.initial_cash
-        self.noise_left[mask] = 0
-        self.own[mask] = 0.0
-        if self.flow is not None:
-            self.flow.reset_where(mask)
-            self.flow_ex.reset_where(mask)
-
-    _STATE = (
-        "cash",
-        "holdings",
-        "price",
-        "t",
-        "start",
-        "bar_of_day",
-        "values",
-        "noise_pos",
-        "noise_left",
-        "last_il_actions",
-        "own",
-    )
-    _FEATURE_STATE = (
-        "prev_close",
-        "ema",
-        "signal",
-        "session_pv",
-        "session_volume",
-        "volumes",
-        "features",
-        "_pos",
-    )
+        self.state.start[mask] = s
+        self.state.t[mask] = 0
+        self.state.price[mask] = self._real["close"][s]
+        self.state.bar_of_day[mask] = self._real_bar_of_day[s]
+        self.state.cash[mask] = self.cfg.initial_cash
+        self.state.holdings[mask] = 0.0
+        self.state.values[mask] = self.cfg.initial_cash
+        self.state.noise_left[mask] = 0
+        self.state.own[mask] = 0.0
+        if self.state.flow is not None:
+            self.state.flow.reset_where(mask)
+            self.state.flow_ex.reset_where(mask)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything that changes while stepping, for an exact resume after an interruption."""
-        out: dict[str, Any] = {k: _copy(getattr(self, k)) for k in self._STATE}
-        if self.flow is not None:
-            out["flow"] = _copy(self.flow.s)
-            out["flow_ex"] = _copy(self.flow_ex.s)
-        out["features"] = {k: _copy(getattr(self.features, k)) for k in self._FEATURE_STATE}
-        out["rng"] = self.rng.bit_generator.state
-        out["gen"] = self.gen.get_state()
+        out = self.state.state_dict()
+        out["features"] = self.features.state_dict()
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` saved (same data, config and number of envs)."""
-        for k in self._STATE:
-            setattr(self, k, _copy(state[k], self.device))
-        if self.flow is not None and "flow" in state:
-            self.flow.s = _copy(state["flow"], self.device)
-            self.flow_ex.s = _copy(state.get("flow_ex", state["flow"]), self.device)
-        for k in self._FEATURE_STATE:
-            setattr(self.features, k, _copy(state["features"][k], self.device))
-        self.rng = np.random.default_rng()
-        self.rng.bit_generator.state = state["rng"]
-        self.gen.set_state(state["gen"])
+        self.state.load_state_dict(state, self.device)
+        self.features.load_state_dict(state["features"], self.device)
+
+    # the account and clock, read from the state (tests, adapters and notebooks read these)
+    cash = property(lambda self: self.state.cash, doc="Cash per env [N] (float64).")
+    holdings = property(lambda self: self.state.holdings, doc="Shares held per env [N].")
+    price = property(lambda self: self.state.price, doc="Current price per env [N].")
+    t = property(lambda self: self.state.t, doc="Bars into the episode per env [N].")
 
     def trades(self, action: torch.Tensor) -> torch.Tensor:
         """Would these actions change the positions now (before matching)? For the learner's
         diagnostics: the deterministic policy's position changes."""
         a = torch.as_tensor(action, **self._acc).reshape(self.n)
         return would_trade(
-            self.cash,
-            self.holdings,
+            self.state.cash,
+            self.state.holdings,
             a,
-            self.price,
+            self.state.price,
             fee=self.cfg.fee,
             mode=self.cfg.action_mode,
             unit=self.cfg.order_unit,
@@ -334,151 +396,185 @@ class VectorMarket:
         """Scaled features plus cash and holdings value as fractions of the initial value."""
         scaled = self.data.scaler.transform_tensor(self.features.features)
         c0 = self.cfg.initial_cash
-        account = torch.stack([self.cash / c0, self.holdings * self.mark() / c0], 1)
+        account = torch.stack([self.state.cash / c0, self.state.holdings * self.mark() / c0], 1)
         return torch.cat([scaled, account.to(scaled.dtype)], 1)
 
     def mark(self) -> torch.Tensor:
         """The price the account is marked at: the price without the agent's own impact
         (``learned`` and ``calibrated`` modes; elsewhere the price)."""
-        return self.price * torch.exp(-self.own) if self._own_moves else self.price
+        return (
+            self.state.price * torch.exp(-self.state.own) if self._own_moves else self.state.price
+        )
 
     def value(self) -> torch.Tensor:
-        return self.cash + self.holdings * self.mark()
+        return self.state.cash + self.state.holdings * self.mark()
 
     # -- one step ----------------------------------------------------------------------------
     def _noise(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Next residual return and background volume per env (block bootstrap)."""
-        new = self.noise_left <= 0
+        new = self.state.noise_left <= 0
         k = int(new.sum())
         if k:
             n_res = len(self._resid)
             block = min(self.cfg.noise_block, n_res)
             if self._by_bod is None:
                 start = torch.randint(
-                    0, n_res - block + 1, (k,), generator=self.gen, device=self.device
+                    0, n_res - block + 1, (k,), generator=self.state.gen, device=self.device
                 )
             else:  # a block that starts at the time of day of the env's next bar
-                nxt = (self.bar_of_day[new] + 1) % self.bars_per_day
+                nxt = (self.state.bar_of_day[new] + 1) % self.bars_per_day
                 col = torch.randint(
-                    0, self._by_bod.shape[1], (k,), generator=self.gen, device=self.device
+                    0, self._by_bod.shape[1], (k,), generator=self.state.gen, device=self.device
                 )
                 start = self._by_bod[nxt, col]
-            self.noise_pos[new] = start
-            self.noise_left[new] = block
-        r, v = self._resid[self.noise_pos], self._resid_vol[self.noise_pos]
-        self.noise_pos += 1
-        self.noise_left -= 1
+            self.state.noise_pos[new] = start
+            self.state.noise_left[new] = block
+        r, v = self._resid[self.state.noise_pos], self._resid_vol[self.state.noise_pos]
+        self.state.noise_pos += 1
+        self.state.noise_left -= 1
         return r, v
 
     @torch.no_grad()
     def step(
         self, action: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-        """Advance every environment by one bar; see the module docstring for the order."""
-        cfg = self.cfg
+        """Advance every environment by one bar: the orders, the next bar's price, the
+        accounts, the reward, then the restart of finished episodes (module docstring)."""
         a = torch.as_tensor(action, **self._acc).reshape(self.n).clamp(-1.0, 1.0)
-        p0 = self.price
-        # RL order in shares at the current price (the shared order rule, fee included).
-        want_buy, want_sell = order_shares(
-            self.cash, self.holdings, a, p0, fee=cfg.fee, mode=cfg.action_mode, unit=cfg.order_unit
-        )
-
-        if cfg.impact == "none":
-            idx = self.start + self.t + 1
-            bar = {c: self._real[c][idx] for c in PRICE_COLUMNS}
-            p1, fill_buy, fill_sell = bar["close"], want_buy, want_sell
-            new_session = self._real_new_session[idx]
-            il = self.last_il_actions
-        else:
-            scaled = self.data.scaler.transform_tensor(self.features.features)
-            il = self.data.il_policy(scaled)
-            self.last_il_actions = il
-            new_session = (self.bar_of_day + 1) % self.bars_per_day == 0
-            orders = il.double() * self.il_unit
-            # The RL order fills in full in every mode, as in the backtest (issue 15): it is
-            # matched against the market's liquidity, not against the pool's net side (the pool
-            # is a net buyer, so pool matching filled an all-in buy about half and sells in
-            # full). The pool's own matched volume, min(Σbuy, Σsell), still makes the bar's.
-            fill_buy, fill_sell = want_buy, want_sell
-            deal = torch.minimum(orders.clamp(min=0).sum(1), (-orders).clamp(min=0).sum(1))
-            net_in = il
-            if cfg.impact == "pool":  # the RL order as IL action units, spread over the pool
-                rl_units = (want_buy - want_sell) / (self.il_unit * self.n_agents)
-                net_in = (il + rl_units[:, None].to(il.dtype)).clamp(-1.0, 1.0)
-            r = self.data.synthesis(net_in).reshape(self.n).to(torch.float64)
-            noise_r, noise_v = self._noise()
-            if cfg.volatility == "head":  # standardised residual x the pool state's volatility
-                noise_r = noise_r * self.data.synthesis_vol(net_in).reshape(self.n)
-            if cfg.noise:
-                r = r + noise_r.double()
-            without = r  # the return without the agent's own order (marking, below)
-            if cfg.impact == "calibrated":
-                q = fill_buy - fill_sell
-                r = r + cfg.impact_coef * self.data.sigma_bar * torch.sign(q) * torch.sqrt(
-                    q.abs() / self.data.volume_bar
-                )
-            if cfg.impact == "learned":  # the flow's log move on top of the return
-                pool = orders.sum(1) - self.data.pool_mean_action * self.il_unit
-                # a buy its own impact makes unaffordable is scaled down before it is booked
-                own = fill_buy - fill_sell
-                peek_r = (1 + r) * torch.exp(self.flow.peek(pool + own, new_session)) - 1
-                peek = p0 * (1 + peek_r.clamp(-cfg.max_return, cfg.max_return))
-                cost = (fill_buy * peek * (1 + cfg.fee)).clamp(min=1e-300)
-                fill_buy = fill_buy * (self.cash / cost).clamp(max=1.0)
-                move = self.flow.step(pool + fill_buy - fill_sell, new_session)
-                without = (1 + r) * torch.exp(self.flow_ex.step(pool, new_session)) - 1
-                r = (1 + r) * torch.exp(move) - 1
-            r = r.clamp(-cfg.max_return, cfg.max_return)
-            if cfg.impact in ("calibrated", "learned"):  # both clamped, as the price is
-                without = without.clamp(-cfg.max_return, cfg.max_return)
-                self.own = self.own + torch.log1p(r) - torch.log1p(without)
-            p1 = p0 * (1 + r)
-            volume = deal + fill_buy + fill_sell
-            volume = volume + (noise_v.double() if cfg.noise else self.data.volume_bar)
-            bar = {
-                "open": p0,
-                "high": torch.maximum(p0, p1),
-                "low": torch.minimum(p0, p1),
-                "close": p1,
-                "volume": volume,
-            }
-
-        # Fills at the next close (post-impact), fee on the filled notional: the backtest's rule.
-        self.cash, self.holdings, fill_buy, notional = book(
-            self.cash, self.holdings, fill_buy, fill_sell, p1, fee=cfg.fee
-        )
-        fees = notional * cfg.fee
-        self.price = p1
-        self.features.step(
-            bar["open"],
-            bar["high"],
-            bar["low"],
-            bar["close"],
-            bar["volume"],
-            new_session=new_session,
-        )
-        self.bar_of_day = torch.where(
-            new_session, torch.zeros_like(self.bar_of_day), self.bar_of_day + 1
-        )
-        self.t += 1
-
+        want_buy, want_sell = self._orders(a)
+        bar = self._next_bar(want_buy, want_sell)
+        filled, fees = self._book(bar)
+        self._advance(bar)
         value = self.value()
-        reward = window_reward(self.values, self.t, value, cfg.initial_cash)
-
-        truncated = self.t >= cfg.episode_bars
-        terminated = torch.zeros_like(truncated)
+        reward = window_reward(self.state.values, self.state.t, value, self.cfg.initial_cash)
         info = {
             "value": value,
-            "price": p1,
+            "price": bar.close,
             "fees": fees,
-            "filled": fill_buy - fill_sell,
-            "il_actions": il,
-            "volume": bar["volume"],
+            "filled": filled,
+            "il_actions": bar.il_actions,
+            "volume": bar.volume,
         }
+        return self._autoreset(reward, info)
+
+    def _orders(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The RL order in shares at the current price (the shared order rule, fee included)."""
+        cfg = self.cfg
+        return order_shares(
+            self.state.cash,
+            self.state.holdings,
+            a,
+            self.state.price,
+            fee=cfg.fee,
+            mode=cfg.action_mode,
+            unit=cfg.order_unit,
+        )
+
+    def _next_bar(self, want_buy: torch.Tensor, want_sell: torch.Tensor) -> _Bar:
+        """The next bar of every env: replayed (mode ``none``) or simulated from the pool's
+        actions, the noise and the impact of the mode; the RL order's fill."""
+        cfg = self.cfg
+        if cfg.impact == "none":
+            idx = self.state.start + self.state.t + 1
+            real = {c: self._real[c][idx] for c in PRICE_COLUMNS}
+            return _Bar(
+                **real,
+                fill_buy=want_buy,
+                fill_sell=want_sell,
+                new_session=self._real_new_session[idx],
+                il_actions=self.state.last_il_actions,
+            )
+        p0 = self.state.price
+        scaled = self.data.scaler.transform_tensor(self.features.features)
+        il = self.data.il_policy(scaled)
+        self.state.last_il_actions = il
+        new_session = (self.state.bar_of_day + 1) % self.bars_per_day == 0
+        orders = il.double() * self.il_unit
+        # The RL order fills in full in every mode, as in the backtest (issue 15): it is
+        # matched against the market's liquidity, not against the pool's net side (the pool
+        # is a net buyer, so pool matching filled an all-in buy about half and sells in
+        # full). The pool's own matched volume, min(Σbuy, Σsell), still makes the bar's.
+        fill_buy, fill_sell = want_buy, want_sell
+        deal = torch.minimum(orders.clamp(min=0).sum(1), (-orders).clamp(min=0).sum(1))
+        net_in = il
+        if cfg.impact == "pool":  # the RL order as IL action units, spread over the pool
+            rl_units = (want_buy - want_sell) / (self.il_unit * self.n_agents)
+            net_in = (il + rl_units[:, None].to(il.dtype)).clamp(-1.0, 1.0)
+        r = self.data.synthesis(net_in).reshape(self.n).to(torch.float64)
+        noise_r, noise_v = self._noise()
+        if cfg.volatility == "head":  # standardised residual x the pool state's volatility
+            noise_r = noise_r * self.data.synthesis_vol(net_in).reshape(self.n)
+        if cfg.noise:
+            r = r + noise_r.double()
+        without = r  # the return without the agent's own order (marking, below)
+        if cfg.impact == "calibrated":
+            q = fill_buy - fill_sell
+            r = r + cfg.impact_coef * self.data.sigma_bar * torch.sign(q) * torch.sqrt(
+                q.abs() / self.data.volume_bar
+            )
+        if cfg.impact == "learned":  # the flow's log move on top of the return
+            flow, flow_ex = self.state.flow, self.state.flow_ex
+            pool = orders.sum(1) - self.data.pool_mean_action * self.il_unit
+            # a buy its own impact makes unaffordable is scaled down before it is booked
+            own = fill_buy - fill_sell
+            peek_r = (1 + r) * torch.exp(flow.peek(pool + own, new_session)) - 1
+            peek = p0 * (1 + peek_r.clamp(-cfg.max_return, cfg.max_return))
+            cost = (fill_buy * peek * (1 + cfg.fee)).clamp(min=1e-300)
+            fill_buy = fill_buy * (self.state.cash / cost).clamp(max=1.0)
+            move = flow.step(pool + fill_buy - fill_sell, new_session)
+            without = (1 + r) * torch.exp(flow_ex.step(pool, new_session)) - 1
+            r = (1 + r) * torch.exp(move) - 1
+        r = r.clamp(-cfg.max_return, cfg.max_return)
+        if cfg.impact in ("calibrated", "learned"):  # both clamped, as the price is
+            without = without.clamp(-cfg.max_return, cfg.max_return)
+            self.state.own = self.state.own + torch.log1p(r) - torch.log1p(without)
+        p1 = p0 * (1 + r)
+        volume = deal + fill_buy + fill_sell
+        volume = volume + (noise_v.double() if cfg.noise else self.data.volume_bar)
+        return _Bar(
+            open=p0,
+            high=torch.maximum(p0, p1),
+            low=torch.minimum(p0, p1),
+            close=p1,
+            volume=volume,
+            fill_buy=fill_buy,
+            fill_sell=fill_sell,
+            new_session=new_session,
+            il_actions=il,
+        )
+
+    def _book(self, bar: _Bar) -> tuple[torch.Tensor, torch.Tensor]:
+        """The accounts: fills at the next close (post-impact), fee on the filled notional
+        (the backtest's rule). Returns the net shares filled and the fees paid."""
+        s = self.state
+        s.cash, s.holdings, fill_buy, notional = book(
+            s.cash, s.holdings, bar.fill_buy, bar.fill_sell, bar.close, fee=self.cfg.fee
+        )
+        return fill_buy - bar.fill_sell, notional * self.cfg.fee
+
+    def _advance(self, bar: _Bar) -> None:
+        """The new bar becomes the current one: price, online features, clock."""
+        s = self.state
+        s.price = bar.close
+        self.features.step(
+            bar.open, bar.high, bar.low, bar.close, bar.volume, new_session=bar.new_session
+        )
+        s.bar_of_day = torch.where(
+            bar.new_session, torch.zeros_like(s.bar_of_day), s.bar_of_day + 1
+        )
+        s.t += 1
+
+    def _autoreset(
+        self, reward: torch.Tensor, info: dict
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        """Episodes end after ``episode_bars`` bars (truncation; nothing terminates) and
+        restart at once: ``info["final_obs"]``/``["final_value"]`` keep their last state."""
+        truncated = self.state.t >= self.cfg.episode_bars
+        terminated = torch.zeros_like(truncated)
         obs = self.observe()
         if bool(truncated.any()):
             info["final_obs"] = obs.clone()
-            info["final_value"] = value.clone()
+            info["final_value"] = info["value"].clone()
             self.reset_where(truncated)
             obs = self.observe()
         return obs, reward, terminated, truncated, info
@@ -513,16 +609,16 @@ def rollout(m: VectorMarket, actions: torch.Tensor, seed: int) -> dict[str, np.n
     m.reset(seed)
     out = {k: np.zeros((m.n, steps + 1)) for k in ("price", "volume", "bar_of_day", "value")}
     out["price"][:, 0] = m.price.cpu().numpy()
-    out["volume"][:, 0] = m._real["volume"][m.start].cpu().numpy()
-    out["bar_of_day"][:, 0] = m.bar_of_day.cpu().numpy()
+    out["volume"][:, 0] = m._real["volume"][m.state.start].cpu().numpy()
+    out["bar_of_day"][:, 0] = m.state.bar_of_day.cpu().numpy()
     out["value"][:, 0] = m.value().cpu().numpy()
     for k in range(steps):
         _, _, _, _, info = m.step(actions[k])
         out["price"][:, k + 1] = info["price"].cpu().numpy()
         out["volume"][:, k + 1] = info["volume"].cpu().numpy()
-        out["bar_of_day"][:, k + 1] = m.bar_of_day.cpu().numpy()
+        out["bar_of_day"][:, k + 1] = m.state.bar_of_day.cpu().numpy()
         out["value"][:, k + 1] = info["value"].cpu().numpy()
-    out["il_actions_last"] = m.last_il_actions.cpu().numpy()
+    out["il_actions_last"] = m.state.last_il_actions.cpu().numpy()
     return out
 
 

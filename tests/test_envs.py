@@ -119,9 +119,9 @@ def test_reset_seeds_an_int_a_list_and_a_mask(bars):
     env.reset(seed=7)
     for _ in range(3):
         env.step(np.ones((3, 1), dtype=np.float32))
-    before = env.market.start.clone()
+    before = env.market.state.start.clone()
     env.reset(options={"reset_mask": np.array([False, True, False])})
-    assert env.market.t.tolist() == [3, 0, 3] and env.market.start[0] == before[0]
+    assert env.market.t.tolist() == [3, 0, 3] and env.market.state.start[0] == before[0]
     with pytest.raises(ValueError, match="reset_mask"):
         env.reset(options={"reset_mask": np.array([1, 0, 1])})
     with pytest.raises(ValueError, match="reset_mask"):

@@ -46,7 +46,7 @@ def make_data(bars, il=None, mean=0.0, residual=None) -> market.MarketData:
 def test_static_replay_follows_real_prices(bars):
     m = market.VectorMarket(make_data(bars), market.MarketConfig(impact="none", episode_bars=50), 4)
     m.reset(seed=1)
-    start = m.start.clone()
+    start = m.state.start.clone()
     for k in range(1, 11):
         _, _, _, _, info = m.step(torch.ones(4) * (1 if k == 1 else 0))
         real = torch.tensor(bars["close"].to_numpy())[start + k]
@@ -101,7 +101,7 @@ def test_calibrated_buy_size_raises_the_next_price(bars):
     sizes = torch.tensor([0.0, 0.01, 0.1, 0.5, 1.0])
     m = market.VectorMarket(make_data(bars, il=flat_il), cfg, len(sizes))
     m.reset(seed=0)
-    m.start[:] = m.start[0]
+    m.state.start[:] = m.state.start[0]
     p0 = m.price.clone()
     _, _, _, _, info = m.step(sizes)
     rel = info["price"] / p0
@@ -195,7 +195,7 @@ def test_pool_mode_feeds_the_rl_order_to_the_synthesis_input(bars):
     m = market.VectorMarket(data, market.MarketConfig(impact="pool", episode_bars=30), 2)
     m.reset(seed=0)
     m.step(torch.tensor([0.0, 1.0]))
-    il = m.last_il_actions
+    il = m.state.last_il_actions
     assert torch.allclose(seen[-1][0], il[0])  # no order: the pool's own actions
     assert torch.all(seen[-1][1] >= il[1]) and torch.any(seen[-1][1] > il[1])
 
@@ -282,7 +282,7 @@ def test_replay_fills_fees_and_values_equal_the_backtest(bars, mode):
     cfg = market.MarketConfig(impact="none", episode_bars=100, action_mode=mode, fee=0.005)
     m = market.VectorMarket(make_data(bars), cfg, 1)
     m.reset(seed=3)
-    start = int(m.start[0])
+    start = int(m.state.start[0])
     rng = np.random.default_rng(0)
     actions = np.where(rng.random(steps) < 0.6, 0.0, rng.uniform(-1, 1, steps))
     actions[0] = 0.7
@@ -356,7 +356,7 @@ def test_learned_mode_and_the_impact_aware_backtest_fill_alike(bars):
     cfg = market.MarketConfig(impact="learned", episode_bars=200, fee=0.005)
     m = market.VectorMarket(data, cfg, 1)
     m.reset(seed=5)
-    bod0, bpd = int(m.bar_of_day[0]), m.bars_per_day
+    bod0, bpd = int(m.state.bar_of_day[0]), m.bars_per_day
     rng = np.random.default_rng(1)
     steps = 120
     actions = np.where(rng.random(steps) < 0.7, 0.0, rng.uniform(-1, 1, steps))
@@ -366,7 +366,7 @@ def test_learned_mode_and_the_impact_aware_backtest_fill_alike(bars):
         _, _, _, _, info = m.step(torch.tensor([a]))
         values.append(float(info["value"][0]))
         fees.append(float(info["fees"][0]))
-    flat = np.full(steps + 1, float(bars["close"].iloc[int(m.start[0])]))
+    flat = np.full(steps + 1, float(bars["close"].iloc[int(m.state.start[0])]))
     new = (bod0 + np.arange(steps + 1)) % bpd == 0
     res = backtest.run_backtest(
         flat, np.r_[actions, 0.0], fee=cfg.fee, impact=data.impact_law, new_session=new
