@@ -120,6 +120,16 @@ class SegmentParams(_Strict):
     # after its first extremum day up to its last; every day for data that trade on weekends):
     # sparser segments are dropped, and the import report lists them.
     min_coverage: Annotated[float, Field(ge=0, le=1)] = 0.8
+    # Notebook 01: the zig-zag thresholds compared with the listed extrema.
+    zigzag_sweep: tuple[Annotated[float, Field(gt=0, lt=1)], ...] = (
+        0.03,
+        0.04,
+        0.05,
+        0.06,
+        0.07,
+        0.08,
+        0.10,
+    )
 
     @model_validator(mode="after")
     def _check_extrema(self) -> SegmentParams:
@@ -189,6 +199,8 @@ class ILParams(_Strict):
     method: Literal["bc", "dagger", "maxent_irl", "gail"] = "bc"
     # Which unseen segment the agents trade in notebook 04.
     eval_segment: Literal["first_backtest", "first_sim_train"] | int = "first_backtest"
+    # Notebook 04: two agents whose actions correlate above this act as one.
+    alike_correlation: Annotated[float, Field(gt=0, le=1)] = 0.9
 
 
 class SynthesisParams(_Strict):
@@ -228,6 +240,10 @@ class MarketParams(_Strict):
     n_paths: Annotated[int, Field(ge=2)] = 256
     probe_sizes: tuple[float, ...] = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0)
     probe_horizon_minutes: Annotated[float, Field(gt=0)] = 10
+    # Notebook 05: the paper's mode "moves the price" when the RL order's response is at least
+    # this (and its interval excludes 0); else the final agent trains in ``learned``.
+    impact_min_bp: Annotated[float, Field(ge=0)] = 0.1
+    realism_boot: Annotated[int, Field(ge=10)] = 200  # bootstrap replicates of the realism scores
     # Notebook 05's checks against the empirical laws: buys of these fractions of daily volume.
     impact_volume_fractions: tuple[Annotated[float, Field(gt=0)], ...] = (
         0.001,
@@ -380,6 +396,7 @@ class ILMethodsParams(_Strict):
     # Short runs for the pool's effect on the simulator and on the final RL agent.
     rl_steps: Annotated[int, Field(ge=1)] = 300
     n_paths: Annotated[int, Field(ge=2)] = 64
+    realism_boot: Annotated[int, Field(ge=10)] = 50  # bootstrap replicates per pool's realism
 
 
 class ClaimsParams(_Strict):

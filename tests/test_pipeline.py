@@ -97,7 +97,7 @@ def test_steps_end_to_end(tmp_path):
     t3, t4 = s04_il_diversity.il_paper_tables(p, table, tmp_path)
     assert t3["policy"].tolist()[:3] == ["IL1", "IL2", "IL3"] and len(t3) == 10
     assert (t4["max_drawdown_pct"].dropna() >= 0).all()
-    d = s04_il_diversity.il_diversity(actions, table, p.il.hold_band)
+    d = s04_il_diversity.il_diversity(actions, table, p.il.hold_band, p.il.alike_correlation)
     assert d["turnover_min"] == table["turnover"].min()
     written = pd.read_csv(tmp_path / "reports/tiny/tables/table4_il_risk.csv")
     assert written["policy"].tolist() == t4["policy"].tolist()
@@ -319,6 +319,6 @@ def test_choose_impact_mode_follows_the_measurement(tmp_path):
     assert flat["mode"] == "learned" and "includes 0" in flat["text"]
     assert "negative" in pick(-2.0, -3.0)["text"]  # interval -3 … -1
     assert "no interval" in pick(0.5, float("nan"))["text"]
-    tiny = pick(s05_simulator.PAPER_IMPACT_MIN_BP / 2, 0.01)
+    tiny = pick(p.market.impact_min_bp / 2, 0.01)
     assert tiny["mode"] == "learned" and "threshold" in tiny["text"]
     assert pick(0.0, -0.2, 0.0, -0.1)["mode"] == "calibrated"

@@ -78,11 +78,11 @@ def il_paper_tables(
     return t3, t4
 
 
-ALIKE_CORRELATION = 0.9  # two agents whose actions correlate above this act as one
-
-
-def il_diversity(actions: np.ndarray, table: pd.DataFrame, hold_band: float) -> dict[str, float]:
-    """Numbers that say how diverse the agents are as traders."""
+def il_diversity(
+    actions: np.ndarray, table: pd.DataFrame, hold_band: float, alike: float
+) -> dict[str, float]:
+    """Numbers that say how diverse the agents are as traders (``alike``: the correlation
+    above which two agents count as acting as one, ``il.alike_correlation``)."""
     corr = imitation.action_correlation(actions).to_numpy()
     off = corr[~np.eye(len(corr), dtype=bool)]
     summary = imitation.diversity_summary(actions, hold_band)
@@ -94,8 +94,8 @@ def il_diversity(actions: np.ndarray, table: pd.DataFrame, hold_band: float) -> 
         "passive_share": metrics.DEGENERATE_THRESHOLD,
         "passive_agents": int((summary["hold_share"] >= metrics.DEGENERATE_THRESHOLD).sum()),
         "pairs": len(off) // 2,
-        "alike_above": ALIKE_CORRELATION,
-        "pairs_alike": int((finite > ALIKE_CORRELATION).sum()) // 2,
+        "alike_above": alike,
+        "pairs_alike": int((finite > alike).sum()) // 2,
         "mean_abs_correlation": float(np.nanmean(np.abs(off)))
         if np.isfinite(off).any()
         else np.nan,

@@ -332,17 +332,18 @@ def simulator_realism(
             p, mdata, "learned", n, length, seed, device
         )
     hour = max(1, round(60 / bar_minutes(mdata.bars)))  # the Fano factor's window: one hour
-    table = realism.realism_table(real, candidates, n_boot=200, seed=seed, fano_window=hour)
+    table = realism.realism_table(
+        real, candidates, n_boot=p.market.realism_boot, seed=seed, fano_window=hour
+    )
     write_table(table, p.tables_dir(root), "realism", floatfmt=".4g")
     return table
 
 
 # The smallest response (bp, to the largest probe buy) that counts as the paper's mechanism
 # moving the price.
-PAPER_IMPACT_MIN_BP = 0.1
 
 
-def _why_not_moving(row: pd.Series) -> str:
+def _why_not_moving(row: pd.Series, min_bp: float) -> str:
     """Why a probe's response does not count as moving the price, from its own numbers."""
     if not np.isfinite(row["ci_low"]):
         return "has no interval to test"
@@ -350,14 +351,14 @@ def _why_not_moving(row: pd.Series) -> str:
         return "is negative, its 95 % interval below 0"
     if row["ci_low"] <= 0:
         return "has a 95 % interval that includes 0"
-    return f"is below the {PAPER_IMPACT_MIN_BP:g} bp threshold"
+    return f"is below the {min_bp:g} bp threshold (market.impact_min_bp)"
 
 
 def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = ".") -> dict:
     """The impact mode the measurement supports for the headline run (SPEC step 6).
 
     ``paper`` if its response to the largest buy is positive with a 95 % interval above 0 and
-    at least ``PAPER_IMPACT_MIN_BP``; otherwise ``learned`` (issue 10: the pool's and the RL
+    at least ``market.impact_min_bp``; otherwise ``learned`` (issue 10: the pool's and the RL
     agent's order flow through the law fitted on the data) when it was probed and its response
     is positive with an interval above 0; otherwise ``calibrated``. Written to
     ``results/<name>/impact_mode.json``.
@@ -368,7 +369,7 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
         return rows.sort_values("size").iloc[-1] if len(rows) else None
 
     paper, cal, learned = largest("paper"), largest("calibrated"), largest("learned")
-    moves = bool(paper["ci_low"] > 0 and paper["response_bp"] >= PAPER_IMPACT_MIN_BP)
+    moves = bool(paper["ci_low"] > 0 and paper["response_bp"] >= p.market.impact_min_bp)
     learned_moves = learned is not None and bool(
         learned["ci_low"] > 0 and learned["response_bp"] > 0
     )
@@ -377,7 +378,7 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
         "The paper's mechanism alone produces impact: the headline run uses `paper`."
         if moves
         else "The paper's mechanism alone does not produce measurable impact (its response "
-        + _why_not_moving(paper)
+        + _why_not_moving(paper, p.market.impact_min_bp)
         + f"), so the headline run uses `{mode}`"
         + (
             f" (the order flow through the law fitted on the data moves it by "

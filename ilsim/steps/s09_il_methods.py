@@ -85,7 +85,11 @@ def il_method_study(
     real = realism.PathSet.from_bars(bars, regimes.role_ranges(segments, "backtest"), episode)
     sim = simulated_pathset(p, mdata, "paper", m.n_paths, episode, p.seed)
     table = realism.realism_table(
-        real, {"simulator": sim}, n_boot=50, seed=p.seed, include_real_split=False
+        real,
+        {"simulator": sim},
+        n_boot=p.il_methods.realism_boot,
+        seed=p.seed,
+        include_real_split=False,
     )
     row["realism_distance"] = float(table.loc[table["fact"] == "total", "distance"].iloc[0])
     train = assemble_market(
