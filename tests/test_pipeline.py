@@ -283,7 +283,7 @@ def test_il_diversity_reads_planted_actions():
     table = pd.DataFrame(
         {"turnover": [1.0, 2.0, 3.0, 0.0], "total_return_pct": [-1.0, 0.5, 2.0, 0.0]}
     )
-    d = s04_il_diversity.il_diversity(actions, table, hold_band=0.1)
+    d = s04_il_diversity.il_diversity(actions, table, hold_band=0.1, alike=0.9)
     assert (d["turnover_min"], d["turnover_max"]) == (0.0, 3.0)
     assert (d["return_min_pct"], d["return_max_pct"]) == (-1.0, 2.0)
     assert d["passive_agents"] == 1  # the agent that never trades
