@@ -279,3 +279,23 @@ def _feature_names(demos: Demonstrations, given: Sequence[str] | None, n: int) -
     if len(names) != n:
         raise ValueError(f"expected {n} feature names, got {len(names)}")
     return names
+
+
+class DiscreteLearner:
+    """What the reward-learning learners share: a discrete ``action_space`` ("three" or
+    "five") and the market features alone as state (``state_dim`` = F, set by ``fit`` in
+    ``n_features_in_``)."""
+
+    action_space: str
+
+    @property
+    def levels(self) -> np.ndarray:
+        """The action levels of ``action_space``, in order."""
+        return _levels(self.action_space)
+
+    @property
+    def state_dim(self) -> int:
+        """Columns ``act`` expects: F, the market features (set by ``fit``)."""
+        if not hasattr(self, "n_features_in_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(demos) first")
+        return self.n_features_in_

@@ -18,12 +18,11 @@ from torch.nn import functional as F
 from ilsim.learners.base import (
     ACTION_SPACES,
     Demonstrations,
-    NotFittedError,
+    DiscreteLearner,
     Space,
     _check_space,
     _check_states,
     _demo_arrays,
-    _levels,
     from_classes,
 )
 from ilsim.nn import cpu_threads, mlp
@@ -61,7 +60,7 @@ class RunningNorm:
         return torch.as_tensor(np.clip(z, -self.clip, self.clip), dtype=torch.float32)
 
 
-class GAILLearner:
+class GAILLearner(DiscreteLearner):
     """GAIL (Ho & Ermon 2016) on static market replay with a categorical policy.
 
     Each iteration draws ``batch_size`` demonstration bars, samples the policy's actions at
@@ -155,19 +154,7 @@ class GAILLearner:
         if not 0 < self.d_eps < 0.5:
             raise ValueError(f"d_eps must be in (0, 0.5), got {self.d_eps}")
 
-    @property
-    def levels(self) -> np.ndarray:
-        """The action levels of ``action_space``, in order."""
-        return _levels(self.action_space)
-
     # ---- pieces
-
-    @property
-    def state_dim(self) -> int:
-        """Columns ``act`` expects: F, the market features (set by ``fit``)."""
-        if not hasattr(self, "policy_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(demos) first")
-        return self.n_features_in_
 
     def _disc_in(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Discriminator input: normalised state and one-hot action."""

@@ -34,19 +34,18 @@ import torch
 from ilsim.learners.base import (
     ACTION_SPACES,
     Demonstrations,
-    NotFittedError,
+    DiscreteLearner,
     Space,
     _check_space,
     _check_states,
     _demo_arrays,
     _feature_names,
-    _levels,
     action_labels,
     from_classes,
 )
 
 
-class MaxEntIRLLearner:
+class MaxEntIRLLearner(DiscreteLearner):
     """Maximum-entropy IRL with a linear reward ``r(s, a) = w_a · [z(s), 1]``.
 
     ``φ(s, a)`` is the standardised state ``z(s)`` (plus a bias) crossed with a one-hot of the
@@ -86,18 +85,6 @@ class MaxEntIRLLearner:
             raise ValueError("need n_iter >= 1, lr > 0, l2 >= 0 and temperature > 0")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 or None, got {self.batch_size}")
-
-    @property
-    def levels(self) -> np.ndarray:
-        """The action levels of ``action_space``, in order."""
-        return _levels(self.action_space)
-
-    @property
-    def state_dim(self) -> int:
-        """Columns ``act`` expects: F, the market features (set by ``fit``)."""
-        if not hasattr(self, "weights_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(demos) first")
-        return self.n_features_in_
 
     def _phi_states(self, x: np.ndarray) -> np.ndarray:
         """Standardised states with a bias column, [N, F + 1] float64."""
