@@ -214,7 +214,7 @@ def test_config_overrides_keep_strings_that_are_values():
 ENGINES = [
     ("RLParams", "ilsim/ddpg/config.py", "DDPGConfig"),
     ("ILParams", "ilsim/imitation.py", "TrainConfig"),
-    ("MarketParams", "ilsim/market.py", "MarketConfig"),
+    ("MarketParams", "ilsim/market/config.py", "MarketConfig"),
     ("SynthesisParams", "ilsim/synthesis.py", "train_synthesis"),
 ]
 ROOT = Path(__file__).resolve().parents[1]
