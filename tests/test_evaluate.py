@@ -50,7 +50,7 @@ def run(tmp_path_factory):
     """A finished tiny run: every artifact the backtest reads, and its own backtests."""
     root = tmp_path_factory.mktemp("run")
     p = params_from_dict(CONFIG)
-    market = s01_segment.prepare_market(p, root)
+    market = s01_segment.prepare_bars(p, root)
     segs = s01_segment.segment_market(p, market, root)
     _, scaled, _ = s02_features.build_features(p, market.bars, segs, root)
     labels = s03_imitation.segment_labels(p, market.bars, segs)

@@ -38,7 +38,7 @@ def tiny(**sections) -> dict:
 
 def segmented(tmp_path, **sections):
     p = params_from_dict(tiny(**sections))
-    market = s01_segment.prepare_market(p, tmp_path)
+    market = s01_segment.prepare_bars(p, tmp_path)
     return p, market
 
 
@@ -50,7 +50,9 @@ def test_sparse_segments_are_dropped_and_reported(tmp_path):
     last = full.set_index("segment").loc[8]
     days = pd.Index(market.bars.index.date)
     gone = sorted(set(days[last["first_bar"] : last["last_bar"] + 1]))[:-1]
-    sparse = s01_segment.Market(market.bars[~days.isin(gone)], market.import_report, market.extrema)
+    sparse = s01_segment.ImportedBars(
+        market.bars[~days.isin(gone)], market.import_report, market.extrema
+    )
     segs = s01_segment.segment_market(p, sparse, tmp_path)
     assert 8 not in set(segs["segment"]) and len(segs) == 7
     text = (tmp_path / "reports/tiny/data_import.md").read_text()

@@ -60,7 +60,7 @@ def test_steps_end_to_end(tmp_path):
             },
         }
     )
-    market = s01_segment.prepare_market(p, tmp_path)
+    market = s01_segment.prepare_bars(p, tmp_path)
     assert (tmp_path / "reports/tiny/data_import.md").exists()
     assert data.load_bars(tmp_path / "results/tiny/bars.parquet").equals(market.bars)
     assert s01_segment.load_extrema(p, tmp_path) == market.extrema
@@ -251,7 +251,7 @@ def test_il_methods_build_pools_and_simulators(tmp_path):
             },
         }
     )
-    market = s01_segment.prepare_market(p, tmp_path)
+    market = s01_segment.prepare_bars(p, tmp_path)
     segs = s01_segment.segment_market(p, market, tmp_path)
     _, scaled, scaler = s02_features.build_features(p, market.bars, segs, tmp_path)
     labels = s03_imitation.segment_labels(p, market.bars, segs)

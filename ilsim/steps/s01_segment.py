@@ -22,7 +22,7 @@ from ilsim.world import bar_minutes
 
 
 @dataclass
-class Market:
+class ImportedBars:
     """Canonical bars plus how they were made."""
 
     bars: pd.DataFrame
@@ -42,7 +42,7 @@ def _synthetic_report(p: Params, bars: pd.DataFrame) -> str:
     )
 
 
-def prepare_market(p: Params, root: str | Path = ".") -> Market:
+def prepare_bars(p: Params, root: str | Path = ".") -> ImportedBars:
     """Import the data file (or generate the default market) and write the canonical bars."""
     if p.data.source == "file":
         assert p.data.path is not None
@@ -68,11 +68,11 @@ def prepare_market(p: Params, root: str | Path = ".") -> Market:
     out = p.reports_dir(root) / "data_import.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report_md)
-    return Market(bars, report_md, extrema)
+    return ImportedBars(bars, report_md, extrema)
 
 
 def load_extrema(p: Params, root: str | Path = ".") -> list[dict]:
-    """The extrema written by :func:`prepare_market`."""
+    """The extrema written by :func:`prepare_bars`."""
     raw = json.loads(artifact(p, "extrema.json", root).read_text())
     return [{"date": pd.Timestamp(e["date"]).date(), "kind": e["kind"]} for e in raw]
 
@@ -95,18 +95,20 @@ def daily_close(
     return out
 
 
-def segment_market(p: Params, market: Market, root: str | Path = ".") -> pd.DataFrame:
+def segment_market(p: Params, imported: ImportedBars, root: str | Path = ".") -> pd.DataFrame:
     """Segments with regimes and roles; written to results and to the report tables."""
     s = p.segments
     if s.method == "zigzag":
-        extrema = regimes.zigzag(data.daily_from_intraday(market.bars)["close"], s.zigzag_threshold)
+        extrema = regimes.zigzag(
+            data.daily_from_intraday(imported.bars)["close"], s.zigzag_threshold
+        )
     else:
-        extrema = market.extrema
-    segs = regimes.segments_from_extrema(extrema, market.bars, first_date=s.first_date)
+        extrema = imported.extrema
+    segs = regimes.segments_from_extrema(extrema, imported.bars, first_date=s.first_date)
     segs, sparse = regimes.drop_sparse(segs, s.min_coverage)
     _report_coverage(p, segs, sparse, root)
     segs = regimes.with_roles(segs, s.rule, s.roles, dropped=sparse["segment"].tolist())
-    check_segments(p, segs, bar_minutes(market.bars))
+    check_segments(p, segs, bar_minutes(imported.bars))
     print(roles_text(p, segs))
     regimes.save_segments(segs, artifact(p, "segments.csv", root))
     cols = ["segment", "start_date", "end_date", "regime", "role", "bars", "bh_return_pct"]
@@ -254,7 +256,9 @@ def check_segments(p: Params, segments: pd.DataFrame, bar_min: float) -> None:
     il_eval_segment(p, segments)
 
 
-def role_search(p: Params, market: Market, root: str | Path = ".") -> tuple[pd.DataFrame, ...]:
+def role_search(
+    p: Params, imported: ImportedBars, root: str | Path = "."
+) -> tuple[pd.DataFrame, ...]:
     """Which segments did the paper backtest? (issue 9, item 7.) Long-only's return on a
     segment depends on the data alone, so the paper's long-only averages by regime (Table 2)
     and its case studies pin its backtest set down far better than a rule.
@@ -265,12 +269,12 @@ def role_search(p: Params, market: Market, root: str | Path = ".") -> tuple[pd.D
     backtest sets whose regime means best match the paper's, all sideways segments included as
     the SPEC's rule has it, ranked by their largest miss (pp)."""
     fee = p.backtest.fee
-    exact = regimes.segment_long_only_returns(market.extrema, market.bars, fee=fee)
-    daily = data.daily_from_intraday(market.bars)
+    exact = regimes.segment_long_only_returns(imported.extrema, imported.bars, fee=fee)
+    daily = data.daily_from_intraday(imported.bars)
     if p.data.daily_path and Path(p.data.daily_path).exists():
         early = data.load_daily_csv(p.data.daily_path)
         daily = pd.concat([early[early.index < daily.index[0]], daily])
-    approx = regimes.segment_long_only_returns(market.extrema, daily, fee=fee, buy="first_open")
+    approx = regimes.segment_long_only_returns(imported.extrema, daily, fee=fee, buy="first_open")
     table = exact[["segment", "start_date", "end_date", "regime"]].copy()
     covered = exact["covered"].to_numpy(bool)
     table["source"] = np.where(covered, "bars", "daily (next open)")
