@@ -262,7 +262,7 @@ def save_agents(model: EnsembleMLP, path: str | Path, meta: dict | None = None) 
 
 def load_agents(path: str | Path, device: str = "cpu") -> tuple[EnsembleMLP, dict]:
     """Rebuild an :class:`EnsembleMLP` saved by :func:`save_agents`."""
-    ck = torch.load(path, map_location=device, weights_only=False)
+    ck = torch.load(path, map_location=device, weights_only=True)
     model = EnsembleMLP(ck["n_models"], ck["in_dim"], ck["hidden"]).to(device)
     model.load_state_dict(ck["state_dict"])
     return model.eval(), ck["meta"]

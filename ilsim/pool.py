@@ -17,7 +17,7 @@ from ilsim import (
     regimes,
 )
 from ilsim.artifacts import artifact
-from ilsim.learners import make_learner
+from ilsim.learners import from_state, make_learner, to_state
 from ilsim.params import Params, resolve_device, shared
 
 
@@ -47,9 +47,9 @@ def load_pool(p: Params, device: str = "cpu", root: str | Path = ".") -> Any:
     """The IL agent pool notebook 03 trained: an ``EnsembleMLP`` (``il.method`` "bc") or a
     :class:`LearnerPool`; either's ``.act`` maps states [N, F] to actions [N, M]."""
     path = artifact(p, "il_agents.pt", root)
-    ck = torch.load(path, map_location=device, weights_only=False)
-    if "pool" in ck:
-        return ck["pool"]
+    ck = torch.load(path, map_location=device, weights_only=True)
+    if "learners" in ck:
+        return LearnerPool.from_state(ck)
     return imitation.load_agents(path, device)[0]
 
 
@@ -81,6 +81,20 @@ class LearnerPool:
     @property
     def n_models(self) -> int:
         return len(self.learners)
+
+    def state(self, meta: dict | None = None) -> dict[str, Any]:
+        """The pool as plain data: each learner's name, arguments and fitted state
+        (:func:`ilsim.learners.to_state`), its segments and ``meta``; no pickled class."""
+        return {
+            "learners": [to_state(a) for a in self.learners],
+            "segments": self.segments,
+            "meta": meta or {},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> LearnerPool:
+        """The pool :meth:`state` described."""
+        return cls([from_state(s) for s in state["learners"]], state["segments"])
 
     @torch.no_grad()
     def act(self, states: torch.Tensor) -> torch.Tensor:

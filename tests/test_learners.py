@@ -271,3 +271,19 @@ def test_every_registered_learner_follows_the_protocol(name):
     assert a.shape == (len(demos),) and np.isfinite(a).all() and np.abs(a).max() <= 1
     again = im.make_learner(name, **kw).fit(demos, seed=3)
     np.testing.assert_array_equal(np.asarray(again.act(x)), a)
+
+
+@pytest.mark.parametrize("name", im.learner_names())
+def test_every_learner_saves_as_plain_data(name, tmp_path):
+    """A fitted learner goes to disk as its name, arguments and tensors — loaded back with
+    ``weights_only=True`` (no pickled class), it acts exactly as before."""
+    demos = _protocol_demos()
+    learner = im.make_learner(name, **SMALL_BY_NAME[name]).fit(demos, seed=1)
+    with pytest.raises(im.NotFittedError):
+        im.to_state(im.make_learner(name))
+    torch.save(im.to_state(learner), tmp_path / "l.pt")
+    back = im.from_state(torch.load(tmp_path / "l.pt", weights_only=True))
+    assert type(back) is type(learner) and im.get_params(back) == im.get_params(learner)
+    f = demos.n_features
+    x = demos.states if learner.state_dim == f else np.c_[demos.states, np.ones((len(demos), 2))]
+    np.testing.assert_array_equal(back.act(x), learner.act(x))

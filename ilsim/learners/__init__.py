@@ -12,6 +12,7 @@ raise :class:`NotFittedError`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from ilsim.learners.base import (
     NotFittedError,
     action_classes,
     from_classes,
+    get_params,
     imitation_accuracy,
     to_classes,
 )
@@ -48,10 +50,13 @@ __all__ = [
     "action_classes",
     "evaluate_learner",
     "from_classes",
+    "from_state",
+    "get_params",
     "imitation_accuracy",
     "learner_names",
     "make_learner",
     "replay_rollout",
+    "to_state",
     "to_classes",
 ]
 
@@ -121,6 +126,23 @@ LEARNERS: dict[str, Callable[..., Learner]] = {
 def learner_names() -> list[str]:
     """Every name :func:`make_learner` knows."""
     return list(LEARNERS)
+
+
+def to_state(learner: Learner) -> dict[str, Any]:
+    """A fitted learner as plain data — its name, its constructor's arguments and its fitted
+    state (tensors, numbers, strings, lists): saved with ``torch.save`` and read back with
+    ``weights_only=True``, so no class is pickled and moving code never breaks a saved pool."""
+    return {
+        "name": learner.name,
+        "params": get_params(learner),
+        "fitted": learner.fitted_state(),  # type: ignore[attr-defined]
+    }
+
+
+def from_state(state: dict[str, Any]) -> Learner:
+    """The learner :func:`to_state` described, fitted again from its saved state."""
+    learner = make_learner(state["name"], **state["params"])
+    return learner.load_fitted_state(state["fitted"])  # type: ignore[attr-defined]
 
 
 def make_learner(name: str, **kwargs) -> Learner:

@@ -4,11 +4,14 @@ prices, segments, a queryable expert), the discrete action spaces, imitation acc
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
+import pandas as pd
+import torch
 
 ACTION_SPACES: dict[str, tuple[float, ...] | None] = {
     "continuous": None,
@@ -299,3 +302,20 @@ class DiscreteLearner:
         if not hasattr(self, "n_features_in_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(demos) first")
         return self.n_features_in_
+
+
+def get_params(learner: object) -> dict[str, Any]:
+    """The constructor's arguments by name, as the learner holds them (scikit-learn's
+    ``get_params``): with the learner's name, enough to make it again."""
+    names = inspect.signature(type(learner).__init__).parameters
+    return {k: getattr(learner, k) for k in names if k != "self"}
+
+
+def frame_state(df: pd.DataFrame) -> dict[str, list]:
+    """A log table as plain lists (saved without pickling)."""
+    return {c: df[c].tolist() for c in df.columns}
+
+
+def module_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A network's weights on the CPU, detached."""
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}

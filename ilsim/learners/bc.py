@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,8 +15,10 @@ from ilsim.learners.base import (
     Demonstrations,
     NotFittedError,
     _space_levels,
+    frame_state,
     from_classes,
     imitation_accuracy,
+    module_state,
     to_classes,
 )
 from ilsim.nn import mlp, split_train_val
@@ -166,6 +169,23 @@ class BCLearner:
             "best_epoch": int(best["epoch"]),
             "epochs": len(rows),
         }
+
+    def fitted_state(self) -> dict[str, Any]:
+        """The fitted network and its curve as plain data (:func:`ilsim.learners.to_state`)."""
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted")
+        return {
+            "in_dim": self.state_dim,
+            "model": module_state(self.model_),
+            "history": frame_state(getattr(self, "history_", pd.DataFrame())),
+        }
+
+    def load_fitted_state(self, state: dict[str, Any]) -> BCLearner:
+        """Restore what :meth:`fitted_state` returned."""
+        self.model_ = self._build(int(state["in_dim"]), 0)
+        self.model_.load_state_dict(state["model"])
+        self.history_ = pd.DataFrame(state["history"])
+        return self
 
     @torch.no_grad()
     def act(self, states: np.ndarray) -> np.ndarray:

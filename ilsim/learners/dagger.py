@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from ilsim.backtest import trade_step
-from ilsim.learners.base import Demonstrations, NotFittedError, imitation_accuracy
+from ilsim.learners.base import (
+    Demonstrations,
+    NotFittedError,
+    frame_state,
+    imitation_accuracy,
+)
 from ilsim.learners.bc import BCLearner
 
 
@@ -140,6 +146,32 @@ class DAggerLearner:
             raise NotFittedError(f"{type(self).__name__} is not fitted")
         return self.policy_.state_dim
 
+    def _policy(self) -> BCLearner:
+        """The BC learner DAgger refits, configured from this learner's arguments."""
+        return BCLearner(
+            self.action_space,
+            self.hidden,
+            self.lr,
+            self.batch_size,
+            self.max_epochs,
+            self.patience,
+            self.val_fraction,
+            hold_band=self.hold_band,
+            device=self.device,
+        )
+
+    def fitted_state(self) -> dict[str, Any]:
+        """The fitted policy and the iteration log as plain data."""
+        if not hasattr(self, "policy_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted")
+        return {"policy": self.policy_.fitted_state(), "log": frame_state(self.log_)}
+
+    def load_fitted_state(self, state: dict[str, Any]) -> DAggerLearner:
+        """Restore what :meth:`fitted_state` returned."""
+        self.policy_ = self._policy().load_fitted_state(state["policy"])
+        self.log_ = pd.DataFrame(state["log"])
+        return self
+
     def act(self, states: np.ndarray) -> np.ndarray:
         """Actions [N] for observations [N, F + 2]."""
         if not hasattr(self, "policy_"):
@@ -152,17 +184,7 @@ class DAggerLearner:
 
     def fit(self, demos: Demonstrations, *, seed: int = 0, progress: bool = False) -> DAggerLearner:
         """Run DAgger on ``demos`` (needs its queryable ``expert``)."""
-        self.policy_ = BCLearner(
-            self.action_space,
-            self.hidden,
-            self.lr,
-            self.batch_size,
-            self.max_epochs,
-            self.patience,
-            self.val_fraction,
-            hold_band=self.hold_band,
-            device=self.device,
-        )
+        self.policy_ = self._policy()
         rng = np.random.default_rng(seed)
         expert_run = replay_rollout(demos, None, initial_cash=self.initial_cash, fee=self.fee)
         xs, ys = [expert_run.observations], [expert_run.expert_actions]

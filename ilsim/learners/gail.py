@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -19,11 +19,14 @@ from ilsim.learners.base import (
     ACTION_SPACES,
     Demonstrations,
     DiscreteLearner,
+    NotFittedError,
     Space,
     _check_space,
     _check_states,
     _demo_arrays,
+    frame_state,
     from_classes,
+    module_state,
 )
 from ilsim.nn import cpu_threads, mlp
 
@@ -313,6 +316,42 @@ class GAILLearner(DiscreteLearner):
         self.log_ = pd.DataFrame(rows)
         self.policy_.eval()
         self.discriminator_.eval()
+
+    def fitted_state(self) -> dict[str, Any]:
+        """The policy, the discriminator and the input normalisation as plain data."""
+        if not hasattr(self, "policy_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted")
+        n = self.norm_
+        return {
+            "n_features_in": self.n_features_in_,
+            "policy": module_state(self.policy_),
+            "discriminator": module_state(self.discriminator_),
+            "norm": {
+                "count": float(n.count),
+                "mean": torch.as_tensor(n.mean),
+                "var": torch.as_tensor(n.var),
+                "clip": float(n.clip),
+            },
+            "log": frame_state(self.log_),
+            "bc_log": frame_state(self.bc_log_),
+        }
+
+    def load_fitted_state(self, state: dict[str, Any]) -> GAILLearner:
+        """Restore what :meth:`fitted_state` returned."""
+        f, k = int(state["n_features_in"]), len(self.levels)
+        self.policy_ = mlp(f, tuple(self.hidden), k, nn.Tanh)
+        self.discriminator_ = mlp(f + k, tuple(self.hidden), 1, nn.Tanh)
+        self.policy_.load_state_dict(state["policy"])
+        self.discriminator_.load_state_dict(state["discriminator"])
+        self.policy_.eval()
+        self.discriminator_.eval()
+        norm = state["norm"]
+        self.norm_ = RunningNorm(f, clip=norm["clip"])
+        self.norm_.count = norm["count"]
+        self.norm_.mean, self.norm_.var = norm["mean"].numpy().copy(), norm["var"].numpy().copy()
+        self.n_features_in_ = f
+        self.log_, self.bc_log_ = pd.DataFrame(state["log"]), pd.DataFrame(state["bc_log"])
+        return self
 
     @torch.no_grad()
     def act_proba(self, states: np.ndarray) -> np.ndarray:

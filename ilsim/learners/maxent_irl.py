@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,12 +36,14 @@ from ilsim.learners.base import (
     ACTION_SPACES,
     Demonstrations,
     DiscreteLearner,
+    NotFittedError,
     Space,
     _check_space,
     _check_states,
     _demo_arrays,
     _feature_names,
     action_labels,
+    frame_state,
     from_classes,
 )
 
@@ -155,6 +158,28 @@ class MaxEntIRLLearner(DiscreteLearner):
         self.weights_ = w.detach().numpy().copy()  # [A, F + 1]
         self.n_features_in_ = f
         self.log_ = pd.DataFrame(rows)
+        return self
+
+    def fitted_state(self) -> dict[str, Any]:
+        """The recovered reward and the standardisation as plain data."""
+        if not hasattr(self, "weights_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted")
+        return {
+            "weights": torch.as_tensor(self.weights_),
+            "mean": torch.as_tensor(self.mean_),
+            "std": torch.as_tensor(self.std_),
+            "n_features_in": self.n_features_in_,
+            "feature_names": list(self.feature_names_),
+            "log": frame_state(self.log_),
+        }
+
+    def load_fitted_state(self, state: dict[str, Any]) -> MaxEntIRLLearner:
+        """Restore what :meth:`fitted_state` returned."""
+        self.weights_ = state["weights"].numpy().copy()
+        self.mean_, self.std_ = state["mean"].numpy().copy(), state["std"].numpy().copy()
+        self.n_features_in_ = int(state["n_features_in"])
+        self.feature_names_ = list(state["feature_names"])
+        self.log_ = pd.DataFrame(state["log"])
         return self
 
     def reward(self, states: np.ndarray) -> np.ndarray:

@@ -225,10 +225,8 @@ def _train_method_pool(
             }
         )
     pool = LearnerPool(learners, ids)
-    torch.save(
-        {"pool": pool, "meta": {"segments": ids, "method": p.il.method}},
-        artifact(p, "il_agents.pt", root),
-    )
+    meta = {"segments": ids, "method": p.il.method}
+    torch.save(pool.state(meta), artifact(p, "il_agents.pt", root))
     pd.DataFrame(columns=["epoch", "agent", "train_mse", "val_mse"]).to_csv(
         artifact(p, "il_history.csv", root), index=False
     )
