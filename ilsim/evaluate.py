@@ -30,6 +30,7 @@ import yaml
 
 from ilsim import artifacts, backtest, data, features, metrics, plots, regimes, world
 from ilsim.params import _ENV, Params, ParamsError, params_from_dict, with_name_override
+from ilsim.policies import policy_actions
 from ilsim.report import write_table
 
 __all__ = [
@@ -331,7 +332,7 @@ def backtest_saved(
                 )
                 runs["long_only"] = (lo, [0])
             for agent in agents:
-                res, _ = world.policy_actions(
+                res, _ = policy_actions(
                     p,
                     agent,
                     artifacts.run_policy(p, agent, root),

@@ -1,24 +1,20 @@
 """The simulator as a run built it: bars, the agent pool, the synthesis net and the impact law
 read back from ``results/<name>/`` and assembled into :class:`ilsim.market.MarketData` and
-:class:`ilsim.market.MarketConfig`; plus a saved policy's actions on any bars."""
+:class:`ilsim.market.MarketConfig`."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ilsim import (
-    backtest,
     data,
     features,
-    imitation,
     impact,
     market,
     regimes,
@@ -161,46 +157,3 @@ def final_impact_mode(p: Params, root: str | Path = ".") -> str:
     if p.rl.final_impact != "auto":
         return p.rl.final_impact
     return json.loads(artifact(p, "impact_mode.json", root).read_text())["mode"]
-
-
-def policy_actions(
-    p: Params,
-    agent: str,
-    policy_file: Callable[[int], Path],
-    bars_slice: slice,
-    scaled: pd.DataFrame,
-    prices: np.ndarray,
-    law: impact.ImpactLaw | None = None,
-    new_session: np.ndarray | None = None,
-    seeds: Sequence[int] | None = None,
-    initial_cash: float | None = None,
-    fee: float | None = None,
-) -> tuple[backtest.BacktestResult, np.ndarray]:
-    """Backtest every seed of one learned strategy on one slice of real bars:
-    ``policy_file(seed)`` is where each seed's policy is (the run's: ``artifacts.policy_path``);
-    ``law``: the impact-aware backtest; ``fee``: default ``backtest.fee``."""
-    from ilsim import ddpg
-
-    seeds = list(p.rl.seeds if seeds is None else seeds)
-    where = policy_file
-    cash = p.backtest.initial_cash if initial_cash is None else initial_cash
-    fee = p.backtest.fee if fee is None else fee
-    kw = {"initial_cash": cash, "fee": fee, "impact": law, "new_session": new_session}
-    states = scaled.iloc[bars_slice].to_numpy(np.float32)
-    if agent == "il_baseline":
-        # The BC agent imitates labels in {-1, 0, +1}: it trades its predicted class (sell all,
-        # hold, or buy with all cash), |output| <= il.hold_band being hold.
-        x = torch.from_numpy(np.ascontiguousarray(states))
-        raw = [imitation.load_agents(where(s))[0].act(x)[:, 0].numpy() for s in seeds]
-        acts = np.stack([imitation.action_classes(r, p.il.hold_band) for r in raw]).astype(float)
-        return backtest.run_backtest(prices, acts, **kw), acts
-    loaded = [ddpg.load_policy(where(s)) for s in seeds]
-    actors = ddpg.stack_actors([a for a, _ in loaded])
-    return backtest.run_policy_backtest(
-        prices,
-        states,
-        actors.policy(),
-        actors.k,
-        mode=loaded[0][1].get("action_mode", "fraction"),
-        **kw,
-    )

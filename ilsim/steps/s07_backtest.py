@@ -17,7 +17,8 @@ from ilsim import (
 )
 from ilsim.artifacts import LEARNED, artifact, run_policy
 from ilsim.params import Params
-from ilsim.world import backtest_impact_law, bar_minutes, new_sessions, policy_actions
+from ilsim.policies import policy_actions
+from ilsim.world import backtest_impact_law, bar_minutes, new_sessions
 
 
 def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict]:

@@ -17,9 +17,10 @@ from ilsim import (
 )
 from ilsim.artifacts import artifact, sweep_policy_path
 from ilsim.params import Params
+from ilsim.policies import policy_actions
 from ilsim.report import write_table
 from ilsim.steps.s06_train_rl import train_ddpg, validation_evaluator
-from ilsim.world import backtest_impact_law, bar_minutes, new_sessions, policy_actions
+from ilsim.world import backtest_impact_law, bar_minutes, new_sessions
 
 
 def train_sweep(

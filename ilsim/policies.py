@@ -1,0 +1,57 @@
+"""A run's saved policies backtested on any bars: the DDPG actors of every seed at once (one
+stacked network) or the IL baseline's classes, with the static or the impact-aware backtest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ilsim import backtest, imitation, impact
+from ilsim.params import Params
+
+
+def policy_actions(
+    p: Params,
+    agent: str,
+    policy_file: Callable[[int], Path],
+    bars_slice: slice,
+    scaled: pd.DataFrame,
+    prices: np.ndarray,
+    law: impact.ImpactLaw | None = None,
+    new_session: np.ndarray | None = None,
+    seeds: Sequence[int] | None = None,
+    initial_cash: float | None = None,
+    fee: float | None = None,
+) -> tuple[backtest.BacktestResult, np.ndarray]:
+    """Backtest every seed of one learned strategy on one slice of real bars:
+    ``policy_file(seed)`` is where each seed's policy is (the run's: ``artifacts.policy_path``);
+    ``law``: the impact-aware backtest; ``fee``: default ``backtest.fee``."""
+    from ilsim import ddpg
+
+    seeds = list(p.rl.seeds if seeds is None else seeds)
+    where = policy_file
+    cash = p.backtest.initial_cash if initial_cash is None else initial_cash
+    fee = p.backtest.fee if fee is None else fee
+    kw = {"initial_cash": cash, "fee": fee, "impact": law, "new_session": new_session}
+    states = scaled.iloc[bars_slice].to_numpy(np.float32)
+    if agent == "il_baseline":
+        # The BC agent imitates labels in {-1, 0, +1}: it trades its predicted class (sell all,
+        # hold, or buy with all cash), |output| <= il.hold_band being hold.
+        x = torch.from_numpy(np.ascontiguousarray(states))
+        raw = [imitation.load_agents(where(s))[0].act(x)[:, 0].numpy() for s in seeds]
+        acts = np.stack([imitation.action_classes(r, p.il.hold_band) for r in raw]).astype(float)
+        return backtest.run_backtest(prices, acts, **kw), acts
+    loaded = [ddpg.load_policy(where(s)) for s in seeds]
+    actors = ddpg.stack_actors([a for a, _ in loaded])
+    return backtest.run_policy_backtest(
+        prices,
+        states,
+        actors.policy(),
+        actors.k,
+        mode=loaded[0][1].get("action_mode", "fraction"),
+        **kw,
+    )
