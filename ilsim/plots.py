@@ -351,7 +351,7 @@ def plot_impact_curves(curves: pd.DataFrame, checks: pd.DataFrame) -> plt.Figure
 
 def plot_size_sweep(sweep: pd.DataFrame) -> plt.Figure:
     """Return and drawdown in the impact-aware backtest against the portfolio size, per
-    strategy, mean over seeds with 95 % intervals (``ilsim.report.sweep_summary`` rows); one
+    strategy, mean over seeds with 95 % intervals (``ilsim.claims.sweep_summary`` rows); one
     row of panels per fee when the sweep has a fee axis."""
     fees = list(dict.fromkeys(sweep["fee"])) if "fee" in sweep else [None]
     fig, axes = plt.subplots(len(fees), 2, figsize=(11, 4 * len(fees)), squeeze=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ilsim import artifacts, report
+from ilsim import artifacts, reproduction
 
 ROOT = Path(__file__).resolve().parents[1]
 # Steps Snakemake runs through the command line instead of a notebook: their entry points.
@@ -76,7 +76,7 @@ class Facts(ast.NodeVisitor):
         if isinstance(node.value, ast.Name) and node.value.id in self.aliases:
             self.refs.add(f"{self.aliases[node.value.id]}.{node.attr}")
         if node.attr == "LEARNER_SECTIONS":  # notebook 08 reads these tables by name
-            self.files.update(f"table:{t}" for t in report.LEARNER_SECTIONS)
+            self.files.update(f"table:{t}" for t in reproduction.LEARNER_SECTIONS)
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ilsim import regimes, report
+from ilsim import claims, regimes, report
 from ilsim.params import params_from_dict
 from ilsim.steps import s01_segment, s02_features, s03_imitation, s08_regime_analysis
 
@@ -268,14 +268,14 @@ def test_bear_case_is_a_bear_segment():
 
 def test_claims_without_data_are_not_testable():
     bt = _backtests({1: "bull", 2: "bear"}, {1: (5.0, -2.0), 2: (-3.0, -4.0)})
-    table = report.claims(bt).set_index("claim")
+    table = claims.claims(bt).set_index("claim")
     side = table.loc["It is positive in sideways regimes"]
     assert side["verdict"].startswith("not testable: no sideways backtest")
     assert "segments.rule.sideways_to_backtest" in side["verdict"] and np.isnan(side["estimate"])
     assert not table["verdict"].str.startswith("not testable").drop(side.name).any()
-    no_il = report.claims(bt[bt["strategy"] != "il_baseline"]).set_index("claim")
+    no_il = claims.claims(bt[bt["strategy"] != "il_baseline"]).set_index("claim")
     verdict = no_il.loc["The IL baseline is the most conservative (lowest volatility)", "verdict"]
     assert verdict == "not testable: no il_baseline rows in the backtests"
-    only_bull = report.claims(bt[bt["regime"] == "bull"]).set_index("claim")
+    only_bull = claims.claims(bt[bt["regime"] == "bull"]).set_index("claim")
     bear = only_bull.loc["It loses less than long-only in bear regimes", "verdict"]
     assert bear.startswith("not testable: no bear backtest") and "does not hold" not in bear

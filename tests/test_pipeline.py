@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ilsim import artifacts, data, pool, regimes, report, world
+from ilsim import artifacts, claims, data, pool, regimes, world
 from ilsim import market as sim
 from ilsim.params import params_from_dict
 from ilsim.steps import (
@@ -178,8 +178,8 @@ def test_steps_end_to_end(tmp_path):
             continue
         held = g.groupby("kind")["exposure"].mean()
         assert held["constant"] == pytest.approx(held["strategy"], abs=0.05), (agent, seed)
-    claims = report.claims(cb, p.claims)
-    assert len(claims) == 12 and claims["verdict"].str.len().gt(0).all()
+    claim_table = claims.claims(cb, p.claims)
+    assert len(claim_table) == 12 and claim_table["verdict"].str.len().gt(0).all()
 
     # the size sweep: final_rl per size in the learned simulator, rl_baseline once
     small = p.model_copy(

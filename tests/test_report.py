@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ilsim import report
+from ilsim import claims, report, reproduction
 from ilsim.report import beside_paper, markdown_table, paper_table, project_root, write_table
 
 
@@ -116,7 +116,7 @@ def test_tables_claims_and_cases(tmp_path):
         (t2.regime == "bear") & (t2.strategy == "long_only") & (t2.metric == "total_return_pct")
     ]
     assert bear["mean"].iloc[0] == -12.0 and bear["paper"].iloc[0] == -14.19
-    c = report.claims(bt).set_index("claim")["verdict"]
+    c = claims.claims(bt).set_index("claim")["verdict"]
     # one segment per regime, three in all: too few for a verdict (claims.min_segments)
     on, off = "segments < 6): the estimate is on", "segments < 6): the estimate is not on"
     assert on in c["It loses less than long-only in bear regimes"]
@@ -127,11 +127,11 @@ def test_tables_claims_and_cases(tmp_path):
         "descriptive (3 segments"
     )
     assert report.case_segments(bt) == {"bear": 2, "volatile": 3}
-    out = report.write_reproduction(
+    out = reproduction.write_reproduction(
         tmp_path / "r.md",
         t1,
         t2,
-        report.claims(bt),
+        claims.claims(bt),
         ["a deviation"],
         pd.DataFrame({"case": ["bear"]}),
         "header",
@@ -199,7 +199,7 @@ def test_tables_and_claims_flag_degenerate_seeds(tmp_path):
     il = t2[(t2.strategy == "il_baseline") & (t2.metric == "total_return_pct")]
     assert il.set_index("regime")["n_degenerate"].to_dict() == {"bull": 1, "bear": 2, "sideways": 1}
 
-    c = report.claims(bt).set_index("claim")
+    c = claims.claims(bt).set_index("claim")
     bear = c.loc["It loses less than long-only in bear regimes"]
     assert "(all 3 final_rl seeds degenerate" in bear["verdict"]
     assert bear["note"] == "final_rl: 3/3 seeds degenerate in bear"
@@ -211,8 +211,8 @@ def test_tables_and_claims_flag_degenerate_seeds(tmp_path):
 
     t1 = report.table1(bt, paper_table("table1_aggregate"))
     t1.to_csv(tmp_path / "t1.csv", index=False)  # notebook 08 reads Table 1 back from its CSV
-    args = (report.table2(bt, paper_table("table2_regimes")), report.claims(bt), [], t1.head(0))
-    text = report.write_reproduction(
+    args = (report.table2(bt, paper_table("table2_regimes")), claims.claims(bt), [], t1.head(0))
+    text = reproduction.write_reproduction(
         tmp_path / "r.md", pd.read_csv(tmp_path / "t1.csv"), *args, "h", report.per_seed_table(bt)
     ).read_text()
     section = text.split("## Degenerate seeds")[1].split("## Table 1")[0]
@@ -222,7 +222,7 @@ def test_tables_and_claims_flag_degenerate_seeds(tmp_path):
     assert "- `rl_baseline`: 0 of 3 seeds degenerate;" in section
     assert "`long_only`" not in section  # the benchmark is not listed as a failure
     assert "position unchanged on ≥ 99 % of bars" in text.split("## Table 1")[1]
-    short = report.write_reproduction(
+    short = reproduction.write_reproduction(
         tmp_path / "s.md", pd.read_csv(tmp_path / "t1.csv"), *args, "h"
     ).read_text()  # without the per-seed table: the counts from Table 1
     assert "- `final_rl`: 3 of 3 seeds degenerate." in short
@@ -235,7 +235,7 @@ def test_backtests_without_degenerate_columns_are_refused():
     with pytest.raises(KeyError, match="rerun"):
         report.table1(bt, paper_table("table1_aggregate"))
     with pytest.raises(KeyError, match="rerun"):
-        report.claims(bt)
+        claims.claims(bt)
 
 
 def test_paired_seeds_counts_identical_backtests_and_tests_the_difference():
@@ -291,7 +291,7 @@ def _sweep_rows(diff_by_size: dict[float, float]) -> pd.DataFrame:
 
 
 def test_sweep_verdict_names_the_first_size_from_which_interactive_pays_off():
-    from ilsim.report import sweep_summary, sweep_verdict
+    from ilsim.claims import sweep_summary, sweep_verdict
 
     text = sweep_verdict(_sweep_rows({1e6: 0.0, 1e8: 2.0, 1e10: 5.0}))
     assert text.startswith("Interactive training pays off from a portfolio of 1e+08 on")
@@ -389,26 +389,25 @@ def test_claims_against_the_exposure_matched_null():
     """Half exposure halves drawdown and bear losses: the claims hold, and the null explains
     them; a planted bear excess of +3 pp holds beyond exposure; 6 segments per regime give a
     verdict, 3 only a description; the detectable difference shrinks with more segments."""
-    from ilsim import report
     from ilsim.params import ClaimsParams
 
     cfg = ClaimsParams(n_boot=400)
-    c = report.claims(claim_grid(), cfg).set_index("claim")
+    c = claims.claims(claim_grid(), cfg).set_index("claim")
     dd = c.loc["Its average max drawdown is about half of long-only's (ratio within 0.35–0.65)"]
     assert dd["verdict"].startswith("holds, and so does the exposure-matched constant position")
     assert dd["estimate"] == pytest.approx(0.5) and dd["null_estimate"] == pytest.approx(0.5)
     bear = c.loc["It loses less than long-only in bear regimes"]
     assert bear["verdict"].startswith("holds, and so does"), bear["verdict"]
     assert bear["excess_ci_low"] < 0 < bear["excess_ci_high"] and bear["n_segments"] == 6
-    planted = report.claims(claim_grid(excess_bear=3.0), cfg).set_index("claim")
+    planted = claims.claims(claim_grid(excess_bear=3.0), cfg).set_index("claim")
     bear = planted.loc["It loses less than long-only in bear regimes"]
     assert bear["verdict"].startswith("holds beyond exposure"), bear["verdict"]
     assert bear["excess"] == pytest.approx(3.0, abs=0.3) and bear["excess_mde"] < 3.0
-    few = report.claims(claim_grid(n_per_regime=3), cfg).set_index("claim")
+    few = claims.claims(claim_grid(n_per_regime=3), cfg).set_index("claim")
     assert few.loc["It loses less than long-only in bear regimes", "verdict"].startswith(
         "descriptive (3 segments < 6)"
     )
-    many = report.claims(claim_grid(n_per_regime=24), cfg).set_index("claim")
+    many = claims.claims(claim_grid(n_per_regime=24), cfg).set_index("claim")
     key = "The RL agent's average return beats long-only"
     assert many.loc[key, "mde"] < few.loc[key, "mde"]
 
@@ -435,10 +434,10 @@ def test_reproduction_shows_each_fee_with_null_interval_and_mde(tmp_path):
 
     grid = claim_grid(excess_bear=3.0)
     both = pd.concat([grid, grid.assign(fee=0.0001)])
-    table = report.claims(both, ClaimsParams(n_boot=200))
+    table = claims.claims(both, ClaimsParams(n_boot=200))
     assert list(dict.fromkeys(table["fee"])) == [0.005, 0.0001] and len(table) == 12
     bt = fake_backtests()
-    text = report.write_reproduction(
+    text = reproduction.write_reproduction(
         tmp_path / "r.md",
         report.table1(bt, paper_table("table1_aggregate")),
         report.table2(bt, paper_table("table2_regimes")),
@@ -454,7 +453,6 @@ def test_reproduction_shows_each_fee_with_null_interval_and_mde(tmp_path):
 def test_an_excess_against_the_subject_is_never_called_skill():
     """A drawdown ratio of 0.60 against a null's 0.40: the band claim holds, but the constant
     position does better — never "beyond exposure" (the reviewer's counterexample)."""
-    from ilsim import report
     from ilsim.params import ClaimsParams
 
     grid = claim_grid()
@@ -462,7 +460,7 @@ def test_an_excess_against_the_subject_is_never_called_skill():
     grid.loc[sub, "max_drawdown_pct"] *= 1.2  # 0.5 -> 0.6 of long-only's
     null = (grid["strategy"] == "final_rl") & (grid["kind"] == "constant")
     grid.loc[null, "max_drawdown_pct"] *= 0.8
-    c = report.claims(grid, ClaimsParams(n_boot=300)).set_index("claim")
+    c = claims.claims(grid, ClaimsParams(n_boot=300)).set_index("claim")
     dd = c.loc["Its average max drawdown is about half of long-only's (ratio within 0.35–0.65)"]
     assert dd["verdict"] == "holds, but its exposure-matched constant position does better"
     assert dd["excess"] == pytest.approx(0.2)

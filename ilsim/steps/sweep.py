@@ -148,7 +148,7 @@ def write_size_sweep(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, s
     """The sweep's step (rule ``size_sweep``): backtest it, write the summary table
     ``size_sweep`` and ``fig_size_sweep``; returns the summary and the verdict line."""
     from ilsim import plots
-    from ilsim.report import sweep_summary, sweep_verdict
+    from ilsim.claims import sweep_summary, sweep_verdict
 
     rows = size_sweep(p, root)
     summary = sweep_summary(rows)
