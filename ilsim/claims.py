@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ilsim.metrics import DEGENERATE_THRESHOLD
-from ilsim.params import ClaimsParams
+from ilsim.params import ClaimsParams, default
 from ilsim.report import (
     BENCHMARKS,
     DEGENERATE_RULE_SHORT,
@@ -71,7 +71,9 @@ class Claim:
     better: str = "+"
 
 
-def paper_claims(band: tuple[float, float] = (0.35, 0.65)) -> list[Claim]:
+def paper_claims(
+    band: tuple[float, float] = default(ClaimsParams, "drawdown_band"),
+) -> list[Claim]:
     """The paper's six claims (its abstract and Section 5)."""
     lo, hi = band
     return [
