@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ilsim import claims, report, reproduction
+from ilsim import claims
 
 
 def _sweep_rows(diff_by_size: dict[float, float]) -> pd.DataFrame:
@@ -136,27 +136,6 @@ def test_claims_against_the_exposure_matched_null():
     many = claims.claims(claim_grid(n_per_regime=24), cfg).set_index("claim")
     key = "The RL agent's average return beats long-only"
     assert many.loc[key, "mde"] < few.loc[key, "mde"]
-
-
-def test_reproduction_shows_each_fee_with_null_interval_and_mde(tmp_path):
-    from ilsim.params import ClaimsParams
-
-    grid = claim_grid(excess_bear=3.0)
-    both = pd.concat([grid, grid.assign(fee=0.0001)])
-    table = claims.claims(both, ClaimsParams(n_boot=200))
-    assert list(dict.fromkeys(table["fee"])) == [0.005, 0.0001] and len(table) == 12
-    bt = fake_backtests()
-    text = reproduction.write_reproduction(
-        tmp_path / "r.md",
-        report.table1(bt, paper_table("table1_aggregate")),
-        report.table2(bt, paper_table("table2_regimes")),
-        table,
-        [],
-        pd.DataFrame({"case": ["bear"]}),
-        "h",
-    ).read_text()
-    assert "### At a fee of 0.50%" in text and "### At a fee of 0.01%" in text
-    assert "excess over null [95 %]" in text and "holds beyond exposure" in text
 
 
 def test_an_excess_against_the_subject_is_never_called_skill():

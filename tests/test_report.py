@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from test_claims import claim_grid
 
 from ilsim import claims, report, reproduction
 from ilsim.report import beside_paper, markdown_table, paper_table, project_root, write_table
@@ -290,3 +291,24 @@ def test_tables_do_not_carry_the_last_bits_of_a_float(tmp_path):
     a = write_table(pd.DataFrame({"v": [x]}), tmp_path / "a", "t")[0].read_bytes()
     b = write_table(pd.DataFrame({"v": [np.nextafter(x, 1.0)]}), tmp_path / "b", "t")[0]
     assert a == b.read_bytes() and a.decode().splitlines()[1] == "0.0884478278036"
+
+
+def test_reproduction_shows_each_fee_with_null_interval_and_mde(tmp_path):
+    from ilsim.params import ClaimsParams
+
+    grid = claim_grid(excess_bear=3.0)
+    both = pd.concat([grid, grid.assign(fee=0.0001)])
+    table = claims.claims(both, ClaimsParams(n_boot=200))
+    assert list(dict.fromkeys(table["fee"])) == [0.005, 0.0001] and len(table) == 12
+    bt = fake_backtests()
+    text = reproduction.write_reproduction(
+        tmp_path / "r.md",
+        report.table1(bt, paper_table("table1_aggregate")),
+        report.table2(bt, paper_table("table2_regimes")),
+        table,
+        [],
+        pd.DataFrame({"case": ["bear"]}),
+        "h",
+    ).read_text()
+    assert "### At a fee of 0.50%" in text and "### At a fee of 0.01%" in text
+    assert "excess over null [95 %]" in text and "holds beyond exposure" in text
