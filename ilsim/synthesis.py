@@ -10,8 +10,9 @@ across the overnight gap).
 A deterministic network gives a price path with almost no volatility: its output is the
 *conditional mean* of the next return, which is tiny next to the return itself. The simulator
 therefore adds noise resampled from the network's training residuals (actual − predicted) in
-blocks of consecutive bars (:func:`block_bootstrap_noise`, :class:`ResidualSampler`): resampling
-keeps their heavy tails, and whole blocks keep their volatility clustering.
+blocks of consecutive bars, each starting at the time of day of the env's next bar (the
+simulator's own block bootstrap, ``ilsim.market.env.VectorMarket._noise``): resampling keeps
+their heavy tails, and whole blocks keep their volatility clustering and intraday shape.
 
 **Volatility head (issue 15, ours):** the paper's network has a mean head only, yet the size of
 the next return may be predictable from the IL actions (issue 15's claim; what the head finds
@@ -419,77 +420,3 @@ def load_synthesis(path: str | Path, device: str = "cpu") -> tuple[SynthesisNet,
         )
     model.load_state_dict(ck["state_dict"])
     return model.eval(), np.asarray(ck["residuals"]), ck["meta"]
-
-
-# -- residual noise (SPEC step 6) ---------------------------------------------------------------
-
-
-def block_bootstrap_noise(
-    residuals: torch.Tensor, n_envs: int, n_steps: int, block: int, generator: torch.Generator
-) -> torch.Tensor:
-    """Noise paths [n_steps, n_envs]: each env concatenates blocks of ``block`` consecutive
-    residuals with uniform random starts.
-
-    Circular block bootstrap: a block that runs past the end wraps to the start, so every
-    residual is equally likely at every step (the noise keeps the residuals' mean and
-    distribution exactly), and inside a block the residuals' own order, hence their
-    volatility clustering, survives. Fixed block lengths (not the geometric ones of the
-    stationary bootstrap) keep the clustering up to ``block`` bars.
-    """
-    n = residuals.shape[0]
-    if n == 0:
-        raise ValueError("no residuals to resample")
-    block = max(1, min(int(block), n))
-    n_blocks = -(-n_steps // block)
-    starts = torch.randint(n, (n_blocks, 1, n_envs), generator=generator, device=generator.device)
-    offs = torch.arange(block, device=generator.device).view(1, block, 1)
-    idx = ((starts + offs) % n).reshape(n_blocks * block, n_envs)[:n_steps]
-    return residuals[idx.to(residuals.device)]
-
-
-class ResidualSampler:
-    """The block bootstrap of :func:`block_bootstrap_noise`, one step at a time.
-
-    For a vectorised simulator whose environments reset at different times: each env keeps its
-    position inside its current block of ``block`` consecutive residuals and jumps to a new
-    uniform random start when the block ends or the env is reset. Vectorised and free of
-    host synchronisation (a start is drawn for every env each step and used where needed).
-    """
-
-    def __init__(
-        self,
-        residuals: torch.Tensor | np.ndarray,
-        n_envs: int,
-        block: int,
-        generator: torch.Generator,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        self.device = torch.device(device)
-        self.residuals = torch.as_tensor(residuals).to(self.device)
-        self.n = self.residuals.shape[0]
-        if self.n == 0:
-            raise ValueError("no residuals to resample")
-        self.block = max(1, min(int(block), self.n))
-        self.n_envs = n_envs
-        self.generator = generator
-        self.pos = torch.zeros(n_envs, dtype=torch.long, device=self.device)
-        self.left = torch.zeros(n_envs, dtype=torch.long, device=self.device)  # 0: new block
-
-    def reset(self, mask: torch.Tensor | None = None) -> None:
-        """Start a fresh block at the next step for the envs in ``mask`` [n_envs] (all: None)."""
-        if mask is None:
-            self.left.zero_()
-        else:
-            self.left = torch.where(mask.to(self.device), 0, self.left)
-
-    def next(self) -> torch.Tensor:
-        """One noise value per env [n_envs]."""
-        g = self.generator
-        fresh = torch.randint(self.n, (self.n_envs,), generator=g, device=g.device)
-        new = self.left == 0
-        self.pos = torch.where(new, fresh.to(self.device), self.pos)
-        self.left = torch.where(new, self.block, self.left)
-        out = self.residuals[self.pos]
-        self.pos = (self.pos + 1) % self.n
-        self.left = self.left - 1
-        return out

@@ -374,3 +374,26 @@ def test_learned_mode_and_the_impact_aware_backtest_fill_alike(bars):
     assert (res.fees > 0).sum() >= 10 and new[1:].any()  # it trades, across a session start
     np.testing.assert_allclose(res.fees[1:], fees, rtol=1e-8, atol=1e-6)
     np.testing.assert_allclose(res.value[1:], values, rtol=1e-9)
+
+
+def test_noise_is_a_block_bootstrap_aligned_to_the_time_of_day(bars):
+    """The simulator's residual noise: blocks of ``noise_block`` consecutive residuals, each
+    block starting at a residual of the same bar of day as the env's next bar (so the
+    intraday shape of volatility survives), drawn from the env's own generator."""
+    n_res, block = 780, 5
+    data = make_data(bars, residual=np.arange(n_res, dtype=float))  # value = its index
+    bpd = 78
+    data.residual_bar_of_day = np.arange(n_res) % bpd
+    cfg = market.MarketConfig(impact="paper", episode_bars=60, noise_block=block)
+    m = market.VectorMarket(data, cfg, 4)
+    m.reset(seed=3)
+    assert m.bars_per_day == bpd
+    for _ in range(3):  # three blocks, the clock held still
+        nxt = (m.state.bar_of_day + 1) % bpd
+        drawn = torch.stack([m._noise()[0] for _ in range(block)]).long()  # [block, envs]
+        assert torch.equal(drawn[0] % bpd, nxt)  # the block starts at the next bar's time
+        assert torch.equal(drawn - drawn[0], torch.arange(block)[:, None].expand_as(drawn))
+    again = market.VectorMarket(data, cfg, 4)
+    again.reset(seed=3)
+    m.reset(seed=3)
+    np.testing.assert_array_equal(again._noise()[0].numpy(), m._noise()[0].numpy())

@@ -134,51 +134,6 @@ def test_prediction_quality_by_hand():
     assert flipped["corr"] == pytest.approx(-1)
 
 
-def test_block_bootstrap_draws_consecutive_residuals():
-    res = torch.arange(50, dtype=torch.float64) * 0.1
-    g = torch.Generator().manual_seed(0)
-    noise = synthesis.block_bootstrap_noise(res, n_envs=6, n_steps=23, block=5, generator=g)
-    assert noise.shape == (23, 6) and noise.dtype == res.dtype
-    idx = torch.round(noise / 0.1).long()
-    assert ((idx >= 0) & (idx < 50)).all()
-    assert torch.allclose(res[idx], noise)
-    steps = torch.diff(idx, dim=0) % 50  # circular: a block may wrap past the end
-    inside = torch.arange(1, 23) % 5 != 0  # step t-1 → t stays inside a block
-    assert (steps[inside] == 1).all()
-    assert (steps[~inside] != 1).any()  # new blocks start elsewhere
-    again = synthesis.block_bootstrap_noise(res, 6, 23, 5, torch.Generator().manual_seed(0))
-    assert torch.equal(noise, again)
-
-
-def test_residual_sampler_matches_and_resets():
-    n = 40
-    res = torch.arange(n, dtype=torch.float32)
-    g = torch.Generator().manual_seed(1)
-    s = synthesis.ResidualSampler(res, n_envs=500, block=4, generator=g)
-    path = torch.stack([s.next() for _ in range(40)]).long()  # [T, E]
-    steps = torch.diff(path, dim=0) % n
-    inside = torch.arange(1, 40) % 4 != 0
-    assert (steps[inside] == 1).all()
-    # every residual equally likely, like the batch bootstrap
-    batch = synthesis.block_bootstrap_noise(res, 500, 40, 4, torch.Generator().manual_seed(2))
-    for sample in (path, batch.long()):
-        freq = torch.bincount(sample.flatten(), minlength=n).double() / sample.numel()
-        assert torch.allclose(freq, torch.full((n,), 1 / n, dtype=torch.float64), atol=0.006)
-    # reset: the masked envs start a new block at the next step, the others go on
-    s = synthesis.ResidualSampler(res, n_envs=300, block=10, generator=torch.Generator())
-    first = s.next()
-    mask = torch.zeros(300, dtype=torch.bool)
-    mask[:150] = True
-    s.reset(mask)
-    second = s.next()
-    assert torch.equal(second[150:], (first[150:] + 1) % n)
-    assert (second[:150] != (first[:150] + 1) % n).float().mean() > 0.8
-    # seeded
-    a = synthesis.ResidualSampler(res, 8, 3, torch.Generator().manual_seed(7))
-    b = synthesis.ResidualSampler(res, 8, 3, torch.Generator().manual_seed(7))
-    assert all(torch.equal(a.next(), b.next()) for _ in range(10))
-
-
 def test_save_load_round_trip(tmp_path, fitted):
     a, _, res = fitted
     path = tmp_path / "synthesis.pt"
