@@ -554,6 +554,14 @@ def load_bars(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def bar_of_day(index: pd.DatetimeIndex) -> np.ndarray:
+    """Position of every bar in its session (0 = the day's first bar), counted (the simulator
+    and the residuals' time of day; :mod:`ilsim.stylized_facts` reads it from the clock
+    instead, for paths that may miss bars)."""
+    ids = session_ids(index)
+    return pd.Series(np.ones(len(ids))).groupby(ids).cumsum().to_numpy().astype(np.int64) - 1
+
+
 def session_ids(index: pd.DatetimeIndex) -> np.ndarray:
     """An int per bar numbering its trading day (local calendar date) 0..D-1 in date order."""
     wall = index.tz_localize(None) if index.tz is not None else index

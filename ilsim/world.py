@@ -32,12 +32,6 @@ def bar_minutes(bars: pd.DataFrame) -> float:
     return float(pd.Series(diffs).mode().iloc[0])
 
 
-def bar_of_day(index: pd.DatetimeIndex) -> np.ndarray:
-    """Position of every bar in its session (0 = first bar of the day)."""
-    ids = data.session_ids(index)
-    return pd.Series(np.ones(len(ids))).groupby(ids).cumsum().to_numpy().astype(np.int64) - 1
-
-
 def new_sessions(index: pd.DatetimeIndex) -> np.ndarray:
     """True at each session's first bar."""
     day = pd.Series(pd.DatetimeIndex(index).date)

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from ilsim.backtest import book, order_shares, would_trade
+from ilsim.data import bar_of_day as data_bar_of_day
 from ilsim.features import PRICE_COLUMNS, OnlineFeatures, session_start_mask
 from ilsim.market.config import IMPACT_MODES, MarketConfig, MarketData
 from ilsim.market.state import MarketState, _Bar
@@ -33,8 +34,8 @@ class VectorMarket:
         self._real = {c: torch.tensor(bars[c].to_numpy(), **acc) for c in PRICE_COLUMNS}
         self._real_new_session = torch.tensor(session_start_mask(bars.index), device=self.device)
         self.bars_per_day = int(pd.Series(bars.index.date).value_counts().max())
-        bar_of_day = pd.Series(np.ones(len(bars))).groupby(bars.index.date).cumsum() - 1
-        self._real_bar_of_day = torch.tensor(bar_of_day.to_numpy(), device=self.device).long()
+        bar_of_day = data_bar_of_day(bars.index)
+        self._real_bar_of_day = torch.tensor(bar_of_day, device=self.device).long()
         self.features = OnlineFeatures(self.n, device=self.device, **data.feature_kwargs)
         self.features.set_history(bars)
         self.obs_dim = self.features.num_features + 2
@@ -70,7 +71,7 @@ class VectorMarket:
         ]
         self._starts = np.concatenate([s for s in starts if len(s)]) if starts else np.array([])
         if cfg.start_at_open and len(self._starts):
-            self._starts = self._starts[bar_of_day.to_numpy()[self._starts] == 0]
+            self._starts = self._starts[bar_of_day[self._starts] == 0]
         if len(self._starts) == 0:
             raise ValueError(
                 f"no episode of {cfg.episode_bars} bars fits in the start ranges "

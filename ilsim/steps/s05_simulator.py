@@ -21,10 +21,11 @@ from ilsim import (
     synthesis,
 )
 from ilsim.artifacts import artifact
+from ilsim.data import bar_of_day
 from ilsim.params import Params, resolve_device, shared
 from ilsim.pool import il_actions, load_pool
 from ilsim.report import write_table
-from ilsim.world import bar_minutes, bar_of_day, market_bars, market_config, market_data
+from ilsim.world import bar_minutes, market_bars, market_config, market_data
 
 
 def _pairs(bars: pd.DataFrame, segments: pd.DataFrame, role: str):
