@@ -79,15 +79,6 @@ def test_seeded_and_best_epoch_restored():
         assert float(((pred - torch.as_tensor(y[va])) ** 2).mean()) == pytest.approx(best, rel=1e-5)
 
 
-def test_split_is_disjoint_blocked_and_covers():
-    tr, va = split_train_val(1000, 0.2)
-    assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == 1000
-    assert 0.15 < len(va) / 1000 < 0.25
-    assert va.min() < 500 < va.max()  # validation spans the segment
-    assert np.sum(np.diff(va) > 1) <= 5  # a few whole blocks, not scattered bars
-    assert split_train_val(1, 0.2)[1].size == 0
-
-
 def test_bad_inputs():
     x, y = separable(50, 0)
     x[3, 1] = np.nan

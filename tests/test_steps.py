@@ -1,4 +1,4 @@
-"""The notebooks' steps end to end on a tiny synthetic market, in a temporary project root."""
+"""The steps (ilsim/steps) end to end on a tiny synthetic market, in a temporary project root."""
 
 import shutil
 
