@@ -12,12 +12,14 @@ import pandas as pd
 
 from ilsim import (
     data,
+    plots,
     regimes,
     synthetic,
 )
 from ilsim.artifacts import artifact
 from ilsim.params import Params
 from ilsim.report import paper_table, write_table
+from ilsim.steps import StepResult
 from ilsim.world import bar_minutes
 
 
@@ -315,3 +317,54 @@ def il_eval_segment(p: Params, segments: pd.DataFrame) -> pd.Series:
             "set il.eval_segment to first_backtest, first_sim_train or such a segment's id"
         )
     return found.iloc[0]
+
+
+def run(p: Params, root: str | Path = ".") -> StepResult:
+    """Step 1 whole: import, segments and roles, the regime overview, the zig-zag comparison
+    and the role search; writes every output of rule ``segment``."""
+    r = StepResult()
+    imported = prepare_bars(p, root)
+    segments = segment_market(p, imported, root)
+    r.values.update(imported=imported, segments=segments)
+    r.notes["import"] = imported.import_report
+    r.notes["rule"] = f"> {p.segments.rule_text}"
+
+    daily = daily_close(p, imported.bars, imported.extrema)
+    auto = regimes.zigzag(daily, p.segments.zigzag_threshold)
+    fig = plots.plot_segments(
+        daily, segments, imported.extrema, auto, title=f"{p.name}: regimes and roles"
+    )
+    r.save_figure(fig, p.figures_dir(root), "fig_segments")
+
+    sweep = regimes.zigzag_sweep(daily, imported.extrema, p.segments.zigzag_sweep)
+    r.write_table(sweep, p.tables_dir(root), "zigzag_sweep", floatfmt=".3g")
+    match = regimes.match_extrema(auto, imported.extrema, daily.index)
+    r.write_table(match, p.tables_dir(root), "zigzag_vs_extrema")
+    within = (match["days_off"] <= 5).mean()
+    r.notes["zigzag"] = (
+        f"Zig-zag threshold {p.segments.zigzag_threshold:.0%}: {len(auto)} automatic extrema "
+        f"for {len(match)} listed in the span; {within:.0%} of the listed ones have a same-kind "
+        f"zig-zag extremum within 5 trading days (median {match['days_off'].median():.0f} days "
+        "off)."
+    )
+
+    long_only, search = role_search(p, imported, root)
+    r.tables.update(segment_long_only=long_only, role_search=search)
+    r.notes["role_search"] = _role_search_note(search)
+    return r
+
+
+def _role_search_note(search: pd.DataFrame) -> str:
+    """One line on the best role assignment the search found."""
+    if not len(search):
+        return "No backtest set to rank."
+    best = search.iloc[0]
+    return (
+        f"Best fit: backtests {best['backtests']}, largest miss {best['max_miss_pp']:.3g} pp "
+        "(within rounding would be 0.005 pp). "
+        + (
+            "One assignment fits within rounding."
+            if best["max_miss_pp"] <= 0.005
+            else "**No assignment fits within rounding**: the params keep their stated rule."
+        )
+    )

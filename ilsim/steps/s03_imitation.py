@@ -13,6 +13,7 @@ from ilsim import (
     data,
     experts,
     imitation,
+    plots,
     regimes,
 )
 from ilsim.artifacts import artifact
@@ -28,6 +29,7 @@ from ilsim.pool import (
     pool_states,
 )
 from ilsim.report import write_table
+from ilsim.steps import StepResult
 
 
 def segment_labels(p: Params, bars: pd.DataFrame, segments: pd.DataFrame) -> pd.Series:
@@ -234,3 +236,46 @@ def _train_method_pool(
     write_table(fit, p.tables_dir(root), "il_fit", floatfmt=".3g")
     check_pool(fit)
     return None, fit
+
+
+def run(p: Params, root: str | Path = ".") -> StepResult:
+    """Step 3 whole: labels and their mix per segment, the pool (``il.method``) and its fit;
+    writes every output of rule ``imitation``."""
+    r = StepResult()
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+
+    labels = segment_labels(p, bars, segments)
+    labels.to_frame().to_parquet(artifact(p, "labels.parquet", root))
+    mix = label_mix(segments, labels)
+    r.write_table(mix, p.tables_dir(root), "il_labels", floatfmt=".3f")
+    r.save_figure(plots.plot_label_mix(mix), p.figures_dir(root), "fig_il_labels")
+
+    result, fit = train_il_pool(p, segments, scaled, labels, root)
+    r.values.update(labels=labels, pool=result, fit=fit)
+    r.tables["il_fit"] = fit
+    history = pd.read_csv(artifact(p, "il_history.csv", root))  # empty for non-BC methods
+    r.save_figure(plots.plot_training_curves(history), p.figures_dir(root), "fig_il_training")
+    r.notes["fit"] = _fit_note(p, fit)
+    return r
+
+
+def _fit_note(p: Params, fit: pd.DataFrame) -> str:
+    """How many agents beat their majority class, in words that follow the count."""
+    acc = fit["val_accuracy"] if "val_accuracy" in fit else fit["accuracy"]
+    maj = fit["val_majority_rate"] if "val_majority_rate" in fit else fit["majority_rate"]
+    beats = int((acc > maj).sum())
+    return (
+        f"Pool built by `{p.il.method}`. Accuracy of the action class (|a| ≤ {p.il.hold_band} is "
+        "*hold*; validation blocks for BC, the training segment otherwise): "
+        f"{acc.min():.2f} … {acc.max():.2f} (mean {acc.mean():.2f}); the majority-class rate of "
+        f"the same bars averages {maj.mean():.2f}. {beats} of {len(fit)} agents beat their "
+        "majority class"
+        + (
+            ": for most agents the past bars say little more about the next θ move than always "
+            "predicting the segment's most common label."
+            if beats <= len(fit) / 2
+            else ": most agents read more from the past bars than the most common label gives."
+        )
+    )

@@ -11,11 +11,18 @@ import torch
 
 from ilsim import (
     backtest,
+    data,
     imitation,
     metrics,
+    plots,
+    pool,
+    regimes,
 )
+from ilsim.artifacts import artifact
 from ilsim.params import Params
 from ilsim.report import beside_paper, paper_table, write_table
+from ilsim.steps import StepResult
+from ilsim.steps.s01_segment import il_eval_segment
 from ilsim.world import bar_minutes
 
 
@@ -104,3 +111,53 @@ def il_diversity(
         "return_min_pct": float(table["total_return_pct"].min()),
         "return_max_pct": float(table["total_return_pct"].max()),
     }
+
+
+def run(p: Params, root: str | Path = ".") -> StepResult:
+    """Step 4 whole: the pool trading the evaluation segment (Figures 1–2), Tables 3–4 beside
+    the paper's, and how diverse the agents act; writes every output of rule
+    ``il_diversity``."""
+    r = StepResult()
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+    model = pool.load_pool(p, root=root)  # the pool step 3 built (il.method)
+    seg = il_eval_segment(p, segments)
+    trained_on = segments.loc[segments["role"] == "il_train", "segment"].tolist()
+    r.values.update(model=model, segment=seg, trained_on=trained_on)
+
+    actions, bt, table = il_trade(p, bars, scaled, seg, model)
+    idx = bars.index[seg["first_bar"] : seg["last_bar"] + 1]
+    price = bars["close"].to_numpy()[seg["first_bar"] : seg["last_bar"] + 1]
+    fig = plots.plot_il_pnl(
+        idx, bt.value, p.backtest.initial_cash, price,
+        title=f"Figure 1: PnL of the IL agents on segment {seg['segment']}",
+    )  # fmt: skip
+    r.save_figure(fig, p.figures_dir(root), "fig1_il_pnl")
+    r.save_figure(plots.plot_il_actions(idx, actions), p.figures_dir(root), "fig2_il_actions")
+
+    t3, t4 = il_paper_tables(p, table, root)
+    r.tables.update(table3_il_general=t3, table4_il_risk=t4)
+
+    corr = imitation.action_correlation(actions)
+    fig = plots.plot_heatmap(corr, "Pairwise correlation of the agents' actions")
+    r.save_figure(fig, p.figures_dir(root), "fig_il_action_corr")
+    summary = imitation.diversity_summary(actions, p.il.hold_band)
+    summary["turnover"] = table["turnover"].to_numpy()
+    summary["total_return_pct"] = table["total_return_pct"].to_numpy()
+    r.write_table(summary, p.tables_dir(root), "il_diversity", floatfmt=".4g")
+    r.save_figure(plots.plot_action_mix(summary), p.figures_dir(root), "fig_il_action_mix")
+
+    d = il_diversity(actions, table, p.il.hold_band, p.il.alike_correlation)
+    paper_turnover = paper_table("table3_il_general")["turnover"]
+    r.notes["diversity"] = (
+        f"**How diverse, in numbers.** Turnover ranges from {d['turnover_min']:.4f} to "
+        f"{d['turnover_max']:.4f} (paper: {paper_turnover.min():.4f} to "
+        f"{paper_turnover.max():.4f}); {d['passive_agents']} of {model.n_models} agents hold on "
+        f"at least {d['passive_share']:.0%} of bars; total returns range from "
+        f"{d['return_min_pct']:.3f} % to {d['return_max_pct']:.3f} %. Pairwise action "
+        f"correlations run from {d['min_correlation']:.2f} to {d['max_correlation']:.2f} (mean "
+        f"|ρ| {d['mean_abs_correlation']:.2f}); {d['pairs_alike']} of {d['pairs']} pairs "
+        f"correlate above {d['alike_above']:g} (they act as one)."
+    )
+    return r
