@@ -173,6 +173,22 @@ def test_every_table_and_figure_written_is_declared(s: artifacts.Step) -> None:
     tables = facts.tables - set(s.tables)
     figures = facts.figures - set(s.figures)
     assert not tables and not figures, f"rule {s.rule} writes undeclared {tables | figures}"
+    # and every declared one is written by the step's code (no output left to the notebook)
+    missing = (set(s.tables) - facts.tables) | (set(s.figures) - facts.figures)
+    assert not missing, f"rule {s.rule} declares {sorted(missing)} but its code writes none"
+
+
+@pytest.mark.parametrize("s", [s for s in artifacts.STEPS if s.notebook], ids=lambda s: s.rule)
+def test_notebooks_only_call_their_step_and_display(s: artifacts.Step) -> None:
+    """The notebook calls its step's ``run`` and writes nothing itself: every output of the
+    rule is written by ``ilsim`` code (issue 12)."""
+    own = _notebook_facts(s.notebook)
+    assert not own.tables and not own.figures, f"{s.notebook} writes {own.tables | own.figures}"
+    assert f"ilsim.steps.{s.module}.run" in own.refs, f"{s.notebook} does not call {s.module}.run"
+    nb = json.loads((ROOT / "notebooks" / f"{s.notebook}.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    for writer in (".to_parquet(", ".to_csv(", ".write_text(", "torch.save("):
+        assert writer not in code, f"{s.notebook} writes a file itself ({writer})"
 
 
 def test_every_read_has_a_producer_and_the_analysis_sees_reads() -> None:

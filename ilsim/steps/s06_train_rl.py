@@ -21,13 +21,21 @@ from ilsim import (
     imitation,
     impact,
     market,
+    plots,
     regimes,
     timings,
 )
 from ilsim.artifacts import LEARNED, artifact, policy_path
-from ilsim.params import Params, resolve_device, shared
+from ilsim.params import Params, minutes_to_bars, resolve_device, shared
 from ilsim.pool import il_datasets, il_train_config
-from ilsim.world import final_impact_mode, market_config, market_data, new_sessions
+from ilsim.steps import StepResult
+from ilsim.world import (
+    bar_minutes,
+    final_impact_mode,
+    market_config,
+    market_data,
+    new_sessions,
+)
 
 
 def ddpg_config(p: Params, seeds: Sequence[int] | None = None, **overrides: Any):
@@ -35,11 +43,11 @@ def ddpg_config(p: Params, seeds: Sequence[int] | None = None, **overrides: Any)
     seeds (default: all of ``rl.seeds``, trained together as stacked networks)."""
     from ilsim import ddpg
 
-    run = {
+    fixed = {
         "seeds": tuple(p.rl.seeds if seeds is None else seeds),
         "device": resolve_device(p.device),
     }
-    cfg = ddpg.DDPGConfig(**{**shared(p.rl, ddpg.DDPGConfig), **run})
+    cfg = ddpg.DDPGConfig(**{**shared(p.rl, ddpg.DDPGConfig), **fixed})
     return replace(cfg, **overrides)  # an unknown name raises TypeError
 
 
@@ -281,3 +289,82 @@ def real_edge(p: Params, root: str | Path = ".") -> Any:
 
     test_role = "validation" if (segments["role"] == "validation").any() else "sim_train"
     return planted.edge_of_features(*rows("il_train"), *rows(test_role))
+
+
+def run(p: Params, root: str | Path = ".") -> StepResult:
+    """Step 6's report (the policies themselves are trained by rule ``train_policy``): training
+    curves and diagnostics, budgets and selection, the policies beside constant positions on
+    validation, and the planted-edge study; writes every output of rule ``train_rl``."""
+    from ilsim import ddpg
+
+    r = StepResult()
+    curves = []
+    for agent in ("final_rl", "rl_baseline"):
+        for seed in p.rl.seeds:
+            c = pd.read_csv(policy_path(p, agent, seed, root).with_suffix(".csv"))
+            curves.append(c.assign(agent=agent, seed=seed))
+    curves = pd.concat(curves, ignore_index=True)
+    r.values.update(curves=curves, impact_mode=final_impact_mode(p, root))
+    figs, tables = p.figures_dir(root), p.tables_dir(root)
+    r.save_figure(plots.plot_training_curves_rl(curves), figs, "fig_rl_training")
+    r.save_figure(plots.plot_rl_diagnostics(curves), figs, "fig_rl_diagnostics")
+    r.save_figure(plots.plot_action_histograms(curves), figs, "fig_rl_actions")
+    fig = plots.plot_action_histograms(curves, prefix="pre_", span=ddpg.PREACT_RANGE)
+    r.save_figure(fig, figs, "fig_rl_preact")
+
+    r.write_table(training_summary(p, root), tables, "rl_training", floatfmt=".4g")
+    r.write_table(validation_comparison(p, root), tables, "rl_validation", floatfmt=".4g")
+
+    study = planted_study(p, root)
+    r.write_table(study, tables, "planted_edge", floatfmt=".3g")
+    r.save_figure(plots.plot_planted_edge(study), figs, "fig_planted_edge")
+
+    il = pd.concat(
+        [
+            pd.read_csv(policy_path(p, "il_baseline", s, root).with_suffix(".csv")).assign(seed=s)
+            for s in p.rl.seeds
+        ]
+    )
+    r.tables["il_baseline"] = il.groupby("seed")[["train_mse", "val_mse"]].min()
+    return r
+
+
+def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """Does the learner learn? The DDPG configuration of the ``rl`` params (the first two seeds,
+    ``rl.planted_steps``, selection every 250 steps on held-out planted paths, not before 2000)
+    on planted markets with a known optimum: the one-bar reward, the old fill timing, the
+    paper's reward window, the fee with a strong edge and with the edge the real features carry,
+    and plain DDPG on the unscaled reward. One row per case and seed."""
+    from functools import partial
+
+    from ilsim import ddpg, planted
+
+    seeds = tuple(p.rl.seeds[:2])
+    cfg = ddpg_config(
+        p, seeds, total_steps=p.rl.planted_steps, checkpoint_every=10**9, eval_every=250,
+        patience=8, min_steps=2000,
+    )  # fmt: skip
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    # the paper's window in bars, even when the run's own reward is one bar
+    window = minutes_to_bars(p.market.reward_window_minutes, bar_minutes(bars))
+    real = real_edge(p, root)
+    base = planted.PlantedConfig(n_features=real.n_features)
+    fee = p.backtest.fee
+    cases = {
+        "one-bar reward": base,
+        "one-bar reward, filled at the decision's own close (the old backtest timing)": replace(
+            base, fill="now"
+        ),
+        f"paper's window ({window} bars)": replace(base, reward_window_bars=window),
+        f"fee {fee:.2%}, strong edge": replace(base, fee=fee, edge_bp=4.0, phi=0.995),
+        f"fee {fee:.2%}, edge of the real features": replace(real, fee=fee),
+        "fee 1 bp, edge of the real features": replace(real, fee=1e-4),
+    }
+    study = planted.learner_study(partial(ddpg.train, cfg=cfg, progress=False), cases, seeds)
+    plain = replace(cfg, reward_scale=1.0, preact_penalty=0.0)  # plain DDPG on the reward
+    unscaled = planted.learner_study(
+        partial(ddpg.train, cfg=plain, progress=False),
+        {"one-bar reward, unscaled (value change / initial value)": base},
+        seeds,
+    )
+    return pd.concat([study, unscaled], ignore_index=True)
