@@ -25,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ilsim.learners.base import action_classes
-from ilsim.nn import split_train_val
+from ilsim.nn import EarlyStopping, split_train_val
 from ilsim.params import ILParams, default
 
 # In-place ``relu(h + b)`` in one pass (an ATen CPU kernel PyTorch's JIT fuser uses); act()
@@ -202,10 +202,8 @@ def train_ensemble(
     for i, (x, y) in enumerate(va):
         xv[i, : len(y)], yv[i, : len(y)], mv[i, : len(y)] = x, y, 1.0
 
-    best = torch.full((m,), float("inf"))
-    best_epoch = [0] * m
-    best_state = [p.detach().clone() for p in model.parameters()]
-    rows, stale = [], 0
+    stop = EarlyStopping(model, cfg.patience, min_delta=1e-7, members=m)
+    rows = []
     bar = tqdm(range(1, cfg.max_epochs + 1), desc="IL agents", disable=not progress, leave=False)
     for epoch in bar:
         model.train()
@@ -222,12 +220,7 @@ def train_ensemble(
         model.eval()
         with torch.no_grad():
             val = (((model(xv) - yv) ** 2 * mv).sum(1) / mv.sum(1)).cpu()
-        improved = val < best - 1e-7
-        for i in torch.nonzero(improved).flatten().tolist():
-            best[i], best_epoch[i] = val[i], epoch
-            for keep, p in zip(best_state, model.parameters(), strict=True):
-                keep[i] = p.detach()[i]
-        stale = 0 if improved.any() else stale + 1
+        done = stop.step(val, epoch)
         for i in range(m):
             rows.append(
                 {
@@ -237,13 +230,10 @@ def train_ensemble(
                     "val_mse": float(val[i]),
                 }
             )
-        bar.set_postfix(val=f"{float(val.mean()):.4f}", stale=stale)
-        if stale >= cfg.patience:
+        bar.set_postfix(val=f"{float(val.mean()):.4f}", stale=stop.stale)
+        if done:
             break
-    with torch.no_grad():
-        for keep, p in zip(best_state, model.parameters(), strict=True):
-            p.copy_(keep)
-    return TrainResult(model.eval(), pd.DataFrame(rows), best_epoch)
+    return TrainResult(stop.restore().eval(), pd.DataFrame(rows), stop.best_epoch)
 
 
 def save_agents(model: EnsembleMLP, path: str | Path, meta: dict | None = None) -> None:

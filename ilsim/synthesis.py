@@ -37,8 +37,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ilsim.nn import EarlyStopping, split_train_val
 from ilsim.nn import cpu_threads as _threads
-from ilsim.nn import split_train_val
 from ilsim.params import SynthesisParams, default
 
 
@@ -168,23 +168,17 @@ def fit_volatility(
         return (head.relative_log_var(x[rows]) - target[rows]) ** 2
 
     opt = torch.optim.Adam(head.net.parameters(), lr=lr)
-    best, stale = float("inf"), 0
-    best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-    for _ in range(max_steps):
+    stop = EarlyStopping(head, patience)
+    for i in range(max_steps):
         step = loss(tr_t).mean()
         opt.zero_grad(set_to_none=True)
         step.backward()
         opt.step()
         with torch.no_grad():
             val = float(loss(va_t).mean())
-        if val < best:
-            best, stale = val, 0
-            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= patience:
-                break
-    head.load_state_dict(best_state)
+        if stop.step(val, i + 1):
+            break
+    stop.restore()
     with torch.no_grad():
         s = head.relative_log_var(x)
         level = float(torch.log((z2[tr_t] * torch.exp(-s[tr_t])).mean()))
@@ -344,8 +338,7 @@ def train_synthesis(
     steps = max(1, math.ceil(len(tr) / batch_size))
 
     with _threads(cpu_threads if dev.type == "cpu" else None):
-        best, best_epoch, stale, rows = float("inf"), 0, 0, []
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        stop, rows = EarlyStopping(model, patience, min_delta=1e-6), []
         bar = tqdm(range(1, max_epochs + 1), desc="synthesis", disable=not progress, leave=False)
         for epoch in bar:
             model.train()
@@ -366,20 +359,15 @@ def train_synthesis(
                     else tot / len(tr)
                 )
             rows.append({"epoch": epoch, "train_mse": tot / len(tr), "val_mse": val})
-            if val < best - 1e-6:
-                best, best_epoch, stale = val, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
-            bar.set_postfix(val=f"{val:.4f}", stale=stale)
-            if stale >= patience:
+            done = stop.step(val, epoch)
+            bar.set_postfix(val=f"{val:.4f}", stale=stop.stale)
+            if done:
                 break
-    model.load_state_dict(best_state)
-    model.eval()
+    stop.restore().eval()
 
     pred = predict_returns(model, x_np)
     residuals = y_np - pred
-    quality: dict[str, float] = {"best_epoch": float(best_epoch), "epochs": float(len(rows))}
+    quality: dict[str, float] = {"best_epoch": float(stop.best_epoch), "epochs": float(len(rows))}
     for name, idx in (("train", tr), ("val", va)):
         for k, v in prediction_quality(pred[idx], y_np[idx]).items():
             quality[f"{name}_{k}"] = v

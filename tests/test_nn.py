@@ -1,10 +1,10 @@
-"""The shared torch parts: the MLP builder, the thread guard, the block split."""
+"""The shared torch parts: the MLP builder, the thread guard, the block split, early stopping."""
 
 import numpy as np
 import torch
 from torch import nn
 
-from ilsim.nn import cpu_threads, mlp, split_train_val
+from ilsim.nn import EarlyStopping, cpu_threads, mlp, split_train_val
 
 
 def test_mlp_layers_and_activation():
@@ -37,3 +37,37 @@ def test_split_is_disjoint_blocked_and_covers():
     assert va.min() < 500 < va.max()  # validation spans the segment
     assert np.sum(np.diff(va) > 1) <= 5  # a few whole blocks, not scattered bars
     assert split_train_val(1, 0.2)[1].size == 0
+
+
+def _set(net: nn.Module, value: float) -> None:
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(value)
+
+
+def test_early_stopping_keeps_the_best_weights_and_stops_after_patience():
+    net = nn.Linear(2, 1)
+    stop = EarlyStopping(net, patience=2, min_delta=0.1)
+    scores = [1.0, 0.5, 0.45, 0.3, 0.7, 0.8]  # 0.45 is not better by more than 0.1
+    stopped = []
+    for epoch, score in enumerate(scores, start=1):
+        _set(net, float(epoch))
+        stopped.append(stop.step(score, epoch))
+    assert stopped == [False, False, False, False, False, True]
+    assert stop.best_epoch == 4 and stop.best == 0.3
+    stop.restore()
+    assert all(torch.all(p == 4.0) for p in net.parameters())
+
+
+def test_early_stopping_per_member_of_an_ensemble():
+    net = nn.Linear(3, 2)  # the weight's first dimension stands for two members
+    stop = EarlyStopping(net, patience=1, members=2)
+    _set(net, 1.0)
+    assert not stop.step(torch.tensor([0.5, 0.5]), 1)
+    _set(net, 2.0)
+    assert not stop.step(torch.tensor([0.4, 0.9]), 2)  # member 0 improves, member 1 does not
+    _set(net, 3.0)
+    assert stop.step(torch.tensor([0.6, 0.6]), 3)  # nobody improves: patience 1 is spent
+    assert stop.best_epoch == [2, 1]
+    stop.restore()
+    assert torch.all(net.weight[0] == 2.0) and torch.all(net.weight[1] == 1.0)

@@ -21,7 +21,7 @@ from ilsim.learners.base import (
     module_state,
     to_classes,
 )
-from ilsim.nn import mlp, split_train_val
+from ilsim.nn import EarlyStopping, mlp, split_train_val
 
 
 class BCLearner:
@@ -122,9 +122,8 @@ class BCLearner:
         yt = self._targets(y)
         x_tr, y_tr, x_va, y_va = xt[tr], yt[tr], xt[va], yt[va]
         epochs = self.max_epochs if max_epochs is None else max_epochs
-        best = {"val_loss": float("inf"), "epoch": 0}
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        rows, stale = [], 0
+        stop = EarlyStopping(model, self.patience, min_delta=1e-7)
+        rows = []
         bar = tqdm(range(1, epochs + 1), desc=self.name, disable=not progress, leave=False)
         for epoch in bar:
             model.train()
@@ -150,23 +149,16 @@ class BCLearner:
                 {"epoch": epoch, "train_loss": tot / n_b, "val_loss": val, "val_accuracy": acc}
             )
             bar.set_postfix(val=f"{val:.4f}")
-            if val < best["val_loss"] - 1e-7:
-                best = {"val_loss": val, "epoch": epoch}
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                stale = 0
-            else:
-                stale += 1
-                if stale >= self.patience:
-                    break
-        model.load_state_dict(best_state)
-        model.eval()
+            if stop.step(val, epoch):
+                break
+        stop.restore().eval()
         self.history_ = pd.DataFrame(rows)
-        row = self.history_.iloc[best["epoch"] - 1] if best["epoch"] else self.history_.iloc[-1]
+        row = self.history_.iloc[stop.best_epoch - 1] if stop.best_epoch else self.history_.iloc[-1]
         return {
             "train_loss": float(row["train_loss"]),
             "val_loss": float(row["val_loss"]),
             "val_accuracy": float(row["val_accuracy"]),
-            "best_epoch": int(best["epoch"]),
+            "best_epoch": int(stop.best_epoch),
             "epochs": len(rows),
         }
 
