@@ -19,6 +19,7 @@ from ilsim import (
 from ilsim.artifacts import artifact
 from ilsim.params import Params
 from ilsim.report import paper_table, write_table
+from ilsim.role_search import search_backtest_roles, segment_long_only_returns
 from ilsim.steps import StepResult
 from ilsim.world import bar_minutes
 
@@ -271,12 +272,12 @@ def role_search(
     backtest sets whose regime means best match the paper's, all sideways segments included as
     the SPEC's rule has it, ranked by their largest miss (pp)."""
     fee = p.backtest.fee
-    exact = regimes.segment_long_only_returns(imported.extrema, imported.bars, fee=fee)
+    exact = segment_long_only_returns(imported.extrema, imported.bars, fee=fee)
     daily = data.daily_from_intraday(imported.bars)
     if p.data.daily_path and Path(p.data.daily_path).exists():
         early = data.load_daily_csv(p.data.daily_path)
         daily = pd.concat([early[early.index < daily.index[0]], daily])
-    approx = regimes.segment_long_only_returns(imported.extrema, daily, fee=fee, buy="first_open")
+    approx = segment_long_only_returns(imported.extrema, daily, fee=fee, buy="first_open")
     table = exact[["segment", "start_date", "end_date", "regime"]].copy()
     covered = exact["covered"].to_numpy(bool)
     table["source"] = np.where(covered, "bars", "daily (next open)")
@@ -289,7 +290,7 @@ def role_search(
     n_side = int((table["regime"] == "sideways").sum())
     cases = paper_table("case_studies")
     cases = cases[cases["strategy"] == "long_only"].set_index("regime")["total_return_pct"]
-    search = regimes.search_backtest_roles(
+    search = search_backtest_roles(
         table,
         targets,
         n_backtest=p.segments.rule.n_backtest,
