@@ -29,7 +29,8 @@ import pandas as pd
 import yaml
 
 from ilsim import artifacts, backtest, data, features, metrics, plots, regimes, world
-from ilsim.params import _ENV, Params, ParamsError, params_from_dict, with_name_override
+from ilsim.params import Params, ParamsError, params_from_dict, with_name_override
+from ilsim.params.load import _ENV
 from ilsim.policies import policy_actions
 from ilsim.report import write_table
 

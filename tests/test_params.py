@@ -11,6 +11,7 @@ import yaml
 import ilsim.params as params_module
 from ilsim.cli import main as cli_main
 from ilsim.params import MarketBars, ParamsError, load_params, minutes_to_bars, params_from_dict
+from ilsim.params.sections import _Strict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -210,7 +211,7 @@ def test_config_overrides_keep_strings_that_are_values():
 # -- one schema per knob: every key has one default and a user ----------------------------
 
 # Engines configured from a params section through ``params.shared`` (same names): each such
-# knob takes its default from the params model, so there is one default, in params.py.
+# knob takes its default from the params model: one default, in ilsim/params/sections.py.
 ENGINES = [
     ("RLParams", "ilsim/ddpg/config.py", "DDPGConfig"),
     ("ILParams", "ilsim/imitation.py", "TrainConfig"),
@@ -261,7 +262,7 @@ def _leaf_keys(model: type, prefix: str = "") -> list[tuple[str, str]]:
     out = []
     for key, field in model.model_fields.items():
         sub = field.annotation
-        if isinstance(sub, type) and issubclass(sub, params_module._Strict):
+        if isinstance(sub, type) and issubclass(sub, _Strict):
             out += _leaf_keys(sub, f"{prefix}{key}.")
         else:
             out.append((f"{prefix}{key}", model.__name__))

@@ -62,7 +62,7 @@ def test_every_step_reads_the_code_and_the_import_reads_the_data_by_content(tmp_
         jobs = job_inputs(dry_run(params, project))
         assert {"segment", "features", "train_policy", "backtest"} <= set(jobs)
         for rule, inputs in jobs.items():
-            assert "ilsim/params.py" in inputs and "ilsim/market/env.py" in inputs, rule
+            assert "ilsim/params/sections.py" in inputs and "ilsim/market/env.py" in inputs, rule
         assert "results/workflow-test/data.sha256" in jobs["segment"]
         stamps.append((project / "results/workflow-test/data.sha256").read_text())
     assert stamps[0] == stamps[1] == f"data {file_sha256(data)}\n"  # by content, not by name
