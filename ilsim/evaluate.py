@@ -349,13 +349,10 @@ def backtest_saved(
                 res, _ = backtest.run_policy_backtest(prices, states, fn, k, mode=mode, **kw)
                 runs[name] = (res, [0])
             for name, (res, sds) in runs.items():
-                table = metrics.metrics_table(
-                    res.value,
-                    res.traded_notional,
-                    initial_value=bt.initial_cash,
-                    bars_per_year=bpy,
-                )
-                change = metrics.position_change_fraction(np.atleast_2d(res.holdings))
+                per_path = metrics.backtest_rows(
+                    res.value, res.traded_notional, res.holdings,
+                    initial_value=bt.initial_cash, bars_per_year=bpy,
+                )  # fmt: skip
                 for i, s in enumerate(sds):
                     key = (seg.segment, name, s)
                     if not tag:
@@ -369,9 +366,7 @@ def backtest_saved(
                                 "overlaps_training": seg.overlaps_training,
                                 "strategy": name,
                                 "seed": s,
-                                **table.iloc[i].to_dict(),
-                                "position_change_frac": float(change[i]),
-                                "degenerate": bool(metrics.is_degenerate(change)[i]),
+                                **per_path[i],
                             }
                         )
                         by_key[key] = rows[-1]
@@ -383,7 +378,8 @@ def backtest_saved(
                         }
                     else:
                         row = by_key[key]
-                        row.update({f"impact_{c}": v for c, v in table.iloc[i].to_dict().items()})
+                        metric = {c: per_path[i][c] for c in metrics.METRIC_NAMES}
+                        row.update({f"impact_{c}": v for c, v in metric.items()})
     out_rows = pd.DataFrame(rows)
     keep = ["total_return_pct", "max_drawdown_pct", "sharpe_ratio", "position_change_frac"]
     keep += [c for c in out_rows if c.startswith("impact_") and c[7:] in keep]

@@ -216,6 +216,35 @@ def is_degenerate(
     return bool(out) if out.ndim == 0 else out
 
 
+def backtest_rows(
+    values: np.ndarray,
+    traded_notional: np.ndarray,
+    holdings: np.ndarray,
+    *,
+    initial_value: float,
+    bars_per_year: float,
+    extra: pd.DataFrame | None = None,
+) -> list[dict]:
+    """One dict per path ``[K, T]`` of a batched backtest, the columns every backtest table
+    shares: the metrics (:func:`metrics_table`), then ``extra``'s columns (one row per path),
+    then the share of bars the position changed and whether the path is degenerate."""
+    table = metrics_table(
+        values, traded_notional, initial_value=initial_value, bars_per_year=bars_per_year
+    )
+    if extra is not None:
+        table = pd.concat([table, extra], axis=1)
+    change = position_change_fraction(np.atleast_2d(holdings))
+    degenerate = is_degenerate(change)
+    return [
+        {
+            **table.iloc[i].to_dict(),
+            "position_change_frac": float(change[i]),
+            "degenerate": bool(degenerate[i]),
+        }
+        for i in range(len(table))
+    ]
+
+
 def exposure(holdings: np.ndarray, prices: np.ndarray, value: np.ndarray) -> np.ndarray:
     """Time-averaged share of the account's value held in shares, per strategy (``[K, T]``
     arrays give ``[K]``): the position a constant benchmark must hold to match it (issue 15)."""

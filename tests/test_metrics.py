@@ -11,6 +11,7 @@ import pytest
 from ilsim.backtest import long_only_actions, run_backtest
 from ilsim.metrics import (
     METRIC_NAMES,
+    backtest_rows,
     compute_metrics,
     is_degenerate,
     metrics_table,
@@ -172,3 +173,20 @@ def test_long_only_backtest_is_degenerate_and_active_policy_is_not() -> None:
 def test_position_change_fraction_rejects_bad_holdings(holdings: np.ndarray) -> None:
     with pytest.raises(ValueError):
         position_change_fraction(holdings)
+
+
+def test_backtest_rows_carry_metrics_extra_columns_and_degeneracy():
+    t = 200  # one buy in 200 bars: below the 1 % of bars a non-degenerate policy trades on
+    value = np.vstack([np.linspace(100, 110, t), np.full(t, 100.0)])
+    holdings = np.vstack([np.arange(t) % 2 + 1.0, np.ones(t)])  # trades every bar / buys once
+    extra = pd.DataFrame({"impact_total_return_pct": [1.0, 2.0]})
+    rows = backtest_rows(
+        value, np.zeros_like(value), holdings, initial_value=100.0, bars_per_year=252.0, extra=extra
+    )
+    assert len(rows) == 2
+    keys = list(rows[0])
+    assert keys[-3:] == ["impact_total_return_pct", "position_change_frac", "degenerate"]
+    assert rows[0]["total_return_pct"] == pytest.approx(10.0)
+    assert rows[1]["impact_total_return_pct"] == 2.0
+    assert rows[0]["degenerate"] is False and rows[1]["degenerate"] is True
+    assert rows[1]["position_change_frac"] == pytest.approx(1 / t)

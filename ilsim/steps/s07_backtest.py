@@ -67,17 +67,16 @@ def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict
         aware = strategies(law) if law is not None else {}
         for agent, (res, acts) in runs.items():
             seeds = [0] if agent == "long_only" else list(p.rl.seeds)
-            table = metrics.metrics_table(
-                res.value, res.traded_notional, initial_value=bt.initial_cash, bars_per_year=bpy
-            )
+            imp = None
             if agent in aware:
                 ra = aware[agent][0]
                 imp = metrics.metrics_table(
                     ra.value, ra.traded_notional, initial_value=bt.initial_cash, bars_per_year=bpy
                 ).add_prefix("impact_")
-                table = pd.concat([table, imp], axis=1)
-            change = metrics.position_change_fraction(np.atleast_2d(res.holdings))
-            degenerate = metrics.is_degenerate(change)
+            per_path = metrics.backtest_rows(
+                res.value, res.traded_notional, res.holdings,
+                initial_value=bt.initial_cash, bars_per_year=bpy, extra=imp,
+            )  # fmt: skip
             for i, s in enumerate(seeds):
                 rows.append(
                     {
@@ -86,9 +85,7 @@ def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict
                         "regime": seg.regime,
                         "strategy": agent,
                         "seed": s,
-                        **table.iloc[i].to_dict(),
-                        "position_change_frac": float(change[i]),
-                        "degenerate": bool(degenerate[i]),
+                        **per_path[i],
                     }
                 )
             paths[(seg.segment, agent)] = {

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ilsim import (
@@ -121,10 +120,10 @@ def size_sweep(p: Params, root: str | Path = ".") -> pd.DataFrame:
                 )
                 runs[agent] = (res, seeds)
             for agent, (res, sds) in runs.items():
-                table = metrics.metrics_table(
-                    res.value, res.traded_notional, initial_value=size, bars_per_year=bpy
-                )
-                change = metrics.position_change_fraction(np.atleast_2d(res.holdings))
+                per_path = metrics.backtest_rows(
+                    res.value, res.traded_notional, res.holdings,
+                    initial_value=size, bars_per_year=bpy,
+                )  # fmt: skip
                 for i, s in enumerate(sds):
                     rows.append(
                         {
@@ -134,9 +133,7 @@ def size_sweep(p: Params, root: str | Path = ".") -> pd.DataFrame:
                             "regime": seg.regime,
                             "strategy": agent,
                             "seed": s,
-                            **table.iloc[i].to_dict(),
-                            "position_change_frac": float(change[i]),
-                            "degenerate": bool(metrics.is_degenerate(change)[i]),
+                            **per_path[i],
                         }
                     )
     out = pd.DataFrame(rows)
