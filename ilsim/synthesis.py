@@ -27,9 +27,11 @@ state (``market.volatility: head``).
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -383,28 +385,48 @@ def train_synthesis(
 def save_synthesis(
     model: SynthesisNet, residuals: np.ndarray, path: str | Path, meta: dict | None = None
 ) -> None:
-    """Checkpoint: weights (with the target scaling), architecture, residuals and ``meta``."""
+    """Checkpoint: weights (with the target scaling), architecture, residuals and ``meta``, as
+    plain data: numpy arrays are stored as tensors, so the file loads with ``weights_only=True``
+    (no pickled object)."""
     torch.save(
         {
             "n_agents": model.n_agents,
             "n_weights": model.n_weights,
-            "hidden": model.hidden,
+            "hidden": list(model.hidden),
             "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-            "residuals": np.asarray(residuals, dtype=np.float64),
-            "meta": meta or {},
+            "residuals": torch.from_numpy(np.asarray(residuals, dtype=np.float64)),
+            "meta": _map_arrays(meta or {}, torch.from_numpy, np.ndarray),
         },
         path,
     )
 
 
+def _map_arrays(x: Any, fn: Any, kind: type) -> Any:
+    """``x`` with every ``kind`` inside its dicts and lists replaced by ``fn`` of it."""
+    if isinstance(x, kind):
+        return fn(x)
+    if isinstance(x, dict):
+        return {k: _map_arrays(v, fn, kind) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return type(x)(_map_arrays(v, fn, kind) for v in x)
+    return x
+
+
 def load_synthesis(path: str | Path, device: str = "cpu") -> tuple[SynthesisNet, np.ndarray, dict]:
     """Rebuild what :func:`save_synthesis` wrote: (model in eval mode, residuals, meta)."""
-    ck = torch.load(path, map_location=device, weights_only=False)
-    model = SynthesisNet(ck["n_agents"], ck["n_weights"], ck["hidden"]).to(device)
+    try:
+        ck = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{path}: a synthesis network saved with pickled numpy arrays (before issue 12); "
+            "refit it (notebook 05: snakemake --forcerun simulator)"
+        ) from err
+    model = SynthesisNet(ck["n_agents"], ck["n_weights"], tuple(ck["hidden"])).to(device)
     if not any(k.startswith("vol.") for k in ck["state_dict"]):
         raise ValueError(
             f"{path}: a synthesis network from before the volatility head (issue 15); refit it "
             "(notebook 05: snakemake --forcerun simulator)"
         )
     model.load_state_dict(ck["state_dict"])
-    return model.eval(), np.asarray(ck["residuals"]), ck["meta"]
+    meta = _map_arrays(ck["meta"], lambda t: t.cpu().numpy(), torch.Tensor)
+    return model.eval(), ck["residuals"].cpu().numpy(), meta
