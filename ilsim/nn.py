@@ -67,6 +67,8 @@ class EarlyStopping:
     def __init__(
         self, model: nn.Module, patience: int, min_delta: float = 0.0, members: int | None = None
     ) -> None:
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1 check, got {patience}")
         self.model, self.patience, self.min_delta = model, patience, min_delta
         self.members = members
         self.stale = 0

@@ -33,7 +33,6 @@ def policy_actions(
     from ilsim import ddpg
 
     seeds = list(p.rl.seeds if seeds is None else seeds)
-    where = policy_file
     cash = p.backtest.initial_cash if initial_cash is None else initial_cash
     fee = p.backtest.fee if fee is None else fee
     kw = {"initial_cash": cash, "fee": fee, "impact": law, "new_session": new_session}
@@ -42,10 +41,10 @@ def policy_actions(
         # The BC agent imitates labels in {-1, 0, +1}: it trades its predicted class (sell all,
         # hold, or buy with all cash), |output| <= il.hold_band being hold.
         x = torch.from_numpy(np.ascontiguousarray(states))
-        raw = [imitation.load_agents(where(s))[0].act(x)[:, 0].numpy() for s in seeds]
+        raw = [imitation.load_agents(policy_file(s))[0].act(x)[:, 0].numpy() for s in seeds]
         acts = np.stack([imitation.action_classes(r, p.il.hold_band) for r in raw]).astype(float)
         return backtest.run_backtest(prices, acts, **kw), acts
-    loaded = [ddpg.load_policy(where(s)) for s in seeds]
+    loaded = [ddpg.load_policy(policy_file(s)) for s in seeds]
     actors = ddpg.stack_actors([a for a, _ in loaded])
     return backtest.run_policy_backtest(
         prices,

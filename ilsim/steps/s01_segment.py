@@ -327,6 +327,10 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     imported = prepare_bars(p, root)
     segments = segment_market(p, imported, root)
     r.values.update(imported=imported, segments=segments)
+    r.notes["check"] = (
+        f"{len(segments)} segments, {int(segments['bars'].sum()):,} bars in segments\n"
+        + segments.groupby(["role", "regime"]).size().unstack(fill_value=0).to_string()
+    )
     r.notes["import"] = imported.import_report
     r.notes["rule"] = f"> {p.segments.rule_text}"
 

@@ -50,6 +50,10 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     fit = regimes.role_mask(segments, len(bars), "il_train") & ~raw.isna().any(axis=1).to_numpy()
     lo, hi = scaled[fit].min(), scaled[fit].max()
     r.values["il_train_spans_unit"] = bool(np.allclose(lo, 0) and np.allclose(hi, 1))
+    r.notes["check"] = (
+        "features: " + ", ".join(scaled.columns) + "\nscaled il_train bars span [0, 1] in every "
+        f"feature: {r.values['il_train_spans_unit']}"
+    )
 
     seg_id = regimes.bar_segment_ids(segments, len(bars))
     regime = segments.set_index("segment")["regime"].reindex(seg_id).to_numpy()

@@ -251,6 +251,7 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     mix = label_mix(segments, labels)
     r.write_table(mix, p.tables_dir(root), "il_labels", floatfmt=".3f")
     r.save_figure(plots.plot_label_mix(mix), p.figures_dir(root), "fig_il_labels")
+    r.notes["labels"] = _labels_note(p, mix)
 
     result, fit = train_il_pool(p, segments, scaled, labels, root)
     r.values.update(labels=labels, pool=result, fit=fit)
@@ -259,6 +260,18 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     r.save_figure(plots.plot_training_curves(history), p.figures_dir(root), "fig_il_training")
     r.notes["fit"] = _fit_note(p, fit)
     return r
+
+
+def _labels_note(p: Params, mix: pd.DataFrame) -> str:
+    """The agents' training segments and their labels' shares, weighted by bars."""
+    train = mix[mix["role"] == "il_train"]
+    share = train[["buy", "hold", "sell"]].mul(train["bars"], axis=0).sum() / train["bars"].sum()
+    return (
+        f"theta = {p.experts.theta:.0%}; {len(train)} agents, on segments "
+        f"{train['segment'].tolist()}\n"
+        + "il_train labels: "
+        + ", ".join(f"{k} {v:.1%}" for k, v in share.items())
+    )
 
 
 def _fit_note(p: Params, fit: pd.DataFrame) -> str:

@@ -125,6 +125,12 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     seg = il_eval_segment(p, segments)
     trained_on = segments.loc[segments["role"] == "il_train", "segment"].tolist()
     r.values.update(model=model, segment=seg, trained_on=trained_on)
+    r.notes["check"] = (
+        f"{model.n_models} agents (trained on segments {trained_on}), built by {p.il.method}\n"
+        f"unseen segment {seg['segment']} ({seg['regime']}, {seg['start_date']} .. "
+        f"{seg['end_date']}, {seg['bars']} bars), rule: {p.il.eval_segment}; order unit "
+        f"{p.il.order_unit_shares:g} share(s)"
+    )
 
     actions, bt, table = il_trade(p, bars, scaled, seg, model)
     idx = bars.index[seg["first_bar"] : seg["last_bar"] + 1]

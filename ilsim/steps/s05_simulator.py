@@ -414,6 +414,11 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
 
     result, quality = train_synthesis_net(p, bars, scaled, segments, root)
     r.values.update(synthesis=result, segments=segments)
+    sim_train = sorted(segments.loc[segments.role == "sim_train", "segment"])
+    r.notes["check"] = (
+        f"trained on sim_train segments {sim_train}\ninputs: {result.model.n_agents} IL actions "
+        f"-> {result.model.n_weights} influence weights"
+    )
     r.tables["synthesis_quality"] = quality
     r.notes["synthesis"] = _synthesis_note(quality)
 

@@ -305,6 +305,10 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
             curves.append(c.assign(agent=agent, seed=seed))
     curves = pd.concat(curves, ignore_index=True)
     r.values.update(curves=curves, impact_mode=final_impact_mode(p, root))
+    r.notes["check"] = (
+        f"final RL trained in `{r.values['impact_mode']}` mode; seeds {list(p.rl.seeds)}\n"
+        f"{p.rl.n_envs} envs per seed, at most {p.rl.total_steps} vector steps"
+    )
     figs, tables = p.figures_dir(root), p.tables_dir(root)
     r.save_figure(plots.plot_training_curves_rl(curves), figs, "fig_rl_training")
     r.save_figure(plots.plot_rl_diagnostics(curves), figs, "fig_rl_diagnostics")

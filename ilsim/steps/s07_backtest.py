@@ -121,11 +121,11 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
     rows = []
 
     def add(fee, seg, agent, kind, res, prices, sds):
-        table = metrics.metrics_table(
-            res.value, res.traded_notional, initial_value=cash, bars_per_year=bpy
+        per_path = metrics.backtest_rows(
+            res.value, res.traded_notional, res.holdings, initial_value=cash, bars_per_year=bpy
         )
         held = metrics.exposure(res.holdings, prices, res.value)
-        change = metrics.position_change_fraction(np.atleast_2d(res.holdings))
+        keep = [*CLAIM_METRICS, "position_change_frac", "degenerate"]
         for i, s in enumerate(sds):
             rows.append(
                 {
@@ -136,9 +136,7 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
                     "seed": s,
                     "kind": kind,
                     "exposure": float(held[i]),
-                    **{m: float(table.iloc[i][m]) for m in CLAIM_METRICS},
-                    "position_change_frac": float(change[i]),
-                    "degenerate": bool(metrics.is_degenerate(change)[i]),
+                    **{m: per_path[i][m] for m in keep},
                 }
             )
 
@@ -185,6 +183,11 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     bt, paths = run_backtests(p, root)
     claim_backtests(p, root)  # each fee of the fee axis and the exposure-matched constants
     r.values["backtests"] = bt
+    seeds = sorted(bt.loc[bt.strategy == "final_rl", "seed"].unique().tolist())
+    r.notes["check"] = (
+        f"{bt['segment'].nunique()} backtests x {bt['strategy'].nunique()} strategies, "
+        f"seeds {seeds}"
+    )
     tables, figs = p.tables_dir(root), p.figures_dir(root)
     t1 = report.table1(bt, report.paper_table("table1_aggregate"))
     r.write_table(t1, tables, "table1_aggregate", floatfmt=".4g")

@@ -178,12 +178,16 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
 
 def run(p: Params, root: str | Path = ".", params_file: str | Path | None = None) -> StepResult:
     """Step 8 whole: Table 2, the degenerate seeds, the claims, the size sweep's verdict and
-    ``reproduction.md`` (its header names ``params_file``); writes every output of rule
-    ``regime_analysis``."""
+    ``reproduction.md`` (its header names ``params_file``, default the run's own
+    ``results/<name>/params.yaml``); writes every output of rule ``regime_analysis``."""
+    if params_file is None:
+        params_file = Path("results") / p.name / "params.yaml"
     r = StepResult()
     tables = p.tables_dir(root)
     bt = pd.read_csv(artifact(p, "backtests.csv", root))
     r.values["backtests"] = bt
+    per_regime = bt.drop_duplicates("segment")["regime"].value_counts().sort_index().to_dict()
+    r.notes["check"] = f"backtests per regime: {per_regime}"
     t2 = report.table2(bt, report.paper_table("table2_regimes"))
     r.write_table(t2, tables, "table2_regimes", floatfmt=".4g")
     per_seed = report.per_seed_table(bt)

@@ -151,6 +151,11 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     scaler = features.MinMaxScaler.load(artifact(p, "scaler.json", root))
     m = p.il_methods
     r.values["segments"] = segments
+    train_ids = segments.loc[segments["role"] == "il_train", "segment"].tolist()
+    held = segments.loc[segments["role"] == "backtest", "segment"].tolist()
+    r.notes["check"] = (
+        f"one learner per il_train segment {train_ids}; scored on backtest segments {held}"
+    )
     rows = []
     jobs = [(meth, demo) for demo in m.demonstrators for meth in m.methods]
     for meth, demo in tqdm(jobs, desc="IL methods"):
