@@ -70,3 +70,16 @@ def test_the_cycle_finder_finds_a_planted_cycle():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
     graph = import_graph()
     assert "ilsim.learners.base" in graph["ilsim.learners.bc"]  # the graph sees the imports
+
+
+# "~500 lines": a module may run a little over (a long function kept whole) but not far over.
+MAX_LINES = 560
+
+
+def test_no_module_far_over_500_lines():
+    long = {
+        name: n
+        for name, path in sorted((_module_name(p), p) for p in PACKAGE.rglob("*.py"))
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines (split them by idea): {long}"
