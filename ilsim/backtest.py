@@ -271,31 +271,46 @@ def run_backtest(
     if mode == "units" and not (np.isfinite(unit) and unit > 0):
         raise ValueError(f"unit must be positive, got {unit}")
     p, a = _check_inputs(prices, actions)
-    n_strategies, n_bars = a.shape
+    result, _ = _simulate(
+        p, len(a), lambda t, cash, held: a[:, t], initial_cash=initial_cash, fee=fee, mode=mode,
+        unit=unit, impact=impact, new_session=new_session,
+    )  # fmt: skip
+    return result
+
+
+def _simulate(
+    p: np.ndarray,
+    k: int,
+    decide: Callable[[int, np.ndarray, np.ndarray], np.ndarray],
+    *,
+    initial_cash: float,
+    fee: float,
+    mode: str,
+    unit: float = 1.0,
+    impact: ImpactLaw | None = None,
+    new_session: np.ndarray | None = None,
+) -> tuple[BacktestResult, np.ndarray]:
+    """The one execution loop of K accounts over the prices ``p``: at bar t the orders decided
+    at t - 1 fill at this close, the accounts are recorded, then ``decide(t, cash, held)``
+    gives the actions [K] of bar t. Returns the result and the actions [K, T]."""
+    n = len(p)
     out = {
-        name: np.empty((n_strategies, n_bars))
-        for name in ("value", "cash", "holdings", "traded_notional", "fees")
+        name: np.empty((k, n)) for name in ("value", "cash", "holdings", "traded_notional", "fees")
     }
-    cash = np.full(n_strategies, float(initial_cash))
-    held = np.zeros(n_strategies)
-    own = None if impact is None else _OwnImpact(impact, n_strategies, new_session)
-    notional = np.zeros(n_strategies)
-    for t in range(n_bars):
+    actions = np.empty((k, n))
+    cash = np.full(k, float(initial_cash))
+    held = np.zeros(k)
+    own = None if impact is None else _OwnImpact(impact, k, new_session)
+    notional = np.zeros(k)
+    for t in range(n):
         if t:  # the orders decided at bar t - 1 fill at this bar's close
             cash, held, notional = trade_step(
-                cash,
-                held,
-                a[:, t - 1],
-                p[t - 1],
-                fee=fee,
-                mode=mode,
-                unit=unit,
-                fill=p[t],
-                impact=own,
-                bar=t,
-            )
+                cash, held, actions[:, t - 1], p[t - 1], fee=fee, mode=mode, unit=unit,
+                fill=p[t], impact=own, bar=t,
+            )  # fmt: skip
         _record(out, t, cash, held, p[t], notional, fee)
-    return BacktestResult(**out, initial_cash=float(initial_cash))
+        actions[:, t] = decide(t, cash, held)
+    return BacktestResult(**out, initial_cash=float(initial_cash)), actions
 
 
 def run_policy_backtest(
@@ -323,32 +338,13 @@ def run_policy_backtest(
     s = np.asarray(states, dtype=np.float32)
     if s.shape[0] != len(p) or not np.isfinite(s).all():
         raise ValueError("states must be finite, one row per price")
-    n = len(p)
-    out = {
-        name: np.empty((n_policies, n))
-        for name in ("value", "cash", "holdings", "traded_notional", "fees")
-    }
-    actions = np.empty((n_policies, n))
-    cash = np.full(n_policies, float(initial_cash))
-    held = np.zeros(n_policies)
-    own = None if impact is None else _OwnImpact(impact, n_policies, new_session)
-    notional = np.zeros(n_policies)
-    for t in range(n):
-        if t:  # the orders decided at bar t - 1 fill at this bar's close
-            cash, held, notional = trade_step(
-                cash,
-                held,
-                actions[:, t - 1],
-                p[t - 1],
-                fee=fee,
-                mode=mode,
-                fill=p[t],
-                impact=own,
-                bar=t,
-            )
-        _record(out, t, cash, held, p[t], notional, fee)
+
+    def decide(t: int, cash: np.ndarray, held: np.ndarray) -> np.ndarray:
         account = np.stack([cash / initial_cash, held * p[t] / initial_cash], 1)
         obs = np.concatenate([np.repeat(s[t][None], n_policies, 0), account], 1)
-        a = np.clip(np.asarray(policy(obs.astype(np.float32)), dtype=np.float64), -1.0, 1.0)
-        actions[:, t] = a
-    return BacktestResult(**out, initial_cash=float(initial_cash)), actions
+        return np.clip(np.asarray(policy(obs.astype(np.float32)), dtype=np.float64), -1.0, 1.0)
+
+    return _simulate(
+        p, n_policies, decide, initial_cash=initial_cash, fee=fee, mode=mode, impact=impact,
+        new_session=new_session,
+    )  # fmt: skip
