@@ -1,6 +1,7 @@
 """The shared torch parts: the MLP builder, the thread guard, the block split, early stopping."""
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -57,6 +58,8 @@ def test_early_stopping_keeps_the_best_weights_and_stops_after_patience():
     assert stop.best_epoch == 4 and stop.best == 0.3
     stop.restore()
     assert all(torch.all(p == 4.0) for p in net.parameters())
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(net, patience=0)
 
 
 def test_early_stopping_per_member_of_an_ensemble():
