@@ -272,16 +272,16 @@ def run_backtest(
         raise ValueError(f"unit must be positive, got {unit}")
     p, a = _check_inputs(prices, actions)
     result, _ = _simulate(
-        p, len(a), lambda t, cash, held: a[:, t], initial_cash=initial_cash, fee=fee, mode=mode,
-        unit=unit, impact=impact, new_session=new_session,
+        p, a, initial_cash=initial_cash, fee=fee, mode=mode, unit=unit, impact=impact,
+        new_session=new_session,
     )  # fmt: skip
     return result
 
 
 def _simulate(
     p: np.ndarray,
-    k: int,
-    decide: Callable[[int, np.ndarray, np.ndarray], np.ndarray],
+    actions: np.ndarray,
+    decide: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
     *,
     initial_cash: float,
     fee: float,
@@ -291,13 +291,13 @@ def _simulate(
     new_session: np.ndarray | None = None,
 ) -> tuple[BacktestResult, np.ndarray]:
     """The one execution loop of K accounts over the prices ``p``: at bar t the orders decided
-    at t - 1 fill at this close, the accounts are recorded, then ``decide(t, cash, held)``
-    gives the actions [K] of bar t. Returns the result and the actions [K, T]."""
-    n = len(p)
+    at t - 1 fill at this close and the accounts are recorded. ``actions`` [K, T] holds the
+    decisions: given in advance, or filled in bar by bar by ``decide(t, cash, held)`` (a policy
+    that sees its account). Returns the result and the actions."""
+    k, n = actions.shape
     out = {
         name: np.empty((k, n)) for name in ("value", "cash", "holdings", "traded_notional", "fees")
     }
-    actions = np.empty((k, n))
     cash = np.full(k, float(initial_cash))
     held = np.zeros(k)
     own = None if impact is None else _OwnImpact(impact, k, new_session)
@@ -309,7 +309,8 @@ def _simulate(
                 fill=p[t], impact=own, bar=t,
             )  # fmt: skip
         _record(out, t, cash, held, p[t], notional, fee)
-        actions[:, t] = decide(t, cash, held)
+        if decide is not None:
+            actions[:, t] = decide(t, cash, held)
     return BacktestResult(**out, initial_cash=float(initial_cash)), actions
 
 
@@ -345,6 +346,6 @@ def run_policy_backtest(
         return np.clip(np.asarray(policy(obs.astype(np.float32)), dtype=np.float64), -1.0, 1.0)
 
     return _simulate(
-        p, n_policies, decide, initial_cash=initial_cash, fee=fee, mode=mode, impact=impact,
-        new_session=new_session,
+        p, np.empty((n_policies, len(p))), decide, initial_cash=initial_cash, fee=fee, mode=mode,
+        impact=impact, new_session=new_session,
     )  # fmt: skip

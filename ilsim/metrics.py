@@ -41,7 +41,9 @@ __all__ = [
     "DEGENERATE_THRESHOLD",
     "METRIC_NAMES",
     "POSITION_RTOL",
+    "backtest_rows",
     "compute_metrics",
+    "exposure",
     "is_degenerate",
     "metrics_table",
     "position_change_fraction",
@@ -232,7 +234,9 @@ def backtest_rows(
         values, traded_notional, initial_value=initial_value, bars_per_year=bars_per_year
     )
     if extra is not None:
-        table = pd.concat([table, extra], axis=1)
+        if len(extra) != len(table):
+            raise ValueError(f"extra has {len(extra)} rows for {len(table)} value paths")
+        table = pd.concat([table, extra.set_axis(table.index)], axis=1)
     change = position_change_fraction(np.atleast_2d(holdings))
     degenerate = is_degenerate(change)
     return [

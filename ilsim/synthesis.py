@@ -392,23 +392,37 @@ def save_synthesis(
         {
             "n_agents": model.n_agents,
             "n_weights": model.n_weights,
-            "hidden": list(model.hidden),
+            "hidden": model.hidden,
             "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
             "residuals": torch.from_numpy(np.asarray(residuals, dtype=np.float64)),
-            "meta": _map_arrays(meta or {}, torch.from_numpy, np.ndarray),
+            "meta": _to_plain(meta or {}),
         },
         path,
     )
 
 
-def _map_arrays(x: Any, fn: Any, kind: type) -> Any:
-    """``x`` with every ``kind`` inside its dicts and lists replaced by ``fn`` of it."""
-    if isinstance(x, kind):
-        return fn(x)
+def _to_plain(x: Any) -> Any:
+    """``x`` with numpy arrays as tensors and numpy scalars as Python numbers, in its dicts and
+    lists: what a ``weights_only`` load accepts."""
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(x))
+    if isinstance(x, np.generic):
+        return x.item()
     if isinstance(x, dict):
-        return {k: _map_arrays(v, fn, kind) for k, v in x.items()}
+        return {k: _to_plain(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return type(x)(_map_arrays(v, fn, kind) for v in x)
+        return type(x)(_to_plain(v) for v in x)
+    return x
+
+
+def _from_plain(x: Any) -> Any:
+    """Undo :func:`_to_plain` for arrays: every tensor back to a numpy array."""
+    if isinstance(x, torch.Tensor):
+        return x.cpu().numpy()
+    if isinstance(x, dict):
+        return {k: _from_plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return type(x)(_from_plain(v) for v in x)
     return x
 
 
@@ -421,12 +435,12 @@ def load_synthesis(path: str | Path, device: str = "cpu") -> tuple[SynthesisNet,
             f"{path}: a synthesis network saved with pickled numpy arrays (before issue 12); "
             "refit it (notebook 05: snakemake --forcerun simulator)"
         ) from err
-    model = SynthesisNet(ck["n_agents"], ck["n_weights"], tuple(ck["hidden"])).to(device)
+    model = SynthesisNet(ck["n_agents"], ck["n_weights"], ck["hidden"]).to(device)
     if not any(k.startswith("vol.") for k in ck["state_dict"]):
         raise ValueError(
             f"{path}: a synthesis network from before the volatility head (issue 15); refit it "
             "(notebook 05: snakemake --forcerun simulator)"
         )
     model.load_state_dict(ck["state_dict"])
-    meta = _map_arrays(ck["meta"], lambda t: t.cpu().numpy(), torch.Tensor)
+    meta = _from_plain(ck["meta"])
     return model.eval(), ck["residuals"].cpu().numpy(), meta

@@ -223,3 +223,26 @@ def test_policy_backtest_matches_static_and_stays_solvent():
     batched = ddpg.stack_actors(actors).policy()(obs)
     alone = [a.policy()(obs[k : k + 1])[0] for k, a in enumerate(actors)]
     assert np.allclose(batched, alone, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["fraction", "target"])
+@pytest.mark.parametrize("with_impact", [False, True])
+def test_a_policy_replaying_fixed_actions_equals_the_static_backtest_exactly(mode, with_impact):
+    """The static and the state-dependent backtests share one execution loop: a policy that
+    replays the static actions (it reads the bar from its state) gives the same bytes."""
+    from test_impact import LAW
+
+    from ilsim.backtest import run_policy_backtest
+
+    rng = np.random.default_rng(3)
+    prices = 100 * np.exp(np.cumsum(rng.normal(0, 1e-3, 300)))
+    actions = rng.uniform(-1, 1, (2, 300))
+    states = np.arange(300, dtype=np.float32)[:, None]  # the bar's index
+    kw = {"fee": 1e-3, "mode": mode, "impact": LAW if with_impact else None}
+    static = run_backtest(prices, actions, **kw)
+    replay, acts = run_policy_backtest(
+        prices, states, lambda obs: actions[:, int(obs[0, 0])], 2, **kw
+    )
+    assert np.array_equal(acts, actions)
+    for name in ("value", "cash", "holdings", "traded_notional", "fees"):
+        assert np.array_equal(getattr(static, name), getattr(replay, name)), name

@@ -190,3 +190,12 @@ def test_backtest_rows_carry_metrics_extra_columns_and_degeneracy():
     assert rows[1]["impact_total_return_pct"] == 2.0
     assert rows[0]["degenerate"] is False and rows[1]["degenerate"] is True
     assert rows[1]["position_change_frac"] == pytest.approx(1 / t)
+
+
+def test_backtest_rows_reject_extra_columns_of_another_length():
+    value = np.full((2, 10), 100.0)
+    with pytest.raises(ValueError, match="1 rows for 2"):
+        backtest_rows(
+            value, np.zeros_like(value), np.ones_like(value), initial_value=100.0,
+            bars_per_year=252.0, extra=pd.DataFrame({"x": [1.0]}),
+        )  # fmt: skip

@@ -327,7 +327,7 @@ def test_choose_impact_mode_follows_the_measurement(tmp_path):
 def test_step5_notes_follow_their_numbers():
     """The synthesis note's reading depends on the held-out skill's sign; the checks note names
     only the impact modes (not the reference rows) and says when a slope is undefined."""
-    from ilsim.steps import s05_simulator
+    from ilsim.steps import s05_notes
 
     def quality(skill: float) -> pd.DataFrame:
         return pd.DataFrame(
@@ -335,8 +335,8 @@ def test_step5_notes_follow_their_numbers():
              "skill": [0.01, skill], "corr": [0.1, 0.1], "direction": [0.5, 0.5]}
         )  # fmt: skip
 
-    assert "no better than predicting no move" in s05_simulator._synthesis_note(quality(-1e-3))
-    assert "explain 2.00%" in s05_simulator._synthesis_note(quality(0.02))
+    assert "no better than predicting no move" in s05_notes.synthesis_note(quality(-1e-3))
+    assert "explain 2.00%" in s05_notes.synthesis_note(quality(0.02))
     nan = float("nan")
     row = {"slope_ci_low": 0.4, "slope_ci_high": 0.6, "size_for_peak": 0.01, "peak_bp": 3.0,
            "left_at_end": 0.5, "end_lag": 10, "monotone": True}  # fmt: skip
@@ -348,7 +348,7 @@ def test_step5_notes_follow_their_numbers():
             {"impact": "real (episode starts)", "slope": nan, **{k: nan for k in row}},
         ]
     )
-    note = s05_simulator._checks_note(checks)
+    note = s05_notes.checks_note(checks)
     assert "`calibrated`: slope 0.50 [0.40, 0.60]" in note
     assert "`paper`: no log-log slope" in note
     assert "real (episode starts)" not in note and "nan" not in note

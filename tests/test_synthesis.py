@@ -137,14 +137,24 @@ def test_prediction_quality_by_hand():
 def test_save_load_round_trip(tmp_path, fitted):
     a, _, res = fitted
     path = tmp_path / "synthesis.pt"
-    synthesis.save_synthesis(res.model, res.residuals, path, {"segments": [23, 24, 25]})
+    scale = np.arange(6.0)[::-1]  # a strided view, as the simulator's residual tables can be
+    given = {"segments": [23, 24, 25], "sigma_bar": np.float64(2.5), "residual_scale": scale}
+    synthesis.save_synthesis(res.model, res.residuals, path, given)
+    torch.load(path, weights_only=True)  # plain data: no pickled object
     model, residuals, meta = synthesis.load_synthesis(path)
-    assert meta == {"segments": [23, 24, 25]}
+    assert meta["segments"] == [23, 24, 25] and meta["sigma_bar"] == 2.5
+    assert isinstance(meta["residual_scale"], np.ndarray)
+    assert np.array_equal(meta["residual_scale"], scale)
     assert np.array_equal(residuals, res.residuals)
     x = torch.as_tensor(a[:100])
     with torch.no_grad():
         assert torch.equal(model(x)[0], res.model(x)[0])
     assert model.target_std == res.model.target_std and model.hidden == (32, 16)
+    # a file of the old format (numpy pickled) gets the refit message, not a pickle error
+    old = tmp_path / "old.pt"
+    torch.save({"residuals": np.zeros(3)}, old)
+    with pytest.raises(ValueError, match="refit"):
+        synthesis.load_synthesis(old)
 
 
 def test_volatility_head_finds_a_planted_volatility_and_leaves_the_mean_head_alone():

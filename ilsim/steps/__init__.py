@@ -23,7 +23,7 @@ class StepResult:
     ``tables``: each written table by its file stem (and a few displayed-only ones by name);
     ``figures``: each saved figure by its file stem (closed, so it is shown where the notebook
     displays it, not where it was drawn); ``notes``: Markdown computed from the numbers;
-    ``values``: other results the notebook looks at."""
+    ``values``: the objects the step built (segments, models, backtests …), for interactive use."""
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)

@@ -335,10 +335,10 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
 
 def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
     """Does the learner learn? The DDPG configuration of the ``rl`` params (the first two seeds,
-    ``rl.planted_steps``, selection every 250 steps on held-out planted paths, not before 2000)
-    on planted markets with a known optimum: the one-bar reward, the old fill timing, the
-    paper's reward window, the fee with a strong edge and with the edge the real features carry,
-    and plain DDPG on the unscaled reward. One row per case and seed."""
+    ``rl.planted_steps``, selection on held-out planted paths as set below) on planted markets
+    with a known optimum: the one-bar reward, the old fill timing, the paper's reward window,
+    the fee with a strong edge and with the edge the real features carry (also at
+    ``backtest.low_fee``), and plain DDPG on the unscaled reward. One row per case and seed."""
     from functools import partial
 
     from ilsim import ddpg, planted
@@ -362,8 +362,10 @@ def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
         f"paper's window ({window} bars)": replace(base, reward_window_bars=window),
         f"fee {fee:.2%}, strong edge": replace(base, fee=fee, edge_bp=4.0, phi=0.995),
         f"fee {fee:.2%}, edge of the real features": replace(real, fee=fee),
-        "fee 1 bp, edge of the real features": replace(real, fee=1e-4),
     }
+    low = p.backtest.low_fee
+    if low is not None:
+        cases[f"fee {low * 1e4:g} bp, edge of the real features"] = replace(real, fee=low)
     study = planted.learner_study(partial(ddpg.train, cfg=cfg, progress=False), cases, seeds)
     plain = replace(cfg, reward_scale=1.0, preact_penalty=0.0)  # plain DDPG on the reward
     unscaled = planted.learner_study(
