@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -60,6 +61,50 @@ def run_notebook(src: str | Path, dst: str | Path, params_file: str | Path) -> N
         kernel_name=ensure_kernel(),
         progress_bar=False,
     )
+    scrub_notebook(dst)
+
+
+# A tqdm progress line ("…| 12/50 [00:03<00:09, 4.1it/s]"): its times change every run.
+_PROGRESS = re.compile(r"\|\s*\d+/\d+\s*\[[^\]]*\]")
+
+
+def scrub_notebook(path: str | Path) -> None:
+    """Make an executed notebook deterministic (issue 24: the tracked copies under
+    ``reports/<name>/notebooks/`` change only when a result does): no execution timestamps or
+    durations (papermill's and Jupyter's cell metadata), no random cell or widget ids, no
+    progress bars (their times), no absolute paths of this machine; the kernel named by its
+    plain name. Everything a reader looks at — code, text, tables, figures — stays."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
+    if "kernelspec" in nb.metadata:
+        nb.metadata.kernelspec.update(name=KERNEL_NAME, display_name=f"Python ({KERNEL_NAME})")
+    places = sorted({os.getcwd(), sys.prefix, str(Path.home())}, key=len, reverse=True)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"  # papermill gives it a random id
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for out in cell.outputs:
+            data = out.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data:
+                continue  # a progress widget: its model id is random, its state not saved
+            if out.output_type == "stream":
+                lines = [ln for ln in out.text.splitlines(True) if not _PROGRESS.search(ln)]
+                text = "".join(lines)
+                for place in places:
+                    text = text.replace(place, "…")
+                if not text.strip():
+                    continue
+                out.text = text
+            outputs.append(out)
+        cell.outputs = outputs
+    nbformat.write(nb, str(path))
 
 
 def sync_checked_outputs(executed_dir: Path, source_dir: Path = Path("notebooks")) -> list[Path]:
@@ -135,6 +180,18 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--sb3", action="append", default=[], help="a stable-baselines3 ALGO:PATH")
     b.add_argument("--no-long-only", action="store_true", help="leave out long-only")
     b.add_argument("--out", default=None, help="output name (default <name>-backtest)")
+    v = sub.add_parser(
+        "verify",
+        help="compare a run's tables with the tracked reference (exit 1 on any difference)",
+        description="Compare reports/NAME/tables/*.csv, reproduction.md and data_import.md with "
+        "the reference git tracks (HEAD, or --rev), byte for byte; for a table that differs, "
+        "the rows and columns that moved and the largest absolute and relative change.",
+    )
+    v.add_argument("name", help="the run (params 'name'): default or paper")
+    v.add_argument("--rev", default="HEAD", help="the git revision holding the reference")
+    v.add_argument("--reference", default=None, help="a folder holding the reference instead")
+    v.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default: exact)")
+    v.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default: exact)")
     s = sub.add_parser("nb-sync", help="store checked outputs of executed notebooks in notebooks/")
     s.add_argument("name", nargs="?", default="default")
     args = parser.parse_args(argv)
@@ -205,10 +262,26 @@ def _run(args: argparse.Namespace) -> int:
         print(f"kernel '{ensure_kernel()}' ready")
     elif args.cmd == "notebook":
         run_notebook(args.src, args.dst, args.params)
+    elif args.cmd == "verify":
+        return _verify(args)
     elif args.cmd == "nb-sync":
         for path in sync_checked_outputs(Path("reports") / args.name / "notebooks"):
             print(f"synced {path}")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ilsim import verify
+
+    try:
+        results = verify.verify(
+            args.name, reference=args.reference, rev=args.rev, rtol=args.rtol, atol=args.atol
+        )
+    except verify.VerifyError as err:
+        print(f"ilsim verify: {err}", file=sys.stderr)
+        return 2
+    print(verify.summary(results, args.name, args.rtol, args.atol))
+    return 0 if all(r.identical for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -71,10 +71,13 @@ from ilsim.data.bars import (
     validate_bars,
 )
 from ilsim.data.importer import (
+    DIFFERS,
     REPAIR_RULES,
     ImportReport,
     file_sha256,
     import_bars,
+    matches_reference,
+    provenance_markdown,
 )
 from ilsim.data.rows import (
     BAR_COLUMNS,
@@ -87,6 +90,7 @@ from ilsim.data.times import (
 )
 
 __all__ = [
+    "DIFFERS",
     "BAR_COLUMNS",
     "DAILY_INDEX_NAME",
     "DataImportError",
@@ -98,6 +102,8 @@ __all__ = [
     "bars_per_day",
     "daily_from_intraday",
     "file_sha256",
+    "matches_reference",
+    "provenance_markdown",
     "import_bars",
     "load_bars",
     "load_daily_csv",

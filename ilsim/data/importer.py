@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -75,8 +76,9 @@ class ImportReport:
     repairs: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REPAIR_RULES, 0))
     short_day_dates: list[str] = field(default_factory=list)
 
-    def to_markdown(self) -> str:
-        """Readable Markdown: the facts, then a table of every repair rule and its count."""
+    def to_markdown(self, reference: Any = None) -> str:
+        """Readable Markdown: the facts, the provenance (whether this file is the ``reference``
+        data set, a ``params.ReferenceData``, when given), then every repair rule's count."""
         minutes = self.interval / pd.Timedelta(minutes=1)
         facts = [
             ("Source", f"`{self.source}`"),
@@ -97,7 +99,32 @@ class ImportReport:
         lines += [f"| `{k}` | {n:,} | {REPAIR_RULES.get(k, '')} |" for k, n in self.repairs.items()]
         if self.short_day_dates:
             lines += ["", "Short days: " + ", ".join(self.short_day_dates)]
+        if reference is not None:
+            lines += ["", provenance_markdown(self.sha256, reference)]
         return "\n".join(lines) + "\n"
+
+
+DIFFERS = "your file differs from the one the reference was built from: numbers will differ"
+
+
+def matches_reference(sha256: str, reference: Any) -> bool:
+    """Whether a file with this SHA-256 is the reference data set."""
+    return sha256 == reference.sha256
+
+
+def provenance_markdown(sha256: str, reference: Any) -> str:
+    """The reference data set (vendor, span, rows, SHA-256) and whether this file is it."""
+    verdict = (
+        "**matches** the reference (same SHA-256): the tables should equal the tracked ones"
+        if matches_reference(sha256, reference)
+        else f"**differs** — {DIFFERS} (compare with `ilsim verify`)"
+    )
+    return (
+        "## Provenance\n\n"
+        f"The tracked reference outputs were built from `{reference.name}` ({reference.vendor}; "
+        f"{reference.span}; {reference.rows:,} rows; SHA-256 `{reference.sha256}`). "
+        f"This file {verdict}."
+    )
 
 
 def _session_ns(session: tuple[str, str]) -> tuple[int, int]:
@@ -275,7 +302,7 @@ def import_bars(
     days, counts, modal = _day_counts(day)
     short = counts < modal
     report = ImportReport(
-        source=str(path),
+        source=Path(path).name,  # the name only: a report never holds a machine's folders
         sha256=file_sha256(path),
         rows_read=n,
         rows_kept=len(bars),

@@ -43,6 +43,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ReferenceData(_Strict):
+    """The data file a run's tracked reference outputs were built from (issue 24): the import
+    report states it and says whether the file given is that file (by SHA-256)."""
+
+    name: str
+    vendor: str
+    span: str
+    rows: Annotated[int, Field(ge=1)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class DataParams(_Strict):
     """Where the bars come from."""
 
@@ -55,6 +66,8 @@ class DataParams(_Strict):
     # Share of rows allowed outside data.session before the import stops (a wrong time zone,
     # most likely; widen the session or raise this for extended-hours files).
     max_outside_session: Annotated[float, Field(ge=0, le=1)] = 0.05
+    # The file the tracked reference (reports/<name>/, figures/<name>/) was built from.
+    reference: ReferenceData | None = None
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> DataParams:

@@ -4,6 +4,7 @@ each segment its role; search the role assignments against the paper's long-only
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,10 @@ def prepare_bars(p: Params, root: str | Path = ".") -> ImportedBars:
             session=p.data.session,
             max_outside_session=p.data.max_outside_session,
         )
-        report_md = rep.to_markdown()
+        report_md = rep.to_markdown(reference=p.data.reference)
+        ref = p.data.reference
+        if ref is not None and not data.matches_reference(rep.sha256, ref):
+            print(f"ilsim: {rep.source}: {data.DIFFERS}", file=sys.stderr)
         extrema = [{"date": e.date, "kind": e.kind} for e in p.segments.extrema]
     else:
         bars, extrema = synthetic.generate_bars(p.synthetic, seed=p.seed)
