@@ -524,3 +524,15 @@ rule all:
         rules.regime_analysis.output,
         SWEEP_OUTPUTS,
         rules.il_methods.output,
+
+
+# `snakemake -j2 verify` (with --configfile for the paper): the whole run, then its tables and
+# reports compared with the tracked reference (`ilsim verify NAME`; fails on any difference).
+# No output: it runs each time it is asked for, and never as part of the default target.
+rule verify:
+    input:
+        rules.all.input,
+    params:
+        py=PY,
+    shell:
+        f"{{params.py}} -m ilsim.cli verify {NAME}"

@@ -45,3 +45,51 @@ def test_a_kernel_of_another_environment_is_never_used(tmp_path, monkeypatch):
         assert ensure_kernel("ilsim-test-stale") == name  # found again, not reinstalled
     finally:
         shutil.rmtree(Path(sys.prefix) / "share/jupyter/kernels" / name, ignore_errors=True)
+
+
+def test_scrub_notebook_leaves_nothing_that_changes_between_runs(tmp_path):
+    """Issue 24: an executed notebook holds no timestamps, durations, random ids, progress bars
+    or local folders, and scrubbing twice changes nothing."""
+    import os
+
+    import nbformat
+
+    from ilsim.cli import scrub_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"start_time": "2026-12-07T09:47:43", "duration": 5.2}
+    nb.metadata["widgets"] = {"state": {}}
+    nb.metadata["kernelspec"] = {
+        "name": "ilsim-1a2b3c4d",
+        "display_name": "x",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell("params_file = 'x'")
+    params.metadata["tags"] = ["injected-parameters"]
+    code = nbformat.v4.new_code_cell("run()")
+    code.metadata["execution"] = {"iopub.execute_input": "2026-12-07T09:47:44Z"}
+    code.metadata["papermill"] = {"duration": 0.4}
+    code.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="12 segments\n"),
+        nbformat.v4.new_output(
+            "stream",
+            name="stderr",
+            text=f"train: 100%|██| 50/50 [00:06<00:00, 7.5it/s]\n{os.getcwd()}/x.py:3: Warn\n",
+        ),
+        nbformat.v4.new_output(
+            "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "ab"}}
+        ),
+    ]
+    nb.cells = [params, code]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    scrub_notebook(path)
+    once = path.read_bytes()
+    scrub_notebook(path)
+    assert path.read_bytes() == once
+    text = once.decode()
+    for gone in ("2026-12-07", "duration", "widget", "it/s", os.getcwd(), "ilsim-1a2b3c4d"):
+        assert gone not in text
+    got = nbformat.read(str(path), 4)
+    assert got.cells[0].id == "injected-parameters"
+    assert [o.text for o in got.cells[1].outputs] == ["12 segments\n", "…/x.py:3: Warn\n"]

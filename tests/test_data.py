@@ -212,11 +212,27 @@ def test_repairs_are_applied_and_counted(tmp_path):
 def test_report_facts(bars, tmp_path):
     path = write(vendor(bars), tmp_path / "b.csv")
     _, report = import_bars(path)
-    assert report.source == str(path)
+    assert report.source == "b.csv"  # the name only: no folder of this machine in a report
     assert len(report.sha256) == 64
     assert report.first == bars.index[0] and report.last == bars.index[-1]
     assert report.time_column == "timestamp" and "epoch seconds" in report.time_format
     assert set(report.repairs) == set(REPAIR_RULES)
+
+
+def test_report_says_whether_the_file_is_the_reference(bars, tmp_path):
+    from ilsim.data import DIFFERS
+    from ilsim.params.sections import ReferenceData
+
+    path = write(vendor(bars), tmp_path / "b.csv")
+    _, report = import_bars(path)
+    same = ReferenceData(name="b.csv", vendor="v", span="s", rows=12, sha256=report.sha256)
+    md = report.to_markdown(reference=same)
+    assert "## Provenance" in md and "**matches**" in md and report.sha256 in md
+    assert DIFFERS not in md
+    other = same.model_copy(update={"sha256": "0" * 64})
+    md = report.to_markdown(reference=other)
+    assert "**differs**" in md and DIFFERS in md and "0" * 64 in md
+    assert "## Provenance" not in report.to_markdown()  # no reference given: no claim made
 
 
 # ----------------------------------------------------------------------------- errors: file level
