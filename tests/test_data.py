@@ -517,6 +517,57 @@ def test_one_minute_file_with_a_month_of_five_minute_bars_stops(tmp_path):
     assert "2021-03-01 (5 min, rows 7801-7878)" in msg and "... and 18 more" in msg
 
 
+def _day_of_two_intervals(date: str, first: int, second: int, switch: str) -> pd.DataFrame:
+    """One 09:30-16:00 day: bars ``first`` minutes apart until ``switch``, ``second`` after."""
+    t0, t1, t2 = (pd.Timestamp(f"{date} {t}", tz=NY) for t in ("09:30", switch, "16:00"))
+    stamps = list(pd.date_range(t0, t1, freq=f"{first}min", inclusive="left"))
+    stamps += list(pd.date_range(t1, t2, freq=f"{second}min", inclusive="left"))
+    bars = make_bars(days=(date,), n=len(stamps))
+    bars.index = pd.DatetimeIndex(stamps, name="timestamp").as_unit("ns")
+    return bars
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "switch", "row", "says"),
+    [
+        (
+            1,
+            5,
+            "10:00",
+            2 * 390 + 31,
+            "2021-03-10 at 10:00 (1 min -> 5 min; rows 811-882 5 min apart)",
+        ),
+        (
+            5,
+            1,
+            "10:30",
+            2 * 390 + 1,
+            "2021-03-10 at 10:30 (5 min -> 1 min; rows 781-793 5 min apart)",
+        ),
+    ],
+)
+def test_an_interval_change_inside_a_day_stops(tmp_path, first, second, switch, row, says):
+    """Issue 29: 1-minute bars for the first half hour and 5-minute bars after (or the other
+    way round) used to import as a 1-minute day with "missing bars in session"; like a whole
+    day of another interval, it stops naming the day, the time and both intervals."""
+    ones = full_days([("2021-03-08", 1), ("2021-03-09", 1)])
+    later = full_days([("2021-03-11", 1)])
+    bars = pd.concat([ones, _day_of_two_intervals("2021-03-10", first, second, switch), later])
+    path = write(vendor(bars), tmp_path / "change.csv")
+    problem = r"mixed bar intervals: the bar interval changes inside 1 trading day, the rest of"
+    with pytest.raises(DataImportError, match=expect(path, row, problem)) as info:
+        import_bars(path)
+    assert says in str(info.value) and "resample" in str(info.value)
+
+
+def test_a_day_of_one_interval_with_regular_holes_at_its_end_is_not_a_change(tmp_path):
+    """Fewer than a dozen coarser bars at the day's end are gaps, not another interval."""
+    day = _day_of_two_intervals("2021-03-10", 1, 5, "15:10")  # 10 bars 5 min apart: too few
+    bars = pd.concat([full_days([("2021-03-09", 1)]), day])
+    got, report = import_bars(write(vendor(bars), tmp_path / "holes.csv"))
+    assert len(got) == len(bars) and report.repairs["missing_bars_in_session"] == 9 * 4
+
+
 def test_one_minute_days_with_gaps_and_a_short_day_still_import(tmp_path):
     bars = full_days([("2021-11-24", 1), ("2021-11-26", 1), ("2021-11-29", 1)])
     day2 = bars.index.normalize() == pd.Timestamp("2021-11-26", tz=NY)

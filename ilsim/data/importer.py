@@ -25,6 +25,8 @@ from ilsim.data.rows import (
     _read_table,
 )
 from ilsim.data.sessions import (
+    _changed_days,
+    _changed_days_error,
     _mixed_days,
     _odd_days,
     _session_error,
@@ -270,6 +272,10 @@ def import_bars(
     odd = _odd_days(wall, day, interval)
     if odd.size:
         raise _mixed_days(odd, interval, day, rows[keep], path)
+    # ... and days whose interval changes inside the day (1-minute bars, then 5-minute bars).
+    changed = _changed_days(wall, day, interval)
+    if changed.size:
+        raise _changed_days_error(changed, interval, wall, day, rows[keep], path)
 
     same_day = day[1:] == day[:-1]
     steps = np.diff(wall)[same_day] // interval

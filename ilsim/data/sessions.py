@@ -167,6 +167,66 @@ def _odd_days(wall: np.ndarray, day: np.ndarray, interval: int) -> np.ndarray:
     return np.column_stack([start, start + count[at][odd] - 1, mode[odd]]).astype(np.int64)
 
 
+def _changed_days(wall: np.ndarray, day: np.ndarray, interval: int) -> np.ndarray:
+    """The days whose bar interval changes inside the day (issue 29: 1-minute bars for the
+    first half hour, 5-minute bars after): one row (first position of the coarser part, its
+    last position, its spacing in ns) per such part. A part qualifies when it runs from some
+    bar to the day's last bar (or from the day's first bar to some bar), has at least
+    ``_MIN_DAY_BARS`` bars, and all its spacings are one multiple (≥ 2) of ``interval`` — a
+    grid of its own, which gaps in the file's grid almost never make; the rest of the day
+    keeps the file's interval (whole days of another interval are ``_odd_days``')."""
+    n = wall.size
+    if n < 2:
+        return np.zeros((0, 3), dtype=np.int64)
+    gaps = np.diff(wall)
+    gaps[day[1:] != day[:-1]] = -1  # no spacing across days
+    new_run = np.r_[True, gaps[1:] != gaps[:-1]]
+    start = np.flatnonzero(new_run)  # gap index i joins bars i and i + 1
+    length = np.diff(np.r_[start, gaps.size])
+    value = gaps[start]
+    last_bar = start + length  # the run's last bar
+    first_of_day = (start == 0) | (day[np.maximum(start - 1, 0)] != day[start])
+    last_of_day = (last_bar == n - 1) | (day[np.minimum(last_bar + 1, n - 1)] != day[last_bar])
+    whole_day = first_of_day & last_of_day
+    ok = (
+        (value > interval)
+        & (value % interval == 0)
+        & (length >= _MIN_DAY_BARS - 1)
+        & (first_of_day | last_of_day)
+        & ~whole_day
+    )
+    return np.column_stack([start[ok], last_bar[ok], value[ok]]).astype(np.int64)
+
+
+def _changed_days_error(
+    changed: np.ndarray,
+    interval: int,
+    wall: np.ndarray,
+    day: np.ndarray,
+    rows: np.ndarray,
+    path: Path,
+) -> DataImportError:
+    """The error for days whose bar interval changes inside the day: the day, the time of the
+    change, both intervals and the rows of the coarser part."""
+    listed = []
+    for a, b, m in changed[:_LIST_MAX]:
+        date = pd.Timestamp(int(day[a]) * _DAY_NS).date()
+        later = a > 0 and day[a - 1] == day[a]  # the coarser bars come after the finer ones
+        at = wall[a] if later else wall[b]
+        clock = pd.Timestamp(int(at % _DAY_NS)).strftime("%H:%M")
+        fine, coarse = _span(interval), _span(int(m))
+        change = f"{fine} -> {coarse}" if later else f"{coarse} -> {fine}"
+        listed.append(f"{date} at {clock} ({change}; rows {rows[a]}-{rows[b]} {coarse} apart)")
+    return DataImportError(
+        path,
+        f"mixed bar intervals: the bar interval changes inside {len(changed)} trading "
+        f"day{'s' if len(changed) > 1 else ''}, the rest of the file {_span(interval)} (the "
+        f"most common spacing): {_more(listed, len(changed))}. One file must hold one bar "
+        "interval: resample the finer bars to the coarser interval before importing",
+        int(rows[changed[0, 0]]),
+    )
+
+
 def _mixed_days(
     odd: np.ndarray, interval: int, day: np.ndarray, rows: np.ndarray, path: Path
 ) -> DataImportError:
