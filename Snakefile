@@ -8,7 +8,6 @@
 # its own section of the params change. Every step writes its output to a log under `log:`
 # (Snakemake keeps logs when a step fails, and deletes its outputs); a failed step prints its
 # own error message on the console (`python -m ilsim.errors LOG`).
-import glob
 import json
 import os
 import sys
@@ -20,6 +19,7 @@ from ilsim.params import ParamsError, config_overrides, load_params, merge_overr
 from ilsim.params import params_from_dict, with_name_override
 from ilsim.artifacts import LEARNED, sweep_label
 from ilsim.artifacts import step as registered
+from ilsim.deps import step_sources
 
 
 report: "docs/report.rst"
@@ -76,8 +76,9 @@ def section(*keys):
 # Issue 13: every step depends on the data it reads and on the code it runs. The data files by
 # their content: results/<name>/data.sha256 holds their SHA-256 and is rewritten only when one
 # changes (edit one byte and the import and everything downstream reruns; the same file under
-# another name, or touched, reruns nothing); the ilsim sources by their timestamps (a code
-# change reruns the steps).
+# another name, or touched, reruns nothing); the ilsim sources by their timestamps — of each
+# rule, only the modules its step runs (issue 26: `ilsim.deps.step_sources`, from the import
+# graph), so a plotting edit reruns the steps that draw and nothing trains again.
 def data_stamp():
     if P.data.source != "file":
         return []
@@ -94,7 +95,6 @@ def data_stamp():
 
 
 DATA_FILES = data_stamp()
-ILSIM_SOURCES = sorted(glob.glob("ilsim/**/*.py", recursive=True))
 
 # Software: every job runs in this environment, or with `--sdm conda` in envs/ilsim.yaml
 # (the same requirements as pyproject.toml's core and [workflow]; the checkout's ilsim is put
@@ -158,9 +158,10 @@ def table(name, step):
 # what the step writes and every file it reads, the paper's tables included; a test checks the
 # registry against what the steps' code and notebooks read.
 def reads(rule):
-    """The files a step reads (plus the ilsim sources and its notebook)."""
+    """The files a step reads (plus the ilsim sources it runs and its notebook)."""
     s = registered(rule)
-    files = [ILSIM_SOURCES] + ([f"notebooks/{s.notebook}.ipynb"] if s.notebook else [])
+    notebook = f"notebooks/{s.notebook}.ipynb" if s.notebook else None
+    files = [step_sources(s.module, notebook)] + ([notebook] if notebook else [])
     for name in s.reads:
         kind, _, stem = name.rpartition(":")
         if name == "policies":
@@ -513,7 +514,6 @@ rule il_methods:
 rule all:
     default_target: True
     input:
-        ILSIM_SOURCES,
         rules.segment.output,
         rules.features.output,
         rules.imitation.output,
@@ -534,5 +534,10 @@ rule verify:
         rules.all.input,
     params:
         py=PY,
+    log:
+        f"{RES}/logs/verify.log",
+    conda:
+        CONDA_ENV
+    localrule: True
     shell:
-        f"{{params.py}} -m ilsim.cli verify {NAME}"
+        f"{{params.py}} -m ilsim.cli verify {NAME} 2>&1 | tee {{log}}"

@@ -146,7 +146,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "train_policy",
-        "s06_train_rl",
+        "training",
         writes=("policies",),
         reads=(*_SIM, "labels.parquet", "synthesis.pt", "impact_mode.json", "impact_law.json"),
     ),

@@ -219,9 +219,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.cmd == "check":
         print(f"{args.params}: ok (name {p.name})")
     elif args.cmd == "train-policy":
-        from ilsim.steps import s06_train_rl
+        from ilsim.steps import training
 
-        summary = s06_train_rl.train_policy(p, args.agent)
+        summary = training.train_policy(p, args.agent)
         print(summary.to_string(index=False))
     elif args.cmd == "train-sweep":
         from ilsim.steps import sweep

@@ -28,9 +28,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ilsim import artifacts, backtest, data, features, metrics, plots, regimes, world
+from ilsim import artifacts, backtest, data, features, metrics, regimes, world
 from ilsim.params import Params, ParamsError, params_from_dict, with_name_override
 from ilsim.params.load import _ENV
+from ilsim.plots.common import STRATEGY_COLORS, save_figure
 from ilsim.policies import policy_actions
 from ilsim.report import write_table
 
@@ -393,10 +394,8 @@ def backtest_saved(
     written = write_table(out_rows, tables, "backtest_metrics", floatfmt=".4g")
     written += write_table(summary, tables, "backtest_summary", floatfmt=".4g")
     figdir = p.model_copy(update={"name": out}).figures_dir(root)
-    written += plots.save_figure(
-        _plot_equity(paths, bt.initial_cash, "value"), figdir, "fig_equity"
-    )
-    written += plots.save_figure(
+    written += save_figure(_plot_equity(paths, bt.initial_cash, "value"), figdir, "fig_equity")
+    written += save_figure(
         _plot_equity(paths, bt.initial_cash, "position"), figdir, "fig_positions"
     )
     report = tables.parent / "backtest.md"
@@ -433,7 +432,7 @@ def _plot_equity(paths: dict, initial: float, what: str) -> plt.Figure:
         for (s, name, seed), d in paths.items():
             if s != seg:
                 continue
-            color = plots.STRATEGY_COLORS.get(name)
+            color = STRATEGY_COLORS.get(name)
             x = np.arange(len(d["value"]))
             if what == "value":
                 y = (d["value"] / initial - 1) * 100

@@ -18,7 +18,7 @@ from ilsim import artifacts, reproduction
 ROOT = Path(__file__).resolve().parents[1]
 # Steps Snakemake runs through the command line instead of a notebook: their entry points.
 CLI_ENTRY = {
-    "train_policy": ["ilsim.steps.s06_train_rl.train_policy"],
+    "train_policy": ["ilsim.steps.training.train_policy"],
     "train_sweep": ["ilsim.steps.sweep.train_sweep"],
     "size_sweep": ["ilsim.steps.sweep.write_size_sweep"],
 }

@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ilsim.backtest import BacktestResult, long_only_actions, run_backtest
+from ilsim.impact import ImpactLaw
 
-MODES = ("fraction", "units")
+MODES = ("fraction", "target", "units")
 
 
 @st.composite
@@ -134,6 +135,23 @@ def test_fraction_mode_by_hand() -> None:
     assert r.traded_notional[3] == 0.0  # bar 2 decided nothing; bar 3's buy never fills
 
 
+@pytest.mark.parametrize("fee", [0.01, 0.05])
+def test_target_mode_by_hand(fee: float) -> None:
+    """Protects the fee correction of ``mode="target"``'s sizing: after a filled target order
+    at a flat price the exposure (holdings value / account value, the fee paid) is the target
+    ``(A + 1) / 2`` up to float error, for a buy from cash and for a sell back down."""
+    r = run_backtest(
+        np.full(4, 10.0), np.array([0.2, -0.5, 0.0, 0.0]), initial_cash=1000.0, fee=fee,
+        mode="target",
+    ).squeeze()  # fmt: skip
+    exposure = r.holdings * 10.0 / r.value
+    assert r.traded_notional[1] > 0 and r.traded_notional[2] > 0
+    assert exposure[1] == pytest.approx(0.6, rel=1e-12)  # (0.2 + 1) / 2, bought from cash
+    assert exposure[2] == pytest.approx(0.25, rel=1e-12)  # (-0.5 + 1) / 2, sold down to it
+    # the fee was paid: the value is what is left after it
+    assert r.value[1] == pytest.approx(1000.0 - r.fees[1], rel=1e-12)
+
+
 def test_a_buy_the_next_close_makes_unaffordable_is_scaled_down() -> None:
     r = run_backtest(np.array([10.0, 12.5]), np.array([1.0, 0.0]), initial_cash=1000.0, fee=0.0)
     assert r.squeeze().cash[1] == 0.0
@@ -246,3 +264,71 @@ def test_a_policy_replaying_fixed_actions_equals_the_static_backtest_exactly(mod
     assert np.array_equal(acts, actions)
     for name in ("value", "cash", "holdings", "traded_notional", "fees"):
         assert np.array_equal(getattr(static, name), getattr(replay, name)), name
+
+
+# A law with round numbers for the impact-aware backtest by hand: an order of ``q`` shares on an
+# empty flow sum the log price moves by ``sigma_day * (coef * sqrt(q / V) + permanent * q / V)``.
+SIMPLE_LAW = ImpactLaw(
+    coef=1.0,
+    exponent=0.5,
+    half_life=1.0,  # the transient part halves each bar
+    permanent_coef=0.5,
+    alpha=0.0,
+    sigma_day=0.01,
+    volume_day=1e4,
+    bars_per_day=5,
+    n_bars=0,
+    r2=np.nan,
+)
+
+
+def _own_move(q: float, s_prev: float = 0.0) -> float:
+    """The log-price move of an order of ``q`` shares under ``SIMPLE_LAW`` (by hand: the
+    transient part's new flow, minus the decay of the earlier flow sum, plus the permanent
+    part), with ``s_prev`` the decaying flow sum before it."""
+    sig, v, lam = 0.01, 1e4, 0.5
+    return sig * (1.0 * np.sqrt(q / v) - (1 - lam) * s_prev + 0.5 * q / v)
+
+
+def test_impact_aware_backtest_marks_at_the_real_close() -> None:
+    """Protects the marking of the impact-aware backtest: fee 0, buy then hold; the account
+    is worth cash + holdings × the *real* close at every later bar, not the price its own
+    impact left (that would pay a large trader for pushing up its own mark)."""
+    p = np.array([100.0, 102.0, 101.0, 103.0, 99.0])
+    r = run_backtest(
+        p, np.array([0.5, 0, 0, 0, 0]), initial_cash=1e6, fee=0.0, impact=SIMPLE_LAW
+    ).squeeze()
+    q = 0.5 * 1e6 / 100.0  # sized at close[0] (no own impact yet)
+    fill = 102.0 * np.exp(_own_move(q))  # ~1 % above the real close
+    assert r.holdings[1:] == pytest.approx(np.full(4, q), rel=1e-12)
+    cash = 1e6 - q * fill
+    assert r.cash[1:] == pytest.approx(np.full(4, cash), rel=1e-12)
+    np.testing.assert_allclose(r.value[1:], cash + q * p[1:], rtol=1e-12, atol=0)
+    assert r.value[0] == 1e6
+
+
+def test_impact_aware_fill_is_the_next_close_times_its_own_impact() -> None:
+    """Protects the impact-aware fill and sizing: an order decided at bar t is sized at
+    ``close[t] * exp(own offset so far)`` and fills at ``close[t + 1] * exp(offset after
+    it)``, computed here by hand from the law for two buys in a row (the second one sees the
+    offset the first one left, partly decayed)."""
+    fee = 0.001
+    p = np.array([100.0, 102.0, 101.0, 103.0])
+    r = run_backtest(
+        p, np.array([0.5, 0.5, 0.0, 0.0]), initial_cash=1e6, fee=fee, impact=SIMPLE_LAW
+    ).squeeze()
+    # bar 0's decision: sized at 100 (no offset yet), fills at bar 1's real close + impact
+    q1 = 0.5 * 1e6 / (100.0 * (1 + fee))
+    level1 = _own_move(q1)
+    fill1 = 102.0 * np.exp(level1)
+    cash1 = 1e6 - q1 * fill1 * (1 + fee)
+    assert r.holdings[1] == pytest.approx(q1, rel=1e-12)
+    assert r.traded_notional[1] == pytest.approx(q1 * fill1, rel=1e-12)
+    assert r.cash[1] == pytest.approx(cash1, rel=1e-12)
+    # bar 1's decision: sized at bar 1's close with its own offset, fills at bar 2
+    q2 = 0.5 * cash1 / (102.0 * np.exp(level1) * (1 + fee))
+    level2 = level1 + _own_move(q2, s_prev=np.sqrt(q1 / 1e4))
+    fill2 = 101.0 * np.exp(level2)
+    assert r.holdings[2] == pytest.approx(q1 + q2, rel=1e-12)
+    assert r.traded_notional[2] == pytest.approx(q2 * fill2, rel=1e-12)
+    assert r.cash[2] == pytest.approx(cash1 - q2 * fill2 * (1 + fee), rel=1e-12)

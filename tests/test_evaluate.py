@@ -14,8 +14,8 @@ from ilsim.steps import (
     s02_features,
     s03_imitation,
     s05_simulator,
-    s06_train_rl,
     s07_backtest,
+    training,
 )
 
 CONFIG = {
@@ -59,7 +59,7 @@ def run(tmp_path_factory):
     s05_simulator.train_synthesis_net(p, market.bars, scaled, segs, root, progress=False)
     s05_simulator.fit_impact(p, market.bars, scaled, segs, root)
     for agent in artifacts.LEARNED:
-        s06_train_rl.train_policy(p, agent, root, progress=False)
+        training.train_policy(p, agent, root, progress=False)
     bt, _ = s07_backtest.run_backtests(p, root)
     # the bars as a user would bring them: a vendor CSV with a time column
     csv = root / "bars.csv"

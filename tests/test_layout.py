@@ -4,33 +4,18 @@ functions too: a lazy import that breaks a cycle is still a cycle), and no modul
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
+
+from ilsim import deps
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ilsim"
 
 
-def _module_name(path: Path) -> str:
-    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-
-
 def import_graph() -> dict[str, set[str]]:
-    """ilsim module -> the ilsim modules it imports (anywhere in its code)."""
-    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
-    graph: dict[str, set[str]] = {m: set() for m in modules}
-    for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text())):
-            targets: list[str] = []
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                # `from ilsim import x` imports module ilsim.x when there is one
-                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            for t in targets:
-                if t in modules and t != name and t != "ilsim":
-                    graph[name].add(t)
-    return graph
+    """ilsim module -> the ilsim modules it imports (anywhere in its code): the graph the
+    workflow's dependencies come from (``ilsim.deps``), without the package root."""
+    return {m: set(ns) - {"ilsim"} for m, ns in deps.import_graph().items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -79,7 +64,7 @@ MAX_LINES = 560
 def test_no_module_far_over_500_lines():
     long = {
         name: n
-        for name, path in sorted((_module_name(p), p) for p in PACKAGE.rglob("*.py"))
+        for name, path in sorted((deps.module_name(p), p) for p in PACKAGE.rglob("*.py"))
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert not long, f"modules over {MAX_LINES} lines (split them by idea): {long}"

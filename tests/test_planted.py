@@ -91,6 +91,7 @@ def fraction_of_oracle(cfg_env: planted.PlantedConfig, cfg: ddpg.DDPGConfig) -> 
     return planted.learner_study(train, {"case": cfg_env}, cfg.seeds)
 
 
+@pytest.mark.slow
 def test_ddpg_finds_the_planted_edge_without_fee():
     """≥ 90 % of the oracle's growth per bar, every seed (about 40 s on 2 cores)."""
     study = fraction_of_oracle(
@@ -99,6 +100,7 @@ def test_ddpg_finds_the_planted_edge_without_fee():
     assert (study["fraction_of_oracle"] >= 0.9).all(), study
 
 
+@pytest.mark.slow
 def test_the_unscaled_reward_slows_plain_ddpg():
     """Issue 9's collapse: on the reward as built (~1e-4 a bar) plain DDPG has learned little
     after a budget in which the reward in basis points already earns most of the optimum."""
@@ -150,6 +152,7 @@ def test_edge_of_features_recovers_a_planted_linear_edge():
     assert noise_only.edge_bp < 0.2  # no edge out of sample
 
 
+@pytest.mark.slow
 def test_the_learned_side_follows_the_market_not_the_seed():
     """Issue 15: with shared random streams the all-in/all-cash corner a run ended in followed
     its seed. Same seeds, same stream, two planted markets whose signal has opposite signs

@@ -21,6 +21,7 @@ from ilsim.steps import (
     s08_regime_analysis,
     s09_il_methods,
     sweep,
+    training,
 )
 
 
@@ -136,7 +137,7 @@ def test_steps_end_to_end(tmp_path):
 
     # the policies: every seed of an agent in one stacked run, selected on validation
     for agent in artifacts.LEARNED:
-        summary = s06_train_rl.train_policy(p, agent, tmp_path, progress=False)
+        summary = training.train_policy(p, agent, tmp_path, progress=False)
         assert summary["seed"].tolist() == [0, 1]
         for seed in (0, 1):
             assert artifacts.policy_path(p, agent, seed, tmp_path).exists()
@@ -150,7 +151,7 @@ def test_steps_end_to_end(tmp_path):
     again = tmp_path / "again"
     shutil.copytree(tmp_path / "results", again / "results")
     shutil.rmtree(again / "results/tiny/checkpoints")
-    s06_train_rl.train_policy(p, "rl_baseline", again, progress=False)
+    training.train_policy(p, "rl_baseline", again, progress=False)
     for seed in (0, 1):
         csv = artifacts.policy_path(p, "rl_baseline", seed, tmp_path).with_suffix(".csv")
         rerun = artifacts.policy_path(p, "rl_baseline", seed, again).with_suffix(".csv")

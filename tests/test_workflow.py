@@ -8,11 +8,13 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from ilsim.artifacts import step as registered
 from ilsim.data import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +64,12 @@ def test_every_step_reads_the_code_and_the_import_reads_the_data_by_content(tmp_
         jobs = job_inputs(dry_run(params, project))
         assert {"segment", "features", "train_policy", "backtest"} <= set(jobs)
         for rule, inputs in jobs.items():
-            assert "ilsim/params/sections.py" in inputs and "ilsim/market/env.py" in inputs, rule
+            if rule == "all":
+                continue
+            step = rule.removesuffix("_final").removesuffix("_baseline")  # the sweep's two
+            module = registered(step).module  # each rule reads the code its step runs
+            assert "ilsim/params/sections.py" in inputs and f"ilsim/steps/{module}.py" in inputs
+        assert "ilsim/market/env.py" in jobs["train_policy"]
         assert "results/workflow-test/data.sha256" in jobs["segment"]
         stamps.append((project / "results/workflow-test/data.sha256").read_text())
     assert stamps[0] == stamps[1] == f"data {file_sha256(data)}\n"  # by content, not by name
@@ -105,6 +112,45 @@ def test_one_changed_byte_of_the_data_reruns_the_import_and_everything_after(tmp
     assert jobs["segment"] == "1" and jobs["regime_analysis"] == "1"
     every = dict(re.findall(r"^(\w+)\s+(\d+)$", plan, flags=re.M))
     assert jobs == every  # every job of the workflow, the import first
+
+
+def _up_to_date_copy(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the workflow on the default params with every output present and up to date
+    (``--touch``), and its params file."""
+    project = copy_project(tmp_path / "project")
+    params = project / "params" / "default.yaml"
+    plan = dry_run(params, project, "--forceall")
+    for line in re.findall(r"^    (?:output|log): (.*)$", plan, flags=re.M):
+        for out in line.split(", "):
+            (project / out).parent.mkdir(parents=True, exist_ok=True)
+            (project / out).touch()
+    subprocess.run(
+        ["snakemake", "--touch", "-j1", "--configfile", str(params)],
+        cwd=project,
+        capture_output=True,
+        check=True,
+        env={**os.environ, "ILSIM_NAME": "workflow-test"},
+    )
+    assert "Nothing to be done" in dry_run(params, project)
+    return project, params
+
+
+def test_an_edit_reruns_only_the_steps_that_run_the_edited_code(tmp_path):
+    """Issue 26: each rule depends on the modules its step imports. A plotting edit plans the
+    steps that draw with it (and what reads their tables), never a training; an edit of a
+    module no step imports plans nothing."""
+    project, params = _up_to_date_copy(tmp_path)
+
+    def plan_after_touching(rel: str) -> set[str]:
+        later = time.time() + 100  # newer than every output (copies keep their mtimes)
+        os.utime(project / rel, (later, later))
+        text = dry_run(params, project)
+        return set(re.findall(r"^(\w+)\s+\d+$", text, flags=re.M)) - {"total", "all", "job"}
+
+    assert plan_after_touching("ilsim/bybit.py") == set()
+    plotted = plan_after_touching("ilsim/plots/rl.py")
+    assert {"train_rl", "backtest"} <= plotted
+    assert not plotted & {"train_policy", "train_sweep_final", "train_sweep_baseline", "segment"}
 
 
 @pytest.mark.parametrize(

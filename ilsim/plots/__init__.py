@@ -2,70 +2,53 @@
 
 One module per part of the pipeline (``segments``: steps 1-2, ``imitation``: the IL learners,
 ``simulator``: step 5, ``rl``: steps 6-8) and ``common`` for what they share; every public
-name is importable from ``ilsim.plots``."""
+name is importable from ``ilsim.plots``, loaded on first use (PEP 562): the pipeline's steps
+import the module they draw with, so an edit of one plotting module reruns only the steps that
+draw with it (``ilsim.deps``)."""
 
-from ilsim.plots.common import (
-    REGIME_COLORS,
-    ROLE_HATCH,
-    STRATEGY_COLORS,
-    note_coinciding,
-    plot_heatmap,
-    save_figure,
-)
-from ilsim.plots.imitation import (
-    plot_action_mix,
-    plot_il_actions,
-    plot_il_methods,
-    plot_il_pnl,
-    plot_training_curves,
-)
-from ilsim.plots.rl import (
-    DIAGNOSTICS,
-    plot_action_histograms,
-    plot_case,
-    plot_planted_edge,
-    plot_risk_return,
-    plot_rl_diagnostics,
-    plot_training_curves_rl,
-)
-from ilsim.plots.segments import (
-    plot_correlation,
-    plot_feature_distributions,
-    plot_label_mix,
-    plot_segments,
-)
-from ilsim.plots.simulator import (
-    plot_impact_curves,
-    plot_impact_response,
-    plot_influence,
-    plot_size_sweep,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DIAGNOSTICS",
-    "REGIME_COLORS",
-    "ROLE_HATCH",
-    "STRATEGY_COLORS",
-    "note_coinciding",
-    "plot_action_histograms",
-    "plot_action_mix",
-    "plot_case",
-    "plot_correlation",
-    "plot_feature_distributions",
-    "plot_heatmap",
-    "plot_il_actions",
-    "plot_il_methods",
-    "plot_il_pnl",
-    "plot_impact_curves",
-    "plot_impact_response",
-    "plot_influence",
-    "plot_label_mix",
-    "plot_planted_edge",
-    "plot_risk_return",
-    "plot_rl_diagnostics",
-    "plot_segments",
-    "plot_size_sweep",
-    "plot_training_curves",
-    "plot_training_curves_rl",
-    "save_figure",
-]
+import importlib
+from typing import Any
+
+# public name -> the module that defines it
+_WHERE = {
+    "DIAGNOSTICS": "rl",
+    "REGIME_COLORS": "common",
+    "ROLE_HATCH": "common",
+    "STRATEGY_COLORS": "common",
+    "note_coinciding": "common",
+    "plot_action_histograms": "rl",
+    "plot_action_mix": "imitation",
+    "plot_case": "rl",
+    "plot_correlation": "segments",
+    "plot_feature_distributions": "segments",
+    "plot_heatmap": "common",
+    "plot_il_actions": "imitation",
+    "plot_il_methods": "imitation",
+    "plot_il_pnl": "imitation",
+    "plot_impact_curves": "simulator",
+    "plot_impact_response": "simulator",
+    "plot_influence": "simulator",
+    "plot_label_mix": "segments",
+    "plot_planted_edge": "rl",
+    "plot_risk_return": "rl",
+    "plot_rl_diagnostics": "rl",
+    "plot_segments": "segments",
+    "plot_size_sweep": "simulator",
+    "plot_training_curves": "imitation",
+    "plot_training_curves_rl": "rl",
+    "save_figure": "common",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"ilsim.plots.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'ilsim.plots' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -13,15 +13,15 @@ import pandas as pd
 
 from ilsim import (
     data,
-    plots,
     regimes,
     synthetic,
 )
 from ilsim.artifacts import artifact
 from ilsim.params import Params
+from ilsim.plots.segments import plot_segments
 from ilsim.report import paper_table, write_table
 from ilsim.role_search import search_backtest_roles, segment_long_only_returns
-from ilsim.steps import StepResult
+from ilsim.steps.result import StepResult
 from ilsim.world import bar_minutes
 
 
@@ -340,7 +340,7 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
 
     daily = daily_close(p, imported.bars, imported.extrema)
     auto = regimes.zigzag(daily, p.segments.zigzag_threshold)
-    fig = plots.plot_segments(
+    fig = plot_segments(
         daily, segments, imported.extrema, auto, title=f"{p.name}: regimes and roles"
     )
     r.save_figure(fig, p.figures_dir(root), "fig_segments")

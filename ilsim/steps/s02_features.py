@@ -10,12 +10,12 @@ import pandas as pd
 from ilsim import (
     data,
     features,
-    plots,
     regimes,
 )
 from ilsim.artifacts import artifact
 from ilsim.params import Params
-from ilsim.steps import StepResult
+from ilsim.plots.segments import plot_correlation, plot_feature_distributions
+from ilsim.steps.result import StepResult
 
 
 def build_features(
@@ -59,12 +59,12 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     regime = segments.set_index("segment")["regime"].reindex(seg_id).to_numpy()
     regime = pd.Series(regime, index=scaled.index)
     inside = seg_id >= 0
-    fig = plots.plot_feature_distributions(scaled[inside], regime[inside])
+    fig = plot_feature_distributions(scaled[inside], regime[inside])
     r.save_figure(fig, p.figures_dir(root), "fig_feature_distributions")
     by_regime = raw[inside].groupby(regime[inside]).mean().T
     by_regime.index.name = "feature"
     r.write_table(by_regime.reset_index(), p.tables_dir(root), "features_by_regime", floatfmt=".3g")
-    fig = plots.plot_correlation(scaled[inside])
+    fig = plot_correlation(scaled[inside])
     r.save_figure(fig, p.figures_dir(root), "fig_feature_correlation")
 
     gap = features.online_offline_gap(bars, p.features, n_envs=4, steps=300, seed=p.seed)

@@ -13,13 +13,14 @@ from ilsim import (
     data,
     experts,
     imitation,
-    plots,
     regimes,
 )
 from ilsim.artifacts import artifact
 from ilsim.learners import imitation_accuracy
 from ilsim.nn import split_train_val
 from ilsim.params import Params
+from ilsim.plots.imitation import plot_training_curves
+from ilsim.plots.segments import plot_label_mix
 from ilsim.pool import (
     LearnerPool,
     il_datasets,
@@ -29,7 +30,7 @@ from ilsim.pool import (
     pool_states,
 )
 from ilsim.report import write_table
-from ilsim.steps import StepResult
+from ilsim.steps.result import StepResult
 
 
 def segment_labels(p: Params, bars: pd.DataFrame, segments: pd.DataFrame) -> pd.Series:
@@ -250,14 +251,14 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     labels.to_frame().to_parquet(artifact(p, "labels.parquet", root))
     mix = label_mix(segments, labels)
     r.write_table(mix, p.tables_dir(root), "il_labels", floatfmt=".3f")
-    r.save_figure(plots.plot_label_mix(mix), p.figures_dir(root), "fig_il_labels")
+    r.save_figure(plot_label_mix(mix), p.figures_dir(root), "fig_il_labels")
     r.notes["labels"] = _labels_note(p, mix)
 
     result, fit = train_il_pool(p, segments, scaled, labels, root)
     r.values.update(labels=labels, pool=result, fit=fit)
     r.tables["il_fit"] = fit
     history = pd.read_csv(artifact(p, "il_history.csv", root))  # empty for non-BC methods
-    r.save_figure(plots.plot_training_curves(history), p.figures_dir(root), "fig_il_training")
+    r.save_figure(plot_training_curves(history), p.figures_dir(root), "fig_il_training")
     r.notes["fit"] = _fit_note(p, fit)
     return r
 

@@ -14,14 +14,15 @@ from ilsim import (
     data,
     imitation,
     metrics,
-    plots,
     pool,
     regimes,
 )
 from ilsim.artifacts import artifact
 from ilsim.params import Params
+from ilsim.plots.common import plot_heatmap
+from ilsim.plots.imitation import plot_action_mix, plot_il_actions, plot_il_pnl
 from ilsim.report import beside_paper, paper_table, write_table
-from ilsim.steps import StepResult
+from ilsim.steps.result import StepResult
 from ilsim.steps.s01_segment import il_eval_segment
 from ilsim.world import bar_minutes
 
@@ -135,24 +136,24 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     actions, bt, table = il_trade(p, bars, scaled, seg, model)
     idx = bars.index[seg["first_bar"] : seg["last_bar"] + 1]
     price = bars["close"].to_numpy()[seg["first_bar"] : seg["last_bar"] + 1]
-    fig = plots.plot_il_pnl(
+    fig = plot_il_pnl(
         idx, bt.value, p.backtest.initial_cash, price,
         title=f"Figure 1: PnL of the IL agents on segment {seg['segment']}",
     )  # fmt: skip
     r.save_figure(fig, p.figures_dir(root), "fig1_il_pnl")
-    r.save_figure(plots.plot_il_actions(idx, actions), p.figures_dir(root), "fig2_il_actions")
+    r.save_figure(plot_il_actions(idx, actions), p.figures_dir(root), "fig2_il_actions")
 
     t3, t4 = il_paper_tables(p, table, root)
     r.tables.update(table3_il_general=t3, table4_il_risk=t4)
 
     corr = imitation.action_correlation(actions)
-    fig = plots.plot_heatmap(corr, "Pairwise correlation of the agents' actions")
+    fig = plot_heatmap(corr, "Pairwise correlation of the agents' actions")
     r.save_figure(fig, p.figures_dir(root), "fig_il_action_corr")
     summary = imitation.diversity_summary(actions, p.il.hold_band)
     summary["turnover"] = table["turnover"].to_numpy()
     summary["total_return_pct"] = table["total_return_pct"].to_numpy()
     r.write_table(summary, p.tables_dir(root), "il_diversity", floatfmt=".4g")
-    r.save_figure(plots.plot_action_mix(summary), p.figures_dir(root), "fig_il_action_mix")
+    r.save_figure(plot_action_mix(summary), p.figures_dir(root), "fig_il_action_mix")
 
     d = il_diversity(actions, table, p.il.hold_band, p.il.alike_correlation)
     paper_turnover = paper_table("table3_il_general")["turnover"]

@@ -16,7 +16,6 @@ from ilsim import (
     features,
     impact,
     market,
-    plots,
     realism,
     regimes,
     synthesis,
@@ -24,9 +23,10 @@ from ilsim import (
 from ilsim.artifacts import artifact
 from ilsim.data import bar_of_day
 from ilsim.params import Params, resolve_device, shared
+from ilsim.plots.simulator import plot_impact_curves, plot_impact_response, plot_influence
 from ilsim.pool import il_actions, load_pool
 from ilsim.report import write_table
-from ilsim.steps import StepResult
+from ilsim.steps.result import StepResult
 from ilsim.steps.s05_notes import checks_note, law_note, realism_note, synthesis_note
 from ilsim.world import bar_minutes, market_bars, market_config, market_data
 
@@ -431,7 +431,7 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
 
     mdata = market_data(p, role="sim_train", root=root)
     infl, price = influence_path(p, mdata, bars, root)
-    r.save_figure(plots.plot_influence(infl, price), p.figures_dir(root), "fig4_influence_weights")
+    r.save_figure(plot_influence(infl, price), p.figures_dir(root), "fig4_influence_weights")
     r.notes["influence"] = (
         "Influence shares over the period: mean "
         + ", ".join(f"IL{i + 1} {m:.2f}" for i, m in enumerate(infl.mean(0)))
@@ -455,12 +455,12 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
         ignore_index=True,
     )
     r.write_table(response, p.tables_dir(root), "impact_response", floatfmt=".4g")
-    r.save_figure(plots.plot_impact_response(response), p.figures_dir(root), "fig_impact_response")
+    r.save_figure(plot_impact_response(response), p.figures_dir(root), "fig_impact_response")
     r.notes["impact_mode"] = choose_impact_mode(p, response, root)["text"]
 
     curves, checks = impact_checks(p, mdata, root=root)
     r.tables.update(impact_curves=curves, impact_checks=checks)
-    fig = plots.plot_impact_curves(curves, checks)
+    fig = plot_impact_curves(curves, checks)
     r.save_figure(fig, p.figures_dir(root), "fig_impact_laws")
     r.notes["impact_checks"] = checks_note(checks)
 

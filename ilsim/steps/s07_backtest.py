@@ -13,14 +13,14 @@ from ilsim import (
     data,
     impact,
     metrics,
-    plots,
     regimes,
     report,
 )
 from ilsim.artifacts import LEARNED, artifact, run_policy
 from ilsim.params import Params
+from ilsim.plots.rl import plot_case, plot_risk_return
 from ilsim.policies import policy_actions
-from ilsim.steps import StepResult
+from ilsim.steps.result import StepResult
 from ilsim.world import backtest_impact_law, bar_minutes, new_sessions
 
 
@@ -206,7 +206,7 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     r.write_table(per_seed, tables, "table1_per_seed", floatfmt=".4g")
     r.tables["degenerate_counts"] = report.degenerate_counts(per_seed)
     r.write_table(report.paired_seeds(bt), tables, "paired_rl", floatfmt=".4g")
-    r.save_figure(plots.plot_risk_return(bt), figs, "fig3_risk_return")
+    r.save_figure(plot_risk_return(bt), figs, "fig3_risk_return")
 
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root)).set_index("segment")
@@ -219,7 +219,7 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
             f"{name} case: segment {cases[name]} ({seg['regime']}, {seg['start_date']} .. "
             f"{seg['end_date']})"
         )
-        case_figs[name] = plots.plot_case(
+        case_figs[name] = plot_case(
             paths, cases[name], idx, title, p.backtest.initial_cash, seeds=p.rl.seeds
         )
         sub = bt[bt["segment"] == cases[name]].groupby("strategy")["total_return_pct"].mean()

@@ -17,7 +17,7 @@ from ilsim import (
 )
 from ilsim.artifacts import artifact, sweep_label
 from ilsim.params import Params, minutes_to_bars
-from ilsim.steps import StepResult
+from ilsim.steps.result import StepResult
 from ilsim.steps.s01_segment import il_eval_segment, roles_text
 from ilsim.world import bar_minutes, final_impact_mode
 

@@ -16,7 +16,6 @@ from ilsim import (
     features,
     market,
     metrics,
-    plots,
     realism,
     regimes,
     timings,
@@ -24,10 +23,11 @@ from ilsim import (
 from ilsim.artifacts import artifact
 from ilsim.learners import evaluate_learner
 from ilsim.params import Params
+from ilsim.plots.imitation import plot_il_methods
 from ilsim.pool import LearnerPool, il_actions, make_method_learner, method_demos
-from ilsim.steps import StepResult
+from ilsim.steps.result import StepResult
 from ilsim.steps.s05_simulator import fit_synthesis, simulated_pathset
-from ilsim.steps.s06_train_rl import ddpg_config
+from ilsim.steps.training import ddpg_config
 from ilsim.world import assemble_market, market_bars, market_config
 
 
@@ -169,7 +169,7 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
         table, "fit_seconds", "il_methods", ["method", "demonstrator"], p.results_dir(root)
     )
     r.write_table(table, p.tables_dir(root), "il_methods", floatfmt=".4g")
-    r.save_figure(plots.plot_il_methods(table), p.figures_dir(root), "fig_il_methods")
+    r.save_figure(plot_il_methods(table), p.figures_dir(root), "fig_il_methods")
     r.notes["summary"] = _summary(p, table, fit_time)
     return r
 

@@ -16,9 +16,11 @@ from ilsim import (
 )
 from ilsim.artifacts import artifact, sweep_policy_path
 from ilsim.params import Params
+from ilsim.plots.common import save_figure
+from ilsim.plots.simulator import plot_size_sweep
 from ilsim.policies import policy_actions
 from ilsim.report import write_table
-from ilsim.steps.s06_train_rl import train_ddpg, validation_evaluator
+from ilsim.steps.training import train_ddpg, validation_evaluator
 from ilsim.world import backtest_impact_law, bar_minutes, new_sessions
 
 
@@ -144,11 +146,10 @@ def size_sweep(p: Params, root: str | Path = ".") -> pd.DataFrame:
 def write_size_sweep(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, str]:
     """The sweep's step (rule ``size_sweep``): backtest it, write the summary table
     ``size_sweep`` and ``fig_size_sweep``; returns the summary and the verdict line."""
-    from ilsim import plots
     from ilsim.claims import sweep_summary, sweep_verdict
 
     rows = size_sweep(p, root)
     summary = sweep_summary(rows)
     write_table(summary, p.tables_dir(root), "size_sweep", floatfmt=".4g")
-    plots.save_figure(plots.plot_size_sweep(summary), p.figures_dir(root), "fig_size_sweep")
+    save_figure(plot_size_sweep(summary), p.figures_dir(root), "fig_size_sweep")
     return summary, sweep_verdict(rows)

@@ -1,0 +1,214 @@
+"""The DDPG trainings of step 6 and the size sweep: the ``rl`` params as a DDPG
+configuration, the validation score that selects each seed's policy, and one policy's
+training (rule ``train_policy``). Kept apart from the step's figures and tables, so that a
+plotting edit never retrains a policy (each rule depends on the code it runs: ``ilsim.deps``)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ilsim import backtest, data, imitation, impact, market, regimes, timings
+from ilsim.artifacts import LEARNED, artifact, policy_path
+from ilsim.params import Params, resolve_device, shared
+from ilsim.pool import il_datasets, il_train_config
+from ilsim.world import (
+    final_impact_mode,
+    market_config,
+    market_data,
+    new_sessions,
+)
+
+
+def ddpg_config(p: Params, seeds: Sequence[int] | None = None, **overrides: Any):
+    """The ``rl`` params as a DDPG configuration (paper Table 5 plus our choices) for the given
+    seeds (default: all of ``rl.seeds``, trained together as stacked networks)."""
+    from ilsim import ddpg
+
+    fixed = {
+        "seeds": tuple(p.rl.seeds if seeds is None else seeds),
+        "device": resolve_device(p.device),
+    }
+    cfg = ddpg.DDPGConfig(**{**shared(p.rl, ddpg.DDPGConfig), **fixed})
+    return replace(cfg, **overrides)  # an unknown name raises TypeError
+
+
+def validation_evaluator(
+    p: Params,
+    root: str | Path = ".",
+    law: impact.ImpactLaw | None = None,
+    initial_cash: float | None = None,
+    fee: float | None = None,
+):
+    """Score K stacked actors on the ``validation`` segments: static real prices with the
+    backtest's rules (fee, fills at the next close); the score is the mean over segments of the
+    log growth of the account (higher is better). ``None`` when no segment has that role.
+    ``law``/``initial_cash``: the impact-aware backtest at that portfolio size instead;
+    ``fee``: default ``backtest.fee``."""
+    from ilsim import ddpg
+
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root)).to_numpy(np.float32)
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    ranges = regimes.role_ranges(segments, "validation")
+    if not ranges:
+        return None
+    close = bars["close"].to_numpy()
+    starts = new_sessions(bars.index)
+    cash = p.backtest.initial_cash if initial_cash is None else initial_cash
+    fee = p.backtest.fee if fee is None else fee
+
+    def score(actor: ddpg.Actor) -> np.ndarray:
+        cpu = copy.deepcopy(actor).cpu()
+        out = np.zeros(cpu.k)
+        for a, b in ranges:
+            res, _ = backtest.run_policy_backtest(
+                close[a : b + 1],
+                scaled[a : b + 1],
+                cpu.policy(),
+                cpu.k,
+                initial_cash=cash,
+                fee=fee,
+                mode=p.market.action_mode,
+                impact=law,
+                new_session=starts[a : b + 1],
+            )
+            out += np.log(res.value[:, -1] / cash)
+        return out / len(ranges)
+
+    return score
+
+
+def train_policy(
+    p: Params, agent: str, root: str | Path = ".", progress: bool = True
+) -> pd.DataFrame:
+    """Train one learned policy for every seed of ``rl.seeds``; save each seed's policy and
+    training curve (diagnostics, ``.csv`` beside it). Returns one summary row per seed.
+
+    ``final_rl``: DDPG in the simulator (impact mode from :func:`final_impact_mode`);
+    ``rl_baseline``: the same DDPG on static replay of the ``il_train`` segments. The seeds
+    train together as stacked networks, selected and stopped on the ``validation`` segments.
+    ``il_baseline``: one BC agent per seed on the union of the ``il_train`` labels.
+    """
+    seeds = list(p.rl.seeds)
+    rows = []
+    if agent == "il_baseline":
+        segments = regimes.load_segments(artifact(p, "segments.csv", root))
+        scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+        labels = pd.read_parquet(artifact(p, "labels.parquet", root))["label"]
+        sets, _ = il_datasets(segments, scaled, labels)
+        union = (np.concatenate([x for x, _ in sets]), np.concatenate([y for _, y in sets]))
+        for seed in seeds:
+            out = policy_path(p, agent, seed, root)
+            res = imitation.train_ensemble([union], il_train_config(p, seed), progress=progress)
+            imitation.save_agents(res.model.cpu(), out, {"agent": agent, "seed": seed})
+            res.history.rename(columns={"epoch": "step"}).to_csv(
+                out.with_suffix(".csv"), index=False
+            )
+            rows.append({"agent": agent, "seed": seed, "epochs": int(res.history["epoch"].max())})
+        return pd.DataFrame(rows)
+    if agent == "final_rl":
+        impact_mode, roles = final_impact_mode(p, root), p.rl.train_roles
+    elif agent == "rl_baseline":
+        impact_mode, roles = "none", ("il_train",)
+    else:
+        raise ValueError(f"unknown agent {agent!r}; expected one of {LEARNED}")
+    return train_ddpg(
+        p,
+        agent,
+        impact_mode,
+        roles,
+        seeds,
+        lambda s: policy_path(p, agent, s, root),
+        validation_evaluator(p, root),
+        root=root,
+        progress=progress,
+    )
+
+
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes ("" when it does not exist)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+def train_ddpg(
+    p: Params,
+    agent: str,
+    impact_mode: str,
+    roles: Sequence[str],
+    seeds: Sequence[int],
+    out_path: Any,
+    evaluator: Any,
+    *,
+    initial_cash: float | None = None,
+    fee: float | None = None,
+    root: str | Path = ".",
+    progress: bool = True,
+    **overrides: Any,
+) -> pd.DataFrame:
+    """Train DDPG for ``seeds`` (stacked) in ``impact_mode`` with episodes in ``roles``; save
+    each seed's policy at ``out_path(seed)`` with its curve beside it; one summary row each.
+    The run's random stream is named after ``agent`` (:func:`ilsim.ddpg.stream_seed`), so two
+    agents of one seed number draw independently."""
+    from ilsim import ddpg
+
+    device = resolve_device(p.device)
+    r = p.rl
+    mdata = market_data(p, tuple(roles), device, root)
+    env_over: dict[str, Any] = {"stagger_starts": True}
+    if initial_cash is not None:
+        env_over["initial_cash"] = initial_cash
+    if fee is not None:
+        env_over["fee"] = fee
+    cfg_env = market_config(p, mdata.bars, impact=impact_mode, **env_over)
+    env = market.VectorMarket(mdata, cfg_env, r.n_envs * len(seeds), device)
+    cfg = ddpg_config(p, seeds, **{"stream": agent, **overrides})
+    # Keyed on the settings, so a rerun with changed params starts afresh instead of refusing
+    # the old checkpoint (a rerun with the same ones resumes it exactly).
+    # The artifacts the env is built from count too: a refitted pool, network or law is a new
+    # world, never a finished checkpoint to resume.
+    fixed = {k: v for k, v in asdict(cfg).items() if k not in ddpg.RESUMABLE_CHANGES}
+    inputs = [
+        _file_digest(artifact(p, name, root))
+        for name in ("il_agents.pt", "synthesis.pt", "impact_law.json", "features.parquet")
+    ]
+    key = hashlib.sha256(
+        json.dumps([fixed, asdict(cfg_env), inputs], sort_keys=True, default=str).encode()
+    ).hexdigest()[:12]
+    ckpt = artifact(p, f"checkpoints/{agent}_{key}.pt", root)
+    res = ddpg.train(env, cfg, evaluator=evaluator, checkpoint_path=ckpt, progress=progress)
+    rows = []
+    for k, seed in enumerate(seeds):
+        summary = {
+            "agent": agent,
+            "seed": seed,
+            "impact": impact_mode,
+            "initial_cash": cfg_env.initial_cash,
+            "fee": cfg_env.fee,
+            "action_mode": cfg_env.action_mode,
+            "reward_window_bars": cfg_env.reward_window_bars,
+            "vector_steps": res.vector_steps,
+            "env_steps_per_seed": res.vector_steps * r.n_envs,
+            "updates": res.updates,
+            "stopped_early": res.stopped_early,
+            "best_step": res.best_step[k],
+            "best_val_score": res.best_score[k],
+        }
+        out = Path(out_path(seed))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ddpg.save_policy(res.actor, out, summary, model=k)
+        curve = res.curve[res.curve["model"] == k].drop(columns="wall_s")  # not a result
+        curve.to_csv(out.with_suffix(".csv"), index=False)
+        rows.append(summary)
+    item = f"{agent} cash {cfg_env.initial_cash:g} fee {cfg_env.fee:g} seeds {list(seeds)}"
+    timings.record(p.results_dir(root), "train", item, res.wall_s)
+    print(f"{agent}: {len(seeds)} seeds trained in {res.wall_s:.0f} s")  # timings stay in logs
+    return pd.DataFrame(rows)

@@ -1,0 +1,78 @@
+"""``ilsim.deps``: the sources each pipeline step runs, from the import graph (issue 26)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ilsim import deps
+from ilsim.artifacts import STEPS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _notebook(step) -> str | None:
+    return str(ROOT / "notebooks" / f"{step.notebook}.ipynb") if step.notebook else None
+
+
+def test_plotting_modules_belong_to_the_steps_that_draw_with_them():
+    uses = {
+        s.rule: {m for m in deps.step_modules(s.module, _notebook(s)) if m.startswith("ilsim.")}
+        for s in STEPS
+    }
+    assert {r for r, ms in uses.items() if "ilsim.plots.rl" in ms} == {"train_rl", "backtest"}
+    assert not any("ilsim.bybit" in ms for ms in uses.values())  # no step imports it
+    assert not any(m.startswith("ilsim.plots") for m in uses["train_policy"])  # no retraining
+    for ms in uses.values():  # what every step runs: the command line and the params
+        assert {"ilsim.cli", "ilsim.errors", "ilsim.params.sections"} <= ms
+
+
+def test_the_closure_follows_imports_and_package_inits():
+    graph = {
+        "ilsim": frozenset(),
+        "ilsim.a": frozenset({"ilsim.b.c"}),
+        "ilsim.b": frozenset(),
+        "ilsim.b.c": frozenset({"ilsim.d"}),
+        "ilsim.d": frozenset(),
+        "ilsim.e": frozenset(),
+    }
+    assert deps.closure({"ilsim.a"}, graph) == {
+        "ilsim",
+        "ilsim.a",
+        "ilsim.b",
+        "ilsim.b.c",
+        "ilsim.d",
+    }
+
+
+@pytest.mark.parametrize("module", sorted({s.module for s in STEPS}))
+def test_what_python_loads_is_declared(module):
+    """Importing a step (its notebook's imports and the command line with it) loads only
+    modules the graph lists: a dependency the graph missed would leave an edit unrerun."""
+    step = next(s for s in STEPS if s.module == module)
+    entries = [f"ilsim.steps.{module}", *deps.COMMON]
+    if step.notebook:
+        entries += sorted(deps.notebook_imports(_notebook(step)))
+    code = (
+        "import importlib, json, sys\n"
+        f"for m in {entries!r}: importlib.import_module(m)\n"
+        "ours = [m for m in sys.modules if m == 'ilsim' or m.startswith('ilsim.')]\n"
+        "print(json.dumps(sorted(ours)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    missing = loaded - deps.step_modules(module, _notebook(step))
+    assert not missing, f"{module} loads modules its rule does not depend on: {sorted(missing)}"
+
+
+def test_step_sources_are_files_of_the_project():
+    for s in STEPS:
+        files = deps.step_sources(s.module, _notebook(s))
+        assert f"ilsim/steps/{s.module}.py" in files
+        assert all((ROOT / f).is_file() for f in files)
