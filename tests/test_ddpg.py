@@ -339,6 +339,26 @@ def test_stacked_selection_and_early_stop_resume_bit_identical(tmp_path):
     assert not torch.equal(full.actor.obs_std, torch.ones_like(full.actor.obs_std))
 
 
+def test_progress_lines_one_per_validation_and_the_result_unchanged():
+    """Issue 26: with ``log``, a line per validation (step, each seed's score, updates/s, ETA);
+    the training itself is the same bit for bit."""
+
+    def score(actor):
+        obs = torch.linspace(-1, 1, 8)[None, :, None].expand(actor.k, -1, -1)
+        return (-(actor(obs) ** 2).mean(1)).tolist()
+
+    cfg = small_cfg(seeds=(3, 4), total_steps=60, eval_every=10)
+    lines: list[str] = []
+    quiet = ddpg.train(ToyEnv(4), cfg, evaluator=score, progress=False)
+    told = ddpg.train(ToyEnv(4), cfg, evaluator=score, progress=False, log=lines.append)
+    assert same_weights(quiet.actor, told.actor)
+    evals = [s for s in range(1, 61) if s >= cfg.learning_starts and s % 10 == 0]
+    assert len(lines) == len(evals) and lines[0].startswith(f"DDPG step {evals[0]}/60: ")
+    for line in lines:
+        assert "validation " in line and "updates/s" in line and "ETA" in line
+        assert len(line.split("validation ")[1].split(" (best")[0].split()) == 2  # two seeds
+
+
 def test_a_named_stream_changes_every_draw_and_reproduces():
     """Issue 15: two runs of one seed number in different streams share no draws — not the
     initial weights, and not the env reset, warm-up actions, noise or replay samples (all

@@ -176,6 +176,7 @@ def train(
     progress: bool = True,
     log_every: int | None = None,
     stop_after: int | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train K = len(cfg.seeds) DDPG agents at once on a tensor vector env.
 
@@ -191,7 +192,8 @@ def train(
     a freshly built env: its state is loaded). ``stop_after`` ends the run after that many
     vector steps in all, right after writing a checkpoint. ``log_every`` (default:
     total_steps / 100) sets the curve's row spacing; ``wall_s`` is its only column that is not
-    reproducible.
+    reproducible. ``log`` gets one progress line per validation (step, the seeds' scores,
+    updates/s, ETA): what a rule's log shows while a training runs (issue 26).
     """
     dev = torch.device(cfg.device) if cfg.device else torch.device(env.device)
     k = len(cfg.seeds)
@@ -309,6 +311,7 @@ def train(
         leave=False,
     )
     t0 = time.perf_counter() - wall_prev
+    t1, step0, updates0 = time.perf_counter(), step, updates  # this run's own rates
     edges = torch.linspace(-1.0, 1.0, HIST_BINS + 1, device=dev)[1:-1]
     pre_edges = torch.linspace(-PREACT_RANGE, PREACT_RANGE, HIST_BINS + 1, device=dev)[1:-1]
 
@@ -400,6 +403,12 @@ def train(
             validate()
             if cfg.patience and step >= cfg.min_steps and min(ev["since"]) >= cfg.patience:
                 ev["stopped"] = True
+            if log is not None:
+                log(
+                    _progress_line(
+                        step, end, step0, updates - updates0, time.perf_counter() - t1, ev
+                    )
+                )
 
         if step % log_every == 0 or step == cfg.total_steps or ev["stopped"]:
             rows.extend(_log_rows(window, step, n, k, cfg, ev, time.perf_counter() - t0))
@@ -443,6 +452,20 @@ def train(
             for j in range(k)
         ],
         best_score=[float(s) if math.isfinite(s) else math.nan for s in ev["best_score"]],
+    )
+
+
+def _progress_line(step: int, end: int, step0: int, updates: int, elapsed: float, ev: dict) -> str:
+    """One progress line of a training: where it is, the seeds' scores, its speed and ETA."""
+    rate = (step - step0) / elapsed if elapsed > 0 else float("nan")
+    eta = (end - step) / rate if rate > 0 else float("nan")
+    scores = " ".join(f"{x:+.4f}" for x in ev["last"])
+    best = " ".join(f"{x:+.4f}" for x in ev["best_score"])
+    stop = " (plateau: stopping)" if ev["stopped"] else ""
+    return (
+        f"DDPG step {step}/{end}: validation {scores} (best {best}); "
+        f"{updates / elapsed if elapsed > 0 else float('nan'):.1f} updates/s, "
+        f"{rate:.1f} steps/s, ETA {eta:.0f} s{stop}"
     )
 
 

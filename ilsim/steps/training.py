@@ -184,7 +184,12 @@ def train_ddpg(
         json.dumps([fixed, asdict(cfg_env), inputs], sort_keys=True, default=str).encode()
     ).hexdigest()[:12]
     ckpt = artifact(p, f"checkpoints/{agent}_{key}.pt", root)
-    res = ddpg.train(env, cfg, evaluator=evaluator, checkpoint_path=ckpt, progress=progress)
+    # With progress, a line per validation in the rule's log (results/<name>/logs/): a
+    # long training shows where it is and when it ends.
+    log = (lambda line: print(f"{agent}: {line}", flush=True)) if progress else None
+    res = ddpg.train(
+        env, cfg, evaluator=evaluator, checkpoint_path=ckpt, progress=progress, log=log
+    )
     rows = []
     for k, seed in enumerate(seeds):
         summary = {
