@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ilsim.params import ParamsError, load_params
 
@@ -54,14 +59,50 @@ def run_notebook(src: str | Path, dst: str | Path, params_file: str | Path) -> N
     import papermill
 
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(src),
-        str(dst),
-        parameters={"params_file": str(params_file), "write_run": True},
-        kernel_name=ensure_kernel(),
-        progress_bar=False,
-    )
+    kernel = ensure_kernel()
+    for attempt in range(1, KERNEL_TRIES + 1):
+        try:
+            with _ipc_kernel(kernel) as km:
+                papermill.execute_notebook(
+                    str(src),
+                    str(dst),
+                    parameters={"params_file": str(params_file), "write_run": True},
+                    kernel_name=kernel,
+                    km=km,
+                    progress_bar=False,
+                    # what the cells print goes to this process's output: the rule's log
+                    log_output=True,
+                    stdout_file=sys.stdout,
+                    stderr_file=sys.stderr,
+                )
+            break
+        except papermill.PapermillExecutionError:
+            raise  # a cell failed: the notebook's own error, never retried
+        except Exception as err:  # the kernel did not start or died
+            if attempt == KERNEL_TRIES:
+                raise
+            print(f"ilsim notebook: the kernel failed ({err!r}); retry {attempt + 1}")
     scrub_notebook(dst)
+
+
+@contextlib.contextmanager
+def _ipc_kernel(kernel: str) -> Iterator[Any]:
+    """A kernel manager on IPC sockets in a private temporary folder: no TCP ports to collide
+    between parallel jobs, and no "running over TCP without encryption" warning in the log.
+    The kernel is shut down and its sockets removed afterwards."""
+    from jupyter_client.manager import KernelManager
+
+    folder = tempfile.mkdtemp(prefix="ilsim-kernel-")
+    km = KernelManager(kernel_name=kernel, transport="ipc", ip=os.path.join(folder, "k"))
+    try:
+        yield km
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+KERNEL_TRIES = 3  # a kernel that fails to start (a port collision under -j2) is retried
 
 
 # A tqdm progress line ("…| 12/50 [00:03<00:09, 4.1it/s]"): its times change every run.

@@ -1,4 +1,12 @@
-"""Unit tests run under the params' own names, whatever ILSIM_NAME the shell exports."""
+"""Unit tests run under the params' own names, whatever ILSIM_NAME the shell exports.
+
+The test pyramid (issue 26): unit tests need no pipeline run and run first; the end-to-end
+modules (whole steps, the workflow, the installed wheel) and nbval over the notebooks run
+after them and carry the ``e2e`` and ``slow`` marks, so ``pytest -m "not slow"`` is the
+seconds-to-minutes inner loop and a bare ``pytest`` (after ``snakemake -j2``) runs everything.
+"""
+
+from pathlib import Path
 
 import pytest
 
@@ -8,3 +16,23 @@ from ilsim.params import NAME_OVERRIDE
 @pytest.fixture(autouse=True)
 def _own_run_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(NAME_OVERRIDE, raising=False)
+
+
+# Modules that run whole steps, the workflow or an installed wheel (minutes each).
+END_TO_END = {"test_steps.py", "test_workflow.py", "test_packaging.py", "test_evaluate.py"}
+
+
+def _kind(item: pytest.Item) -> int:
+    """0: unit test, 1: end to end, 2: a notebook (nbval)."""
+    path = Path(str(item.fspath))
+    if path.suffix == ".ipynb":
+        return 2
+    return 1 if path.name in END_TO_END else 0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _kind(item):
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=_kind)  # stable: each kind keeps its own order

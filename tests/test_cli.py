@@ -7,6 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def test_a_kernel_of_another_environment_is_never_used(tmp_path, monkeypatch):
     """Issue 13: a spec named like ours that runs another interpreter is left alone; this
@@ -93,3 +95,35 @@ def test_scrub_notebook_leaves_nothing_that_changes_between_runs(tmp_path):
     got = nbformat.read(str(path), 4)
     assert got.cells[0].id == "injected-parameters"
     assert [o.text for o in got.cells[1].outputs] == ["12 segments\n", "…/x.py:3: Warn\n"]
+
+
+def test_a_kernel_that_fails_to_start_is_retried_a_failed_cell_is_not(tmp_path, monkeypatch):
+    """Issue 26: a kernel start that fails (a ZMQ port taken under -j2) is retried; a cell's
+    own error stops at once."""
+    import nbformat
+    import papermill
+
+    from ilsim import cli
+
+    calls = []
+
+    def flaky(src, dst, **kw):
+        calls.append(kw["kernel_name"])
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        nbformat.write(nbformat.v4.new_notebook(), dst)
+
+    monkeypatch.setattr(cli, "ensure_kernel", lambda: "ilsim")
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    cli.run_notebook("a.ipynb", tmp_path / "out.ipynb", "p.yaml")
+    assert len(calls) == 2 and (tmp_path / "out.ipynb").exists()
+
+    def failing_cell(src, dst, **kw):
+        calls.append("cell")
+        raise papermill.PapermillExecutionError(0, 1, "x", "ValueError", "boom", [])
+
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", failing_cell)
+    with pytest.raises(papermill.PapermillExecutionError):
+        cli.run_notebook("a.ipynb", tmp_path / "out2.ipynb", "p.yaml")
+    assert calls == ["cell"]
