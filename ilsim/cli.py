@@ -1,4 +1,5 @@
-"""Command line: ``ilsim check PARAMS``, ``ilsim kernel``, ``ilsim nb-sync NAME``."""
+"""The ``ilsim`` command: the compendium's steps and the tools around them (``ilsim COMMAND
+--help`` for each)."""
 
 from __future__ import annotations
 
@@ -175,10 +176,24 @@ def sync_checked_outputs(executed_dir: Path, source_dir: Path = Path("notebooks"
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except ModuleNotFoundError as err:  # a command of the compendium on the core install
+        if err.name in WORKFLOW_MODULES:
+            hint = "pip install 'ilsim[workflow]'"
+            print(f"ilsim {args.cmd} needs {err.name}: {hint}", file=sys.stderr)
+            return 1
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ilsim`` command's parser: every subcommand, a help text on every argument."""
     parser = argparse.ArgumentParser(prog="ilsim", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("check", help="validate a params file")
-    c.add_argument("params")
+    c.add_argument("params", help="the params YAML file to validate")
     sub.add_parser("kernel", help="install the 'ilsim' Jupyter kernel for this environment")
     n = sub.add_parser(
         "notebook",
@@ -186,19 +201,21 @@ def main(argv: list[str] | None = None) -> int:
         description="What each Snakemake notebook rule runs: the kernel is checked (and "
         "installed) in the job's own environment, then papermill executes SRC into DST.",
     )
-    n.add_argument("src")
-    n.add_argument("dst")
+    n.add_argument("src", help="the notebook to run (notebooks/NN_*.ipynb)")
+    n.add_argument("dst", help="where the executed notebook is written")
     n.add_argument("--params", required=True, help="the params file (the notebook's parameter)")
     t = sub.add_parser("train-policy", help="train one learned policy (every seed of rl.seeds)")
-    t.add_argument("params")
-    t.add_argument("agent", choices=["final_rl", "rl_baseline", "il_baseline"])
+    t.add_argument("params", help="the run's params file (results/<name>/params.yaml)")
+    t.add_argument(
+        "agent", choices=["final_rl", "rl_baseline", "il_baseline"], help="which policy to train"
+    )
     w = sub.add_parser("train-sweep", help="train one policy of the size sweep (sweep.seeds)")
-    w.add_argument("params")
-    w.add_argument("agent", choices=["final_rl", "rl_baseline"])
+    w.add_argument("params", help="the run's params file (results/<name>/params.yaml)")
+    w.add_argument("agent", choices=["final_rl", "rl_baseline"], help="which policy to train")
     w.add_argument("--size", type=float, default=None, help="portfolio size (final_rl)")
     w.add_argument("--fee", type=float, default=None, help="fee (default backtest.fee)")
     z = sub.add_parser("size-sweep", help="backtest the size sweep; its table and figure")
-    z.add_argument("params")
+    z.add_argument("params", help="the run's params file (results/<name>/params.yaml)")
     b = sub.add_parser(
         "backtest",
         help="backtest saved policies of a finished run on any data files and period",
@@ -209,7 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--data", action="append", required=True, help="a bars file (repeatable)")
     b.add_argument("--from", dest="start", default=None, help="first session (YYYY-MM-DD)")
     b.add_argument("--to", dest="end", default=None, help="last session (YYYY-MM-DD)")
-    b.add_argument("--split", default="period", choices=["period", "zigzag", "extrema"])
+    b.add_argument(
+        "--split",
+        default="period",
+        choices=["period", "zigzag", "extrema"],
+        help="segments: the whole period, the zig-zag's swings or the run's extrema",
+    )
     b.add_argument(
         "--agent",
         action="append",
@@ -234,16 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default: exact)")
     v.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default: exact)")
     s = sub.add_parser("nb-sync", help="store checked outputs of executed notebooks in notebooks/")
-    s.add_argument("name", nargs="?", default="default")
-    args = parser.parse_args(argv)
-    try:
-        return _run(args)
-    except ModuleNotFoundError as err:  # a command of the compendium on the core install
-        if err.name in WORKFLOW_MODULES:
-            hint = "pip install 'ilsim[workflow]'"
-            print(f"ilsim {args.cmd} needs {err.name}: {hint}", file=sys.stderr)
-            return 1
-        raise
+    s.add_argument("name", nargs="?", default="default", help="the run (default: default)")
+    return parser
 
 
 # Packages of the [workflow] extra (figures, notebooks) that some commands import.
@@ -306,7 +320,15 @@ def _run(args: argparse.Namespace) -> int:
     elif args.cmd == "verify":
         return _verify(args)
     elif args.cmd == "nb-sync":
-        for path in sync_checked_outputs(Path("reports") / args.name / "notebooks"):
+        executed = Path("reports") / args.name / "notebooks"
+        if not executed.is_dir():
+            print(
+                f"ilsim nb-sync: {executed}: no executed notebooks of run {args.name!r} (run "
+                "the pipeline first: snakemake -j2)",
+                file=sys.stderr,
+            )
+            return 1
+        for path in sync_checked_outputs(executed):
             print(f"synced {path}")
     return 0
 

@@ -127,3 +127,29 @@ def test_a_kernel_that_fails_to_start_is_retried_a_failed_cell_is_not(tmp_path, 
     with pytest.raises(papermill.PapermillExecutionError):
         cli.run_notebook("a.ipynb", tmp_path / "out2.ipynb", "p.yaml")
     assert calls == ["cell"]
+
+
+def test_every_subcommand_is_listed_and_every_argument_has_help():
+    """Issue 28: ``ilsim --help`` lists every subcommand with a line, and each argument of
+    each subcommand says what it is."""
+    import argparse
+
+    from ilsim.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    listed = {c.dest for c in sub._choices_actions}
+    assert set(sub.choices) == listed and {"verify", "backtest", "nb-sync"} <= listed
+    assert all(c.help for c in sub._choices_actions)
+    for name, cmd in sub.choices.items():
+        for action in cmd._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help, f"ilsim {name}: argument {action.dest} has no help"
+
+
+def test_nb_sync_of_an_unknown_run_fails(tmp_path, monkeypatch, capsys):
+    from ilsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["nb-sync", "nosuch"]) == 1
+    assert "no executed notebooks of run 'nosuch'" in capsys.readouterr().err

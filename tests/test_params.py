@@ -39,6 +39,22 @@ def test_paper_loads_with_env(monkeypatch, tmp_path):
     assert p.segments.roles.count("backtest") == 12 and p.segments.roles.count("il_train") == 10
 
 
+def test_ilsim_data_may_name_the_folder(monkeypatch, tmp_path):
+    """Issue 28: ILSIM_DATA as the file or its folder (the reference's file when the folder
+    holds it, else its only bars file); a folder that names no file gets one clear message."""
+    (tmp_path / "qqq_5min_2020-10_2024-12.parquet").write_bytes(b"")
+    (tmp_path / "other.csv").write_text("x\n")
+    (tmp_path / "README.md").write_text("x\n")
+    monkeypatch.setenv("ILSIM_DATA", str(tmp_path))
+    p = load_params(ROOT / "params/paper.yaml")
+    assert p.data.path == str(tmp_path / "qqq_5min_2020-10_2024-12.parquet")
+    (tmp_path / "qqq_5min_2020-10_2024-12.parquet").unlink()
+    assert load_params(ROOT / "params/paper.yaml").data.path == str(tmp_path / "other.csv")
+    (tmp_path / "more.parquet").write_bytes(b"")
+    with pytest.raises(ParamsError, match=r"is a folder holding more.parquet, other.csv: point"):
+        load_params(ROOT / "params/paper.yaml")
+
+
 def test_paper_without_env_names_the_variable(monkeypatch):
     monkeypatch.delenv("ILSIM_DATA", raising=False)
     with pytest.raises(ParamsError, match=r"paper.yaml: key 'data.path' needs .*ILSIM_DATA"):

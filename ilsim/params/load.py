@@ -130,7 +130,31 @@ def params_from_dict(
         assert params.data.path is not None
         if not Path(params.data.path).exists():
             raise ParamsError(f"{path}: key 'data.path': file not found: {params.data.path}")
+        if Path(params.data.path).is_dir():
+            found = str(data_file_in(Path(params.data.path), params.data.reference, path))
+            params = params.model_copy(
+                update={"data": params.data.model_copy(update={"path": found})}
+            )
     return params
+
+
+DATA_SUFFIXES = (".parquet", ".csv")
+
+
+def data_file_in(folder: Path, reference: Any, source: Path) -> Path:
+    """The bars file of a folder given as ``data.path`` (``ILSIM_DATA`` may name the file or
+    its folder): the reference data set's file when the folder holds it, else the folder's
+    only CSV or Parquet file; otherwise one message saying what to set."""
+    if reference is not None and (folder / reference.name).is_file():
+        return folder / reference.name
+    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix in DATA_SUFFIXES)
+    if len(files) == 1:
+        return files[0]
+    held = ", ".join(f.name for f in files) or "no .csv or .parquet file"
+    raise ParamsError(
+        f"{source}: key 'data.path': {folder} is a folder holding {held}: point ILSIM_DATA "
+        "(or data.path) at the bars file itself"
+    )
 
 
 def load_params(path: str | Path, *, check_files: bool = True) -> Params:
