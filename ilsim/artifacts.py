@@ -152,7 +152,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "train_sweep",
-        "sweep",
+        "training",
         writes=("sweep_policies",),
         reads=(*_SIM, "synthesis.pt", "impact_law.json"),
     ),

@@ -279,9 +279,9 @@ def _run(args: argparse.Namespace) -> int:
         summary = training.train_policy(p, args.agent)
         print(summary.to_string(index=False))
     elif args.cmd == "train-sweep":
-        from ilsim.steps import sweep
+        from ilsim.steps import training
 
-        print(sweep.train_sweep(p, args.agent, args.size, fee=args.fee).to_string(index=False))
+        print(training.train_sweep(p, args.agent, args.size, fee=args.fee).to_string(index=False))
     elif args.cmd == "size-sweep":
         from ilsim.steps import sweep
 

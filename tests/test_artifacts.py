@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Steps Snakemake runs through the command line instead of a notebook: their entry points.
 CLI_ENTRY = {
     "train_policy": ["ilsim.steps.training.train_policy"],
-    "train_sweep": ["ilsim.steps.sweep.train_sweep"],
+    "train_sweep": ["ilsim.steps.training.train_sweep"],
     "size_sweep": ["ilsim.steps.sweep.write_size_sweep"],
 }
 # Files named through these helpers: the groups of the registry.

@@ -192,9 +192,9 @@ def test_steps_end_to_end(tmp_path):
     )
     assert small.backtest.fees() == (0.005, 0.0001)  # the fee axis (issue 15)
     for fee in small.backtest.fees():
-        sweep.train_sweep(small, "rl_baseline", root=tmp_path, progress=False, fee=fee)
+        training.train_sweep(small, "rl_baseline", root=tmp_path, progress=False, fee=fee)
         for size in small.sweep.sizes:
-            sweep.train_sweep(small, "final_rl", size, root=tmp_path, progress=False, fee=fee)
+            training.train_sweep(small, "final_rl", size, root=tmp_path, progress=False, fee=fee)
     summary, verdict = sweep.write_size_sweep(small, tmp_path)
     assert set(summary["size"]) == {1e6, 1e10} and "final_rl" in verdict
     assert set(summary["fee"]) == {0.005, 0.0001} and verdict.count("At a fee of") == 2

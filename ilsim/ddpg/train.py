@@ -404,11 +404,7 @@ def train(
             if cfg.patience and step >= cfg.min_steps and min(ev["since"]) >= cfg.patience:
                 ev["stopped"] = True
             if log is not None:
-                log(
-                    _progress_line(
-                        step, end, step0, updates - updates0, time.perf_counter() - t1, ev
-                    )
-                )
+                log(_progress_line(step, end, step0, updates - updates0, t1, ev))
 
         if step % log_every == 0 or step == cfg.total_steps or ev["stopped"]:
             rows.extend(_log_rows(window, step, n, k, cfg, ev, time.perf_counter() - t0))
@@ -455,8 +451,9 @@ def train(
     )
 
 
-def _progress_line(step: int, end: int, step0: int, updates: int, elapsed: float, ev: dict) -> str:
+def _progress_line(step: int, end: int, step0: int, updates: int, t1: float, ev: dict) -> str:
     """One progress line of a training: where it is, the seeds' scores, its speed and ETA."""
+    elapsed = time.perf_counter() - t1
     rate = (step - step0) / elapsed if elapsed > 0 else float("nan")
     eta = (end - step) / rate if rate > 0 else float("nan")
     scores = " ".join(f"{x:+.4f}" for x in ev["last"])

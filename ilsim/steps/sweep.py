@@ -1,5 +1,6 @@
-"""The impact sweep (``ilsim train-sweep`` / ``size-sweep``, read by notebook 08): final agents
-trained at several account sizes and fees, and their backtests with impact."""
+"""The impact sweep's backtests (``ilsim size-sweep``, read by notebook 08): the final agents
+trained at several account sizes and fees (``ilsim train-sweep``:
+:func:`ilsim.steps.training.train_sweep`), backtested with impact; its table and figure."""
 
 from __future__ import annotations
 
@@ -20,62 +21,7 @@ from ilsim.plots.common import save_figure
 from ilsim.plots.simulator import plot_size_sweep
 from ilsim.policies import policy_actions
 from ilsim.report import write_table
-from ilsim.steps.training import train_ddpg, validation_evaluator
 from ilsim.world import backtest_impact_law, bar_minutes, new_sessions
-
-
-def train_sweep(
-    p: Params,
-    agent: str,
-    size: float | None = None,
-    root: str | Path = ".",
-    progress: bool = True,
-    fee: float | None = None,
-) -> pd.DataFrame:
-    """Train one sweep policy (every seed of ``sweep.seeds``, the sweep's budget) at ``fee``
-    (default ``backtest.fee``; the sweep runs every fee of ``backtest.fees()``): ``final_rl``
-    in the simulator's ``sweep.impact`` mode with ``size`` as its portfolio, selected on the
-    impact-aware validation backtest at that size; ``rl_baseline`` on static replay, selected
-    on the static validation backtest (it never sees impact). Random streams: one per agent,
-    as in the headline run, so along the size and fee axes a seed number reuses its draws
-    (common random numbers: a difference between sizes is not one of luck), while final_rl
-    and rl_baseline never share theirs."""
-    sw = p.sweep
-    fee = p.backtest.fee if fee is None else fee
-    over = {"total_steps": sw.total_steps, "min_steps": min(sw.min_steps, sw.total_steps)}
-    if agent == "final_rl":
-        if size is None:
-            raise ValueError("final_rl in the sweep needs a portfolio size")
-        law = backtest_impact_law(p, root)
-        return train_ddpg(
-            p,
-            agent,
-            sw.impact,
-            p.rl.train_roles,
-            sw.seeds,
-            lambda s: sweep_policy_path(p, agent, s, size, root, fee),
-            validation_evaluator(p, root, law=law, initial_cash=size, fee=fee),
-            initial_cash=size,
-            fee=fee,
-            root=root,
-            progress=progress,
-            **over,
-        )
-    if agent == "rl_baseline":
-        return train_ddpg(
-            p,
-            agent,
-            "none",
-            ("il_train",),
-            sw.seeds,
-            lambda s: sweep_policy_path(p, agent, s, None, root, fee),
-            validation_evaluator(p, root, fee=fee),
-            fee=fee,
-            root=root,
-            progress=progress,
-            **over,
-        )
-    raise ValueError(f"the sweep trains final_rl or rl_baseline, not {agent!r}")
 
 
 def size_sweep(p: Params, root: str | Path = ".") -> pd.DataFrame:

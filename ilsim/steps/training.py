@@ -1,7 +1,8 @@
 """The DDPG trainings of step 6 and the size sweep: the ``rl`` params as a DDPG
-configuration, the validation score that selects each seed's policy, and one policy's
-training (rule ``train_policy``). Kept apart from the step's figures and tables, so that a
-plotting edit never retrains a policy (each rule depends on the code it runs: ``ilsim.deps``)."""
+configuration, the validation score that selects each seed's policy, one policy's training
+(rule ``train_policy``) and the size sweep's (rule ``train_sweep``). Kept apart from the
+figures, tables and claims, so that editing those never retrains a policy (each rule depends
+on the code it runs: ``ilsim.deps``)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ import numpy as np
 import pandas as pd
 
 from ilsim import backtest, data, imitation, impact, market, regimes, timings
-from ilsim.artifacts import LEARNED, artifact, policy_path
+from ilsim.artifacts import LEARNED, artifact, policy_path, sweep_policy_path
 from ilsim.params import Params, resolve_device, shared
 from ilsim.pool import il_datasets, il_train_config
 from ilsim.world import (
+    backtest_impact_law,
     final_impact_mode,
     market_config,
     market_data,
@@ -217,3 +219,57 @@ def train_ddpg(
     timings.record(p.results_dir(root), "train", item, res.wall_s)
     print(f"{agent}: {len(seeds)} seeds trained in {res.wall_s:.0f} s")  # timings stay in logs
     return pd.DataFrame(rows)
+
+
+def train_sweep(
+    p: Params,
+    agent: str,
+    size: float | None = None,
+    root: str | Path = ".",
+    progress: bool = True,
+    fee: float | None = None,
+) -> pd.DataFrame:
+    """Train one sweep policy (every seed of ``sweep.seeds``, the sweep's budget) at ``fee``
+    (default ``backtest.fee``; the sweep runs every fee of ``backtest.fees()``): ``final_rl``
+    in the simulator's ``sweep.impact`` mode with ``size`` as its portfolio, selected on the
+    impact-aware validation backtest at that size; ``rl_baseline`` on static replay, selected
+    on the static validation backtest (it never sees impact). Random streams: one per agent,
+    as in the headline run, so along the size and fee axes a seed number reuses its draws
+    (common random numbers: a difference between sizes is not one of luck), while final_rl
+    and rl_baseline never share theirs."""
+    sw = p.sweep
+    fee = p.backtest.fee if fee is None else fee
+    over = {"total_steps": sw.total_steps, "min_steps": min(sw.min_steps, sw.total_steps)}
+    if agent == "final_rl":
+        if size is None:
+            raise ValueError("final_rl in the sweep needs a portfolio size")
+        law = backtest_impact_law(p, root)
+        return train_ddpg(
+            p,
+            agent,
+            sw.impact,
+            p.rl.train_roles,
+            sw.seeds,
+            lambda s: sweep_policy_path(p, agent, s, size, root, fee),
+            validation_evaluator(p, root, law=law, initial_cash=size, fee=fee),
+            initial_cash=size,
+            fee=fee,
+            root=root,
+            progress=progress,
+            **over,
+        )
+    if agent == "rl_baseline":
+        return train_ddpg(
+            p,
+            agent,
+            "none",
+            ("il_train",),
+            sw.seeds,
+            lambda s: sweep_policy_path(p, agent, s, None, root, fee),
+            validation_evaluator(p, root, fee=fee),
+            fee=fee,
+            root=root,
+            progress=progress,
+            **over,
+        )
+    raise ValueError(f"the sweep trains final_rl or rl_baseline, not {agent!r}")
