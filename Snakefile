@@ -450,7 +450,7 @@ rule backtest:
     output:
         **writes("backtest", 7),
     params:
-        section=section("backtest"),
+        section=section("seed", "claims", "backtest"),  # paired_rl: the claims' bootstrap
         **RUN,
     benchmark:
         f"{RES}/benchmarks/07_backtest.tsv"

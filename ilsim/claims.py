@@ -1,6 +1,11 @@
 """The paper's claims tested on the claims' backtests (paired differences against long-only and
 against the exposure-matched constant position, a two-level bootstrap over segments and seeds,
-no verdict without an interval), and the size sweep's verdict."""
+no verdict without an interval), and the size sweep's verdict.
+
+A claim's verdict is one of three words (issue 25): *supported* (its interval lies on the
+claim's side), *contradicted* (its interval lies wholly on the other side, so it excludes the
+paper's value) or *not shown* (the interval straddles the boundary: the data cannot tell; the
+verdict says the smallest detectable difference beside the paper's own value)."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from ilsim.report import (
     BENCHMARKS,
     DEGENERATE_RULE_SHORT,
     _check_degeneracy_columns,
+    paper_table,
     seed_averages,
     summary_with_ci,
     welch_ci,
@@ -143,6 +149,42 @@ def _claim_value(c: Claim, d: dict, x: str) -> float:
     return a - b
 
 
+def paper_value(c: Claim) -> float:
+    """The paper's own value of the claim's statistic (Table 1, or Table 2 for a regime); NaN
+    for the volatility claim, whose units differ (the paper's 1-minute bars, our 5-minute)."""
+    if c.kind == "lowest":
+        return np.nan
+    if c.regime is None:
+        t1 = paper_table("table1_aggregate").set_index("metric")
+        a, b = float(t1.at[c.metric, c.subject]), float(t1.at[c.metric, "long_only"])
+    else:
+        t2 = paper_table("table2_regimes").set_index(["regime", "strategy"])
+        col = f"avg_{c.metric}"
+        a = float(t2.at[(c.regime, c.subject), col])
+        b = float(t2.at[(c.regime, "long_only"), col])
+    if c.kind == "level":
+        return a
+    return a / b if c.kind == "ratio" else a - b
+
+
+def _off_side(c: Claim, lo: float, hi: float) -> bool:
+    """The whole interval on the other side of the claim (for a band: outside it)."""
+    if c.side == ">0":
+        return hi < 0
+    if c.side == "<0":
+        return lo > 0
+    return hi < c.band[0] or lo > c.band[1]
+
+
+def _not_shown(mde: float, claimed: float) -> str:
+    what = (
+        f"MDE {mde:.3g} vs the claimed {claimed:.3g}"
+        if np.isfinite(claimed)
+        else (f"MDE {mde:.3g}; the paper's value is in other units")
+    )
+    return f"not shown: the interval straddles the claim's boundary ({what})"
+
+
 def _on_side(c: Claim, lo: float, hi: float) -> bool:
     if c.side == ">0":
         return lo > 0
@@ -164,11 +206,13 @@ def claims(cb: pd.DataFrame, cfg: ClaimsParams | None = None, seed: int = 0) -> 
     interval over segments and seeds (:mod:`ilsim.stats`), and the smallest difference the
     data could detect (``mde``, ``excess_mde``).
 
-    Verdicts: fewer than ``cfg.min_segments`` segments is *descriptive* (a regime's 3-5);
-    otherwise a claim *holds* only when its whole interval lies on its side, and then says
-    whether the excess over the null does too ("beyond exposure") or the null meets the claim
-    as well ("exposure explains it"). A claim without data is "not testable"; ``note`` lists
-    degenerate seeds. Without ``kind``/``fee`` columns (plain ``backtests.csv``) the rows are
+    Verdicts, each starting with one of three words: *supported* when the whole interval lies
+    on the claim's side (then whether the excess over the null does too, "beyond exposure", or
+    the null meets the claim as well, "exposure explains it"); *contradicted* when it lies
+    wholly on the other side; *not shown* when it straddles the boundary (with the MDE beside
+    the paper's value, ``paper_value``), with fewer than ``cfg.min_segments`` segments
+    (descriptive: a regime's 3-5) or without data (not testable). ``note`` lists degenerate
+    seeds. Without ``kind``/``fee`` columns (plain ``backtests.csv``) the rows are
     the strategies at one fee and the null columns stay empty."""
     cfg = cfg or ClaimsParams()
     _check_degeneracy_columns(cb)
@@ -205,12 +249,13 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
             "excess_ci_low",
             "excess_ci_high",
             "excess_mde",
+            "paper_value",
         ],
         np.nan,
     )
     why = untestable(strat, tuple(dict.fromkeys(needs)), c.regime)
     if why:
-        return {**row, **empty, "verdict": f"not testable: {why}", "note": ""}
+        return {**row, **empty, "verdict": f"not shown: not testable: {why}", "note": ""}
     sub = cb if c.regime is None else cb[cb["regime"] == c.regime]
     arrays = {"x": _grid(sub, c.subject, "strategy", c.metric)}
     segs = arrays["x"].index
@@ -226,7 +271,7 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
         return {
             **row,
             **empty,
-            "verdict": "not testable: missing segment × seed results",
+            "verdict": "not shown: not testable: missing segment × seed results",
             "note": "",
         }
 
@@ -266,8 +311,9 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
             detectable_difference(se[2], cfg.level, cfg.power) if np.isfinite(se[2]) else np.nan
         ),
     )
+    row["paper_value"] = paper_value(c)
     if not np.isfinite(ci[0]).all():
-        row["verdict"] = "not testable: the statistic is undefined on these backtests"
+        row["verdict"] = "not shown: not testable: the statistic is undefined on these backtests"
     elif n_seg < cfg.min_segments:
         side = (
             point[0] > 0
@@ -277,31 +323,33 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
             else c.band[0] <= point[0] <= c.band[1]
         )
         row["verdict"] = (
-            f"descriptive ({n_seg} segments < {cfg.min_segments}): the estimate is "
+            f"not shown: descriptive ({n_seg} segments < {cfg.min_segments}), the estimate is "
             + ("on" if side else "not on")
             + " the claim's side"
         )
+    elif _off_side(c, *ci[0]):
+        row["verdict"] = "contradicted: the whole interval lies on the other side"
     elif not _on_side(c, *ci[0]):
-        row["verdict"] = "does not hold"
+        row["verdict"] = _not_shown(row["mde"], row["paper_value"])
     elif "n" not in arrays:
-        row["verdict"] = "holds (no exposure-matched null to compare)"
+        row["verdict"] = "supported (no exposure-matched null to compare)"
     else:
         lo_x, hi_x = ci[2]
         good = lo_x > 0 if c.better == "+" else hi_x < 0
         bad = hi_x < 0 if c.better == "+" else lo_x > 0
         if good:
             row["verdict"] = (
-                "holds beyond exposure (it beats its exposure-matched constant position)"
+                "supported, beyond exposure (it beats its exposure-matched constant position)"
             )
         elif bad:
-            row["verdict"] = "holds, but its exposure-matched constant position does better"
+            row["verdict"] = "supported, but its exposure-matched constant position does better"
         elif _on_side(c, *ci[1]):
             row["verdict"] = (
-                "holds, and so does the exposure-matched constant position: exposure explains it"
+                "supported, and so is the exposure-matched constant position: exposure explains it"
             )
         else:
-            row["verdict"] = "holds, but not distinguishably from the exposure-matched null"
-    if not row["verdict"].startswith("not testable"):
+            row["verdict"] = "supported, but not distinguishably from the exposure-matched null"
+    if "not testable" not in row["verdict"]:
         n_deg, n = _degenerate_seeds(strat, c.subject, c.regime)
         if n and n_deg == n:
             row["verdict"] += (
@@ -316,6 +364,72 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
             notes.append(f"{s_}: {k}/{n_s} seeds degenerate{where}")
     row["note"] = "; ".join(notes)
     return row
+
+
+def paired_seeds(
+    bt: pd.DataFrame,
+    a: str = "final_rl",
+    b: str = "rl_baseline",
+    cfg: ClaimsParams | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Differences of two learned strategies, seed number by seed number: mean return over the
+    backtests of ``a`` minus ``b`` per seed, how many backtests they trade identically on (same
+    return to 1e-9 pp: both at the same constant position), and a last row with the mean
+    difference, its two-level bootstrap interval over segments and seeds (issue 25: the
+    segments are the sampling unit, as for the claims), the smallest detectable difference and
+    a sign-flip permutation p-value across seeds. Since issue 15 each agent draws its own random
+    stream, so the pairing by seed number is arbitrary (the two runs share nothing). Verdict:
+    *differ* when the interval excludes 0, else *not shown* with the MDE."""
+    from itertools import product
+
+    cfg = cfg or ClaimsParams()
+    ret = bt.pivot_table(index=["seed", "segment"], columns="strategy", values="total_return_pct")[
+        [a, b]
+    ]
+    d = (ret[a] - ret[b]).rename("diff")
+    per = pd.DataFrame(
+        {
+            f"{a}_pct": ret[a].groupby("seed").mean(),
+            f"{b}_pct": ret[b].groupby("seed").mean(),
+            "diff_pp": d.groupby("seed").mean(),
+            "identical_backtests": (d.abs() < 1e-9).groupby("seed").sum().astype(int),
+            "n_backtests": d.groupby("seed").size(),
+        }
+    ).reset_index()
+    x = per["diff_pp"].to_numpy()
+    grid = d.unstack("seed").to_numpy(dtype=float)  # [segments, seeds]
+    lo = hi = mde = np.nan
+    if grid.size and np.isfinite(grid).all():
+        reps = two_level_bootstrap(lambda g: np.mean(g["d"]), {"d": grid}, cfg.n_boot, seed)
+        lo, hi = percentile_interval(reps, cfg.level)
+        mde = detectable_difference(float(reps.std(ddof=1)), cfg.level, cfg.power)
+    signs = np.array(list(product([1.0, -1.0], repeat=len(x))))  # every sign flip (2^K)
+    flips = np.abs((signs * x).mean(1))
+    p = float((flips >= abs(x.mean()) - 1e-12).mean()) if len(x) else np.nan
+    summary = {
+        "seed": "mean",
+        f"{a}_pct": per[f"{a}_pct"].mean(),
+        f"{b}_pct": per[f"{b}_pct"].mean(),
+        "diff_pp": float(np.mean(grid)) if grid.size else np.nan,
+        "ci_low": lo,
+        "ci_high": hi,
+        "mde": mde,
+        "p_sign_flip": p,
+        "identical_backtests": int(per["identical_backtests"].sum()),
+        "n_backtests": int(per["n_backtests"].sum()),
+    }
+    n_same, n_all = summary["identical_backtests"], summary["n_backtests"]
+    if n_all and n_same == n_all:
+        verdict = "identical on every backtest: both hold the same constant positions"
+    elif not (np.isfinite(lo) and np.isfinite(hi)) or lo == hi:
+        verdict = "not shown: not testable: no spread to resample"
+    elif lo > 0 or hi < 0:
+        verdict = "differ: the two-level 95 % interval (segments, seeds) excludes 0"
+    else:
+        verdict = f"not shown: the interval contains 0 (MDE {mde:.3g} pp)"
+    summary["verdict"] = verdict
+    return pd.concat([per.astype({"seed": object}), pd.DataFrame([summary])], ignore_index=True)
 
 
 SWEEP_METRICS = ["total_return_pct", "max_drawdown_pct", "position_change_frac"]

@@ -80,9 +80,12 @@ def _claims_section(claim_table: pd.DataFrame, fmt: str) -> str:
         "exposure alone cannot explain; 'beyond exposure' only in the subject's favour). "
         "Intervals are two-level bootstraps (segments, then seeds, resampled; the segments "
         "are the sampling unit); `mde` is the smallest true difference the data would detect "
-        "(`claims.power`, two-sided at `claims.level`). A claim holds only when "
-        "its whole interval lies on its side; with fewer segments than `claims.min_segments` "
-        "(a regime's 3-5) the result is descriptive. The same trained policies at each fee.\n"
+        "(`claims.power`, two-sided at `claims.level`). Each verdict is one of three words: "
+        "*supported* when the whole interval lies on the claim's side, *contradicted* when it "
+        "lies wholly on the other side (excluding the paper's value, `paper`), *not shown* when "
+        "it straddles the boundary (the MDE beside the paper's value says whether the data "
+        "could have told) or with fewer segments than `claims.min_segments` (a regime's 3-5: "
+        "descriptive). The same trained policies at each fee.\n"
     )
     if "n_segments" not in claim_table:  # an older table: as it is
         return head + "\n" + markdown_table(claim_table, fmt)
@@ -106,6 +109,7 @@ def _claims_section(claim_table: pd.DataFrame, fmt: str) -> str:
                     for r in zip(g["estimate"], g["ci_low"], g["ci_high"], strict=True)
                 ],
                 "mde": g["mde"],
+                "paper": g["paper_value"] if "paper_value" in g else np.nan,
                 "null [95 %]": [
                     _interval(*r, fmt)
                     for r in zip(

@@ -270,12 +270,13 @@ def test_claims_without_data_are_not_testable():
     bt = _backtests({1: "bull", 2: "bear"}, {1: (5.0, -2.0), 2: (-3.0, -4.0)})
     table = claims.claims(bt).set_index("claim")
     side = table.loc["It is positive in sideways regimes"]
-    assert side["verdict"].startswith("not testable: no sideways backtest")
+    assert side["verdict"].startswith("not shown: not testable: no sideways backtest")
     assert "segments.rule.sideways_to_backtest" in side["verdict"] and np.isnan(side["estimate"])
-    assert not table["verdict"].str.startswith("not testable").drop(side.name).any()
+    assert not table["verdict"].str.contains("not testable").drop(side.name).any()
     no_il = claims.claims(bt[bt["strategy"] != "il_baseline"]).set_index("claim")
     verdict = no_il.loc["The IL baseline is the most conservative (lowest volatility)", "verdict"]
-    assert verdict == "not testable: no il_baseline rows in the backtests"
+    assert verdict == "not shown: not testable: no il_baseline rows in the backtests"
     only_bull = claims.claims(bt[bt["regime"] == "bull"]).set_index("claim")
     bear = only_bull.loc["It loses less than long-only in bear regimes", "verdict"]
-    assert bear.startswith("not testable: no bear backtest") and "does not hold" not in bear
+    assert bear.startswith("not shown: not testable: no bear backtest")
+    assert "contradicted" not in bear

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ilsim import (
     backtest,
+    claims,
     data,
     impact,
     metrics,
@@ -205,7 +206,8 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     per_seed = report.per_seed_table(bt)
     r.write_table(per_seed, tables, "table1_per_seed", floatfmt=".4g")
     r.tables["degenerate_counts"] = report.degenerate_counts(per_seed)
-    r.write_table(report.paired_seeds(bt), tables, "paired_rl", floatfmt=".4g")
+    paired = claims.paired_seeds(bt, cfg=p.claims, seed=p.seed)
+    r.write_table(paired, tables, "paired_rl", floatfmt=".4g")
     r.save_figure(plot_risk_return(bt), figs, "fig3_risk_return")
 
     bars = data.load_bars(artifact(p, "bars.parquet", root))
