@@ -69,7 +69,10 @@ def section(*keys):
     """The params a rule depends on, as a string Snakemake compares between runs. The data
     files are inputs (below), not params: how their paths are spelled changes nothing."""
     dump = P.model_dump(mode="json")
-    dump["data"] = {k: v for k, v in dump["data"].items() if k not in ("path", "daily_path")}
+    # the reference's description (data.reference) only labels the import report: editing it
+    # reruns nothing (rerun the import by hand, `-R segment`, to restate it)
+    drop = ("path", "daily_path", "reference")
+    dump["data"] = {k: v for k, v in dump["data"].items() if k not in drop}
     return json.dumps({k: dump[k] for k in keys}, sort_keys=True)
 
 

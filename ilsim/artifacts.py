@@ -220,6 +220,7 @@ STEPS: tuple[Step, ...] = (
             "size_sweep.csv",
             "table:table1_aggregate",
             "table:case_studies",
+            "paper:table1_aggregate",
             "table:paired_rl",
             "table:rl_training",
             "table:rl_validation",

@@ -176,12 +176,15 @@ def _off_side(c: Claim, lo: float, hi: float) -> bool:
     return hi < c.band[0] or lo > c.band[1]
 
 
-def _not_shown(mde: float, claimed: float) -> str:
-    what = (
-        f"MDE {mde:.3g} vs the claimed {claimed:.3g}"
-        if np.isfinite(claimed)
-        else (f"MDE {mde:.3g}; the paper's value is in other units")
-    )
+def _not_shown(c: Claim, mde: float, claimed: float) -> str:
+    """'not shown', with the smallest detectable difference beside the effect the paper
+    claims: its difference or level, or for a ratio its distance from 1 (no effect)."""
+    if not np.isfinite(claimed):
+        what = f"MDE {mde:.3g}; the paper's value is in other units"
+    elif c.kind == "ratio":
+        what = f"MDE {mde:.3g} vs the claimed effect {1 - claimed:.3g} (ratio {claimed:.3g})"
+    else:
+        what = f"MDE {mde:.3g} vs the claimed {claimed:.3g}"
     return f"not shown: the interval straddles the claim's boundary ({what})"
 
 
@@ -328,9 +331,10 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
             + " the claim's side"
         )
     elif _off_side(c, *ci[0]):
-        row["verdict"] = "contradicted: the whole interval lies on the other side"
+        where = "outside the band" if c.side == "band" else "on the other side"
+        row["verdict"] = f"contradicted: the whole interval lies {where}"
     elif not _on_side(c, *ci[0]):
-        row["verdict"] = _not_shown(row["mde"], row["paper_value"])
+        row["verdict"] = _not_shown(c, row["mde"], row["paper_value"])
     elif "n" not in arrays:
         row["verdict"] = "supported (no exposure-matched null to compare)"
     else:
@@ -425,7 +429,7 @@ def paired_seeds(
     elif not (np.isfinite(lo) and np.isfinite(hi)) or lo == hi:
         verdict = "not shown: not testable: no spread to resample"
     elif lo > 0 or hi < 0:
-        verdict = "differ: the two-level 95 % interval (segments, seeds) excludes 0"
+        verdict = f"differ: the two-level {cfg.level:.0%} interval (segments, seeds) excludes 0"
     else:
         verdict = f"not shown: the interval contains 0 (MDE {mde:.3g} pp)"
     summary["verdict"] = verdict

@@ -4,175 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import re
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from ilsim.params import ParamsError, load_params
-
-KERNEL_NAME = "ilsim"
-
-
-def ensure_kernel(name: str = KERNEL_NAME) -> str:
-    """The Jupyter kernel that runs *this* interpreter, installed into its environment when
-    needed; returns its name. ``name`` when that spec runs ``sys.executable`` (or none exists
-    yet); when a spec of that name belongs to another (or a deleted) environment, this
-    environment's own ``name-<id>`` instead, so papermill never runs the notebooks with
-    another environment's packages (issue 13)."""
-    import hashlib
-
-    from ipykernel.kernelspec import install
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    ksm = KernelSpecManager()
-    specs = ksm.find_kernel_specs()
-
-    def runs_here(kernel: str) -> bool:
-        # the same environment: the interpreter in this environment's own bin folder (a venv's
-        # python is a symlink to its base interpreter, so resolved paths would match any venv)
-        argv = ksm.get_kernel_spec(kernel).argv
-        here = Path(os.path.abspath(sys.executable)).parent
-        return bool(argv) and Path(os.path.abspath(argv[0])).parent == here
-
-    if name not in specs:
-        install(kernel_name=name, display_name=f"Python ({name})", prefix=sys.prefix)
-        return name
-    if runs_here(name):
-        return name
-    env_id = hashlib.sha256(os.path.realpath(sys.prefix).encode()).hexdigest()[:8]
-    own = f"{name}-{env_id}"
-    if own not in specs or not runs_here(own):
-        label = f"Python ({name}, {Path(sys.prefix).name})"
-        install(kernel_name=own, display_name=label, prefix=sys.prefix)
-    return own
-
-
-def run_notebook(src: str | Path, dst: str | Path, params_file: str | Path) -> None:
-    """Execute ``src`` into ``dst`` with papermill, ``params_file`` injected, on the kernel of
-    the running interpreter (:func:`ensure_kernel`, resolved when the job runs, in the job's
-    environment: parsing the Snakefile installs nothing)."""
-    import papermill
-
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    kernel = ensure_kernel()
-    for attempt in range(1, KERNEL_TRIES + 1):
-        try:
-            with _ipc_kernel(kernel) as km:
-                papermill.execute_notebook(
-                    str(src),
-                    str(dst),
-                    parameters={"params_file": str(params_file), "write_run": True},
-                    kernel_name=kernel,
-                    km=km,
-                    progress_bar=False,
-                    # what the cells print goes to this process's output: the rule's log
-                    log_output=True,
-                    stdout_file=sys.stdout,
-                    stderr_file=sys.stderr,
-                )
-            break
-        except papermill.PapermillExecutionError:
-            raise  # a cell failed: the notebook's own error, never retried
-        except Exception as err:  # the kernel did not start or died
-            if attempt == KERNEL_TRIES:
-                raise
-            print(f"ilsim notebook: the kernel failed ({err!r}); retry {attempt + 1}")
-    scrub_notebook(dst)
-
-
-@contextlib.contextmanager
-def _ipc_kernel(kernel: str) -> Iterator[Any]:
-    """A kernel manager on IPC sockets in a private temporary folder: no TCP ports to collide
-    between parallel jobs, and no "running over TCP without encryption" warning in the log.
-    The kernel is shut down and its sockets removed afterwards."""
-    from jupyter_client.manager import KernelManager
-
-    folder = tempfile.mkdtemp(prefix="ilsim-kernel-")
-    km = KernelManager(kernel_name=kernel, transport="ipc", ip=os.path.join(folder, "k"))
-    try:
-        yield km
-    finally:
-        if km.has_kernel:
-            km.shutdown_kernel(now=True)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-KERNEL_TRIES = 3  # a kernel that fails to start (a port collision under -j2) is retried
-
-
-# A tqdm progress line ("…| 12/50 [00:03<00:09, 4.1it/s]"): its times change every run.
-_PROGRESS = re.compile(r"\|\s*\d+/\d+\s*\[[^\]]*\]")
-
-
-def scrub_notebook(path: str | Path) -> None:
-    """Make an executed notebook deterministic (issue 24: the tracked copies under
-    ``reports/<name>/notebooks/`` change only when a result does): no execution timestamps or
-    durations (papermill's and Jupyter's cell metadata), no random cell or widget ids, no
-    progress bars (their times), no absolute paths of this machine; the kernel named by its
-    plain name. Everything a reader looks at — code, text, tables, figures — stays."""
-    import nbformat
-
-    nb = nbformat.read(str(path), as_version=4)
-    nb.metadata.pop("papermill", None)
-    nb.metadata.pop("widgets", None)
-    if "kernelspec" in nb.metadata:
-        nb.metadata.kernelspec.update(name=KERNEL_NAME, display_name=f"Python ({KERNEL_NAME})")
-    places = sorted({os.getcwd(), sys.prefix, str(Path.home())}, key=len, reverse=True)
-    for cell in nb.cells:
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            cell.id = "injected-parameters"  # papermill gives it a random id
-        if cell.cell_type != "code":
-            continue
-        outputs = []
-        for out in cell.outputs:
-            data = out.get("data", {})
-            if "application/vnd.jupyter.widget-view+json" in data:
-                continue  # a progress widget: its model id is random, its state not saved
-            if out.output_type == "stream":
-                lines = [ln for ln in out.text.splitlines(True) if not _PROGRESS.search(ln)]
-                text = "".join(lines)
-                for place in places:
-                    text = text.replace(place, "…")
-                if not text.strip():
-                    continue
-                out.text = text
-            outputs.append(out)
-        cell.outputs = outputs
-    nbformat.write(nb, str(path))
-
-
-def sync_checked_outputs(executed_dir: Path, source_dir: Path = Path("notebooks")) -> list[Path]:
-    """Copy the outputs of ``# NBVAL_CHECK_OUTPUT`` cells from executed notebooks into the
-    sources, so nbval compares against the current pipeline. Other outputs are cleared."""
-    import nbformat
-
-    changed = []
-    for src in sorted(source_dir.glob("*.ipynb")):
-        done = executed_dir / src.name
-        if not done.exists():
-            continue
-        nb, ex = nbformat.read(src, 4), nbformat.read(done, 4)
-        ex_cells = {c.source: c for c in ex.cells if c.cell_type == "code"}
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            cell.execution_count = None
-            cell.outputs = []
-            if "NBVAL_CHECK_OUTPUT" in cell.source and cell.source in ex_cells:
-                done_cell = ex_cells[cell.source]
-                cell.outputs = [o for o in done_cell.outputs if o.output_type == "stream"]
-                cell.execution_count = done_cell.execution_count
-        nbformat.write(nb, src)
-        changed.append(src)
-    return changed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,8 +149,12 @@ def _run(args: argparse.Namespace) -> int:
         print(res.summary.to_string(index=False))
         print("wrote " + ", ".join(str(f) for f in res.files))
     elif args.cmd == "kernel":
+        from ilsim.notebook import ensure_kernel
+
         print(f"kernel '{ensure_kernel()}' ready")
     elif args.cmd == "notebook":
+        from ilsim.notebook import run_notebook
+
         run_notebook(args.src, args.dst, args.params)
     elif args.cmd == "verify":
         return _verify(args)
@@ -328,6 +167,8 @@ def _run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+        from ilsim.notebook import sync_checked_outputs
+
         for path in sync_checked_outputs(executed):
             print(f"synced {path}")
     return 0

@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parent
 # What every rule runs besides its step: the command line (only its module-level imports —
 # the commands import their own step lazily) and the error printer of a failed step.
 COMMON = ("ilsim.cli", "ilsim.errors")
+NOTEBOOK = "ilsim.notebook"  # what runs a notebook step's notebook
 
 
 def module_name(path: Path) -> str:
@@ -99,8 +100,8 @@ def step_modules(module: str, notebook: str | Path | None = None) -> set[str]:
         _imported(ast.parse(modules[cli].read_text()), modules, top_level_only=True) - {cli}
     )
     entries = {f"ilsim.steps.{module}", *COMMON}
-    if notebook is not None:
-        entries |= notebook_imports(notebook)
+    if notebook is not None:  # run by `ilsim notebook` (ilsim.notebook) on a kernel
+        entries |= {NOTEBOOK, *notebook_imports(notebook)}
     return closure(entries, graph)
 
 

@@ -16,6 +16,7 @@ with a stated tolerance instead, and the report says so.
 
 from __future__ import annotations
 
+import difflib
 import io
 import math
 import subprocess
@@ -94,14 +95,18 @@ def _fmt(x: float) -> str:
 
 
 def _key_columns(df: pd.DataFrame) -> list[str]:
-    """The columns that name a row: the leading non-numeric ones (at most three)."""
+    """The columns that name a row: the leading non-numeric ones (at most three), else the
+    leading integer ones (``seed``, ``segment``)."""
     keys = []
     for col in df.columns[:3]:
-        if pd.api.types.is_numeric_dtype(df[col]) and keys:
-            break
         if pd.api.types.is_numeric_dtype(df[col]):
             break
         keys.append(col)
+    if not keys:
+        for col in df.columns[:2]:
+            if not pd.api.types.is_integer_dtype(df[col]):
+                break
+            keys.append(col)
     return keys
 
 
@@ -111,15 +116,25 @@ def _row_label(df: pd.DataFrame, i: int, keys: list[str]) -> str:
     return f"{i} [" + ", ".join(f"{k}={df.iloc[i][k]}" for k in keys) + "]"
 
 
+def _read(content: bytes) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(content))
+
+
 def compare_table(
     name: str, reference: bytes, fresh: bytes, rtol: float = 0.0, atol: float = 0.0
 ) -> FileResult:
     """Compare two CSV tables: byte for byte, then cell by cell to say what moved (numbers
-    within ``rtol``/``atol`` count as equal only when a tolerance is given)."""
+    within ``rtol``/``atol`` count as equal only when a tolerance is given). Rows are matched
+    by the table's key columns when they name each row once on both sides (so an added or
+    removed row is named as such), else by position."""
     if reference == fresh:
         return FileResult(name, True)
-    ref = pd.read_csv(io.BytesIO(reference))
-    new = pd.read_csv(io.BytesIO(fresh))
+    try:
+        ref, new = _read(reference), _read(fresh)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        out = compare_text(name, reference, fresh)
+        out.note = f"not readable as a table ({type(err).__name__}); as text: {out.note}"
+        return out
     notes = []
     if list(ref.columns) != list(new.columns):
         gone = [c for c in ref.columns if c not in new.columns]
@@ -127,11 +142,23 @@ def compare_table(
         notes.append(
             f"columns removed {gone}, added {added}" if gone or added else "columns reordered"
         )
-    if len(ref) != len(new):
+    keys = _key_columns(ref)
+    if keys and all(k in new for k in keys) and _unique(ref, keys) and _unique(new, keys):
+        a_idx = ref.set_index(keys).index
+        b_idx = new.set_index(keys).index
+        gone_rows = [k for k in a_idx if k not in set(b_idx)]
+        new_rows = [k for k in b_idx if k not in set(a_idx)]
+        if gone_rows:
+            notes.append(f"rows removed: {_keys_text(keys, gone_rows)}")
+        if new_rows:
+            notes.append(f"rows added: {_keys_text(keys, new_rows)}")
+        both = [k for k in a_idx if k in set(b_idx)]
+        ref = ref.set_index(keys).loc[both].reset_index()
+        new = new.set_index(keys).loc[both].reset_index()
+    elif len(ref) != len(new):
         notes.append(f"{len(ref)} rows -> {len(new)} rows")
     cols = [c for c in ref.columns if c in new.columns]
     n = min(len(ref), len(new))
-    keys = _key_columns(ref)
     changes: list[Change] = []
     for col in cols:
         a, b = ref[col].iloc[:n], new[col].iloc[:n]
@@ -140,6 +167,7 @@ def compare_table(
             same = (x == y) | (np.isnan(x) & np.isnan(y))
             if rtol or atol:
                 same |= np.isclose(x, y, rtol=rtol, atol=atol)
+            same &= (a.astype(str) == b.astype(str)).to_numpy() | ~_is_int(a, b)
         else:
             same = (a.astype(str) == b.astype(str)).to_numpy()
         for i in np.flatnonzero(~same):
@@ -150,8 +178,11 @@ def compare_table(
         note = "" if (rtol or atol) else "same values, other text (formatting)"
         return FileResult(name, bool(rtol or atol), status, note=note)
 
-    def size(c: Change) -> tuple[float, float]:
-        return (-1.0 if math.isnan(c.absolute) else c.absolute, 0.0)
+    def size(c: Change) -> float:  # a number that appeared or vanished ranks first
+        x = c.absolute
+        if math.isnan(x):
+            return math.inf if _is_number(c.reference) or _is_number(c.fresh) else -1.0
+        return x
 
     ranked = sorted(changes, key=size, reverse=True)
     top = ranked[:TOP]
@@ -163,15 +194,43 @@ def compare_table(
     return FileResult(name, False, "differs", top, len(changes), "; ".join(notes))
 
 
+def _unique(df: pd.DataFrame, keys: list[str]) -> bool:
+    return not df.duplicated(subset=keys).any()
+
+
+def _keys_text(keys: list[str], rows: list) -> str:
+    shown = [k if isinstance(k, tuple) else (k,) for k in rows[:TOP]]
+    text = "; ".join(", ".join(f"{c}={v}" for c, v in zip(keys, k, strict=True)) for k in shown)
+    return text + (f" … and {len(rows) - TOP} more" if len(rows) > TOP else "")
+
+
+def _is_int(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Integer columns: compared exactly (a float cast would hide a change above 2**53)."""
+    both = pd.api.types.is_integer_dtype(a) and pd.api.types.is_integer_dtype(b)
+    return np.full(len(a), both)
+
+
+def _is_number(x: object) -> bool:
+    try:
+        return not math.isnan(float(x))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
 def compare_text(name: str, reference: bytes, fresh: bytes) -> FileResult:
     """Compare a report as text: identical, or how many lines differ and the first one."""
     if reference == fresh:
         return FileResult(name, True)
-    a, b = reference.decode().splitlines(), fresh.decode().splitlines()
-    moved = [i for i in range(max(len(a), len(b))) if (a[i : i + 1] != b[i : i + 1])]
-    first = moved[0]
-    line = (b[first] if first < len(b) else "<end of file>")[:100]
-    note = f"{len(moved)} line(s) differ; first at line {first + 1}: {line!r}"
+    a = reference.decode(errors="replace").splitlines()
+    b = fresh.decode(errors="replace").splitlines()
+    if a == b:
+        return FileResult(name, False, "differs", note="same lines, other line endings")
+    ops = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+    changed = [op for op in ops if op[0] != "equal"]
+    n_lines = sum(max(i2 - i1, j2 - j1) for _, i1, i2, j1, j2 in changed)
+    _, i1, _, j1, j2 = changed[0]
+    line = (b[j1] if j1 < j2 else "<removed>")[:100]
+    note = f"{n_lines} line(s) differ; first at line {i1 + 1}: {line!r}"
     return FileResult(name, False, "differs", note=note)
 
 
@@ -216,7 +275,8 @@ def tracked_files(name: str, root: str | Path = ".", rev: str = "HEAD") -> dict[
     """The reference: the tables and reports git tracks under ``reports/<name>/`` at ``rev``."""
     root = Path(root)
     prefix = f"reports/{name}/"
-    listing = _git(root, "ls-tree", "-r", "--name-only", rev, "--", prefix).decode().split()
+    raw = _git(root, "ls-tree", "-r", "-z", "--name-only", rev, "--", prefix)
+    listing = [p for p in raw.decode().split("\0") if p]
     wanted = [p for p in listing if _is_compared(p[len(prefix) :])]
     if not wanted:
         raise VerifyError(
@@ -273,10 +333,16 @@ def summary(results: list[FileResult], name: str, rtol: float = 0.0, atol: float
     for r in results:
         lines += r.lines()
     bad = [r for r in results if not r.identical]
+    close = [r for r in results if r.status == "within tolerance"]
     if bad:
         lines.append(
             f"{len(bad)} of {len(results)} differ from the reference: a change that moves a "
             "number updates the tracked reference in the same commit and says why"
+        )
+    elif close:
+        lines.append(
+            f"all {len(results)} match the reference: {len(results) - len(close)} identical, "
+            f"{len(close)} within the stated tolerance"
         )
     else:
         lines.append(f"all {len(results)} identical to the reference")

@@ -1,4 +1,5 @@
-"""The command line's helpers: the notebooks' Jupyter kernel."""
+"""The command line and the notebooks' runner (ilsim.notebook): the Jupyter kernel, the
+scrubbed executed notebooks, the help texts."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def test_a_kernel_of_another_environment_is_never_used(tmp_path, monkeypatch):
     environment gets (and reuses) its own kernel, which runs this interpreter."""
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from ilsim.cli import ensure_kernel
+    from ilsim.notebook import ensure_kernel
 
     # another venv on the same base interpreter: its python is a symlink to the same binary
     other = tmp_path / "othervenv" / "bin"
@@ -56,7 +57,7 @@ def test_scrub_notebook_leaves_nothing_that_changes_between_runs(tmp_path):
 
     import nbformat
 
-    from ilsim.cli import scrub_notebook
+    from ilsim.notebook import scrub_notebook
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["papermill"] = {"start_time": "2026-12-07T09:47:43", "duration": 5.2}
@@ -103,7 +104,7 @@ def test_a_kernel_that_fails_to_start_is_retried_a_failed_cell_is_not(tmp_path, 
     import nbformat
     import papermill
 
-    from ilsim import cli
+    from ilsim import notebook as cli
 
     calls = []
 
@@ -153,3 +154,26 @@ def test_nb_sync_of_an_unknown_run_fails(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["nb-sync", "nosuch"]) == 1
     assert "no executed notebooks of run 'nosuch'" in capsys.readouterr().err
+
+
+def test_png_text_is_stripped_and_equals_a_figure_saved_without_it():
+    """The scrubbed notebooks' images and the saved figures carry no software version: a PNG
+    with its text chunks stripped is byte for byte the one matplotlib writes without them."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ilsim.notebook import strip_png_text
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [1, 0])
+    default, bare = io.BytesIO(), io.BytesIO()
+    fig.savefig(default, format="png", dpi=50)
+    fig.savefig(bare, format="png", dpi=50, metadata={"Software": None})
+    plt.close(fig)
+    assert b"Software" in default.getvalue() and b"Software" not in bare.getvalue()
+    assert strip_png_text(default.getvalue()) == bare.getvalue()
+    assert strip_png_text(b"not a png") == b"not a png"

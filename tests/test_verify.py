@@ -69,7 +69,24 @@ def test_missing_new_and_reshaped_tables_are_differences(tmp_path):
         "tables/t.csv": "differs",
     }
     (t,) = [r for r in got if r.name == "tables/t.csv"]
-    assert "added ['extra']" in t.note and "3 rows -> 2 rows" in t.note
+    assert "added ['extra']" in t.note and "rows removed: strategy=rl_baseline" in t.note
+
+
+def test_an_inserted_row_is_named_not_every_row_after_it():
+    a = b"strategy,mean\nlong_only,1.0\nfinal_rl,2.0\nil_baseline,3.0\n"
+    b = b"strategy,mean\nlong_only,1.0\nrl_baseline,9.0\nfinal_rl,2.0\nil_baseline,3.0\n"
+    r = verify.compare_table("t", a, b)
+    assert not r.identical and r.n_changed == 0 and r.note == "rows added: strategy=rl_baseline"
+
+
+def test_text_and_unreadable_tables_never_crash():
+    assert verify.compare_text("r.md", b"a\nb\n", b"a\r\nb\r\n").note == (
+        "same lines, other line endings"
+    )
+    moved = verify.compare_text("r.md", b"a\nb\nc\n", b"a\nx\nb\nc\n")
+    assert moved.note == "1 line(s) differ; first at line 2: 'x'"
+    bad = verify.compare_table("tables/t.csv", b"a,b\n1,2\n", b"")
+    assert not bad.identical and "not readable as a table (EmptyDataError)" in bad.note
 
 
 def test_cli_on_a_copy_of_the_tracked_default_reference(tmp_path, monkeypatch, capsys):

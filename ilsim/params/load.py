@@ -138,7 +138,7 @@ def params_from_dict(
     return params
 
 
-DATA_SUFFIXES = (".parquet", ".csv")
+DATA_SUFFIXES = (".parquet", ".pq", ".csv", ".txt")  # what the importer reads (data.rows)
 
 
 def data_file_in(folder: Path, reference: Any, source: Path) -> Path:
@@ -147,10 +147,14 @@ def data_file_in(folder: Path, reference: Any, source: Path) -> Path:
     only CSV or Parquet file; otherwise one message saying what to set."""
     if reference is not None and (folder / reference.name).is_file():
         return folder / reference.name
-    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix in DATA_SUFFIXES)
+    files = sorted(
+        f
+        for f in folder.iterdir()
+        if f.is_file() and any(x.lower() in DATA_SUFFIXES for x in f.suffixes)
+    )
     if len(files) == 1:
         return files[0]
-    held = ", ".join(f.name for f in files) or "no .csv or .parquet file"
+    held = ", ".join(f.name for f in files) or "no bars file (.csv, .parquet)"
     raise ParamsError(
         f"{source}: key 'data.path': {folder} is a folder holding {held}: point ILSIM_DATA "
         "(or data.path) at the bars file itself"

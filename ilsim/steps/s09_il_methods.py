@@ -164,27 +164,26 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
             il_method_study(p, meth, demo, bars, scaled, segments, scaler, simulate=simulate)
         )
     table = pd.DataFrame(rows)
-    fit_time = table.set_index(["method", "demonstrator"])["fit_seconds"]
     table = timings.split_timings(
         table, "fit_seconds", "il_methods", ["method", "demonstrator"], p.results_dir(root)
     )
     r.write_table(table, p.tables_dir(root), "il_methods", floatfmt=".4g")
     r.save_figure(plot_il_methods(table), p.figures_dir(root), "fig_il_methods")
-    r.notes["summary"] = _summary(p, table, fit_time)
+    r.notes["summary"] = _summary(p, table)
     return r
 
 
-def _summary(p: Params, table: pd.DataFrame, fit_time: pd.Series) -> str:
-    """The first demonstrator's methods side by side, in one paragraph."""
+def _summary(p: Params, table: pd.DataFrame) -> str:
+    """The first demonstrator's methods side by side, in one paragraph (no wall times: they
+    change every run, so they stay in ``timings.csv`` and the tracked notebook stays put)."""
     demo = p.il_methods.demonstrators[0]
     first = table[table["demonstrator"] == demo].set_index("method")
-    fit_first = fit_time.xs(demo, level="demonstrator")
     best = first["accuracy"].idxmax()
     return (
         f"With the `{demo}` demonstrator, held-out imitation accuracy ranges from "
         f"{first['accuracy'].min():.2f} to {first['accuracy'].max():.2f} (best: `{best}`) "
-        f"against a majority-class rate of {first['majority_rate'].mean():.2f}; fitting the pool "
-        f"took {fit_first.min():.1f} … {fit_first.max():.1f} s on this machine (timings.csv). "
+        f"against a majority-class rate of {first['majority_rate'].mean():.2f} (the pools' fit "
+        f"times: `{p.results_dir()}/timings.csv`). "
         f"The simulators built from the {len(first)} pools score realism distances "
         f"{first['realism_distance'].min():.3f} … {first['realism_distance'].max():.3f} and "
         f"held-out synthesis skill {first['synthesis_skill_heldout'].min():.4f} … "
