@@ -560,6 +560,16 @@ def test_an_interval_change_inside_a_day_stops(tmp_path, first, second, switch, 
     assert says in str(info.value) and "resample" in str(info.value)
 
 
+def test_an_interval_change_with_a_missing_coarse_bar_still_stops(tmp_path):
+    """A 5-minute afternoon with one 5-minute bar missing is still a change of interval."""
+    day = _day_of_two_intervals("2021-03-10", 1, 5, "14:00")
+    day = day.drop(pd.Timestamp("2021-03-10 15:00", tz=NY))
+    bars = pd.concat([full_days([("2021-03-09", 1)]), day])
+    path = write(vendor(bars), tmp_path / "hole.csv")
+    with pytest.raises(DataImportError, match="the bar interval changes inside 1 trading day"):
+        import_bars(path)
+
+
 def test_a_day_of_one_interval_with_regular_holes_at_its_end_is_not_a_change(tmp_path):
     """Fewer than a dozen coarser bars at the day's end are gaps, not another interval."""
     day = _day_of_two_intervals("2021-03-10", 1, 5, "15:10")  # 10 bars 5 min apart: too few

@@ -172,30 +172,34 @@ def _changed_days(wall: np.ndarray, day: np.ndarray, interval: int) -> np.ndarra
     first half hour, 5-minute bars after): one row (first position of the coarser part, its
     last position, its spacing in ns) per such part. A part qualifies when it runs from some
     bar to the day's last bar (or from the day's first bar to some bar), has at least
-    ``_MIN_DAY_BARS`` bars, and all its spacings are one multiple (≥ 2) of ``interval`` — a
-    grid of its own, which gaps in the file's grid almost never make; the rest of the day
-    keeps the file's interval (whole days of another interval are ``_odd_days``')."""
+    ``_MIN_DAY_BARS`` bars, every spacing in it is a multiple of one coarser step ``g`` (a
+    multiple ≥ 2 of ``interval``: a missing coarse bar leaves a gap of 2g) and at least 3/4 of
+    them equal ``g`` — a grid of its own, which holes in the file's grid almost never make;
+    the rest of the day keeps the file's interval (whole days of another interval are
+    ``_odd_days``'). Only days that start or end on a coarser spacing are examined."""
     n = wall.size
+    out: list[tuple[int, int, int]] = []
     if n < 2:
         return np.zeros((0, 3), dtype=np.int64)
     gaps = np.diff(wall)
-    gaps[day[1:] != day[:-1]] = -1  # no spacing across days
-    new_run = np.r_[True, gaps[1:] != gaps[:-1]]
-    start = np.flatnonzero(new_run)  # gap index i joins bars i and i + 1
-    length = np.diff(np.r_[start, gaps.size])
-    value = gaps[start]
-    last_bar = start + length  # the run's last bar
-    first_of_day = (start == 0) | (day[np.maximum(start - 1, 0)] != day[start])
-    last_of_day = (last_bar == n - 1) | (day[np.minimum(last_bar + 1, n - 1)] != day[last_bar])
-    whole_day = first_of_day & last_of_day
-    ok = (
-        (value > interval)
-        & (value % interval == 0)
-        & (length >= _MIN_DAY_BARS - 1)
-        & (first_of_day | last_of_day)
-        & ~whole_day
-    )
-    return np.column_stack([start[ok], last_bar[ok], value[ok]]).astype(np.int64)
+    cut = np.flatnonzero(day[1:] != day[:-1]) + 1
+    firsts, lasts = np.r_[0, cut], np.r_[cut - 1, n - 1]
+    for f, last in zip(firsts, lasts, strict=True):
+        if last - f + 1 < _MIN_DAY_BARS + 1:
+            continue
+        g_day = gaps[f:last]  # spacings of this day, in order
+        for from_end in (True, False):
+            seq = g_day[::-1] if from_end else g_day
+            step = int(seq[0])
+            if step <= interval or step % interval:
+                continue
+            fits = seq % step == 0
+            k = int(np.argmin(fits)) if not fits.all() else seq.size  # spacings in the part
+            if k == seq.size or k + 1 < _MIN_DAY_BARS or (seq[:k] == step).sum() < 0.75 * k:
+                continue  # the whole day (``_odd_days``), too short, or holes, not a grid
+            part = (last - k, last) if from_end else (f, f + k)
+            out.append((part[0], part[1], step))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 3)
 
 
 def _changed_days_error(
