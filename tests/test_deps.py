@@ -76,3 +76,27 @@ def test_step_sources_are_files_of_the_project():
         files = deps.step_sources(s.module, _notebook(s))
         assert f"ilsim/steps/{s.module}.py" in files
         assert all((ROOT / f).is_file() for f in files)
+
+
+def test_no_import_the_graph_cannot_see():
+    """The graph reads absolute imports of modules: a relative import, or a name reached
+    through a lazy package (``from ilsim import plots`` then ``plots.plot_case``), would hide
+    a dependency. The code and the notebooks import the defining module instead."""
+    import ast
+    import re
+
+    for path in sorted((ROOT / "ilsim").rglob("*.py")):
+        if path.parent.name == "plots":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{path}: relative import"
+                if node.module == "ilsim":
+                    names = {a.name for a in node.names}
+                    assert "plots" not in names, f"{path}: from ilsim import plots"
+            if isinstance(node, ast.Import):
+                assert all(a.name != "ilsim.plots" for a in node.names), f"{path}: import plots"
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        text = nb.read_text()
+        assert not re.search(r"from ilsim import [^\n]*\bplots\b|import ilsim\.plots\b", text), nb

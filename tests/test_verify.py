@@ -175,3 +175,34 @@ def test_readme_links_and_provenance_match_the_tracked_reference():
     para = " ".join(readme.split("**Data provenance.**")[1].split("\n\n")[0].split())
     assert ref["sha256"] in para and ref["name"] in para and f"{ref['rows']:,}" in para
     assert ref["span"] in para
+
+
+def test_tracked_outputs_hold_no_local_paths_timestamps_or_versions():
+    """Issue 24: what the repository publishes is the same on every machine and every rerun:
+    no absolute paths, execution timestamps, durations, interpreter or library versions."""
+    import re
+
+    try:
+        files = subprocess.run(
+            ["git", "-C", str(ROOT), "ls-files", "reports", "figures"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    if not files:
+        pytest.skip("no tracked reference in this checkout")
+    here = str(ROOT)
+    stamp = re.compile(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d")  # an ISO execution timestamp
+    for name in files:
+        data = (ROOT / name).read_bytes()
+        if name.endswith(".png"):
+            assert b"tEXt" not in data and b"iTXt" not in data, f"{name}: text chunk in PNG"
+            continue
+        text = data.decode()
+        assert here not in text and "/root/" not in text, f"{name}: a local path"
+        if name.endswith(".ipynb"):
+            assert not stamp.search(text), f"{name}: an execution timestamp"
+            for key in ('"papermill"', '"execution"', '"duration"', '"version"', "widget"):
+                assert key not in text, f"{name}: {key} in the executed notebook"
