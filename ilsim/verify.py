@@ -169,7 +169,7 @@ def compare_table(
                 same |= np.isclose(x, y, rtol=rtol, atol=atol)
             same &= (a.astype(str) == b.astype(str)).to_numpy() | ~_is_int(a, b)
         else:
-            same = (a.astype(str) == b.astype(str)).to_numpy()
+            same = ((a.astype(str) == b.astype(str)) | (a.isna() & b.isna())).to_numpy()
         for i in np.flatnonzero(~same):
             changes.append(Change(_row_label(ref, int(i), keys), str(col), a.iloc[i], b.iloc[i]))
     if not changes and not notes:

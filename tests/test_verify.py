@@ -206,3 +206,10 @@ def test_tracked_outputs_hold_no_local_paths_timestamps_or_versions():
             assert not stamp.search(text), f"{name}: an execution timestamp"
             for key in ('"papermill"', '"execution"', '"duration"', '"version"', "widget"):
                 assert key not in text, f"{name}: {key} in the executed notebook"
+
+
+def test_empty_cells_on_both_sides_are_not_changes():
+    a = b"seed,diff,verdict\n0,1.0,\nmean,1.0,same\n"
+    b = b"seed,diff,verdict,mde\n0,1.0,,\nmean,1.0,same,0.5\n"
+    r = verify.compare_table("t", a, b)
+    assert r.n_changed == 0 and r.note == "columns removed [], added ['mde']"
