@@ -164,7 +164,7 @@ def reads(rule):
     """The files a step reads (plus the ilsim sources it runs and its notebook)."""
     s = registered(rule)
     notebook = f"notebooks/{s.notebook}.ipynb" if s.notebook else None
-    files = [step_sources(s.module, notebook)] + ([notebook] if notebook else [])
+    files = [step_sources(s.module, notebook, workflow.basedir)] + ([notebook] if notebook else [])
     for name in s.reads:
         kind, _, stem = name.rpartition(":")
         if name == "policies":

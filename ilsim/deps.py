@@ -105,10 +105,15 @@ def step_modules(module: str, notebook: str | Path | None = None) -> set[str]:
     return closure(entries, graph)
 
 
-def step_sources(module: str, notebook: str | Path | None = None) -> list[str]:
-    """The source files (relative to the project folder) a step runs: a rule's code inputs."""
+def step_sources(
+    module: str, notebook: str | Path | None = None, root: str | Path = "."
+) -> list[str]:
+    """The source files a step runs: a rule's code inputs. Relative to ``root`` (the project
+    folder) when the package lives there, else absolute (an installed ilsim serving a
+    workflow elsewhere: its files are still the code the steps run)."""
     modules = _modules()
-    root = PACKAGE.parent
-    return sorted(
-        str(modules[m].relative_to(root)) for m in step_modules(module, notebook) if m in modules
-    )
+    base = Path(root).resolve()
+    files = [modules[m] for m in step_modules(module, notebook) if m in modules]
+    if PACKAGE.is_relative_to(base):
+        return sorted(str(f.relative_to(base)) for f in files)
+    return sorted(str(f) for f in files)

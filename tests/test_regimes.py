@@ -106,7 +106,8 @@ def test_assign_roles_rule():
 
 
 def test_paper_roles_follow_the_stated_rule(monkeypatch, tmp_path):
-    monkeypatch.setenv("ILSIM_DATA", str(tmp_path))
+    (tmp_path / "bars.parquet").write_bytes(b"")  # a data file must exist; it is not read
+    monkeypatch.setenv("ILSIM_DATA", str(tmp_path / "bars.parquet"))
     p = load_params(ROOT / "params/paper.yaml")
     ext = [{"date": e.date, "kind": e.kind} for e in p.segments.extrema]
     kinds = pd.DataFrame(
