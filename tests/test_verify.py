@@ -147,17 +147,8 @@ def test_cli_against_git_and_clear_errors(tmp_path, monkeypatch, capsys):
     assert "no tracked reference for run 'other'" in capsys.readouterr().err
 
 
-def test_readme_links_and_provenance_match_the_tracked_reference():
-    """The README's "Results at a glance" links only files the repository tracks, and its
-    provenance paragraph states params/paper.yaml's reference data set."""
-    import re
-
-    import yaml
-
-    readme = (ROOT / "README.md").read_text()
-    glance = readme.split("## Results at a glance")[1].split("\n## ")[0]
-    links = re.findall(r"\]\(((?:reports|figures)/[^)]+)\)", glance)
-    assert len(links) >= 10
+def _tracked_outputs() -> list[str]:
+    """The reference files git tracks (skips outside a checkout that has them)."""
     try:
         out = subprocess.run(
             ["git", "-C", str(ROOT), "ls-files", "reports", "figures"],
@@ -169,6 +160,21 @@ def test_readme_links_and_provenance_match_the_tracked_reference():
         pytest.skip("not a git checkout")
     if not out:
         pytest.skip("no tracked reference in this checkout")
+    return out
+
+
+def test_readme_links_and_provenance_match_the_tracked_reference():
+    """The README's "Results at a glance" links only files the repository tracks, and its
+    provenance paragraph states params/paper.yaml's reference data set."""
+    import re
+
+    import yaml
+
+    readme = (ROOT / "README.md").read_text()
+    glance = readme.split("## Results at a glance")[1].split("\n## ")[0]
+    links = re.findall(r"\]\(((?:reports|figures)/[^)]+)\)", glance)
+    assert len(links) >= 10
+    out = _tracked_outputs()
     for link in links:
         assert link in out or any(f.startswith(link) for f in out), f"README links {link}"
     ref = yaml.safe_load((ROOT / "params" / "paper.yaml").read_text())["data"]["reference"]
@@ -182,17 +188,7 @@ def test_tracked_outputs_hold_no_local_paths_timestamps_or_versions():
     no absolute paths, execution timestamps, durations, interpreter or library versions."""
     import re
 
-    try:
-        files = subprocess.run(
-            ["git", "-C", str(ROOT), "ls-files", "reports", "figures"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("not a git checkout")
-    if not files:
-        pytest.skip("no tracked reference in this checkout")
+    files = _tracked_outputs()
     here = str(ROOT)
     stamp = re.compile(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d")  # an ISO execution timestamp
     for name in files:
