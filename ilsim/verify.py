@@ -116,10 +116,6 @@ def _row_label(df: pd.DataFrame, i: int, keys: list[str]) -> str:
     return f"{i} [" + ", ".join(f"{k}={df.iloc[i][k]}" for k in keys) + "]"
 
 
-def _read(content: bytes) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(content))
-
-
 def compare_table(
     name: str, reference: bytes, fresh: bytes, rtol: float = 0.0, atol: float = 0.0
 ) -> FileResult:
@@ -130,7 +126,7 @@ def compare_table(
     if reference == fresh:
         return FileResult(name, True)
     try:
-        ref, new = _read(reference), _read(fresh)
+        ref, new = pd.read_csv(io.BytesIO(reference)), pd.read_csv(io.BytesIO(fresh))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         out = compare_text(name, reference, fresh)
         out.note = f"not readable as a table ({type(err).__name__}); as text: {out.note}"
@@ -144,17 +140,17 @@ def compare_table(
         )
     keys = _key_columns(ref)
     if keys and all(k in new for k in keys) and _unique(ref, keys) and _unique(new, keys):
-        a_idx = ref.set_index(keys).index
-        b_idx = new.set_index(keys).index
-        gone_rows = [k for k in a_idx if k not in set(b_idx)]
-        new_rows = [k for k in b_idx if k not in set(a_idx)]
+        ref, new = ref.set_index(keys), new.set_index(keys)
+        a_keys, b_keys = set(ref.index), set(new.index)
+        gone_rows = [k for k in ref.index if k not in b_keys]
+        new_rows = [k for k in new.index if k not in a_keys]
         if gone_rows:
             notes.append(f"rows removed: {_keys_text(keys, gone_rows)}")
         if new_rows:
             notes.append(f"rows added: {_keys_text(keys, new_rows)}")
-        both = [k for k in a_idx if k in set(b_idx)]
-        ref = ref.set_index(keys).loc[both].reset_index()
-        new = new.set_index(keys).loc[both].reset_index()
+        both = [k for k in ref.index if k in b_keys]
+        ref = ref.loc[both].reset_index()
+        new = new.loc[both].reset_index()
     elif len(ref) != len(new):
         notes.append(f"{len(ref)} rows -> {len(new)} rows")
     cols = [c for c in ref.columns if c in new.columns]
@@ -162,12 +158,13 @@ def compare_table(
     changes: list[Change] = []
     for col in cols:
         a, b = ref[col].iloc[:n], new[col].iloc[:n]
-        if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
+        if pd.api.types.is_integer_dtype(a) and pd.api.types.is_integer_dtype(b):
+            same = a.to_numpy() == b.to_numpy()  # exact (a float cast hides changes > 2**53)
+        elif pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
             x, y = a.to_numpy(float), b.to_numpy(float)
             same = (x == y) | (np.isnan(x) & np.isnan(y))
             if rtol or atol:
                 same |= np.isclose(x, y, rtol=rtol, atol=atol)
-            same &= (a.astype(str) == b.astype(str)).to_numpy() | ~_is_int(a, b)
         else:
             same = ((a.astype(str) == b.astype(str)) | (a.isna() & b.isna())).to_numpy()
         for i in np.flatnonzero(~same):
@@ -202,12 +199,6 @@ def _keys_text(keys: list[str], rows: list) -> str:
     shown = [k if isinstance(k, tuple) else (k,) for k in rows[:TOP]]
     text = "; ".join(", ".join(f"{c}={v}" for c, v in zip(keys, k, strict=True)) for k in shown)
     return text + (f" … and {len(rows) - TOP} more" if len(rows) > TOP else "")
-
-
-def _is_int(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Integer columns: compared exactly (a float cast would hide a change above 2**53)."""
-    both = pd.api.types.is_integer_dtype(a) and pd.api.types.is_integer_dtype(b)
-    return np.full(len(a), both)
 
 
 def _is_number(x: object) -> bool:

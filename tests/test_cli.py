@@ -104,7 +104,7 @@ def test_a_kernel_that_fails_to_start_is_retried_a_failed_cell_is_not(tmp_path, 
     import nbformat
     import papermill
 
-    from ilsim import notebook as cli
+    from ilsim import notebook
 
     calls = []
 
@@ -114,9 +114,9 @@ def test_a_kernel_that_fails_to_start_is_retried_a_failed_cell_is_not(tmp_path, 
             raise RuntimeError("Kernel died before replying to kernel_info")
         nbformat.write(nbformat.v4.new_notebook(), dst)
 
-    monkeypatch.setattr(cli, "ensure_kernel", lambda: "ilsim")
+    monkeypatch.setattr(notebook, "ensure_kernel", lambda: "ilsim")
     monkeypatch.setattr(papermill, "execute_notebook", flaky)
-    cli.run_notebook("a.ipynb", tmp_path / "out.ipynb", "p.yaml")
+    notebook.run_notebook("a.ipynb", tmp_path / "out.ipynb", "p.yaml")
     assert len(calls) == 2 and (tmp_path / "out.ipynb").exists()
 
     def failing_cell(src, dst, **kw):
@@ -126,7 +126,7 @@ def test_a_kernel_that_fails_to_start_is_retried_a_failed_cell_is_not(tmp_path, 
     calls.clear()
     monkeypatch.setattr(papermill, "execute_notebook", failing_cell)
     with pytest.raises(papermill.PapermillExecutionError):
-        cli.run_notebook("a.ipynb", tmp_path / "out2.ipynb", "p.yaml")
+        notebook.run_notebook("a.ipynb", tmp_path / "out2.ipynb", "p.yaml")
     assert calls == ["cell"]
 
 

@@ -209,3 +209,10 @@ def test_empty_cells_on_both_sides_are_not_changes():
     b = b"seed,diff,verdict,mde\n0,1.0,,\nmean,1.0,same,0.5\n"
     r = verify.compare_table("t", a, b)
     assert r.n_changed == 0 and r.note == "columns removed [], added ['mde']"
+
+
+def test_large_integers_are_compared_exactly():
+    a = b"seed,segment,n\n0,1,9007199254740993\n"
+    b = b"seed,segment,n\n0,1,9007199254740992\n"  # equal once cast to float
+    r = verify.compare_table("t", a, b)
+    assert r.n_changed == 1 and r.changes[0].column == "n"
