@@ -16,7 +16,7 @@ import torch
 
 from ilsim import artifacts, backtest, data, ddpg, features, market, regimes, world
 from ilsim.params import load_params
-from ilsim.steps import s06_train_rl
+from ilsim.steps import training
 
 torch.set_num_threads(1)
 fee = float(sys.argv[1])
@@ -67,7 +67,7 @@ def run(ranges, actor):
 
 val = regimes.role_ranges(segs, "validation")
 test = regimes.role_ranges(segs, "backtest")
-cfg = s06_train_rl.ddpg_config(
+cfg = training.ddpg_config(
     p, seeds, total_steps=steps, min_steps=steps // 2, eval_every=500, checkpoint_every=10**9
 )
 t0 = time.time()

@@ -19,7 +19,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 # What every rule runs besides its step: the command line (only its module-level imports —
 # the commands import their own step lazily) and the error printer of a failed step.
-COMMON = ("ilsim.cli", "ilsim.errors")
+CLI = "ilsim.cli"
+COMMON = (CLI, "ilsim.errors")
 NOTEBOOK = "ilsim.notebook"  # what runs a notebook step's notebook
 
 
@@ -94,7 +95,7 @@ def step_modules(module: str, notebook: str | Path | None = None) -> set[str]:
     :data:`COMMON` and everything they import (of ``ilsim.cli`` only its module-level imports:
     each command imports its own step inside the function that runs it)."""
     modules = _modules()
-    cli = COMMON[0]
+    cli = CLI
     graph = dict(import_graph())
     graph[cli] = frozenset(
         _imported(ast.parse(modules[cli].read_text()), modules, top_level_only=True) - {cli}

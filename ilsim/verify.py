@@ -64,11 +64,15 @@ class FileResult:
     """The comparison of one tracked file: identical, or what differs."""
 
     name: str
-    identical: bool
     status: str = "identical"  # identical | differs | within tolerance | missing | new
     changes: list[Change] = field(default_factory=list)
     n_changed: int = 0
     note: str = ""
+
+    @property
+    def identical(self) -> bool:
+        """Matches the reference (byte for byte, or within a stated tolerance)."""
+        return self.status in ("identical", "within tolerance")
 
     def lines(self) -> list[str]:
         """The file's verdict and, when it differs, its largest changes."""
@@ -124,7 +128,7 @@ def compare_table(
     by the table's key columns when they name each row once on both sides (so an added or
     removed row is named as such), else by position."""
     if reference == fresh:
-        return FileResult(name, True)
+        return FileResult(name)
     try:
         ref, new = pd.read_csv(io.BytesIO(reference)), pd.read_csv(io.BytesIO(fresh))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
@@ -173,7 +177,7 @@ def compare_table(
         # equal numbers, other bytes: the formatting moved (or within the tolerance)
         status = "within tolerance" if (rtol or atol) else "differs"
         note = "" if (rtol or atol) else "same values, other text (formatting)"
-        return FileResult(name, bool(rtol or atol), status, note=note)
+        return FileResult(name, status, note=note)
 
     def size(c: Change) -> float:  # a number that appeared or vanished ranks first
         x = c.absolute
@@ -188,7 +192,7 @@ def compare_table(
         worst_rel = max(by_rel, key=lambda c: c.relative)
         if worst_rel not in top:
             top.append(worst_rel)
-    return FileResult(name, False, "differs", top, len(changes), "; ".join(notes))
+    return FileResult(name, "differs", top, len(changes), "; ".join(notes))
 
 
 def _unique(df: pd.DataFrame, keys: list[str]) -> bool:
@@ -211,18 +215,18 @@ def _is_number(x: object) -> bool:
 def compare_text(name: str, reference: bytes, fresh: bytes) -> FileResult:
     """Compare a report as text: identical, or how many lines differ and the first one."""
     if reference == fresh:
-        return FileResult(name, True)
+        return FileResult(name)
     a = reference.decode(errors="replace").splitlines()
     b = fresh.decode(errors="replace").splitlines()
     if a == b:
-        return FileResult(name, False, "differs", note="same lines, other line endings")
+        return FileResult(name, "differs", note="same lines, other line endings")
     ops = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
     changed = [op for op in ops if op[0] != "equal"]
     n_lines = sum(max(i2 - i1, j2 - j1) for _, i1, i2, j1, j2 in changed)
     _, i1, _, j1, j2 = changed[0]
     line = (b[j1] if j1 < j2 else "<removed>")[:100]
     note = f"{n_lines} line(s) differ; first at line {i1 + 1}: {line!r}"
-    return FileResult(name, False, "differs", note=note)
+    return FileResult(name, "differs", note=note)
 
 
 def compare_dirs(
@@ -233,9 +237,9 @@ def compare_dirs(
     out = []
     for name in sorted(set(reference) | set(fresh)):
         if name not in fresh:
-            out.append(FileResult(name, False, "missing", note="in the reference, not in the run"))
+            out.append(FileResult(name, "missing", note="in the reference, not in the run"))
         elif name not in reference:
-            out.append(FileResult(name, False, "new", note="in the run, not in the reference"))
+            out.append(FileResult(name, "new", note="in the run, not in the reference"))
         elif name.endswith(".csv"):
             out.append(compare_table(name, reference[name], fresh[name], rtol, atol))
         else:

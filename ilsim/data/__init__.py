@@ -76,7 +76,6 @@ from ilsim.data.importer import (
     ImportReport,
     file_sha256,
     import_bars,
-    matches_reference,
     provenance_markdown,
 )
 from ilsim.data.rows import (
@@ -102,7 +101,6 @@ __all__ = [
     "bars_per_day",
     "daily_from_intraday",
     "file_sha256",
-    "matches_reference",
     "provenance_markdown",
     "import_bars",
     "load_bars",

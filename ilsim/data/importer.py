@@ -109,16 +109,11 @@ class ImportReport:
 DIFFERS = "your file differs from the one the reference was built from: numbers will differ"
 
 
-def matches_reference(sha256: str, reference: Any) -> bool:
-    """Whether a file with this SHA-256 is the reference data set."""
-    return sha256 == reference.sha256
-
-
 def provenance_markdown(sha256: str, reference: Any) -> str:
     """The reference data set (vendor, span, rows, SHA-256) and whether this file is it."""
     verdict = (
         "**matches** the reference (same SHA-256): the tables should equal the tracked ones"
-        if matches_reference(sha256, reference)
+        if sha256 == reference.sha256
         else f"**differs** — {DIFFERS} (compare with `ilsim verify`)"
     )
     return (

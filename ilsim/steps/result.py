@@ -35,7 +35,7 @@ class StepResult:
         return df
 
     def save_figure(self, fig: Any, directory: str | Path, stem: str) -> Any:
-        """:func:`ilsim.plots.save_figure`, then close the figure and keep it for display."""
+        """:func:`ilsim.plots.common.save_figure`, then close the figure and keep it for display."""
         import matplotlib.pyplot as plt
 
         save_figure(fig, directory, stem)
