@@ -4,10 +4,12 @@
 
 (a) trains on Pendulum-v1 (4 envs, 4,000 vector steps = 16,000 env steps, 4 updates per vector
 step) and prints the mean return of 10 deterministic evaluation episodes (solved: > -300) and
-the time. (b) prints pure DDPG updates/s (batch 128) for K = 1, 5 and 10 models trained as
-stacked networks (model-updates/s: K × stacked updates/s), and the whole training loop's
-env-steps/s on the planted-edge market (K = 1 vs 5 seeds, 16 envs each) and on the toy
-:class:`ilsim.ddpg.PointMassEnv` with N = 64 and 1024. No asserts.
+the time. (b) prints pure DDPG updates/s (batch 128) for K = 1, 5, 10 and 20 models trained as
+stacked networks (model-updates/s: K × stacked updates/s) beside the roofline: the update's
+FLOPs (counted from the layer sizes) against this machine's measured matmul FLOP/s, i.e. the
+model-updates/s the update would reach if it were all large matrix products, and the whole
+training loop's env-steps/s on the planted-edge market (K = 1 vs 5 seeds, 16 envs each) and
+on the toy :class:`ilsim.ddpg.PointMassEnv` with N = 64 and 1024. No asserts.
 """
 
 from __future__ import annotations
@@ -65,6 +67,36 @@ def update_rate(device: str, k: int = 1, obs_dim: int = 12, n: int = 300) -> flo
     return k * n / (time.perf_counter() - t)
 
 
+def _mlp_flops(sizes: list[int], batch: int) -> int:
+    """Multiply-adds × 2 of one forward pass of an MLP with layer ``sizes`` over ``batch`` rows."""
+    return 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+
+
+def update_flops(obs_dim: int, cfg: ddpg.DDPGConfig) -> int:
+    """FLOPs of one DDPG update of one model (forward ×1, backward ×2 the forward):
+    target actor + target critic (forward), critic (forward + backward), actor through the
+    critic (forward + backward of both); Adam and soft updates are elementwise and omitted."""
+    b = cfg.batch_size
+    actor = _mlp_flops([obs_dim, *cfg.actor_hidden, 1], b)
+    critic = _mlp_flops([obs_dim + 1, *cfg.critic_hidden, 1], b)
+    return (actor + critic) + 3 * critic + 3 * (actor + critic)
+
+
+def peak_flops(device: str, n: int = 1024, reps: int = 20) -> float:
+    """This machine's float32 matmul FLOP/s (an n × n product, best of ``reps``)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    best = float("inf")
+    for _ in range(reps):
+        if device != "cpu":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        a @ b
+        if device != "cpu":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
 def planted_rates(device: str, k: int, n: int = 16, steps: int = 600) -> dict[str, float]:
     """The whole loop (env steps, acting, one update per vector step) on the planted market."""
     cfg = ddpg.DDPGConfig(
@@ -115,10 +147,20 @@ def main() -> int:
     if not args.skip_pendulum:
         pendulum(device)
     print("\nDDPG model-updates/s (batch 128, actor 2x128, critic 3x128, obs_dim 12):")
+    flops = update_flops(12, ddpg.DDPGConfig())
+    peak = peak_flops(device)
+    roof = peak / flops
+    print(
+        f"  roofline: {flops / 1e6:.1f} MFLOP per model-update, matmul peak "
+        f"{peak / 1e9:.1f} GFLOP/s -> at most {roof:,.0f} model-updates/s"
+    )
     base = update_rate(device, 1)
-    for k in (1, 5, 10):
+    for k in (1, 5, 10, 20):
         r = base if k == 1 else update_rate(device, k)
-        print(f"  K = {k:>2} stacked: {r:>8,.0f}  ({r / base:.1f}x K = 1)")
+        print(
+            f"  K = {k:>2} stacked: {r:>8,.0f}  ({r / base:.1f}x K = 1, "
+            f"{100 * r / roof:.0f} % of the roofline)"
+        )
     print("\nWhole training loop on the planted-edge market (16 envs per seed):")
     for k in (1, 5):
         r = planted_rates(device, k)

@@ -171,23 +171,25 @@ STEPS: tuple[Step, ...] = (
         ),
     ),
     Step(
+        "planted_edge",
+        "planted_edge",
+        tables=("planted_edge",),
+        figures=("fig_planted_edge",),
+        reads=("bars.parquet", "segments.csv", "features.parquet"),
+    ),
+    Step(
         "train_rl",
         "s06_train_rl",
         "06_train_rl",
-        tables=("rl_training", "rl_validation", "planted_edge"),
-        figures=(
-            "fig_rl_training",
-            "fig_rl_diagnostics",
-            "fig_rl_actions",
-            "fig_rl_preact",
-            "fig_planted_edge",
-        ),
+        tables=("rl_training", "rl_validation"),
+        figures=("fig_rl_training", "fig_rl_diagnostics", "fig_rl_actions", "fig_rl_preact"),
         reads=(
             "bars.parquet",
             "segments.csv",
             "features.parquet",
             "impact_mode.json",
             "policies",
+            "table:planted_edge",
         ),
     ),
     Step(

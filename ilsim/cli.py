@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--fee", type=float, default=None, help="fee (default backtest.fee)")
     z = sub.add_parser("size-sweep", help="backtest the size sweep; its table and figure")
     z.add_argument("params", help="the run's params file (results/<name>/params.yaml)")
+    e = sub.add_parser(
+        "planted-edge", help="the planted-edge study (does the learner learn?): table and figure"
+    )
+    e.add_argument("params", help="the run's params file (results/<name>/params.yaml)")
     b = sub.add_parser(
         "backtest",
         help="backtest saved policies of a finished run on any data files and period",
@@ -100,7 +104,7 @@ WORKFLOW_MODULES = {"matplotlib", "seaborn", "papermill", "nbformat", "ipykernel
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.cmd in ("check", "train-policy", "train-sweep", "size-sweep"):
+    if args.cmd in ("check", "train-policy", "train-sweep", "size-sweep", "planted-edge"):
         try:
             p = load_params(args.params)
         except ParamsError as err:
@@ -123,6 +127,11 @@ def _run(args: argparse.Namespace) -> int:
         summary, verdict = sweep.write_size_sweep(p)
         print(summary.to_string(index=False))
         print(verdict)
+    elif args.cmd == "planted-edge":
+        from ilsim.steps import planted_edge
+
+        study = planted_edge.write_planted_edge(p)
+        print(study.to_string(index=False))
     elif args.cmd == "backtest":
         from ilsim import evaluate
         from ilsim.data import DataImportError

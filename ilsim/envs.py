@@ -17,13 +17,15 @@ torch tensors and resets a finished one in the same step, as our DDPG loop wants
   :class:`ilsim.market.MarketData` and :class:`ilsim.market.MarketConfig`.
 - :func:`make_market_env` / :func:`make_market_vector_env`: the entry points registered as
   ``ilsim/Market-v0`` when ``ilsim`` is imported, building the simulator from a finished run's
-  artifacts (a params file) or from a ``MarketData`` you built.
+  artifacts (a params file), from a ``MarketData`` you built, or from a bars file alone
+  (``data="bars.csv"``: a static replay by default, :mod:`ilsim.market.from_bars`).
 
 The SB3 adapter (stable-baselines3's own ``VecEnv`` API) is :mod:`ilsim.sb3`.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -270,36 +272,62 @@ class MarketEnv(gym.Env):
 
 
 # -- gymnasium.make ------------------------------------------------------------------------------
+def _load_params(params: Any, base: Path) -> Any:
+    """``Params`` as given, or read from a params file (a relative path is ``base``'s; the data
+    file it names is not read here)."""
+    from ilsim.params import Params, load_params
+
+    if isinstance(params, Params):
+        return params
+    path = Path(params)
+    return load_params(path if path.is_absolute() else base / path, check_files=False)
+
+
 def _market(
     params: Any,
     role: str | tuple[str, ...] | None,
     impact: str | None,
     root: str | Path | None,
-    data: MarketData | None,
+    data: MarketData | str | os.PathLike | None,
     config: MarketConfig | None,
     device: str,
     overrides: dict[str, Any],
+    import_options: dict[str, Any] | None = None,
 ) -> tuple[MarketData, MarketConfig, str]:
-    """The simulator's data and settings: given, or read from a finished run's artifacts (by
-    default the final agent's world: its impact mode and its training segments); ``impact``
-    and ``overrides`` apply in every case (an unknown field raises)."""
-    from ilsim.params import Params, load_params, resolve_device
+    """The simulator's data and settings: given, read from a bars file (``data`` a path:
+    :func:`ilsim.market.from_bars.bars_market`, ``params`` then only settings), or read from a
+    finished run's artifacts (by default the final agent's world: its impact mode and its
+    training segments); ``impact`` and ``overrides`` apply in every case (an unknown field
+    raises)."""
+    from ilsim.params import resolve_device
 
     dev = resolve_device(device)
+    base = Path(root) if root is not None else Path.cwd()
+    if isinstance(data, str | os.PathLike):
+        from ilsim.market.from_bars import bars_market  # a bars file alone, no run
+
+        if role is not None:
+            raise ValueError(f"{ENV_ID}: role= picks a run's segments; a bars file has none")
+        path = Path(data)
+        if root is not None and not path.is_absolute():  # else the working directory's
+            path = base / path
+        p = None if params is None else _load_params(params, base)
+        d, c = bars_market(
+            path, p, impact=impact, config=config, import_options=import_options, **overrides
+        )
+        return d, c, dev
+    if import_options is not None:
+        raise ValueError(f"{ENV_ID}: import_options= reads a bars file: pass data= a path")
     if data is None or config is None:
         from ilsim import world  # a run's artifacts, needed only to build from a run
 
         if params is None:
             raise ValueError(
-                f"{ENV_ID} needs params= (a params file or Params of a finished run, e.g. "
-                "'params/default.yaml' after `snakemake -j2`) or both data= and config="
+                f"{ENV_ID} needs data= (a bars file, e.g. data='bars.csv'), params= (a params "
+                "file or Params of a finished run, e.g. 'params/default.yaml' after "
+                "`snakemake -j2`) or both data= (MarketData) and config="
             )
-        base = Path(root) if root is not None else Path.cwd()
-        if isinstance(params, Params):
-            p = params
-        else:  # a relative params path is the project's (root's); the data is not read here
-            path = Path(params)
-            p = load_params(path if path.is_absolute() else base / path, check_files=False)
+        p = _load_params(params, base)
         if config is None and impact is None:  # the final agent's (a given config keeps its)
             try:
                 impact = world.final_impact_mode(p, base)
@@ -320,19 +348,24 @@ def make_market_env(
     role: str | tuple[str, ...] | None = None,
     impact: str | None = None,
     root: str | Path | None = None,
-    data: MarketData | None = None,
+    data: MarketData | str | os.PathLike | None = None,
     config: MarketConfig | None = None,
     device: str = "cpu",
+    import_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> MarketEnv:
-    """Entry point of ``gymnasium.make("ilsim/Market-v0", params=…)``: one market env from a
-    finished run's artifacts (``params``: its params file, relative to ``root``, or
+    """Entry point of ``gymnasium.make("ilsim/Market-v0", …)``: one market env from a bars file
+    (``data="bars.csv"`` or ``.parquet``, relative to ``root`` when given, else the working
+    directory: a static replay by default, ``impact="learned"`` fits the impact law on the
+    bars, :mod:`ilsim.market.from_bars`; ``import_options``: keywords of
+    :func:`ilsim.data.import_bars` such as ``source_tz``; ``params`` then only gives settings),
+    from a finished run's artifacts (``params``: its params file, relative to ``root``, or
     :class:`ilsim.params.Params`; ``root``: the project folder holding ``results/``, default
-    the working directory) or from ``data`` and ``config``. By default the final agent's world:
-    the impact mode it trained in (``rl.final_impact``, notebook 05's choice) and episodes in
-    ``rl.train_roles``; ``impact``, ``role`` and any :class:`MarketConfig` field override it
-    (an unknown name raises)."""
-    d, c, dev = _market(params, role, impact, root, data, config, device, overrides)
+    the working directory) or from ``data`` (:class:`MarketData`) and ``config``. From a run,
+    by default the final agent's world: the impact mode it trained in (``rl.final_impact``,
+    notebook 05's choice) and episodes in ``rl.train_roles``; ``impact``, ``role`` and any
+    :class:`MarketConfig` field override it (an unknown name raises)."""
+    d, c, dev = _market(params, role, impact, root, data, config, device, overrides, import_options)
     return MarketEnv(d, c, dev)
 
 
@@ -343,13 +376,15 @@ def make_market_vector_env(
     role: str | tuple[str, ...] | None = None,
     impact: str | None = None,
     root: str | Path | None = None,
-    data: MarketData | None = None,
+    data: MarketData | str | os.PathLike | None = None,
     config: MarketConfig | None = None,
     device: str = "auto",
     autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+    import_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> MarketVectorEnv:
-    """Vector entry point of ``gymnasium.make_vec("ilsim/Market-v0", num_envs=N, params=…)``:
-    N envs as one batch of tensors (CUDA when present, ``device="auto"``)."""
-    d, c, dev = _market(params, role, impact, root, data, config, device, overrides)
+    """Vector entry point of ``gymnasium.make_vec("ilsim/Market-v0", num_envs=N, …)``: N envs
+    as one batch of tensors (CUDA when present, ``device="auto"``); the same sources and
+    keywords as :func:`make_market_env`."""
+    d, c, dev = _market(params, role, impact, root, data, config, device, overrides, import_options)
     return MarketVectorEnv(d, c, num_envs, dev, autoreset_mode)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import os
 import re
 import shutil
 import struct
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,7 @@ def run_notebook(src: str | Path, dst: str | Path, params_file: str | Path) -> N
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    _log_cells()
     kernel = ensure_kernel()
     for attempt in range(1, KERNEL_TRIES + 1):
         try:
@@ -73,10 +76,9 @@ def run_notebook(src: str | Path, dst: str | Path, params_file: str | Path) -> N
                     kernel_name=kernel,
                     km=km,
                     progress_bar=False,
-                    # what the cells print goes to this process's output: the rule's log
+                    # what the cells print goes to the rule's log through papermill's logger,
+                    # with the elapsed time (:func:`_log_cells`)
                     log_output=True,
-                    stdout_file=sys.stdout,
-                    stderr_file=sys.stderr,
                 )
             break
         except (papermill.PapermillExecutionError, DeadKernelError, CellTimeoutError):
@@ -86,6 +88,27 @@ def run_notebook(src: str | Path, dst: str | Path, params_file: str | Path) -> N
                 raise
             print(f"ilsim notebook: the kernel did not start ({err!r}); retry {attempt + 1}")
     scrub_notebook(dst)
+
+
+class _Elapsed(logging.Formatter):
+    """``[  12.3 s] message``: seconds since the notebook started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start = time.perf_counter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"[{time.perf_counter() - self.start:7.1f} s] {record.getMessage()}"
+
+
+def _log_cells() -> None:
+    """Papermill's "Executing Cell N" lines, with the elapsed time, in the rule's log: a
+    reader of a running step's log sees which cell it is in and since when."""
+    log = logging.getLogger("papermill")
+    log.handlers[:] = [logging.StreamHandler(sys.stdout)]
+    log.handlers[0].setFormatter(_Elapsed())
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 @contextlib.contextmanager

@@ -6,11 +6,23 @@ after them and carry the ``e2e`` and ``slow`` marks, so ``pytest -m "not slow"``
 seconds-to-minutes inner loop and a bare ``pytest`` (after ``snakemake -j2``) runs everything.
 """
 
+import os
 from pathlib import Path
 
 import pytest
 
 from ilsim.params import NAME_OVERRIDE
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``-n 2``, the default in pyproject) each worker computes on one
+    thread, and so does every process it starts: two workers with two threads each on 2 cores
+    spin against each other (measured 4.4x slower)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ CLI_ENTRY = {
     "train_policy": ["ilsim.steps.training.train_policy"],
     "train_sweep": ["ilsim.steps.training.train_sweep"],
     "size_sweep": ["ilsim.steps.sweep.write_size_sweep"],
+    "planted_edge": ["ilsim.steps.planted_edge.write_planted_edge"],
 }
 # Files named through these helpers: the groups of the registry.
 PATH_HELPERS = {"policy_path": "policies", "sweep_policy_path": "sweep_policies"}

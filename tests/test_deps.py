@@ -24,7 +24,8 @@ def test_plotting_modules_belong_to_the_steps_that_draw_with_them():
         s.rule: {m for m in deps.step_modules(s.module, _notebook(s)) if m.startswith("ilsim.")}
         for s in STEPS
     }
-    assert {r for r, ms in uses.items() if "ilsim.plots.rl" in ms} == {"train_rl", "backtest"}
+    drawn = {r for r, ms in uses.items() if "ilsim.plots.rl" in ms}
+    assert drawn == {"train_rl", "planted_edge", "backtest"}
     assert not any("ilsim.bybit" in ms for ms in uses.values())  # no step imports it
     assert not any(m.startswith("ilsim.plots") for m in uses["train_policy"])  # no retraining
     for ms in uses.values():  # what every step runs: the command line and the params

@@ -1,12 +1,11 @@
 """Step 6 (``ilsim train-policy``, notebook 06): DDPG agents trained inside the simulator
 (final_rl), on static data (rl_baseline) and by imitation (il_baseline), chosen on
-validation; their training summaries and the planted-edge and real-edge probes."""
+validation; their training summaries, shown beside the planted-edge study
+(:mod:`ilsim.steps.planted_edge`)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ from ilsim import (
     regimes,
 )
 from ilsim.artifacts import artifact, policy_path
-from ilsim.params import Params, minutes_to_bars
+from ilsim.params import Params
 from ilsim.plots.rl import (
     plot_action_histograms,
     plot_planted_edge,
@@ -25,14 +24,8 @@ from ilsim.plots.rl import (
     plot_training_curves_rl,
 )
 from ilsim.steps.result import StepResult
-from ilsim.steps.training import (  # the trainings live apart from the step's figures
-    ddpg_config,
-    validation_evaluator,
-)
-from ilsim.world import (
-    bar_minutes,
-    final_impact_mode,
-)
+from ilsim.steps.training import validation_evaluator  # trainings apart from the figures
+from ilsim.world import final_impact_mode
 
 
 def training_summary(p: Params, root: str | Path = ".") -> pd.DataFrame:
@@ -82,30 +75,11 @@ def validation_comparison(p: Params, root: str | Path = ".") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def real_edge(p: Params, root: str | Path = ".") -> Any:
-    """The planted market the real features could carry (:func:`ilsim.planted.edge_of_features`):
-    a linear forecast of the next bar's return fitted on ``il_train`` bars, judged on the
-    ``validation`` bars (or ``sim_train`` when there are none)."""
-    from ilsim import planted
-
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root)).to_numpy(np.float64)
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    nxt = np.r_[bars["close"].to_numpy()[1:] / bars["close"].to_numpy()[:-1] - 1, np.nan]
-    same_day = np.r_[bars.index.date[1:] == bars.index.date[:-1], False]
-
-    def rows(role: str) -> tuple[np.ndarray, np.ndarray]:
-        m = regimes.role_mask(segments, len(bars), role) & same_day & np.isfinite(nxt)
-        return scaled[m], nxt[m]
-
-    test_role = "validation" if (segments["role"] == "validation").any() else "sim_train"
-    return planted.edge_of_features(*rows("il_train"), *rows(test_role))
-
-
 def run(p: Params, root: str | Path = ".") -> StepResult:
     """Step 6's report (the policies themselves are trained by rule ``train_policy``): training
     curves and diagnostics, budgets and selection, the policies beside constant positions on
-    validation, and the planted-edge study; writes every output of rule ``train_rl``."""
+    validation, and the planted-edge study (made by rule ``planted_edge``:
+    :mod:`ilsim.steps.planted_edge`); writes every output of rule ``train_rl``."""
     from ilsim import ddpg
 
     r = StepResult()
@@ -130,9 +104,11 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     r.write_table(training_summary(p, root), tables, "rl_training", floatfmt=".4g")
     r.write_table(validation_comparison(p, root), tables, "rl_validation", floatfmt=".4g")
 
-    study = planted_study(p, root)
-    r.write_table(study, tables, "planted_edge", floatfmt=".3g")
-    r.save_figure(plot_planted_edge(study), figs, "fig_planted_edge")
+    # The planted-edge study is its own rule (``planted_edge``, run beside the trainings): shown
+    # here from its table, its figure redrawn for the notebook (the rule saved it).
+    study = pd.read_csv(p.tables_dir(root) / "planted_edge.csv")
+    r.tables["planted_edge"] = study
+    r.figures["fig_planted_edge"] = plot_planted_edge(study)
 
     il = pd.concat(
         [
@@ -142,46 +118,3 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     )
     r.tables["il_baseline"] = il.groupby("seed")[["train_mse", "val_mse"]].min()
     return r
-
-
-def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
-    """Does the learner learn? The DDPG configuration of the ``rl`` params (the first two seeds,
-    ``rl.planted_steps``, selection on held-out planted paths as set below) on planted markets
-    with a known optimum: the one-bar reward, the old fill timing, the paper's reward window,
-    the fee with a strong edge and with the edge the real features carry (also at
-    ``backtest.low_fee``), and plain DDPG on the unscaled reward. One row per case and seed."""
-    from functools import partial
-
-    from ilsim import ddpg, planted
-
-    seeds = tuple(p.rl.seeds[:2])
-    cfg = ddpg_config(
-        p, seeds, total_steps=p.rl.planted_steps, checkpoint_every=10**9, eval_every=250,
-        patience=8, min_steps=2000,
-    )  # fmt: skip
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    # the paper's window in bars, even when the run's own reward is one bar
-    window = minutes_to_bars(p.market.reward_window_minutes, bar_minutes(bars))
-    real = real_edge(p, root)
-    base = planted.PlantedConfig(n_features=real.n_features)
-    fee = p.backtest.fee
-    cases = {
-        "one-bar reward": base,
-        "one-bar reward, filled at the decision's own close (the old backtest timing)": replace(
-            base, fill="now"
-        ),
-        f"paper's window ({window} bars)": replace(base, reward_window_bars=window),
-        f"fee {fee:.2%}, strong edge": replace(base, fee=fee, edge_bp=4.0, phi=0.995),
-        f"fee {fee:.2%}, edge of the real features": replace(real, fee=fee),
-    }
-    low = p.backtest.low_fee
-    if low is not None:
-        cases[f"fee {low * 1e4:g} bp, edge of the real features"] = replace(real, fee=low)
-    study = planted.learner_study(partial(ddpg.train, cfg=cfg, progress=False), cases, seeds)
-    plain = replace(cfg, reward_scale=1.0, preact_penalty=0.0)  # plain DDPG on the reward
-    unscaled = planted.learner_study(
-        partial(ddpg.train, cfg=plain, progress=False),
-        {"one-bar reward, unscaled (value change / initial value)": base},
-        seeds,
-    )
-    return pd.concat([study, unscaled], ignore_index=True)

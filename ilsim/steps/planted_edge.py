@@ -1,0 +1,92 @@
+"""The planted-edge study (rule ``planted_edge``, shown in notebook 06): does the learner
+learn? DDPG, configured as the ``rl`` params, on planted markets whose best policy under the
+fee is known exactly; one row per case and seed, as a fraction of that oracle. Its own rule so
+that it runs beside the pipeline's trainings rather than after them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ilsim import data, regimes
+from ilsim.artifacts import artifact
+from ilsim.params import Params, minutes_to_bars
+from ilsim.plots.common import save_figure
+from ilsim.plots.rl import plot_planted_edge
+from ilsim.report import write_table
+from ilsim.steps.training import ddpg_config
+from ilsim.world import bar_minutes
+
+
+def real_edge(p: Params, root: str | Path = ".") -> Any:
+    """The planted market the real features could carry (:func:`ilsim.planted.edge_of_features`):
+    a linear forecast of the next bar's return fitted on ``il_train`` bars, judged on the
+    ``validation`` bars (or ``sim_train`` when there are none)."""
+    from ilsim import planted
+
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root)).to_numpy(np.float64)
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    nxt = np.r_[bars["close"].to_numpy()[1:] / bars["close"].to_numpy()[:-1] - 1, np.nan]
+    same_day = np.r_[bars.index.date[1:] == bars.index.date[:-1], False]
+
+    def rows(role: str) -> tuple[np.ndarray, np.ndarray]:
+        m = regimes.role_mask(segments, len(bars), role) & same_day & np.isfinite(nxt)
+        return scaled[m], nxt[m]
+
+    test_role = "validation" if (segments["role"] == "validation").any() else "sim_train"
+    return planted.edge_of_features(*rows("il_train"), *rows(test_role))
+
+
+def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """Does the learner learn? The DDPG configuration of the ``rl`` params (the first two seeds,
+    ``rl.planted_steps``, selection on held-out planted paths as set below) on planted markets
+    with a known optimum: the one-bar reward, the old fill timing, the paper's reward window,
+    the fee with a strong edge and with the edge the real features carry (also at
+    ``backtest.low_fee``), and plain DDPG on the unscaled reward. One row per case and seed."""
+    from ilsim import ddpg, planted
+
+    seeds = tuple(p.rl.seeds[:2])
+    cfg = ddpg_config(
+        p, seeds, total_steps=p.rl.planted_steps, checkpoint_every=10**9, eval_every=250,
+        patience=8, min_steps=2000,
+    )  # fmt: skip
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    # the paper's window in bars, even when the run's own reward is one bar
+    window = minutes_to_bars(p.market.reward_window_minutes, bar_minutes(bars))
+    real = real_edge(p, root)
+    base = planted.PlantedConfig(n_features=real.n_features)
+    fee = p.backtest.fee
+    cases = {
+        "one-bar reward": base,
+        "one-bar reward, filled at the decision's own close (the old backtest timing)": replace(
+            base, fill="now"
+        ),
+        f"paper's window ({window} bars)": replace(base, reward_window_bars=window),
+        f"fee {fee:.2%}, strong edge": replace(base, fee=fee, edge_bp=4.0, phi=0.995),
+        f"fee {fee:.2%}, edge of the real features": replace(real, fee=fee),
+    }
+    low = p.backtest.low_fee
+    if low is not None:
+        cases[f"fee {low * 1e4:g} bp, edge of the real features"] = replace(real, fee=low)
+    study = planted.learner_study(partial(ddpg.train, cfg=cfg, progress=False), cases, seeds)
+    plain = replace(cfg, reward_scale=1.0, preact_penalty=0.0)  # plain DDPG on the reward
+    unscaled = planted.learner_study(
+        partial(ddpg.train, cfg=plain, progress=False),
+        {"one-bar reward, unscaled (value change / initial value)": base},
+        seeds,
+    )
+    return pd.concat([study, unscaled], ignore_index=True)
+
+
+def write_planted_edge(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """The rule's work: the study, its table ``planted_edge`` and figure ``fig_planted_edge``."""
+    study = planted_study(p, root)
+    write_table(study, p.tables_dir(root), "planted_edge", floatfmt=".3g")
+    save_figure(plot_planted_edge(study), p.figures_dir(root), "fig_planted_edge")
+    return study
