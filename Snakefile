@@ -114,6 +114,8 @@ RUN = {
 }
 
 
+# Priorities: the chain to the trainings first (imitation, simulator), then the two long jobs
+# that nothing else waits on (planted_edge, il_methods), so the 2 cores stay busy to the end.
 # Threads: every rule asks for one. The networks are small, so a second thread buys little,
 # while two 2-thread jobs side by side on 2 cores (as `snakemake -j2` schedules them) spin
 # against each other: measured on 2 cores, rule `simulator` 447 s beside `il_methods` with 2
@@ -285,6 +287,7 @@ rule imitation:
     conda:
         CONDA_ENV
     threads: 1
+    priority: 100
     resources:
         mem_mb=2000,
         runtime=20,
@@ -329,6 +332,7 @@ rule simulator:
     conda:
         CONDA_ENV
     threads: 1
+    priority: 100
     resources:
         mem_mb=2000,
         runtime=30,
@@ -446,6 +450,7 @@ rule planted_edge:
     conda:
         CONDA_ENV
     threads: 1
+    priority: 50
     resources:
         mem_mb=1500,
         runtime=40,
@@ -535,6 +540,7 @@ rule il_methods:
     conda:
         CONDA_ENV
     threads: 1
+    priority: 40
     resources:
         mem_mb=2000,
         runtime=40,

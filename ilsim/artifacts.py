@@ -25,6 +25,12 @@ def policy_path(p: Params, agent: str, seed: int, root: str | Path = ".") -> Pat
     return artifact(p, f"policies/{agent}_seed{seed}.pt", root)
 
 
+def last_policy_path(path: str | Path) -> Path:
+    """Beside a selected policy, the training's last actor (selection-free; issue 25)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_last.pt")
+
+
 def run_policy(p: Params, agent: str, root: str | Path = ".") -> Callable[[int], Path]:
     """Where the run keeps each seed's policy of ``agent``: seed -> path."""
     return lambda seed: policy_path(p, agent, seed, root)
@@ -181,7 +187,7 @@ STEPS: tuple[Step, ...] = (
         "train_rl",
         "s06_train_rl",
         "06_train_rl",
-        tables=("rl_training", "rl_validation"),
+        tables=("rl_training", "rl_validation", "selection"),
         figures=("fig_rl_training", "fig_rl_diagnostics", "fig_rl_actions", "fig_rl_preact"),
         reads=(
             "bars.parquet",
@@ -226,6 +232,7 @@ STEPS: tuple[Step, ...] = (
             "table:paired_rl",
             "table:rl_training",
             "table:rl_validation",
+            "table:selection",
             "table:planted_edge",
             "table:il_fit",
             "table:size_sweep",

@@ -262,9 +262,13 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
     sub = cb if c.regime is None else cb[cb["regime"] == c.regime]
     arrays = {"x": _grid(sub, c.subject, "strategy", c.metric)}
     segs = arrays["x"].index
-    has_null = ((sub["strategy"] == c.subject) & (sub["kind"] == "constant")).any()
+    # a regime's claim against the exposure the subject held in that regime
+    null_kind = "constant" if c.regime is None else "constant_regime"
+    if not ((sub["strategy"] == c.subject) & (sub["kind"] == null_kind)).any():
+        null_kind = "constant"  # claim backtests written before the regime nulls
+    has_null = ((sub["strategy"] == c.subject) & (sub["kind"] == null_kind)).any()
     if has_null:
-        arrays["n"] = _grid(sub, c.subject, "constant", c.metric).reindex(segs)
+        arrays["n"] = _grid(sub, c.subject, null_kind, c.metric).reindex(segs)
     for o in dict.fromkeys((*c.others, "long_only")):
         if o in set(sub["strategy"]):
             g = _grid(sub, o, "strategy", c.metric).reindex(segs)
@@ -292,7 +296,7 @@ def _test_claim(c: Claim, cb: pd.DataFrame, cfg: ClaimsParams, seed: int) -> dic
         else pd.Series(dtype=float)
     )
     row["exposure"] = float(held.get("strategy", np.nan))
-    row["null_exposure"] = float(held.get("constant", np.nan))
+    row["null_exposure"] = float(held.get(null_kind, np.nan))
     reps = two_level_bootstrap(stat, arrays, cfg.n_boot, seed)
     ci = [percentile_interval(reps[:, j], cfg.level) for j in range(3)]
     se = reps.std(axis=0, ddof=1)

@@ -183,10 +183,28 @@ def degenerate_note(strategy: str, n_degenerate: int, n_seeds: int) -> str:
     return f"{n_degenerate}/{n_seeds} seeds degenerate"
 
 
+# The range each bounded metric can take: a t-interval reaching outside it is clipped to it
+# (issue 25; e.g. a drawdown is never above 0, a position-change share never below 0).
+BOUNDS: dict[str, tuple[float, float]] = {
+    "max_drawdown_pct": (-100.0, 0.0),
+    "volatility": (0.0, np.inf),
+    "turnover": (0.0, np.inf),
+    "position_change_frac": (0.0, 1.0),
+    "total_return_pct": (-100.0, np.inf),
+}
+
+
+def clip_interval(metric: str, lo: float, hi: float) -> tuple[float, float]:
+    """A t-interval of ``metric`` clipped to the metric's possible range (:data:`BOUNDS`)."""
+    a, b = BOUNDS.get(metric.removeprefix("impact_"), (-np.inf, np.inf))
+    return float(np.clip(lo, a, b)), float(np.clip(hi, a, b))
+
+
 def summary_with_ci(per_seed: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Long table: group, strategy, metric, mean and 95 % interval across seeds, the per-seed
-    min and max, the seed count ``n_seeds``, the degenerate seeds ``n_degenerate`` and a
-    ``note`` (see :func:`degenerate_note`) beside every mean."""
+    """Long table: group, strategy, metric, mean and 95 % interval across seeds (clipped to
+    the metric's possible range, :data:`BOUNDS`), the per-seed min and max, the seed count
+    ``n_seeds``, the degenerate seeds ``n_degenerate`` and a ``note`` (see
+    :func:`degenerate_note`) beside every mean."""
     rows = []
     for keys, g in per_seed.groupby([*by, "strategy"], sort=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
@@ -194,6 +212,7 @@ def summary_with_ci(per_seed: pd.DataFrame, by: list[str], metrics: list[str]) -
         n_deg = int(g["degenerate"].astype(bool).sum()) if "degenerate" in g else 0
         for m in metrics:
             mean, lo, hi = mean_ci(g[m].to_numpy())
+            lo, hi = clip_interval(m, lo, hi)
             rows.append(
                 {
                     **group,
@@ -260,15 +279,30 @@ def degenerate_counts(per_seed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def table1(bt: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+PAPER_BAR_MINUTES = 1.0  # the paper's bars; its per-bar volatility and Sharpe are per minute
+PER_BAR = ("volatility", "sharpe_ratio")  # scale with √(bar length) for i.i.d. returns
+
+
+def in_paper_units(out: pd.DataFrame, bar_minutes: float) -> pd.Series:
+    """Our means in the paper's units (issue 25): a per-bar volatility or Sharpe ratio of
+    ``bar_minutes`` bars rescaled to the paper's 1-minute bars (÷ √(bar_minutes / 1), exact
+    for i.i.d. returns); every other metric (returns, drawdowns in %) is unit-free as it is."""
+    scale = np.sqrt(bar_minutes / PAPER_BAR_MINUTES)
+    return out["mean"] / np.where(out["metric"].isin(PER_BAR), scale, 1.0)
+
+
+def table1(bt: pd.DataFrame, paper: pd.DataFrame, bar_minutes: float = 1.0) -> pd.DataFrame:
     """Table 1 (averages over the backtests) with intervals across seeds, beside the paper;
-    every mean carries its per-seed min/max and the count of degenerate seeds."""
+    every mean carries its per-seed min/max and the count of degenerate seeds. ``diff``
+    compares in the paper's units (``mean_paper_units``, :func:`in_paper_units`)."""
     metrics = [*PAPER_METRICS, "turnover", "sharpe_annualised"]
     ours = summary_with_ci(seed_averages(bt, [], metrics), [], metrics)
     long = paper.melt(id_vars="metric", var_name="strategy", value_name="paper")
     out = ours.merge(long, on=["metric", "strategy"], how="left")
-    out["diff"] = out["mean"] - out["paper"]
-    cols = ["metric", "strategy", "mean", "ci_low", "ci_high", *_SPREAD, "paper", "diff", "note"]
+    out["mean_paper_units"] = in_paper_units(out, bar_minutes)
+    out["diff"] = out["mean_paper_units"] - out["paper"]
+    cols = ["metric", "strategy", "mean", "ci_low", "ci_high", *_SPREAD]
+    cols += ["mean_paper_units", "paper", "diff", "note"]
     aware = [f"impact_{m}" for m in metrics if f"impact_{m}" in bt]
     if aware:  # the impact-aware backtest's means beside the static ones (issue 10)
         imp = summary_with_ci(seed_averages(bt, [], aware), [], aware)
@@ -281,9 +315,10 @@ def table1(bt: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     return out[cols]
 
 
-def table2(bt: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+def table2(bt: pd.DataFrame, paper: pd.DataFrame, bar_minutes: float = 1.0) -> pd.DataFrame:
     """Table 2 (averages by regime) with intervals across seeds, beside the paper; a seed
-    counts as degenerate in a regime when it is on every backtest of that regime."""
+    counts as degenerate in a regime when it is on every backtest of that regime. ``diff``
+    compares in the paper's units (:func:`in_paper_units`)."""
     metrics = ["total_return_pct", "max_drawdown_pct", "sharpe_ratio"]
     ours = summary_with_ci(seed_averages(bt, ["regime"], metrics), ["regime"], metrics)
     names = {
@@ -294,8 +329,10 @@ def table2(bt: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     long = paper.melt(id_vars=["regime", "strategy"], var_name="metric", value_name="paper")
     long["metric"] = long["metric"].map({v: k for k, v in names.items()})
     out = ours.merge(long, on=["regime", "strategy", "metric"], how="left")
-    out["diff"] = out["mean"] - out["paper"]
-    cols = ["regime", "strategy", "metric", "mean", "ci_low", "ci_high", *_SPREAD, "paper"]
+    out["mean_paper_units"] = in_paper_units(out, bar_minutes)
+    out["diff"] = out["mean_paper_units"] - out["paper"]
+    cols = ["regime", "strategy", "metric", "mean", "ci_low", "ci_high", *_SPREAD]
+    cols += ["mean_paper_units", "paper"]
     return out[[*cols, "diff", "note"]]
 
 

@@ -199,6 +199,15 @@ LEARNER_SECTIONS = {
         "gradient updates per seed, and the step and validation score it was selected at.",
         None,
     ),
+    "selection": (
+        "Selected vs selection-free checkpoints: the winner's curse",
+        "Each DDPG seed's selected checkpoint (the best of its validation evaluations) beside "
+        "the training's last one, scored by mean log growth on the validation segments (where "
+        "the selection looked) and on the held-out backtest segments (where it did not); "
+        "`curse` = validation − held-out: the part of a selected score that does not carry "
+        "over. The last checkpoint involves no selection (notebook 06).",
+        None,
+    ),
     "rl_validation": (
         "Learned policies beside constant positions on the validation segments",
         "The selection score (mean log growth over the validation segments, static real "

@@ -63,6 +63,34 @@ def market_config(
     return replace(cfg, **overrides)  # an unknown name raises TypeError
 
 
+def segments_drift(bars: pd.DataFrame, segments: pd.DataFrame, roles: tuple[str, ...]) -> float:
+    """Mean one-bar return (close[t+1] / close[t] − 1) inside the sessions of the segments of
+    ``roles``: what the synthesis network's targets average to when fitted on them."""
+    seg = regimes.bar_segment_ids(segments, len(bars))
+    keep = segments.loc[segments["role"].isin(roles), "segment"].to_numpy()
+    seg = np.where(np.isin(seg, keep), seg, -1)
+    close = bars["close"].to_numpy()
+    _, ret, _ = synthesis.one_step_targets(close, seg, data.session_ids(bars.index))
+    if not len(ret):
+        raise ValueError(f"no one-bar returns inside segments of roles {list(roles)}")
+    return float(ret.mean())
+
+
+def drift_shift(
+    p: Params, bars: pd.DataFrame, segments: pd.DataFrame, net: synthesis.SynthesisNet
+) -> float:
+    """What the simulator adds to the synthesis network's mean return so that the simulated
+    drift is ``market.drift``'s: 0 for ``segment`` (the fitted segment's own mean), −mean for
+    ``zero``, the training segments' mean minus the fitted one for ``train``."""
+    mode = p.market.drift
+    if mode == "segment":
+        return 0.0
+    fitted = float(net.target_mean)
+    if mode == "zero":
+        return -fitted
+    return segments_drift(bars, segments, tuple(p.rl.train_roles)) - fitted
+
+
 def assemble_market(
     p: Params,
     bars: pd.DataFrame,
@@ -79,11 +107,12 @@ def assemble_market(
     if not starts:
         raise ValueError(f"no segments with role {role!r} to start episodes in")
     f = p.features
+    shift = drift_shift(p, bars, segments, net)
     return market.MarketData(
         bars=bars,
         scaler=scaler,
         il_policy=il_policy,
-        synthesis=lambda a: net(a)[0],
+        synthesis=lambda a: net(a)[0] + shift,  # the drift market.drift asks for
         residuals=residuals - residuals.mean(),  # zero-mean noise: the network carries the drift
         residual_volume=np.asarray(meta["residual_volume"]),
         residual_bar_of_day=np.asarray(meta["residual_bar_of_day"]),

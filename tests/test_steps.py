@@ -170,7 +170,8 @@ def test_steps_end_to_end(tmp_path):
     # constant position, whose exposure is the strategy's (averaged over the segments)
     s07_backtest.claim_backtests(p, tmp_path)
     cb = pd.read_csv(artifacts.artifact(p, "claim_backtests.csv", tmp_path))  # as notebook 08 does
-    assert set(cb["fee"]) == {0.005, 0.0001} and set(cb["kind"]) == {"strategy", "constant"}
+    kinds = {"strategy", "constant", "constant_regime"}
+    assert set(cb["fee"]) == {0.005, 0.0001} and set(cb["kind"]) == kinds
     head = cb[(cb["fee"] == 0.005) & (cb["kind"] == "strategy")]
     same = head.merge(bt, on=["segment", "strategy", "seed"], suffixes=("", "_bt"))
     np.testing.assert_allclose(same["total_return_pct"], same["total_return_pct_bt"])
@@ -179,6 +180,11 @@ def test_steps_end_to_end(tmp_path):
             continue
         held = g.groupby("kind")["exposure"].mean()
         assert held["constant"] == pytest.approx(held["strategy"], abs=0.05), (agent, seed)
+        # a regime's null holds the strategy's exposure in that regime (issue 25)
+        by_regime = g.groupby(["regime", "kind"])["exposure"].mean().unstack()
+        np.testing.assert_allclose(
+            by_regime["constant_regime"], by_regime["strategy"], atol=0.05, err_msg=agent
+        )
     claim_table = claims.claims(cb, p.claims)
     assert len(claim_table) == 12 and claim_table["verdict"].str.len().gt(0).all()
 
@@ -354,3 +360,11 @@ def test_step5_notes_follow_their_numbers():
     assert "`paper`: no log-log slope" in note
     assert "real (episode starts)" not in note and "nan" not in note
     assert note.endswith("Empirical laws: slope 0.5, peak 3 bp, 50% left at the close.")
+    # with the drift columns and the training segments' row, the drifts side by side
+    drift = {"drift_bp": 0.1, "drift_ci_low": -0.2, "drift_ci_high": 0.4}
+    train = {"impact": "real (training segments)", "slope": nan, **{k: nan for k in row}}
+    checks = pd.concat([checks.assign(**drift), pd.DataFrame([{**train, **drift}])])
+    assert s05_notes.checks_note(checks).endswith(
+        "`paper` +0.100 bp/bar [-0.200, +0.400] against the training segments' "
+        "+0.100 bp/bar [-0.200, +0.400]."
+    )

@@ -222,6 +222,11 @@ class MarketParams(_Strict):
     """The interactive simulator (SPEC step 6)."""
 
     impact: Literal["paper", "calibrated", "learned", "pool", "none"] = "paper"
+    # The simulated drift, a decision (issue 25): the synthesis network's mean return is that of
+    # the segments it was fitted on ("segment": the sim_train segment, in the paper run one bear
+    # segment, about -95 bp a session); "train" re-centres it on the mean one-bar return of the
+    # agents' training segments (rl.train_roles), "zero" on no drift. The noise has no drift.
+    drift: Literal["train", "segment", "zero"] = "train"
     # Durations are in minutes and become bars once, with the data's bar interval (in_bars), so
     # that a file with another bar size runs unchanged. Defaults: the paper's 1-minute bars.
     episode_minutes: Annotated[float, Field(gt=0)] = 390

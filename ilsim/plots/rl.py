@@ -38,7 +38,7 @@ DIAGNOSTICS = {
     "q_mean": "mean Q",
     "preact_abs": "|actor pre-tanh| (mean)",
     "saturated_frac": "saturated actions (|a| near 1)",
-    "trades_per_episode": "position changes / episode\n(behaviour policy, with noise)",
+    "trades_per_episode": "position changes / episode\n(deterministic policy)",
     "val_score": "validation log growth",
 }
 

@@ -75,9 +75,17 @@ def checks_note(checks: pd.DataFrame) -> str:
         for mode, r in lc.loc[modes].iterrows()
     ]
     ref = lc.loc["empirical law"]
-    return (
+    text = (
         "Measured: " + "; ".join(lines) + f". Empirical laws: slope {ref.slope:g}, peak "
         f"{ref.peak_bp:.3g} bp, {ref.left_at_end:.0%} left at the close."
+    )
+    if "drift_bp" not in lc or "real (training segments)" not in lc.index:
+        return text
+    train, sim = lc.loc["real (training segments)"], lc.loc[modes[0]]
+    return text + (
+        f" Drift with no RL orders (`market.drift`): `{modes[0]}` {sim.drift_bp:+.3f} bp/bar "
+        f"[{sim.drift_ci_low:+.3f}, {sim.drift_ci_high:+.3f}] against the training segments' "
+        f"{train.drift_bp:+.3f} bp/bar [{train.drift_ci_low:+.3f}, {train.drift_ci_high:+.3f}]."
     )
 
 

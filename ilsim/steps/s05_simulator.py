@@ -252,11 +252,17 @@ def impact_checks(
     checks = impact.response_checks(curves, sigma, seed=p.seed)
     # The drift of paths with no RL orders: the pool's own flow must not trend the price.
     drift = {mode: _drift(p, mdata, mode, device) for mode in modes}
-    ranges = [(a, b) for a, b in mdata.start_ranges]
     logc = np.log(mdata.bars["close"].to_numpy())
     same = np.r_[False, mdata.bars.index.date[1:] == mdata.bars.index.date[:-1]]
-    real = np.concatenate([np.diff(logc[a : b + 1])[same[a + 1 : b + 1]] for a, b in ranges])
-    drift["real (episode starts)"] = _mean_ci_bp(real)
+
+    def real_bp(ranges: list[tuple[int, int]]) -> tuple[float, float, float]:
+        bar_logret = [np.diff(logc[a : b + 1])[same[a + 1 : b + 1]] for a, b in ranges]
+        return _mean_ci_bp(np.concatenate(bar_logret))
+
+    drift["real (episode starts)"] = real_bp(list(mdata.start_ranges))
+    # what market.drift "train" re-centres the simulator on (issue 25)
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    drift["real (training segments)"] = real_bp(regimes.role_ranges(segments, p.rl.train_roles))
     extra = pd.DataFrame(
         [
             {"impact": k, "drift_bp": v[0], "drift_ci_low": v[1], "drift_ci_high": v[2]}

@@ -110,8 +110,9 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
     beside each learned strategy × seed its *exposure-matched constant position* (kind
     ``constant``; not "null", which CSV readers take for a missing value): it buys the
     strategy's time-averaged share of value in shares, averaged over the segments, at the
-    first decision and holds. A claim the null meets too needs no
-    learning: exposure alone explains it. One row per fee × segment × strategy × seed × kind."""
+    first decision and holds (kind ``constant_regime``: its share averaged over the segments
+    of that segment's regime, the null of a regime's claim). A claim the null meets too needs
+    no learning: exposure alone explains it. One row per fee × segment × strategy × seed × kind."""
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     scaled = pd.read_parquet(artifact(p, "features.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
@@ -166,12 +167,17 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
                 for s in segs
             ]
             f = np.clip(np.mean(per_seg, axis=0), 0.0, 1.0)  # [K] seeds
+            regime_of = np.array([s.regime for s in segs])
             for seg in segs:
                 prices = close[seg.first_bar : seg.last_bar + 1]
-                acts = np.zeros((len(seeds), len(prices)))
-                acts[:, 0] = f
-                null = backtest.run_backtest(prices, acts, initial_cash=cash, fee=fee)
-                add(fee, seg, agent, "constant", null, prices, seeds)
+                # the null of a regime claim holds the strategy's exposure in that regime
+                same = np.asarray(per_seg)[regime_of == seg.regime]
+                f_regime = np.clip(same.mean(axis=0), 0.0, 1.0)
+                for kind, frac in (("constant", f), ("constant_regime", f_regime)):
+                    acts = np.zeros((len(seeds), len(prices)))
+                    acts[:, 0] = frac
+                    null = backtest.run_backtest(prices, acts, initial_cash=cash, fee=fee)
+                    add(fee, seg, agent, kind, null, prices, seeds)
     out = pd.DataFrame(rows)
     out.to_csv(artifact(p, "claim_backtests.csv", root), index=False)
     return out
@@ -190,7 +196,8 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
         f"seeds {seeds}"
     )
     tables, figs = p.tables_dir(root), p.figures_dir(root)
-    t1 = report.table1(bt, report.paper_table("table1_aggregate"))
+    bar_min = bar_minutes(data.load_bars(artifact(p, "bars.parquet", root)))
+    t1 = report.table1(bt, report.paper_table("table1_aggregate"), bar_min)
     r.write_table(t1, tables, "table1_aggregate", floatfmt=".4g")
     if "impact_mean" in t1:
         tr = t1[t1.metric == "total_return_pct"].set_index("strategy")

@@ -87,6 +87,19 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         "sim_train; the simulator adds block-bootstrapped training residuals (blocks start at "
         f"the env's time of day, {m.noise_block_minutes:g} minutes = {n.noise_block} bars) with "
         "the real volume of those bars.",
+        "Simulated drift (ours, issue 25): "
+        + {
+            "train": "the synthesis network's mean is re-centred on the mean one-bar return of "
+            f"the agents' training segments ({', '.join(r.train_roles)}; market.drift `train`) "
+            "instead of carrying that of the sim_train segment it was fitted on",
+            "segment": "the synthesis network's mean is that of the sim_train segment it was "
+            "fitted on (market.drift `segment`)",
+            "zero": "the synthesis network's mean is re-centred on zero (market.drift `zero`)",
+        }[m.drift]
+        + "; the paper's simulator is meant to mimic the market the agent trains on, not one "
+        "segment's trend (notebook 05 shows the simulated and the training segments' drift). "
+        "rl_baseline trains on the same segments as final_rl, on static replay, so the two "
+        "differ only in the world they train in.",
         f"Impact: the final agent trains in `{final_impact_mode(p, root)}` mode; notebook 05 "
         f"measured {probe['paper_response_bp']:.3g} bp in `paper` mode, "
         f"{probe['calibrated_response_bp']:.3g} bp in `calibrated` mode"
@@ -109,7 +122,7 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
                 if p.backtest.impact_coef is not None
                 else ""
             )
-            + ", marked at its own impacted price (Table 1's `impact_*` columns). The size "
+            + ", marked at the real close (Table 1's `impact_*` columns). The size "
             f"sweep trains final_rl at {', '.join(sweep_label(x) for x in p.sweep.sizes)} in "
             f"`{p.sweep.impact}` mode with {len(p.sweep.seeds)} seeds and at most "
             f"{p.sweep.total_steps} vector steps (not before {p.sweep.min_steps}), selected on "
@@ -188,7 +201,8 @@ def run(p: Params, root: str | Path = ".", params_file: str | Path | None = None
     r.values["backtests"] = bt
     per_regime = bt.drop_duplicates("segment")["regime"].value_counts().sort_index().to_dict()
     r.notes["check"] = f"backtests per regime: {per_regime}"
-    t2 = report.table2(bt, report.paper_table("table2_regimes"))
+    bar_min = bar_minutes(data.load_bars(artifact(p, "bars.parquet", root)))
+    t2 = report.table2(bt, report.paper_table("table2_regimes"), bar_min)
     r.write_table(t2, tables, "table2_regimes", floatfmt=".4g")
     per_seed = report.per_seed_table(bt)
     r.tables.update(per_seed=per_seed, degenerate_counts=report.degenerate_counts(per_seed))

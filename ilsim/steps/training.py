@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ilsim import backtest, data, imitation, impact, market, regimes, timings
-from ilsim.artifacts import LEARNED, artifact, policy_path, sweep_policy_path
+from ilsim.artifacts import LEARNED, artifact, last_policy_path, policy_path, sweep_policy_path
 from ilsim.params import Params, resolve_device, shared
 from ilsim.pool import il_datasets, il_train_config
 from ilsim.world import (
@@ -49,18 +49,19 @@ def validation_evaluator(
     law: impact.ImpactLaw | None = None,
     initial_cash: float | None = None,
     fee: float | None = None,
+    role: str = "validation",
 ):
-    """Score K stacked actors on the ``validation`` segments: static real prices with the
-    backtest's rules (fee, fills at the next close); the score is the mean over segments of the
-    log growth of the account (higher is better). ``None`` when no segment has that role.
-    ``law``/``initial_cash``: the impact-aware backtest at that portfolio size instead;
-    ``fee``: default ``backtest.fee``."""
+    """Score K stacked actors on the ``validation`` segments (or those of ``role``): static
+    real prices with the backtest's rules (fee, fills at the next close); the score is the mean
+    over segments of the log growth of the account (higher is better). ``None`` when no segment
+    has that role. ``law``/``initial_cash``: the impact-aware backtest at that portfolio size
+    instead; ``fee``: default ``backtest.fee``."""
     from ilsim import ddpg
 
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     scaled = pd.read_parquet(artifact(p, "features.parquet", root)).to_numpy(np.float32)
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    ranges = regimes.role_ranges(segments, "validation")
+    ranges = regimes.role_ranges(segments, role)
     if not ranges:
         return None
     close = bars["close"].to_numpy()
@@ -96,7 +97,8 @@ def train_policy(
     training curve (diagnostics, ``.csv`` beside it). Returns one summary row per seed.
 
     ``final_rl``: DDPG in the simulator (impact mode from :func:`final_impact_mode`);
-    ``rl_baseline``: the same DDPG on static replay of the ``il_train`` segments. The seeds
+    ``rl_baseline``: the same DDPG on static replay of the same segments (``rl.train_roles``:
+    issue 25, the two differ only in the world they train in). The seeds
     train together as stacked networks, selected and stopped on the ``validation`` segments.
     ``il_baseline``: one BC agent per seed on the union of the ``il_train`` labels.
     """
@@ -119,8 +121,8 @@ def train_policy(
         return pd.DataFrame(rows)
     if agent == "final_rl":
         impact_mode, roles = final_impact_mode(p, root), p.rl.train_roles
-    elif agent == "rl_baseline":
-        impact_mode, roles = "none", ("il_train",)
+    elif agent == "rl_baseline":  # the same segments: the arms differ only in their world
+        impact_mode, roles = "none", p.rl.train_roles
     else:
         raise ValueError(f"unknown agent {agent!r}; expected one of {LEARNED}")
     return train_ddpg(
@@ -212,6 +214,9 @@ def train_ddpg(
         out = Path(out_path(seed))
         out.parent.mkdir(parents=True, exist_ok=True)
         ddpg.save_policy(res.actor, out, summary, model=k)
+        # the selection-free last actor beside it: the winner's curse is measured against it
+        last = {**summary, "checkpoint": "last", "step": res.vector_steps}
+        ddpg.save_policy(res.last_actor, last_policy_path(out), last, model=k)
         curve = res.curve[res.curve["model"] == k].drop(columns="wall_s")  # not a result
         curve.to_csv(out.with_suffix(".csv"), index=False)
         rows.append(summary)
@@ -263,7 +268,7 @@ def train_sweep(
             p,
             agent,
             "none",
-            ("il_train",),
+            p.rl.train_roles,  # final_rl's segments: the arms differ only in their world
             sw.seeds,
             lambda s: sweep_policy_path(p, agent, s, None, root, fee),
             validation_evaluator(p, root, fee=fee),
