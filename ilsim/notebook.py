@@ -60,11 +60,16 @@ def run_notebook(src: str | Path, dst: str | Path, params_file: str | Path) -> N
     """Execute ``src`` into ``dst`` with papermill, ``params_file`` injected, on the kernel of
     the running interpreter (:func:`ensure_kernel`, resolved when the job runs, in the job's
     environment: parsing the Snakefile installs nothing)."""
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    with _cell_log():
+        _execute(src, dst, params_file)
+    scrub_notebook(dst)
+
+
+def _execute(src: str | Path, dst: str | Path, params_file: str | Path) -> None:
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    _log_cells()
     kernel = ensure_kernel()
     for attempt in range(1, KERNEL_TRIES + 1):
         try:
@@ -77,7 +82,7 @@ def run_notebook(src: str | Path, dst: str | Path, params_file: str | Path) -> N
                     km=km,
                     progress_bar=False,
                     # what the cells print goes to the rule's log through papermill's logger,
-                    # with the elapsed time (:func:`_log_cells`)
+                    # with the elapsed time (:func:`_cell_log`)
                     log_output=True,
                 )
             break
@@ -87,7 +92,6 @@ def run_notebook(src: str | Path, dst: str | Path, params_file: str | Path) -> N
             if attempt == KERNEL_TRIES:
                 raise
             print(f"ilsim notebook: the kernel did not start ({err!r}); retry {attempt + 1}")
-    scrub_notebook(dst)
 
 
 class _Elapsed(logging.Formatter):
@@ -101,14 +105,22 @@ class _Elapsed(logging.Formatter):
         return f"[{time.perf_counter() - self.start:7.1f} s] {record.getMessage()}"
 
 
-def _log_cells() -> None:
+@contextlib.contextmanager
+def _cell_log() -> Iterator[None]:
     """Papermill's "Executing Cell N" lines, with the elapsed time, in the rule's log: a
-    reader of a running step's log sees which cell it is in and since when."""
+    reader of a running step's log sees which cell it is in and since when. The logger is
+    restored afterwards (a caller in the same process keeps its own logging)."""
     log = logging.getLogger("papermill")
-    log.handlers[:] = [logging.StreamHandler(sys.stdout)]
-    log.handlers[0].setFormatter(_Elapsed())
+    saved = (list(log.handlers), log.level, log.propagate)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_Elapsed())
+    log.handlers[:], log.propagate = [handler], False
     log.setLevel(logging.INFO)
-    log.propagate = False
+    try:
+        yield
+    finally:
+        log.handlers[:], log.propagate = saved[0], saved[2]
+        log.setLevel(saved[1])
 
 
 @contextlib.contextmanager

@@ -42,6 +42,7 @@ class PlantedConfig:
     the fee, the episode, the reward window and the action semantics."""
 
     edge_bp: float = 2.0  # std of the predictable part of the next return (bp)
+    drift_bp: float = 0.0  # a constant mean return per bar (bp): holding pays on its own
     noise_bp: float = 10.0  # std of the unpredictable part (bp); 5-minute QQQ: about 10-15
     phi: float = 0.9  # AR(1) coefficient of the signal (and of the distractors)
     n_features: int = 10  # like the market's feature count; feature 0 carries the edge
@@ -118,7 +119,7 @@ class PlantedEdgeEnv:
         buy, sell = order_shares(
             self.cash, self.holdings, a, self.price, fee=cfg.fee, mode=cfg.action_mode
         )
-        r = 1e-4 * (cfg.edge_bp * self.x[:, 0] + cfg.noise_bp * self._randn(self.n))
+        r = 1e-4 * (cfg.drift_bp + cfg.edge_bp * self.x[:, 0] + cfg.noise_bp * self._randn(self.n))
         moved = self.price * (1 + r)
         fill = moved if cfg.fill == "next" else self.price
         self.cash, self.holdings, _, _ = book(
@@ -176,8 +177,9 @@ def oracle(cfg: PlantedConfig, grid: int = 401, iters: int = 20_000) -> Oracle:
     """Average-reward value iteration over (x on a Tauchen grid, all-in or all-cash).
 
     Invested for a bar earns E log(1 + r) = log-normal-free second-order ``μ − (μ² + σ²)/2`` with
-    μ = edge·x, σ = noise; switching costs log(1 + fee) to buy and −log(1 − fee) to sell (the
-    fraction rule spends cash/(1 + fee) on shares). With ``fill="next"`` a decision on x_t is
+    μ = drift + edge·x, σ = noise (no edge and a drift above σ²/2: buy and hold, the fee paid
+    once); switching costs log(1 + fee) to buy and −log(1 − fee) to sell (the fraction rule
+    spends cash/(1 + fee) on shares). With ``fill="next"`` a decision on x_t is
     held over the bar after next, whose expected return is φ·edge·x_t. Returns the gain in bp
     per bar and the bands.
     """
@@ -188,7 +190,7 @@ def oracle(cfg: PlantedConfig, grid: int = 401, iters: int = 20_000) -> Oracle:
     cdf = norm.cdf((edges[None, :] - cfg.phi * xs[:, None]) / sd)
     trans = np.diff(cdf, axis=1)  # [grid, grid]
     edge = cfg.edge_bp * (cfg.phi if cfg.fill == "next" else 1.0)
-    mu, sig = 1e-4 * edge * xs, 1e-4 * cfg.noise_bp
+    mu, sig = 1e-4 * (cfg.drift_bp + edge * xs), 1e-4 * cfg.noise_bp
     g_in = mu - (mu**2 + sig**2) / 2
     buy_cost, sell_cost = math.log1p(cfg.fee), -math.log1p(-cfg.fee)
     h = np.zeros((2, grid))  # relative values: 0 cash, 1 invested (before the decision)
@@ -293,6 +295,7 @@ def learner_study(
                     "case": name,
                     "seed": seed,
                     "edge_bp": cfg_env.edge_bp,
+                    "drift_bp": cfg_env.drift_bp,
                     "phi": cfg_env.phi,
                     "fee": cfg_env.fee,
                     "fill": cfg_env.fill,

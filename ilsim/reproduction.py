@@ -184,6 +184,8 @@ LEARNER_SECTIONS = {
             "case",
             "seed",
             "edge_bp",
+            "drift_bp",
+            "gamma",
             "phi",
             "fee",
             "reward_window_bars",
@@ -203,9 +205,10 @@ LEARNER_SECTIONS = {
         "Selected vs selection-free checkpoints: the winner's curse",
         "Each DDPG seed's selected checkpoint (the best of its validation evaluations) beside "
         "the training's last one, scored by mean log growth on the validation segments (where "
-        "the selection looked) and on the held-out backtest segments (where it did not); "
-        "`curse` = validation − held-out: the part of a selected score that does not carry "
-        "over. The last checkpoint involves no selection (notebook 06).",
+        "the selection looked) and on the held-out backtest segments (where it did not); on "
+        "the selected row, `val_gain` and `heldout_gain` are the selection's gains over the "
+        "last checkpoint there, and `curse` = val_gain − heldout_gain, the part of the gain "
+        "that does not carry over. The last checkpoint involves no selection (notebook 06).",
         None,
     ),
     "rl_validation": (

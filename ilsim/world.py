@@ -77,18 +77,23 @@ def segments_drift(bars: pd.DataFrame, segments: pd.DataFrame, roles: tuple[str,
 
 
 def drift_shift(
-    p: Params, bars: pd.DataFrame, segments: pd.DataFrame, net: synthesis.SynthesisNet
+    p: Params, bars: pd.DataFrame, segments: pd.DataFrame, residuals: np.ndarray, meta: dict
 ) -> float:
-    """What the simulator adds to the synthesis network's mean return so that the simulated
-    drift is ``market.drift``'s: 0 for ``segment`` (the fitted segment's own mean), −mean for
-    ``zero``, the training segments' mean minus the fitted one for ``train``."""
+    """What the simulator adds to the synthesis network's predictions so that the simulated
+    drift is ``market.drift``'s. The network carries the mean of its predictions on the
+    ``sim_train`` rows it was fitted on (the targets' mean less the residuals'; the noise is
+    demeaned): ``segment`` keeps it (0), ``zero`` removes it, ``train`` replaces it with the
+    mean one-bar return of the training segments (``rl.train_roles``). Notebook 05 measures the
+    drift of the simulated paths against the target."""
     mode = p.market.drift
     if mode == "segment":
         return 0.0
-    fitted = float(net.target_mean)
+    fitted = meta.get("mean_prediction")
+    if fitted is None:  # a synthesis artifact written before issue 25
+        fitted = segments_drift(bars, segments, ("sim_train",)) - float(np.mean(residuals))
     if mode == "zero":
-        return -fitted
-    return segments_drift(bars, segments, tuple(p.rl.train_roles)) - fitted
+        return -float(fitted)
+    return segments_drift(bars, segments, tuple(p.rl.train_roles)) - float(fitted)
 
 
 def assemble_market(
@@ -107,7 +112,7 @@ def assemble_market(
     if not starts:
         raise ValueError(f"no segments with role {role!r} to start episodes in")
     f = p.features
-    shift = drift_shift(p, bars, segments, net)
+    shift = drift_shift(p, bars, segments, residuals, meta)
     return market.MarketData(
         bars=bars,
         scaler=scaler,

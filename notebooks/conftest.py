@@ -3,7 +3,8 @@
 Executed in place, the notebooks would rewrite ``results/default`` and the next
 ``snakemake -n`` would plan most of the pipeline again. Before the first notebook runs, the
 default run's ``results/``, ``reports/`` and ``figures/`` folders are copied under the name
-``default-nbval`` (checkpoints left out) and ``ILSIM_NAME`` points the notebooks' kernels there
+``default-nbval`` (``default-nbval-gw0`` … under pytest-xdist; checkpoints left out) and
+``ILSIM_NAME`` points the notebooks' kernels there
 (:data:`ilsim.params.NAME_OVERRIDE`; set only while a notebook runs), so
 ``snakemake -j2 && pytest && snakemake -n`` ends with "Nothing to be done".
 """
@@ -19,7 +20,10 @@ from ilsim.params import NAME_OVERRIDE
 from ilsim.runs import scratch_copy
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE, SCRATCH = "default", "default-nbval"
+# one scratch copy per pytest-xdist worker: two workers never replace a copy the other's
+# kernel is reading
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+SOURCE, SCRATCH = "default", "default-nbval" + (f"-{_WORKER}" if _WORKER else "")
 _copied = False
 _ORIGINAL = os.environ.get(NAME_OVERRIDE)
 

@@ -1,5 +1,6 @@
 """Planted-edge envs: accounting, the oracle, and DDPG finding the planted signal."""
 
+import math
 from dataclasses import replace
 from functools import partial
 
@@ -63,6 +64,22 @@ def test_oracle_growth_is_what_the_oracle_earns_and_no_band_beats_it():
             assert growth(replace(o, enter=o.enter + d, exit=o.exit + d)) < measured
     flat = planted.PlantedConfig(edge_bp=0.0, fee=0.005)
     assert planted.oracle(flat).growth_bp == pytest.approx(0.0, abs=1e-9)  # nothing to earn
+
+
+def test_a_drift_that_pays_for_the_fee_makes_buy_and_hold_the_oracle():
+    """Issue 25's horizon case: no edge, a drift of 0.5 bp a bar under the 0.5 % fee. The oracle
+    buys at once and holds whatever the signal says, earns the drift less the fee paid once and
+    beats cash; with a drift below σ²/2 (holding loses) it stays in cash."""
+    cfg = planted.PlantedConfig(edge_bp=0.0, drift_bp=0.5, fee=0.005)
+    o = planted.oracle(cfg)
+    assert o.enter <= -4.9 and o.exit <= -4.9  # invested at every signal value
+    bars = 1000
+    got = planted.growth_per_bar(lambda obs: o.action(obs, cfg), cfg, 64, bars)
+    want = 0.5 - 0.5 * 10.0**2 * 1e-4 - 1e4 * np.log1p(0.005) / bars  # bp per bar
+    assert got == pytest.approx(want, abs=0.3)  # the noise's mean over 64 x 1000 bars
+    assert got > 0.0 == planted.growth_per_bar(lambda obs: -torch.ones(len(obs)), cfg, 64, bars)
+    losing = planted.oracle(replace(cfg, drift_bp=-0.5))
+    assert losing.enter == math.inf  # never buys
 
 
 def learner_config(**kw) -> ddpg.DDPGConfig:

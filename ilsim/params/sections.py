@@ -364,7 +364,7 @@ class RLParams(_Strict):
     min_steps: Annotated[int, Field(ge=0)] = 0
     # Notebook 06's planted-edge check of the learner: vector steps per case (a cap).
     planted_steps: Annotated[int, Field(ge=1)] = 5000
-    # Episodes of both RL agents start in these segments; the RL baseline replays il_train.
+    # Episodes of both RL agents start in these segments (the RL baseline on static replay).
     train_roles: tuple[Role, ...] = ("il_train", "sim_train")
     # The final agent's world: "auto" reads notebook 05's measured choice (impact_mode.json).
     final_impact: Literal["auto", "paper", "calibrated", "learned", "pool"] = "auto"

@@ -43,6 +43,10 @@ def real_edge(p: Params, root: str | Path = ".") -> Any:
     return planted.edge_of_features(*rows("il_train"), *rows(test_role))
 
 
+DRIFT_BP = 0.5  # bp per bar: 195 bp over a 390-bar session against the 50 bp fee
+LONG_GAMMA = 0.999  # a horizon of about 1,000 bars, beside the paper's 0.99 (about 100)
+
+
 def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
     """Does the learner learn? The DDPG configuration of the ``rl`` params (the first two seeds,
     ``rl.planted_steps``, selection on held-out planted paths as set below) on planted markets
@@ -74,14 +78,33 @@ def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
     low = p.backtest.low_fee
     if low is not None:
         cases[f"fee {low * 1e4:g} bp, edge of the real features"] = replace(real, fee=low)
-    study = planted.learner_study(partial(ddpg.train, cfg=cfg, progress=False), cases, seeds)
+    # A horizon that can see the fee (issue 25): no edge, a drift that pays for the fee within
+    # an episode, so buy and hold is the optimum (the oracle); with gamma 0.99 the critic looks
+    # about 100 bars ahead, where the drift earns about as much as the fee costs.
+    holding = replace(base, edge_bp=0.0, drift_bp=DRIFT_BP, fee=fee)
+    name = f"fee {fee:.2%}, drift {DRIFT_BP:g} bp/bar and no edge (buy and hold pays), gamma"
+    long = replace(cfg, gamma=LONG_GAMMA)
     plain = replace(cfg, reward_scale=1.0, preact_penalty=0.0)  # plain DDPG on the reward
-    unscaled = planted.learner_study(
-        partial(ddpg.train, cfg=plain, progress=False),
-        {"one-bar reward, unscaled (value change / initial value)": base},
-        seeds,
+    parts = [
+        planted.learner_study(partial(ddpg.train, cfg=cfg, progress=False), cases, seeds),
+        planted.learner_study(
+            partial(ddpg.train, cfg=cfg, progress=False), {f"{name} {cfg.gamma:g}": holding}, seeds
+        ),
+        planted.learner_study(
+            partial(ddpg.train, cfg=long, progress=False),
+            {f"{name} {long.gamma:g}": holding},
+            seeds,
+        ),
+        planted.learner_study(
+            partial(ddpg.train, cfg=plain, progress=False),
+            {"one-bar reward, unscaled (value change / initial value)": base},
+            seeds,
+        ),
+    ]
+    gammas = [cfg.gamma, cfg.gamma, LONG_GAMMA, cfg.gamma]
+    return pd.concat(
+        [t.assign(gamma=g) for t, g in zip(parts, gammas, strict=True)], ignore_index=True
     )
-    return pd.concat([study, unscaled], ignore_index=True)
 
 
 def write_planted_edge(p: Params, root: str | Path = ".") -> pd.DataFrame:

@@ -81,11 +81,14 @@ def checks_note(checks: pd.DataFrame) -> str:
     )
     if "drift_bp" not in lc or "real (training segments)" not in lc.index:
         return text
-    train, sim = lc.loc["real (training segments)"], lc.loc[modes[0]]
+    train = lc.loc["real (training segments)"]
+    sims = ", ".join(
+        f"`{mode}` {r.drift_bp:+.3f} [{r.drift_ci_low:+.3f}, {r.drift_ci_high:+.3f}]"
+        for mode, r in lc.loc[modes].iterrows()
+    )
     return text + (
-        f" Drift with no RL orders (`market.drift`): `{modes[0]}` {sim.drift_bp:+.3f} bp/bar "
-        f"[{sim.drift_ci_low:+.3f}, {sim.drift_ci_high:+.3f}] against the training segments' "
-        f"{train.drift_bp:+.3f} bp/bar [{train.drift_ci_low:+.3f}, {train.drift_ci_high:+.3f}]."
+        f" Drift with no RL orders (`market.drift`, bp/bar): {sims}; the training segments' "
+        f"{train.drift_bp:+.3f} [{train.drift_ci_low:+.3f}, {train.drift_ci_high:+.3f}]."
     )
 
 

@@ -73,6 +73,8 @@ def fit_synthesis(
         "sigma_bar": float(np.nanstd(rets)),
         "volume_bar": float(np.median(bars["volume"].to_numpy()[sim_bars])),
         "segments": sorted(set(sids.tolist())),
+        # the network's mean prediction on the rows it was fitted on: the drift it carries
+        "mean_prediction": float(np.mean(rets - result.residuals)),
     }
     q = result.quality
     table = [

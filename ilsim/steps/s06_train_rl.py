@@ -79,8 +79,10 @@ def selection_table(p: Params, root: str | Path = ".") -> pd.DataFrame:
     """The winner's curse (issue 25): each DDPG seed's selected checkpoint (best validation
     score) beside the training's last one, scored on the validation segments (where the
     selection looked) and on the held-out ``backtest`` segments (where it did not), both as
-    mean log growth in the static backtest. ``curse`` = validation − held-out score: how much
-    of the selected score was luck of the selection; the last checkpoint is selection-free."""
+    mean log growth in the static backtest. On the selected row, ``val_gain`` is what the
+    selection gained over the last checkpoint on validation, ``heldout_gain`` the same on the
+    held-out segments and ``curse`` = val_gain − heldout_gain: the part of the selection's gain
+    that does not carry over (the segments' own difference cancels)."""
     from ilsim import ddpg
 
     val, held = validation_evaluator(p, root), validation_evaluator(p, root, role="backtest")
@@ -105,10 +107,21 @@ def selection_table(p: Params, root: str | Path = ".") -> pd.DataFrame:
                         "step": int(step),
                         "val_score": float(v),
                         "heldout_score": float(h),
-                        "curse": float(v - h),
                     }
                 )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    key = ["agent", "seed"]
+    last = out[out["checkpoint"] == "last"].set_index(key)
+    sel = out[out["checkpoint"] == "selected"].set_index(key)
+    gains = pd.DataFrame(
+        {
+            "val_gain": sel["val_score"] - last["val_score"],
+            "heldout_gain": sel["heldout_score"] - last["heldout_score"],
+        }
+    )
+    gains["curse"] = gains["val_gain"] - gains["heldout_gain"]
+    gains["checkpoint"] = "selected"
+    return out.merge(gains.reset_index(), on=[*key, "checkpoint"], how="left")
 
 
 def run(p: Params, root: str | Path = ".") -> StepResult:
@@ -145,7 +158,11 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     # here from its table, its figure redrawn for the notebook (the rule saved it).
     study = pd.read_csv(p.tables_dir(root) / "planted_edge.csv")
     r.tables["planted_edge"] = study
-    r.figures["fig_planted_edge"] = plot_planted_edge(study)
+    import matplotlib.pyplot as plt
+
+    fig = plot_planted_edge(study)
+    plt.close(fig)  # shown by its own cell, not again at the end of this one
+    r.figures["fig_planted_edge"] = fig
 
     il = pd.concat(
         [

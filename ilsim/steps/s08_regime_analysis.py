@@ -136,7 +136,8 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         f"({r.n_envs * r.total_steps:,} env steps per seed), warm-up {r.learning_starts} vector "
         f"steps, episodes of {m.episode_minutes:g} minutes ({n.episode} bars); episodes start "
         "in the "
-        f"{'/'.join(r.train_roles)} segments (RL baseline: static replay of il_train). The seeds "
+        f"{'/'.join(r.train_roles)} segments (RL baseline: static replay of the same segments). "
+        "The seeds "
         "of one agent train together as stacked networks (each model from its own seed's "
         "initial weights; env, exploration and replay streams shared).",
         "Reward (issue 9): "

@@ -184,8 +184,9 @@ def train_ddpg(
         _file_digest(artifact(p, name, root))
         for name in ("il_agents.pt", "synthesis.pt", "impact_law.json", "features.parquet")
     ]
+    world = [list(roles), p.market.drift]  # the segments and the drift: not in the files
     key = hashlib.sha256(
-        json.dumps([fixed, asdict(cfg_env), inputs], sort_keys=True, default=str).encode()
+        json.dumps([fixed, asdict(cfg_env), inputs, world], sort_keys=True, default=str).encode()
     ).hexdigest()[:12]
     ckpt = artifact(p, f"checkpoints/{agent}_{key}.pt", root)
     # With progress, a line per validation in the rule's log (results/<name>/logs/): a
