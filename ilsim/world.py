@@ -76,24 +76,30 @@ def segments_drift(bars: pd.DataFrame, segments: pd.DataFrame, roles: tuple[str,
     return float(ret.mean())
 
 
+def drift_target(p: Params, bars: pd.DataFrame, segments: pd.DataFrame) -> float | None:
+    """The simulated drift ``market.drift`` asks for (mean one-bar return): the training
+    segments' (``train``), 0 (``zero``), or ``None`` for ``segment`` (the network's own)."""
+    mode = p.market.drift
+    if mode == "segment":
+        return None
+    return 0.0 if mode == "zero" else segments_drift(bars, segments, tuple(p.rl.train_roles))
+
+
 def drift_shift(
     p: Params, bars: pd.DataFrame, segments: pd.DataFrame, residuals: np.ndarray, meta: dict
 ) -> float:
     """What the simulator adds to the synthesis network's predictions so that the simulated
-    drift is ``market.drift``'s. The network carries the mean of its predictions on the
-    ``sim_train`` rows it was fitted on (the targets' mean less the residuals'; the noise is
-    demeaned): ``segment`` keeps it (0), ``zero`` removes it, ``train`` replaces it with the
-    mean one-bar return of the training segments (``rl.train_roles``). Notebook 05 measures the
-    drift of the simulated paths against the target."""
-    mode = p.market.drift
-    if mode == "segment":
+    drift is :func:`drift_target`'s (0 for ``segment``). The drift the network carries is
+    ``meta["mean_prediction"]``: its mean prediction on the ``sim_train`` rows it was fitted on,
+    moved by notebook 05 to what paths simulated with no RL orders show (the pool trades
+    differently on simulated prices: :func:`ilsim.steps.s05_simulator.calibrate_drift`)."""
+    target = drift_target(p, bars, segments)
+    if target is None:
         return 0.0
     fitted = meta.get("mean_prediction")
     if fitted is None:  # a synthesis artifact written before issue 25
         fitted = segments_drift(bars, segments, ("sim_train",)) - float(np.mean(residuals))
-    if mode == "zero":
-        return -float(fitted)
-    return segments_drift(bars, segments, tuple(p.rl.train_roles)) - float(fitted)
+    return target - float(fitted)
 
 
 def assemble_market(
