@@ -365,6 +365,6 @@ def test_step5_notes_follow_their_numbers():
     train = {"impact": "real (training segments)", "slope": nan, **{k: nan for k in row}}
     checks = pd.concat([checks.assign(**drift), pd.DataFrame([{**train, **drift}])])
     assert s05_notes.checks_note(checks).endswith(
-        "bp/bar): `calibrated` +0.100 [-0.200, +0.400], `paper` +0.100 [-0.200, +0.400]; "
+        "bp/bar): `paper` +0.100 [-0.200, +0.400], `calibrated` +0.100 [-0.200, +0.400]; "
         "the training segments' +0.100 [-0.200, +0.400]."
     )
