@@ -63,14 +63,21 @@ def market_config(
     return replace(cfg, **overrides)  # an unknown name raises TypeError
 
 
-def segments_drift(bars: pd.DataFrame, segments: pd.DataFrame, roles: tuple[str, ...]) -> float:
-    """Mean one-bar return (close[t+1] / close[t] − 1) inside the sessions of the segments of
-    ``roles``: what the synthesis network's targets average to when fitted on them."""
+def segment_pairs(
+    bars: pd.DataFrame, segments: pd.DataFrame, roles: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-step pairs (row t, return t→t+1, segment id) inside the segments of ``roles``,
+    within sessions (:func:`ilsim.synthesis.one_step_targets`)."""
     seg = regimes.bar_segment_ids(segments, len(bars))
     keep = segments.loc[segments["role"].isin(roles), "segment"].to_numpy()
     seg = np.where(np.isin(seg, keep), seg, -1)
-    close = bars["close"].to_numpy()
-    _, ret, _ = synthesis.one_step_targets(close, seg, data.session_ids(bars.index))
+    return synthesis.one_step_targets(bars["close"].to_numpy(), seg, data.session_ids(bars.index))
+
+
+def segments_drift(bars: pd.DataFrame, segments: pd.DataFrame, roles: tuple[str, ...]) -> float:
+    """Mean one-bar return (close[t+1] / close[t] − 1) inside the sessions of the segments of
+    ``roles``: what the synthesis network's targets average to when fitted on them."""
+    _, ret, _ = segment_pairs(bars, segments, roles)
     if not len(ret):
         raise ValueError(f"no one-bar returns inside segments of roles {list(roles)}")
     return float(ret.mean())

@@ -28,16 +28,14 @@ from ilsim.pool import il_actions, load_pool
 from ilsim.report import write_table
 from ilsim.steps.result import StepResult
 from ilsim.steps.s05_notes import checks_note, law_note, realism_note, synthesis_note
-from ilsim.world import bar_minutes, drift_target, market_bars, market_config, market_data
-
-
-def _pairs(bars: pd.DataFrame, segments: pd.DataFrame, role: str):
-    """One-step pairs (row t, return t→t+1, segment id) inside the segments of one role,
-    within sessions (:func:`ilsim.synthesis.one_step_targets`)."""
-    seg = regimes.bar_segment_ids(segments, len(bars))
-    keep = segments.loc[segments["role"] == role, "segment"].to_numpy()
-    seg = np.where(np.isin(seg, keep), seg, -1)
-    return synthesis.one_step_targets(bars["close"].to_numpy(), seg, data.session_ids(bars.index))
+from ilsim.world import (
+    bar_minutes,
+    drift_target,
+    market_bars,
+    market_config,
+    market_data,
+    segment_pairs,
+)
 
 
 def fit_synthesis(
@@ -53,7 +51,7 @@ def fit_synthesis(
     blocks and on the held-out backtests. Returns the fit, the quality table and the meta data
     the simulator needs (real volumes and times of day beside the residuals)."""
     ok = features.valid_mask(scaled)
-    rows, rets, sids = _pairs(bars, segments, "sim_train")
+    rows, rets, sids = segment_pairs(bars, segments, ("sim_train",))
     rows, rets, sids = rows[ok[rows]], rets[ok[rows]], sids[ok[rows]]
     result = synthesis.train_synthesis(
         acts[rows],
@@ -87,7 +85,7 @@ def fit_synthesis(
             **{k[6:]: v for k, v in q.items() if k.startswith("train_")},
         },
     ]
-    brow, brets, _ = _pairs(bars, segments, "backtest")
+    brow, brets, _ = segment_pairs(bars, segments, ("backtest",))
     brow, brets = brow[ok[brow]], brets[ok[brow]]
     pred = synthesis.predict_returns(result.model, acts[brow])
     table.append(
@@ -127,7 +125,7 @@ def calibrate_drift(
     notebook 05's checks), measure their mean one-bar return and move the drift the synthesis
     artifact says the network carries (``meta["mean_prediction"]``) by the miss; twice. The
     pool trades differently on simulated prices than on real ones, so the network's mean on
-    real rows alone leaves a bias (-0.13 bp/bar on the paper run). Returns the misses (bp)."""
+    real rows alone leaves a bias (measured in the issue-25 note). Returns the misses (bp)."""
     target = drift_target(p, bars, segments)
     if target is None:
         return []
