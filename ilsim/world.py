@@ -92,9 +92,7 @@ def drift_target(p: Params, bars: pd.DataFrame, segments: pd.DataFrame) -> float
     return 0.0 if mode == "zero" else segments_drift(bars, segments, tuple(p.rl.train_roles))
 
 
-def drift_shift(
-    p: Params, bars: pd.DataFrame, segments: pd.DataFrame, residuals: np.ndarray, meta: dict
-) -> float:
+def drift_shift(p: Params, bars: pd.DataFrame, segments: pd.DataFrame, meta: dict) -> float:
     """What the simulator adds to the synthesis network's predictions so that the simulated
     drift is :func:`drift_target`'s (0 for ``segment``). The drift the network carries is
     ``meta["mean_prediction"]``: its mean prediction on the ``sim_train`` rows it was fitted on,
@@ -103,10 +101,7 @@ def drift_shift(
     target = drift_target(p, bars, segments)
     if target is None:
         return 0.0
-    fitted = meta.get("mean_prediction")
-    if fitted is None:  # a synthesis artifact written before issue 25
-        fitted = segments_drift(bars, segments, ("sim_train",)) - float(np.mean(residuals))
-    return target - float(fitted)
+    return target - float(meta["mean_prediction"])
 
 
 def assemble_market(
@@ -125,7 +120,7 @@ def assemble_market(
     if not starts:
         raise ValueError(f"no segments with role {role!r} to start episodes in")
     f = p.features
-    shift = drift_shift(p, bars, segments, residuals, meta)
+    shift = drift_shift(p, bars, segments, meta)
     return market.MarketData(
         bars=bars,
         scaler=scaler,

@@ -362,7 +362,7 @@ def test_step5_notes_follow_their_numbers():
     assert note.endswith("Empirical laws: slope 0.5, peak 3 bp, 50% left at the close.")
     # with the drift columns and the training segments' row, the drifts side by side
     drift = {"drift_bp": 0.1, "drift_ci_low": -0.2, "drift_ci_high": 0.4}
-    train = {"impact": "real (training segments)", "slope": nan, **{k: nan for k in row}}
+    train = {"impact": "real (training segments)", "slope": nan}
     checks = pd.concat([checks.assign(**drift), pd.DataFrame([{**train, **drift}])])
     assert s05_notes.checks_note(checks).endswith(
         "bp/bar): `paper` +0.100 [-0.200, +0.400], `calibrated` +0.100 [-0.200, +0.400]; "

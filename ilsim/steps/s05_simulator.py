@@ -451,9 +451,8 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     scaled = pd.read_parquet(artifact(p, "features.parquet", root))
 
     result, quality = train_synthesis_net(p, bars, scaled, segments, root)
-    r.values.update(
-        synthesis=result, segments=segments, drift_misses=calibrate_drift(p, bars, segments, root)
-    )
+    calibrate_drift(p, bars, segments, root)
+    r.values.update(synthesis=result, segments=segments)
     sim_train = sorted(segments.loc[segments.role == "sim_train", "segment"])
     r.notes["check"] = (
         f"trained on sim_train segments {sim_train}\ninputs: {result.model.n_agents} IL actions "

@@ -168,10 +168,11 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
             ]
             f = np.clip(np.mean(per_seg, axis=0), 0.0, 1.0)  # [K] seeds
             regime_of = np.array([s.regime for s in segs])
+            exposures = np.asarray(per_seg)  # [segments, K]
             for seg in segs:
                 prices = close[seg.first_bar : seg.last_bar + 1]
                 # the null of a regime claim holds the strategy's exposure in that regime
-                same = np.asarray(per_seg)[regime_of == seg.regime]
+                same = exposures[regime_of == seg.regime]
                 f_regime = np.clip(same.mean(axis=0), 0.0, 1.0)
                 for kind, frac in (("constant", f), ("constant_regime", f_regime)):
                     acts = np.zeros((len(seeds), len(prices)))
