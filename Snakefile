@@ -17,7 +17,7 @@ import yaml
 from ilsim.data import file_sha256
 from ilsim.params import ParamsError, config_overrides, load_params, merge_overrides
 from ilsim.params import params_from_dict, with_name_override
-from ilsim.artifacts import LEARNED, sweep_label
+from ilsim.artifacts import LEARNED, size_label
 from ilsim.artifacts import step as registered
 from ilsim.deps import step_sources
 
@@ -180,12 +180,12 @@ def reads(rule):
         kind, _, stem = name.rpartition(":")
         if name == "policies":
             files.append(POLICIES)
-        elif name == "sweep_policies":
-            files.append(SWEEP_POLICIES)
+        elif name == "premise_policies":
+            files.append(PREMISE_POLICIES)
         elif kind == "paper":
             files.append(f"paper/{stem}.csv")
-        elif not P.backtest.impact and (stem == "size_sweep.csv" or stem.endswith("size_sweep")):
-            continue  # the sweep backtests with impact: off with backtest.impact false
+        elif not P.backtest.impact and "premise" in stem:
+            continue  # the premise A/B trades with impact: off with backtest.impact false
         elif kind == "table":
             files.append(f"{REP}/tables/{stem}.csv")
         elif kind == "figure":
@@ -209,17 +209,18 @@ SEEDS = list(P.rl.seeds)
 POLICIES = expand(f"{RES}/policies/{{agent}}_seed{{seed}}.pt", agent=LEARNED, seed=SEEDS)
 
 
-SWEEP_SEEDS = list(P.sweep.seeds)
-SWEEP_SIZES = [sweep_label(s) for s in P.sweep.sizes]
-SWEEP_FEES = [sweep_label(f) for f in P.backtest.fees()]  # the fee axis (issue 15)
-SWEEP_POLICIES = expand(
-    f"{RES}/sweep/final_rl_{{size}}_fee{{fee}}_seed{{seed}}.pt",
-    size=SWEEP_SIZES,
-    fee=SWEEP_FEES,
-    seed=SWEEP_SEEDS,
+# The premise A/B (issue 25): arm `impact` per size and fee, arm `replay` once per fee.
+PREMISE_SEEDS = list(P.premise.seeds)
+PREMISE_SIZES = [size_label(s) for s in P.premise.sizes]
+FEES = [size_label(f) for f in P.backtest.fees()]  # the fee axis (issue 15)
+PREMISE_POLICIES = expand(
+    f"{RES}/premise/impact_{{size}}_fee{{fee}}_seed{{seed}}.pt",
+    size=PREMISE_SIZES,
+    fee=FEES,
+    seed=PREMISE_SEEDS,
 )
-SWEEP_POLICIES.extend(
-    expand(f"{RES}/sweep/rl_baseline_fee{{fee}}_seed{{seed}}.pt", fee=SWEEP_FEES, seed=SWEEP_SEEDS)
+PREMISE_POLICIES.extend(
+    expand(f"{RES}/premise/replay_fee{{fee}}_seed{{seed}}.pt", fee=FEES, seed=PREMISE_SEEDS)
 )
 
 
@@ -369,62 +370,66 @@ rule train_policy:
         command("train-policy {params.params_file} {wildcards.agent}")
 
 
-rule train_sweep_final:
+# The premise A/B's trainings: 12 seeds stacked per job, one thread each, started after the
+# headline trainings (priority) so that the chain to the reports is not held up.
+rule train_premise_impact:
     input:
-        reads("train_sweep"),
+        reads("train_premise"),
     output:
-        expand(f"{RES}/sweep/final_rl_{{{{size}}}}_fee{{{{fee}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
+        expand(f"{RES}/premise/impact_{{{{size}}}}_fee{{{{fee}}}}_seed{{seed}}.pt", seed=PREMISE_SEEDS),
     params:
-        section=section("seed", "device", "rl", "il", "market", "backtest", "segments", "sweep"),
+        section=section("seed", "device", "rl", "market", "backtest", "segments", "premise"),
         **RUN,
     benchmark:
-        f"{RES}/benchmarks/sweep_final_rl_{{size}}_fee{{fee}}.tsv"
+        f"{RES}/benchmarks/premise_impact_{{size}}_fee{{fee}}.tsv"
     log:
-        f"{RES}/logs/sweep_final_rl_{{size}}_fee{{fee}}.log",
+        f"{RES}/logs/premise_impact_{{size}}_fee{{fee}}.log",
     conda:
         CONDA_ENV
     threads: 1
+    priority: 30
     resources:
         mem_mb=2000,
         runtime=40,
     shell:
-        command("train-sweep {params.params_file} final_rl --size {wildcards.size} --fee {wildcards.fee}")
+        command("train-premise {params.params_file} impact --size {wildcards.size} --fee {wildcards.fee}")
 
 
-rule train_sweep_baseline:
+rule train_premise_replay:
     input:
-        reads("train_sweep"),
+        reads("train_premise"),
     output:
-        expand(f"{RES}/sweep/rl_baseline_fee{{{{fee}}}}_seed{{seed}}.pt", seed=SWEEP_SEEDS),
+        expand(f"{RES}/premise/replay_fee{{{{fee}}}}_seed{{seed}}.pt", seed=PREMISE_SEEDS),
     params:
-        section=section("seed", "device", "rl", "il", "market", "backtest", "segments", "sweep"),
+        section=section("seed", "device", "rl", "market", "backtest", "segments", "premise"),
         **RUN,
     benchmark:
-        f"{RES}/benchmarks/sweep_rl_baseline_fee{{fee}}.tsv"
+        f"{RES}/benchmarks/premise_replay_fee{{fee}}.tsv"
     log:
-        f"{RES}/logs/sweep_rl_baseline_fee{{fee}}.log",
+        f"{RES}/logs/premise_replay_fee{{fee}}.log",
     conda:
         CONDA_ENV
     threads: 1
+    priority: 30
     resources:
         mem_mb=2000,
         runtime=40,
     shell:
-        command("train-sweep {params.params_file} rl_baseline --fee {wildcards.fee}")
+        command("train-premise {params.params_file} replay --fee {wildcards.fee}")
 
 
-rule size_sweep:
+rule premise:
     input:
-        reads("size_sweep"),
+        reads("premise"),
     output:
-        **writes("size_sweep", 8),
+        **writes("premise", 8),
     params:
-        section=section("backtest", "sweep"),
+        section=section("seed", "claims", "backtest", "premise"),
         **RUN,
     benchmark:
-        f"{RES}/benchmarks/size_sweep.tsv"
+        f"{RES}/benchmarks/premise.tsv"
     log:
-        f"{RES}/logs/size_sweep.log",
+        f"{RES}/logs/premise.log",
     conda:
         CONDA_ENV
     threads: 1
@@ -432,11 +437,11 @@ rule size_sweep:
         mem_mb=1500,
         runtime=20,
     shell:
-        command("size-sweep {params.params_file}")
+        command("premise {params.params_file}")
 
 
-# The sweep backtests with impact: off with backtest.impact false (notebook 08 then skips it).
-SWEEP_OUTPUTS = list(rules.size_sweep.output) if P.backtest.impact else []
+# The A/B trades with impact: off with backtest.impact false (notebook 08 then skips it).
+PREMISE_OUTPUTS = list(rules.premise.output) if P.backtest.impact else []
 
 
 rule planted_edge:
@@ -563,7 +568,7 @@ rule all:
         rules.train_rl.output,
         rules.backtest.output,
         rules.regime_analysis.output,
-        SWEEP_OUTPUTS,
+        PREMISE_OUTPUTS,
         rules.il_methods.output,
 
 

@@ -26,9 +26,16 @@ def policy_path(p: Params, agent: str, seed: int, root: str | Path = ".") -> Pat
 
 
 def last_policy_path(path: str | Path) -> Path:
-    """Beside a selected policy, the training's last actor (selection-free; issue 25)."""
+    """Beside a saved policy, the training's last actor (selection-free; issue 25)."""
     path = Path(path)
     return path.with_name(f"{path.stem}_last.pt")
+
+
+def best_policy_path(path: str | Path) -> Path:
+    """Beside a saved policy, the checkpoint that scored best on validation (issue 25: kept
+    so that its winner's curse stays measured whichever ``rl.selection`` saves)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_best.pt")
 
 
 def run_policy(p: Params, agent: str, root: str | Path = ".") -> Callable[[int], Path]:
@@ -36,8 +43,8 @@ def run_policy(p: Params, agent: str, root: str | Path = ".") -> Callable[[int],
     return lambda seed: policy_path(p, agent, seed, root)
 
 
-def sweep_label(size: float) -> str:
-    """A portfolio size as a file-name label that reads back as the same float:
+def size_label(size: float) -> str:
+    """A portfolio size or fee as a file-name label that reads back as the same float:
     1e6 -> "1e06", 2.5e6 -> "2.5e06"."""
     label = f"{size:g}".replace("+", "")
     if float(label) != size:
@@ -45,20 +52,21 @@ def sweep_label(size: float) -> str:
     return label
 
 
-def sweep_policy_path(
-    p: Params,
-    agent: str,
-    seed: int,
-    size: float | None = None,
-    root: str | Path = ".",
-    fee: float | None = None,
+PREMISE_ARMS = ("impact", "replay")
+
+
+def premise_policy_path(
+    p: Params, arm: str, seed: int, size: float | None, fee: float, root: str | Path = "."
 ) -> Path:
-    """A sweep policy: ``final_rl`` per size and fee; ``rl_baseline`` once per fee (static
-    replay with rewards and actions relative to the account, so its training does not depend
-    on the size). ``fee``: default the headline ``backtest.fee``."""
-    tag = "" if size is None else f"_{sweep_label(size)}"
-    fee = p.backtest.fee if fee is None else fee
-    return artifact(p, f"sweep/{agent}{tag}_fee{sweep_label(fee)}_seed{seed}.pt", root)
+    """A policy of the premise A/B (issue 25): arm ``impact`` per size and fee; arm ``replay``
+    once per fee (replay without impact, with rewards and actions relative to the account,
+    does not depend on the size: ``size`` is ignored)."""
+    if arm not in PREMISE_ARMS:
+        raise ValueError(f"unknown premise arm {arm!r}; expected one of {PREMISE_ARMS}")
+    tag = f"_{size_label(size)}" if arm == "impact" and size is not None else ""
+    if arm == "impact" and size is None:
+        raise ValueError("arm 'impact' of the premise A/B needs a portfolio size")
+    return artifact(p, f"premise/{arm}{tag}_fee{size_label(fee)}_seed{seed}.pt", root)
 
 
 # -- the registry: which step writes and reads what ------------------------------------------
@@ -72,7 +80,7 @@ class Step:
     ``reports/<name>/tables/<t>.csv`` (Markdown twin beside it), ``figures`` to
     ``figures/<name>/<f>.png`` and ``.pdf``. ``reads`` names what the step reads: artifacts,
     ``table:<t>``, ``figure:<f>``, ``paper:<t>`` (the paper's tables under ``paper/``), and the
-    groups ``policies`` (every trained policy) and ``sweep_policies``."""
+    groups ``policies`` (every trained policy) and ``premise_policies``."""
 
     rule: str
     module: str  # ilsim.steps.<module>
@@ -157,23 +165,23 @@ STEPS: tuple[Step, ...] = (
         reads=(*_SIM, "labels.parquet", "synthesis.pt", "impact_mode.json", "impact_law.json"),
     ),
     Step(
-        "train_sweep",
+        "train_premise",
         "training",
-        writes=("sweep_policies",),
+        writes=("premise_policies",),
         reads=(*_SIM, "synthesis.pt", "impact_law.json"),
     ),
     Step(
-        "size_sweep",
-        "sweep",
-        writes=("size_sweep.csv",),
-        tables=("size_sweep",),
-        figures=("fig_size_sweep",),
+        "premise",
+        "premise",
+        writes=("premise_backtests.csv",),
+        tables=("premise_ab",),
+        figures=("fig_premise_ab",),
         reads=(
             "bars.parquet",
             "segments.csv",
             "features.parquet",
             "impact_law.json",
-            "sweep_policies",
+            "premise_policies",
         ),
     ),
     Step(
@@ -225,7 +233,6 @@ STEPS: tuple[Step, ...] = (
             "impact_mode.json",
             "backtests.csv",
             "claim_backtests.csv",
-            "size_sweep.csv",
             "table:table1_aggregate",
             "table:case_studies",
             "paper:table1_aggregate",
@@ -235,8 +242,8 @@ STEPS: tuple[Step, ...] = (
             "table:selection",
             "table:planted_edge",
             "table:il_fit",
-            "table:size_sweep",
-            "figure:fig_size_sweep",
+            "table:premise_ab",
+            "figure:fig_premise_ab",
             "paper:table2_regimes",
             "paper:case_studies",
         ),

@@ -1,6 +1,6 @@
 """The paper's claims tested on the claims' backtests (paired differences against long-only and
 against the exposure-matched constant position, a two-level bootstrap over segments and seeds,
-no verdict without an interval), and the size sweep's verdict.
+no verdict without an interval), and the premise A/B's verdict.
 
 A claim's verdict is one of three words (issue 25): *supported* (its interval lies on the
 claim's side), *contradicted* (its interval lies wholly on the other side, so it excludes the
@@ -18,12 +18,8 @@ from ilsim.metrics import DEGENERATE_THRESHOLD
 from ilsim.params import ClaimsParams, default
 from ilsim.report import (
     BENCHMARKS,
-    DEGENERATE_RULE_SHORT,
     _check_degeneracy_columns,
     paper_table,
-    seed_averages,
-    summary_with_ci,
-    welch_ci,
 )
 from ilsim.stats import detectable_difference, percentile_interval, two_level_bootstrap
 
@@ -440,73 +436,132 @@ def paired_seeds(
     return pd.concat([per.astype({"seed": object}), pd.DataFrame([summary])], ignore_index=True)
 
 
-SWEEP_METRICS = ["total_return_pct", "max_drawdown_pct", "position_change_frac"]
+# -- the premise A/B (issue 25; rows from ilsim.steps.premise.premise_backtests) ----------
+
+ARM_LABELS = {
+    "impact": "trained with its own impact",
+    "replay": "trained without it",
+    "difference": "impact − replay",
+}
 
 
-def _sweep_keys(sweep: pd.DataFrame) -> list[str]:
-    return ["fee", "size"] if "fee" in sweep else ["size"]
-
-
-def sweep_summary(sweep: pd.DataFrame) -> pd.DataFrame:
-    """The size sweep per fee × size × strategy × metric: mean over seeds of each seed's
-    average over the backtests, with its 95 % interval across seeds."""
-    per = seed_averages(sweep, _sweep_keys(sweep), SWEEP_METRICS)
-    return summary_with_ci(per, _sweep_keys(sweep), SWEEP_METRICS)
-
-
-def sweep_verdict(sweep: pd.DataFrame) -> str:
-    """From what portfolio size on (if any) final_rl, trained in the interactive simulator at
-    that size, beats rl_baseline, trained on static replay, in the impact-aware backtest: the
-    difference of the two strategies' mean returns over their seeds (independent trainings, so
-    a Welch interval, not paired by seed number). One verdict per fee of the sweep."""
-    if "fee" in sweep and sweep["fee"].nunique() > 1:
-        return "\n\n".join(
-            f"**At a fee of {fee:.4g}:** {_sweep_verdict(g)}"
-            for fee, g in sweep.groupby("fee", sort=False)
-        )
-    return _sweep_verdict(sweep)
-
-
-def _sweep_verdict(sweep: pd.DataFrame) -> str:
-    per = sweep.groupby(["size", "strategy", "seed"])["total_return_pct"].mean()
-    parts, wins, sizes, testable = [], [], [], []
-    for size in sorted(sweep["size"].unique()):
-        try:
-            a, b = per.loc[(size, "final_rl")], per.loc[(size, "rl_baseline")]
-        except KeyError:
-            continue
-        m, lo, hi = welch_ci(a.to_numpy(), b.to_numpy())
-        testable.append(bool(np.isfinite(lo)))
-        wins.append(bool(lo > 0))
-        sizes.append(size)
-        interval = f"[{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else "(not testable)"
-        parts.append(f"{size:.0e}: {m:+.2f} pp {interval}")
-    if not parts:
-        return "The size sweep has no final_rl and rl_baseline rows to compare."
-    first = next((i for i in range(len(wins)) if all(wins[i:])), None)
-    diffs = "; ".join(parts)
-    arms = sweep[sweep["strategy"].isin(["final_rl", "rl_baseline"])]
-    if "degenerate" in arms and arms["degenerate"].astype(bool).all():
-        return (
-            "Uninformative: at every portfolio size both final_rl and rl_baseline hold a "
-            f"constant position on every backtest (all seeds degenerate: {DEGENERATE_RULE_SHORT}), "
-            "so the sweep cannot say whether interactive training pays off "
-            f"(average return, final_rl − rl_baseline, per size: {diffs})."
-        )
-    if not any(testable):
-        return (
-            "Not testable: at no portfolio size do the seeds give an interval (one seed, or "
-            "every seed the same difference), so the sweep cannot say whether interactive "
-            f"training pays off (average return, final_rl − rl_baseline, per size: {diffs})."
-        )
-    if first is None:
-        return (
-            "At no portfolio size probed is the interactively trained final_rl better than the "
-            "static-trained rl_baseline with 95 % confidence in the impact-aware backtest "
-            f"(average return, final_rl − rl_baseline, per size: {diffs})."
-        )
-    return (
-        f"Interactive training pays off from a portfolio of {sizes[first]:.0e} on: final_rl "
-        "beats rl_baseline in the impact-aware backtest with the 95 % interval above 0 at that "
-        f"size and every larger one (average return, final_rl − rl_baseline: {diffs})."
+def _excess(rows: pd.DataFrame, arm: str) -> np.ndarray:
+    """An arm's return over its exposure-matched constant (pp), [segments, seeds]."""
+    sub = rows[rows["arm"] == arm]
+    grid = sub.pivot_table(
+        index=["segment", "seed"], columns="kind", values="total_return_pct", aggfunc="first"
     )
+    ex = (grid["strategy"] - grid["constant"]).unstack("seed")
+    return ex.sort_index().to_numpy(dtype=float)
+
+
+def premise_table(rows: pd.DataFrame, cfg: ClaimsParams | None = None, seed: int = 0):
+    """The A/B per fee × size: each arm's excess over its exposure-matched constant and the
+    difference (impact − replay), mean over segments × seeds with a two-level bootstrap
+    interval (seeds paired) and the smallest detectable difference (MDE); the difference's
+    verdict. One row per fee × size × arm (``arm``: impact, replay, difference)."""
+    cfg = cfg or ClaimsParams()
+    out = []
+    for (fee, size), g in rows.groupby(["fee", "size"], sort=False):
+        a, b = _excess(g, "impact"), _excess(g, "replay")
+        stat = lambda d: np.array(  # noqa: E731
+            [d["a"].mean(), d["b"].mean(), (d["a"] - d["b"]).mean()]
+        )
+        reps = two_level_bootstrap(stat, {"a": a, "b": b}, cfg.n_boot, seed)
+        point = stat({"a": a, "b": b})
+        se = reps.std(axis=0, ddof=1)
+        strat = g[g["kind"] == "strategy"]
+        for j, arm in enumerate(("impact", "replay", "difference")):
+            lo, hi = percentile_interval(reps[:, j], cfg.level)
+            mde = detectable_difference(se[j], cfg.level, cfg.power)
+            mine = strat if arm == "difference" else strat[strat["arm"] == arm]
+            # seeds holding one position on every backtest (for the difference: in both arms)
+            deg = mine.groupby(["seed", "arm"])["degenerate"].all().unstack("arm").all(axis=1)
+            out.append(
+                {
+                    "fee": fee,
+                    "size": size,
+                    "arm": arm,
+                    "what": ARM_LABELS[arm],
+                    "seeds": a.shape[1],
+                    "segments": a.shape[0],
+                    "estimate": point[j],
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "mde": mde,
+                    "exposure": float(mine["exposure"].mean()),
+                    "position_change_frac": float(mine["position_change_frac"].mean()),
+                    "degenerate_seeds": int(deg.sum()),
+                    "verdict": _verdict(arm, lo, hi, mde, int(deg.sum()) == len(deg)),
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def _verdict(arm: str, lo: float, hi: float, mde: float, degenerate: bool = False) -> str:
+    """One cell's word: the difference's (which arm is better), an arm's (against its
+    constant). ``degenerate``: every seed holds one position throughout (for the difference:
+    in both arms), so the excess is the constant's own and nothing is tested."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "not shown: not testable (undefined)"
+    if degenerate:
+        who = "both arms hold" if arm == "difference" else "it holds"
+        return f"not shown: not testable ({who} one position throughout on every seed)"
+    if arm == "difference":
+        if lo > 0:
+            return "impact-trained better"
+        if hi < 0:
+            return "replay-trained better"
+        return f"not shown (MDE {mde:.3g} pp)"
+    if lo > 0:
+        return "beats its constant"
+    if hi < 0:
+        return "below its constant"
+    return f"not distinguishable from its constant (MDE {mde:.3g} pp)"
+
+
+def premise_verdict(table: pd.DataFrame) -> str:
+    """The premise per fee, in one of three words: *supported* (the difference's lower bound
+    above 0 at every size but the smallest, and the smallest's interval containing 0),
+    *contradicted* (the interval below 0 at every size but the smallest), else *not shown*
+    (with the MDEs; "not testable" where both arms hold one position throughout); and whether
+    the negative control holds."""
+    lines = []
+    for fee, g in table[table["arm"] == "difference"].groupby("fee", sort=False):
+        g = g.sort_values("size")
+        control, tests = g.iloc[0], g.iloc[1:]
+        testable = ~g["verdict"].str.contains("not testable")
+        interval = f"[{control['ci_low']:+.3g}, {control['ci_high']:+.3g}] pp"
+        if not testable.iloc[0]:
+            ctrl = f"the negative control at {control['size']:g} is not testable (both arms flat)"
+            control_ok = False
+        elif control["ci_low"] <= 0 <= control["ci_high"]:
+            ctrl = f"the negative control at {control['size']:g} holds ({interval} contains 0)"
+            control_ok = True
+        else:
+            ctrl = (
+                f"the negative control at {control['size']:g} FAILS ({interval} excludes 0: the "
+                "arms differ where impact is small, so a difference elsewhere is not impact's "
+                "alone)"
+            )
+            control_ok = False
+        cells = "; ".join(
+            f"{r.size:g}: {r.estimate:+.3g} pp [{r.ci_low:+.3g}, {r.ci_high:+.3g}], MDE "
+            f"{r.mde:.3g} pp" + ("" if ok else " (not testable: both arms flat)")
+            for r, ok in zip(tests.itertuples(), testable.iloc[1:], strict=True)
+        )
+        if len(tests) == 0:
+            word = "not shown (one size only: nothing beside the negative control)"
+        elif not testable.iloc[1:].all():
+            word = "not shown (not testable where both arms hold one position throughout)"
+        elif control_ok and (tests["ci_low"] > 0).all():
+            word = "supported"
+        elif (tests["ci_high"] < 0).all():
+            word = "contradicted"
+        else:
+            word = "not shown"
+        lines.append(
+            f"**Fee {fee:.4g}: {word}.** Impact-trained minus replay-trained excess over the "
+            f"exposure-matched constant, at {cells}; {ctrl}."
+        )
+    return "\n\n".join(lines)

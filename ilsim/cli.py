@@ -44,12 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "agent", choices=["final_rl", "rl_baseline", "il_baseline"], help="which policy to train"
     )
-    w = sub.add_parser("train-sweep", help="train one policy of the size sweep (sweep.seeds)")
+    w = sub.add_parser(
+        "train-premise", help="train one arm of the premise A/B (every seed of premise.seeds)"
+    )
     w.add_argument("params", help="the run's params file (results/<name>/params.yaml)")
-    w.add_argument("agent", choices=["final_rl", "rl_baseline"], help="which policy to train")
-    w.add_argument("--size", type=float, default=None, help="portfolio size (final_rl)")
+    w.add_argument(
+        "arm", choices=["impact", "replay"], help="with its own impact (at --size) or without"
+    )
+    w.add_argument("--size", type=float, default=None, help="portfolio size (arm impact)")
     w.add_argument("--fee", type=float, default=None, help="fee (default backtest.fee)")
-    z = sub.add_parser("size-sweep", help="backtest the size sweep; its table and figure")
+    z = sub.add_parser("premise", help="backtest the premise A/B; its table, figure and verdict")
     z.add_argument("params", help="the run's params file (results/<name>/params.yaml)")
     e = sub.add_parser(
         "planted-edge", help="the planted-edge study (does the learner learn?): table and figure"
@@ -104,7 +108,7 @@ WORKFLOW_MODULES = {"matplotlib", "seaborn", "papermill", "nbformat", "ipykernel
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.cmd in ("check", "train-policy", "train-sweep", "size-sweep", "planted-edge"):
+    if args.cmd in ("check", "train-policy", "train-premise", "premise", "planted-edge"):
         try:
             p = load_params(args.params)
         except ParamsError as err:
@@ -117,15 +121,15 @@ def _run(args: argparse.Namespace) -> int:
 
         summary = training.train_policy(p, args.agent)
         print(summary.to_string(index=False))
-    elif args.cmd == "train-sweep":
+    elif args.cmd == "train-premise":
         from ilsim.steps import training
 
-        print(training.train_sweep(p, args.agent, args.size, fee=args.fee).to_string(index=False))
-    elif args.cmd == "size-sweep":
-        from ilsim.steps import sweep
+        print(training.train_premise(p, args.arm, args.size, args.fee).to_string(index=False))
+    elif args.cmd == "premise":
+        from ilsim.steps import premise
 
-        summary, verdict = sweep.write_size_sweep(p)
-        print(summary.to_string(index=False))
+        table, verdict = premise.write_premise(p)
+        print(table.to_string(index=False))
         print(verdict)
     elif args.cmd == "planted-edge":
         from ilsim.steps import planted_edge

@@ -1,5 +1,5 @@
 """The reproduction report (``reports/<name>/reproduction.md``): Tables 1-2 beside the paper, the
-claims, the degenerate seeds, the learner's proofs, the size sweep and where the run departs
+claims, the degenerate seeds, the learner's proofs, the premise A/B and where the run departs
 from the paper — every number from the pipeline's tables."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ilsim.claims import sweep_summary, sweep_verdict
+from ilsim.claims import premise_verdict
 from ilsim.report import BENCHMARKS, DEGENERATE_RULE, degenerate_counts, markdown_table
 
 
@@ -23,14 +23,14 @@ def write_reproduction(
     header: str,
     per_seed: pd.DataFrame | None = None,
     learner: dict[str, pd.DataFrame] | None = None,
-    sweep: pd.DataFrame | None = None,
+    premise: pd.DataFrame | None = None,
 ) -> Path:
     """``reproduction.md``: every paper table beside ours, the degenerate seeds, the claims,
     and the deviations. ``per_seed`` (:func:`per_seed_table`) lists the seeds one by one;
     without it the degenerate counts come from Table 1's ``n_degenerate``. ``learner`` adds
     the learner's evidence (notebooks 06-07): tables ``planted_edge``, ``rl_training``,
-    ``rl_validation`` and ``paired_rl`` when present. ``sweep`` (the size sweep's rows,
-    ``results/<name>/size_sweep.csv``) adds its summary and verdict."""
+    ``rl_validation`` and ``paired_rl`` when present. ``premise`` (table ``premise_ab``)
+    adds the premise A/B and its verdict."""
     fmt = ".4g"
     parts = [
         "# Reproduction report\n",
@@ -49,7 +49,7 @@ def write_reproduction(
         "\n## Case studies (Figures 5 and 6)\n\n",
         markdown_table(cases, fmt),
         _claims_section(claim_table, fmt),
-        _sweep_section(sweep, fmt),
+        _premise_section(premise, fmt),
         "\n## Deviations\n\n",
         "".join(f"- {d}\n" for d in deviations),
     ]
@@ -129,21 +129,22 @@ def _claims_section(claim_table: pd.DataFrame, fmt: str) -> str:
     return "".join(parts)
 
 
-def _sweep_section(sweep: pd.DataFrame | None, fmt: str) -> str:
-    """The reproduction report's size-sweep section ("" without a sweep)."""
-    if sweep is None or sweep.empty:
+def _premise_section(table: pd.DataFrame | None, fmt: str) -> str:
+    """The reproduction report's premise A/B section ("" without it)."""
+    if table is None or table.empty:
         return ""
-    table = sweep_summary(sweep)
     return "".join(
         [
-            "\n## When does interactive training pay off? (size sweep, issue 10)\n\n",
-            "final_rl trained in the simulator at each portfolio size, rl_baseline trained once "
-            "on static replay, long-only: all in the impact-aware backtest (real prices plus the "
-            "strategy's own impact through the fitted law) at that size, on every backtest "
-            "segment; a smaller training budget than the headline run (params `sweep`), "
-            "trained and backtested at each fee of the fee axis (`backtest.fee`, "
-            "`backtest.low_fee`). Figure: `fig_size_sweep`.\n\n",
-            sweep_verdict(sweep),
+            "\n## Does training with your own impact pay off? (the premise A/B, issue 25)\n\n",
+            "Two arms trained on real replay of the same segments with the same seeds (common "
+            "random numbers), budget and no selection (each seed's last actor): `impact` with "
+            "its own impact through the impact-aware backtest's law at each portfolio size, "
+            "`replay` without it. Both backtested with impact at that size and fee on every "
+            "backtest segment; `estimate`: the mean over segments × seeds of the return over "
+            "the seed's exposure-matched constant position (pp), `difference` = impact − "
+            "replay, with a two-level bootstrap interval over segments and seeds and the MDE. "
+            "The smallest size is the negative control. Figure: `fig_premise_ab`.\n\n",
+            premise_verdict(table),
             "\n\n",
             markdown_table(table, fmt),
         ]
@@ -198,17 +199,19 @@ LEARNER_SECTIONS = {
     "rl_training": (
         "Training budget and selection",
         "Per policy: vector steps run (a cap, or a validation plateau), environment steps and "
-        "gradient updates per seed, and the step and validation score it was selected at.",
+        "gradient updates per seed, its best validation step and score, and which checkpoint "
+        "it saved (`selection`: the last actor or the best on validation, `rl.selection`).",
         None,
     ),
     "selection": (
-        "Selected vs selection-free checkpoints: the winner's curse",
-        "Each DDPG seed's selected checkpoint (the best of its validation evaluations) beside "
+        "Best-on-validation vs selection-free checkpoints: the winner's curse",
+        "Each DDPG seed's best checkpoint (the best of its validation evaluations) beside "
         "the training's last one, scored by mean log growth on the validation segments (where "
         "the selection looked) and on the held-out backtest segments (where it did not); on "
-        "the selected row, `val_gain` and `heldout_gain` are the selection's gains over the "
+        "the best row, `val_gain` and `heldout_gain` are the selection's gains over the "
         "last checkpoint there, and `curse` = val_gain − heldout_gain, the part of the gain "
-        "that does not carry over. The last checkpoint involves no selection (notebook 06).",
+        "that does not carry over; `saved` marks the checkpoint the run keeps (`rl.selection`; "
+        "the last one involves no selection; notebook 06).",
         None,
     ),
     "rl_validation": (

@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # Steps Snakemake runs through the command line instead of a notebook: their entry points.
 CLI_ENTRY = {
     "train_policy": ["ilsim.steps.training.train_policy"],
-    "train_sweep": ["ilsim.steps.training.train_sweep"],
-    "size_sweep": ["ilsim.steps.sweep.write_size_sweep"],
+    "train_premise": ["ilsim.steps.training.train_premise"],
+    "premise": ["ilsim.steps.premise.write_premise"],
     "planted_edge": ["ilsim.steps.planted_edge.write_planted_edge"],
 }
 # Files named through these helpers: the groups of the registry.
-PATH_HELPERS = {"policy_path": "policies", "sweep_policy_path": "sweep_policies"}
+PATH_HELPERS = {"policy_path": "policies", "premise_policy_path": "premise_policies"}
 
 
 def _callee(node: ast.AST) -> str | None:
@@ -219,13 +219,13 @@ def test_snakefile_declares_the_registry() -> None:
             rule = line[5:-1]
         elif line.startswith("    input: ") and rule:
             inputs.setdefault(rule, set()).update(line[11:].split(", "))
-    rules = {"train_sweep": "train_sweep_final"}
+    rules = {"train_premise": "train_premise_impact"}
     for s in artifacts.STEPS:
         have = inputs[rules.get(s.rule, s.rule)]
         for name in s.reads:
             kind, _, stem = name.rpartition(":")
             if name in PATH_HELPERS.values():
-                folder = {"policies": "/policies/", "sweep_policies": "/sweep/"}[name]
+                folder = {"policies": "/policies/", "premise_policies": "/premise/"}[name]
                 assert any(folder in x for x in have), f"rule {s.rule}: no {name} among its inputs"
                 continue
             path = {

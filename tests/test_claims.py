@@ -1,58 +1,11 @@
 """The paper's claims tested (paired differences, the exposure-matched null, intervals at each
-fee) and the size sweep's verdict; their sections of the reproduction report."""
+fee) and the premise A/B's verdict; their sections of the reproduction report."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from ilsim import claims
-
-
-def _sweep_rows(diff_by_size: dict[float, float]) -> pd.DataFrame:
-    rows = []
-    for size, diff in diff_by_size.items():
-        for seed, jitter in zip((0, 1, 2), (-0.1, 0.0, 0.1), strict=True):
-            for strategy, ret in (("rl_baseline", 1.0), ("final_rl", 1.0 + diff + jitter)):
-                for seg in (1, 2):
-                    rows.append(
-                        {
-                            "size": size,
-                            "segment": seg,
-                            "regime": "bull",
-                            "strategy": strategy,
-                            "seed": seed,
-                            "total_return_pct": ret,
-                            "max_drawdown_pct": 2.0,
-                            "position_change_frac": 0.5,
-                            "degenerate": False,
-                        }
-                    )
-    return pd.DataFrame(rows)
-
-
-def test_sweep_verdict_names_the_first_size_from_which_interactive_pays_off():
-    from ilsim.claims import sweep_summary, sweep_verdict
-
-    text = sweep_verdict(_sweep_rows({1e6: 0.0, 1e8: 2.0, 1e10: 5.0}))
-    assert text.startswith("Interactive training pays off from a portfolio of 1e+08 on")
-    assert "1e+08: +2.00 pp" in text and "1e+10: +5.00 pp" in text and "1e+06: +0.00 pp" in text
-    late = sweep_verdict(_sweep_rows({1e6: 0.0, 1e8: -2.0, 1e10: 3.0}))
-    assert late.startswith("Interactive training pays off from a portfolio of 1e+10 on")
-    never = sweep_verdict(_sweep_rows({1e6: 0.0, 1e8: -2.0}))
-    assert never.startswith("At no portfolio size probed") and "1e+08: -2.00 pp" in never
-    # a size without final_rl rows is skipped, not misnamed
-    gap = _sweep_rows({1e6: 0.0, 1e8: 2.0, 1e10: 5.0})
-    gap = gap[~((gap["size"] == 1e6) & (gap["strategy"] == "final_rl"))]
-    assert sweep_verdict(gap).startswith("Interactive training pays off from a portfolio of 1e+08")
-    flat = _sweep_rows({1e6: 0.0, 1e8: 0.0}).assign(degenerate=True)
-    assert sweep_verdict(flat).startswith("Uninformative: at every portfolio size both")
-    one = _sweep_rows({1e6: 0.0, 1e8: 2.0})
-    one = one[one["seed"] == 0]  # one seed: no interval anywhere, not a negative result
-    text = sweep_verdict(one)
-    assert text.startswith("Not testable") and "(not testable)" in text
-    summary = sweep_summary(_sweep_rows({1e6: 0.0, 1e8: 2.0}))
-    fr = summary[(summary["strategy"] == "final_rl") & (summary["metric"] == "total_return_pct")]
-    assert fr.set_index("size")["mean"].to_dict() == pytest.approx({1e6: 1.0, 1e8: 3.0})
 
 
 def claim_grid(excess_bear: float = 0.0, n_per_regime: int = 6, seeds: int = 3) -> pd.DataFrame:
@@ -238,3 +191,56 @@ def test_three_verdicts_supported_contradicted_not_shown():
             "contradicted",
             "not shown",
         ), v
+
+
+def _premise_rows(effect: dict[float, float], seed: int = 0) -> pd.DataFrame:
+    """Premise A/B rows with a known answer: at each size the impact arm's excess over its
+    constant exceeds the replay arm's by ``effect[size]`` pp (plus segment and seed noise)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size, eff in effect.items():
+        seg_noise = rng.normal(0, 1.0, 8)
+        for seg in range(8):
+            for s in range(12):
+                for arm, extra in (("impact", eff), ("replay", 0.0)):
+                    const = rng.normal(0, 3.0)  # what exposure alone made: cancels out
+                    ret = const + seg_noise[seg] + extra + rng.normal(0, 0.3)
+                    for kind, value in (("strategy", ret), ("constant", const)):
+                        rows.append(
+                            {"fee": 0.005, "size": size, "segment": seg, "regime": "bull",
+                             "arm": arm, "seed": s, "kind": kind, "exposure": 0.5,
+                             "total_return_pct": value, "position_change_frac": 0.1,
+                             "degenerate": False}
+                        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_premise_verdict_finds_a_planted_effect_and_a_failed_control():
+    """Known answers: +2 pp at the large sizes and 0 at the control is *supported* (the
+    segment-level noise and the constants cancel in the paired difference); the same effect
+    with +2 pp at the control too fails the negative control, so it is *not shown*; -2 pp is
+    *contradicted*; an effect far below the MDE is *not shown* with its MDE."""
+    sup = claims.premise_table(_premise_rows({1e6: 0.0, 1e9: 2.0, 1e10: 2.0}))
+    diff = sup[sup["arm"] == "difference"].set_index("size")
+    assert diff.loc[1e9, "estimate"] == pytest.approx(2.0, abs=0.1)
+    assert diff.loc[1e6, "ci_low"] < 0 < diff.loc[1e6, "ci_high"]
+    assert diff.loc[1e10, "verdict"] == "impact-trained better"
+    assert claims.premise_verdict(sup).startswith("**Fee 0.005: supported.**")
+    bad = claims.premise_verdict(claims.premise_table(_premise_rows({1e6: 2.0, 1e10: 2.0})))
+    assert "not shown" in bad and "FAILS" in bad
+    worse = claims.premise_verdict(claims.premise_table(_premise_rows({1e6: 0.0, 1e10: -2.0})))
+    assert "contradicted" in worse
+    faint = claims.premise_table(_premise_rows({1e6: 0.0, 1e10: 0.01}))
+    assert faint.iloc[-1]["verdict"].startswith("not shown (MDE")
+
+
+def test_premise_flat_arms_are_not_testable():
+    """Both arms holding one position on every backtest (e.g. all cash under the fee) give
+    a difference of exactly 0: that is no evidence either way, never "the control holds"."""
+    rows = _premise_rows({1e6: 0.0, 1e10: 0.0})
+    rows["total_return_pct"] = 0.0
+    rows["degenerate"] = True
+    table = claims.premise_table(rows)
+    assert table["verdict"].str.contains("not testable").all()
+    text = claims.premise_verdict(table)
+    assert "not shown" in text and "negative control at 1e+06 is not testable" in text

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ilsim import market
-from ilsim.features import MinMaxScaler, compute_features, valid_mask
+from ilsim.features import MinMaxScaler, compute_features, session_start_mask, valid_mask
 from ilsim.params import SyntheticParams
 from ilsim.synthetic import generate_bars
 
@@ -372,6 +372,43 @@ def test_learned_mode_and_the_impact_aware_backtest_fill_alike(bars):
         flat, np.r_[actions, 0.0], fee=cfg.fee, impact=data.impact_law, new_session=new
     ).squeeze()
     assert (res.fees > 0).sum() >= 10 and new[1:].any()  # it trades, across a session start
+    np.testing.assert_allclose(res.fees[1:], fees, rtol=1e-8, atol=1e-6)
+    np.testing.assert_allclose(res.value[1:], values, rtol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["fraction", "target"])
+def test_own_mode_is_the_impact_aware_backtest_as_an_env(bars, mode):
+    """Mode ``own`` (issue 25's premise A/B): the real bars replayed plus the agent's own
+    impact through the law must size, scale, fill, pay and mark exactly as the impact-aware
+    backtest on the same closes, sessions and law, bar for bar, across a session start; its
+    fills must differ from plain replay (the impact is there) while its marks are the real
+    closes."""
+    from ilsim import backtest
+
+    data = make_data(bars)
+    data.impact_law = _law(78_000.0)
+    cfg = market.MarketConfig(impact="own", episode_bars=200, action_mode=mode, fee=0.005)
+    m = market.VectorMarket(data, cfg, 1)
+    m.reset(seed=5)
+    start = int(m.state.start[0])
+    rng = np.random.default_rng(1)
+    steps = 120
+    actions = np.where(rng.random(steps) < 0.7, 0.0, rng.uniform(-1, 1, steps))
+    actions[0] = 0.8
+    values, fees = [], []
+    for a in actions:
+        _, _, _, _, info = m.step(torch.tensor([a]))
+        values.append(float(info["value"][0]))
+        fees.append(float(info["fees"][0]))
+        assert float(info["price"][0]) == float(bars["close"].iloc[start + len(values)])
+    closes = bars["close"].to_numpy()[start : start + steps + 1]
+    new = session_start_mask(bars.index)[start : start + steps + 1]
+    kw = {"fee": cfg.fee, "mode": mode, "new_session": new}
+    res = backtest.run_backtest(closes, np.r_[actions, 0.0], impact=data.impact_law, **kw)
+    res = res.squeeze()
+    plain = backtest.run_backtest(closes, np.r_[actions, 0.0], **kw).squeeze()
+    assert (res.fees > 0).sum() >= 10 and new[1:].any()  # it trades, across a session start
+    assert abs(res.value[-1] - plain.value[-1]) > 1.0  # the impact costs something
     np.testing.assert_allclose(res.fees[1:], fees, rtol=1e-8, atol=1e-6)
     np.testing.assert_allclose(res.value[1:], values, rtol=1e-9)
 

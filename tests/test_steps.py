@@ -11,6 +11,7 @@ from ilsim import artifacts, claims, data, pool, regimes, world
 from ilsim import market as sim
 from ilsim.params import params_from_dict
 from ilsim.steps import (
+    premise,
     s01_segment,
     s02_features,
     s03_imitation,
@@ -20,7 +21,6 @@ from ilsim.steps import (
     s07_backtest,
     s08_regime_analysis,
     s09_il_methods,
-    sweep,
     training,
 )
 
@@ -188,23 +188,33 @@ def test_steps_end_to_end(tmp_path):
     claim_table = claims.claims(cb, p.claims)
     assert len(claim_table) == 12 and claim_table["verdict"].str.len().gt(0).all()
 
-    # the size sweep: final_rl per size in the learned simulator, rl_baseline once
+    # the premise A/B (issue 25): arm impact per size, arm replay once per fee
     small = p.model_copy(
         update={
-            "sweep": p.sweep.model_copy(
-                update={"sizes": (1e6, 1e10), "seeds": (0,), "total_steps": 20, "min_steps": 0}
+            "premise": p.premise.model_copy(
+                update={"sizes": (1e6, 1e10), "seeds": (0, 1), "total_steps": 20, "eval_every": 10}
             )
         }
     )
     assert small.backtest.fees() == (0.005, 0.0001)  # the fee axis (issue 15)
     for fee in small.backtest.fees():
-        training.train_sweep(small, "rl_baseline", root=tmp_path, progress=False, fee=fee)
-        for size in small.sweep.sizes:
-            training.train_sweep(small, "final_rl", size, root=tmp_path, progress=False, fee=fee)
-    summary, verdict = sweep.write_size_sweep(small, tmp_path)
-    assert set(summary["size"]) == {1e6, 1e10} and "final_rl" in verdict
-    assert set(summary["fee"]) == {0.005, 0.0001} and verdict.count("At a fee of") == 2
-    assert (tmp_path / "figures/tiny/fig_size_sweep.png").exists()
+        rows = training.train_premise(small, "replay", root=tmp_path, progress=False, fee=fee)
+        assert set(rows["impact"]) == {"none"} and (rows["vector_steps"] == 20).all()
+        for size in small.premise.sizes:
+            rows = training.train_premise(small, "impact", size, fee, tmp_path, progress=False)
+            assert set(rows["impact"]) == {"own"} and set(rows["initial_cash"]) == {size}
+    from ilsim import ddpg
+
+    first = [
+        ddpg.load_policy(artifacts.premise_policy_path(small, arm, 0, 1e6, 0.005, tmp_path))
+        for arm in ("impact", "replay")
+    ]
+    assert first[0][1]["selection"] == first[1][1]["selection"] == "last"
+    table, verdict = premise.write_premise(small, tmp_path)
+    assert set(table["size"]) == {1e6, 1e10} and set(table["fee"]) == {0.005, 0.0001}
+    assert set(table["arm"]) == {"impact", "replay", "difference"}
+    assert verdict.count("**Fee ") == 2 and "negative control" in verdict
+    assert (tmp_path / "figures/tiny/fig_premise_ab.png").exists()
     devs = s08_regime_analysis.deviations(p, tmp_path)
     assert any("validation" in d for d in devs)
     assert any("Roles by the rule: ilsim.regimes.assign_roles" in d for d in devs)

@@ -66,7 +66,7 @@ def test_every_step_reads_the_code_and_the_import_reads_the_data_by_content(tmp_
         for rule, inputs in jobs.items():
             if rule == "all":
                 continue
-            step = rule.removesuffix("_final").removesuffix("_baseline")  # the sweep's two
+            step = rule.removesuffix("_impact").removesuffix("_replay")  # the A/B's two
             module = registered(step).module  # each rule reads the code its step runs
             assert "ilsim/params/sections.py" in inputs and f"ilsim/steps/{module}.py" in inputs
         assert "ilsim/market/env.py" in jobs["train_policy"]
@@ -150,7 +150,7 @@ def test_an_edit_reruns_only_the_steps_that_run_the_edited_code(tmp_path):
     assert plan_after_touching("ilsim/bybit.py") == set()
     plotted = plan_after_touching("ilsim/plots/rl.py")
     assert {"train_rl", "backtest"} <= plotted
-    assert not plotted & {"train_policy", "train_sweep_final", "train_sweep_baseline", "segment"}
+    assert not plotted & {"train_policy", "train_premise_impact", "train_premise_replay", "segment"}
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,9 @@ def test_every_job_carries_threads_and_resources_for_a_slurm_executor(how, tmp_p
         r"^(rule|localrule) (\w+):\n(.*?)(?=^(?:rule|localrule) |\Z)", plan, flags=re.M | re.S
     )
     jobs = [(kind, name, body) for kind, name, body in blocks if name != "all"]
-    assert {"segment", "train_policy", "train_sweep_final", "il_methods"} <= {n for _, n, _ in jobs}
+    assert {"segment", "train_policy", "train_premise_impact", "il_methods"} <= {
+        n for _, n, _ in jobs
+    }
     for kind, name, body in jobs:
         assert kind == "rule", f"{name} would run on the submitting node"
         res = re.search(r"^    resources: (.*)$", body, flags=re.M)

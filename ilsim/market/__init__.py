@@ -54,12 +54,19 @@ changing state), :mod:`~ilsim.market.env` (:class:`VectorMarket`), :mod:`~ilsim.
 
 from __future__ import annotations
 
-from ilsim.market.config import IMPACT_MODES, Impact, MarketConfig, MarketData
+from ilsim.market.config import (
+    ENV_IMPACT_MODES,
+    IMPACT_MODES,
+    Impact,
+    MarketConfig,
+    MarketData,
+)
 from ilsim.market.env import VectorMarket, window_reward
 from ilsim.market.probes import impact_response, order_response, rollout
 from ilsim.market.state import MarketState
 
 __all__ = [
+    "ENV_IMPACT_MODES",
     "IMPACT_MODES",
     "Impact",
     "MarketConfig",

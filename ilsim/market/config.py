@@ -16,10 +16,15 @@ from ilsim.features import MinMaxScaler
 from ilsim.impact import ImpactLaw
 from ilsim.params import BacktestParams, MarketParams, default
 
-Impact = Literal["paper", "calibrated", "learned", "pool", "none"]
+Impact = Literal["paper", "calibrated", "learned", "pool", "none", "own"]
 
 
+# The simulator's worlds (notebook 05 probes and compares each of them).
 IMPACT_MODES: tuple[str, ...] = ("paper", "calibrated", "learned", "pool", "none")
+# Every mode an env takes: the simulator's, and "own" (issue 25's premise A/B): the real bars
+# replayed, plus the agent's own impact through the fitted law, filled and marked exactly as in
+# the impact-aware backtest (:mod:`ilsim.backtest`) — the backtest as an environment.
+ENV_IMPACT_MODES: tuple[str, ...] = (*IMPACT_MODES, "own")
 
 
 @dataclass

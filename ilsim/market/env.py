@@ -12,7 +12,7 @@ import torch
 from ilsim.backtest import book, order_shares, would_trade
 from ilsim.data import bar_of_day as data_bar_of_day
 from ilsim.features import PRICE_COLUMNS, OnlineFeatures, session_start_mask
-from ilsim.market.config import IMPACT_MODES, MarketConfig, MarketData
+from ilsim.market.config import ENV_IMPACT_MODES, MarketConfig, MarketData
 from ilsim.market.state import MarketState, _Bar
 
 
@@ -80,14 +80,15 @@ class VectorMarket:
         m = int(data.il_policy(torch.zeros(1, self.features.num_features, **kw)).shape[1])
         self.n_agents = m
         self.il_unit = cfg.il_volume_unit or data.volume_bar / max(1, m)
-        if cfg.impact not in IMPACT_MODES:
-            raise ValueError(f"impact must be one of {IMPACT_MODES}, got {cfg.impact!r}")
-        if cfg.impact == "learned" and data.impact_law is None:
+        if cfg.impact not in ENV_IMPACT_MODES:
+            raise ValueError(f"impact must be one of {ENV_IMPACT_MODES}, got {cfg.impact!r}")
+        if cfg.impact in ("learned", "own") and data.impact_law is None:
             raise ValueError(
-                "impact mode 'learned' needs MarketData.impact_law (ilsim.impact.fit_impact_law; "
-                "the pipeline writes results/<name>/impact_law.json in notebook 05)"
+                f"impact mode {cfg.impact!r} needs MarketData.impact_law "
+                "(ilsim.impact.fit_impact_law; the pipeline writes results/<name>/impact_law.json "
+                "in notebook 05)"
             )
-        law = data.impact_law if cfg.impact == "learned" else None
+        law = data.impact_law if cfg.impact in ("learned", "own") else None
         self._own_moves = cfg.impact in ("calibrated", "learned")
         self.state = MarketState.initial(self.n, m, cfg.reward_window_bars, law, self.device)
 
@@ -151,7 +152,7 @@ class VectorMarket:
             self.state.cash,
             self.state.holdings,
             a,
-            self.state.price,
+            self._order_price(),
             fee=self.cfg.fee,
             mode=self.cfg.action_mode,
             unit=self.cfg.order_unit,
@@ -193,6 +194,13 @@ class VectorMarket:
 
     def value(self) -> torch.Tensor:
         return self.state.cash + self.state.holdings * self.mark()
+
+    def _order_price(self) -> torch.Tensor:
+        """The price orders are sized at: in mode ``own`` the real close with the offset the
+        agent's own orders left in it (as the impact-aware backtest sizes them), else the price."""
+        if self.cfg.impact == "own":
+            return self.state.price * torch.exp(self.state.own)
+        return self.state.price
 
     # -- one step ----------------------------------------------------------------------------
     def _noise(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -249,7 +257,7 @@ class VectorMarket:
             self.state.cash,
             self.state.holdings,
             a,
-            self.state.price,
+            self._order_price(),
             fee=cfg.fee,
             mode=cfg.action_mode,
             unit=cfg.order_unit,
@@ -259,16 +267,17 @@ class VectorMarket:
         """The next bar of every env: replayed (mode ``none``) or simulated from the pool's
         actions, the noise and the impact of the mode; the RL order's fill."""
         cfg = self.cfg
-        if cfg.impact == "none":
+        if cfg.impact in ("none", "own"):
             idx = self.state.start + self.state.t + 1
             real = {c: self._real[c][idx] for c in PRICE_COLUMNS}
-            return _Bar(
+            bar = _Bar(
                 **real,
                 fill_buy=want_buy,
                 fill_sell=want_sell,
                 new_session=self._real_new_session[idx],
                 il_actions=self.state.last_il_actions,
             )
+            return self._own_fill(bar) if cfg.impact == "own" else bar
         p0 = self.state.price
         scaled = self.data.scaler.transform_tensor(self.features.features)
         il = self.data.il_policy(scaled)
@@ -328,12 +337,26 @@ class VectorMarket:
             il_actions=il,
         )
 
+    def _own_fill(self, bar: _Bar) -> _Bar:
+        """Mode ``own``: the replayed bar's fill moved by the agent's own orders through the
+        law, as :func:`ilsim.backtest.trade_step` moves it (a buy its own impact makes
+        unaffordable is scaled down first; the offset then carries the booked flow)."""
+        s, fee = self.state, self.cfg.fee
+        buy, sell, new = bar.fill_buy, bar.fill_sell, bar.new_session
+        peek = bar.close * torch.exp(s.own + s.flow.peek(buy - sell, new))
+        cost = buy * peek * (1 + fee)
+        buy = torch.where(cost > s.cash, buy * s.cash / cost.clamp(min=1e-300), buy)
+        s.own = s.own + s.flow.step(buy - sell, new)
+        bar.fill_buy, bar.fill = buy, bar.close * torch.exp(s.own)
+        return bar
+
     def _book(self, bar: _Bar) -> tuple[torch.Tensor, torch.Tensor]:
         """The accounts: fills at the next close (post-impact), fee on the filled notional
         (the backtest's rule). Returns the net shares filled and the fees paid."""
         s = self.state
+        fill = bar.close if bar.fill is None else bar.fill
         s.cash, s.holdings, fill_buy, notional = book(
-            s.cash, s.holdings, bar.fill_buy, bar.fill_sell, bar.close, fee=self.cfg.fee
+            s.cash, s.holdings, bar.fill_buy, bar.fill_sell, fill, fee=self.cfg.fee
         )
         return fill_buy - bar.fill_sell, notional * self.cfg.fee
 

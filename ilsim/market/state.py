@@ -23,7 +23,8 @@ class MarketState:
     holdings: torch.Tensor  # [N] shares
     price: torch.Tensor  # [N]
     # log of (price / the price without the agent's own orders): its own impact, which the
-    # account is not marked at (a gain made of one's own impact is not one to realise)
+    # account is not marked at (a gain made of one's own impact is not one to realise); in
+    # mode "own" the price is the real one and this is the offset its fills carry
     own: torch.Tensor  # [N]
     t: torch.Tensor  # [N] bars into the episode
     start: torch.Tensor  # [N] the episode's first bar in the real data
@@ -113,6 +114,7 @@ class _Bar:
     fill_sell: torch.Tensor
     new_session: torch.Tensor
     il_actions: torch.Tensor
+    fill: torch.Tensor | None = None  # the fill price when it is not the close (mode "own")
 
 
 def _copy(x: Any, device: torch.device | None = None) -> Any:

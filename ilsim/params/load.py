@@ -21,9 +21,9 @@ from ilsim.params.sections import (
     ILParams,
     MarketParams,
     ParamsError,
+    PremiseParams,
     RLParams,
     SegmentParams,
-    SweepParams,
     SynthesisParams,
     SyntheticParams,
     _Strict,
@@ -46,7 +46,7 @@ class Params(_Strict):
     market: MarketParams = Field(default_factory=MarketParams)
     rl: RLParams = Field(default_factory=RLParams)
     il_methods: ILMethodsParams = Field(default_factory=ILMethodsParams)
-    sweep: SweepParams = Field(default_factory=SweepParams)
+    premise: PremiseParams = Field(default_factory=PremiseParams)
     backtest: BacktestParams = Field(default_factory=BacktestParams)
     claims: ClaimsParams = Field(default_factory=ClaimsParams)
 

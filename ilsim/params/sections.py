@@ -368,18 +368,25 @@ class RLParams(_Strict):
     train_roles: tuple[Role, ...] = ("il_train", "sim_train")
     # The final agent's world: "auto" reads notebook 05's measured choice (impact_mode.json).
     final_impact: Literal["auto", "paper", "calibrated", "learned", "pool"] = "auto"
+    # The saved policy (issue 25): "last", the training's last actor (selection-free: its
+    # validation score is no winner's curse), or "best", the best-scoring validation checkpoint.
+    selection: Literal["best", "last"] = "last"
 
 
-class SweepParams(_Strict):
-    """Issue 10: when does interactive training pay off? final_rl trained in the simulator at
-    each portfolio size and rl_baseline on static replay, both in the impact-aware backtest.
-    A smaller budget than the headline run (the rl section's other settings apply)."""
+class PremiseParams(_Strict):
+    """Issue 25: the paper's premise — training where your own trades move the price pays off —
+    tested by an A/B in one world. Both arms train on real replay of the ``rl.train_roles``
+    segments at each portfolio size and fee: arm ``impact`` with its own impact through the law
+    of the impact-aware backtest (market mode ``own``), arm ``replay`` without it (size-free,
+    so trained once per fee); the same seeds stacked with common random numbers, the same
+    budget, and no selection (each seed's last actor). The smallest size is the negative
+    control (its impact is negligible: the arms must not differ)."""
 
-    sizes: tuple[Annotated[float, Field(gt=0)], ...] = (1e6, 1e8, 1e10)
-    seeds: tuple[int, ...] = (0, 1)
+    sizes: tuple[Annotated[float, Field(gt=0)], ...] = (1e6, 1e9, 1e10)
+    seeds: tuple[int, ...] = tuple(range(12))
     total_steps: Annotated[int, Field(ge=1)] = 1500
-    min_steps: Annotated[int, Field(ge=0)] = 500
-    impact: Literal["learned", "calibrated", "paper", "pool"] = "learned"
+    # the impact-aware validation at the arm's size: a curve and a log line, never a selection
+    eval_every: Annotated[int, Field(ge=0)] = 500
 
 
 class ILMethodsParams(_Strict):

@@ -1,5 +1,5 @@
 """Figures of the simulator (step 5): the agents' influence on the price, the impact
-response and its curves, the size sweep."""
+response and its curves, the premise A/B (issue 25)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ilsim.plots.common import STRATEGY_COLORS, note_coinciding
+from ilsim.plots.common import note_coinciding
 
 
 def plot_influence(influence: np.ndarray, price: np.ndarray, title: str = "") -> plt.Figure:
@@ -87,32 +87,35 @@ def plot_impact_curves(curves: pd.DataFrame, checks: pd.DataFrame) -> plt.Figure
     return fig
 
 
-def plot_size_sweep(sweep: pd.DataFrame) -> plt.Figure:
-    """Return and drawdown in the impact-aware backtest against the portfolio size, per
-    strategy, mean over seeds with 95 % intervals (``ilsim.claims.sweep_summary`` rows); one
-    row of panels per fee when the sweep has a fee axis."""
-    fees = list(dict.fromkeys(sweep["fee"])) if "fee" in sweep else [None]
-    fig, axes = plt.subplots(len(fees), 2, figsize=(11, 4 * len(fees)), squeeze=False)
-    for row, fee in zip(axes, fees, strict=True):
-        part = sweep if fee is None else sweep[sweep["fee"] == fee]
-        for ax, metric, label in zip(
-            row,
-            ("total_return_pct", "max_drawdown_pct"),
-            ("average total return (%)", "average max drawdown (%)"),
-            strict=True,
-        ):
-            for strategy, g in part[part["metric"] == metric].groupby("strategy", sort=False):
-                g = g.sort_values("size")
-                color = STRATEGY_COLORS.get(str(strategy))
-                ax.plot(g["size"], g["mean"], "-o", color=color, label=strategy)
-                ax.fill_between(g["size"], g["ci_low"], g["ci_high"], color=color, alpha=0.2)
-            ax.set_xscale("log")
-            ax.set_xlabel("portfolio size (initial cash, $)")
-            ax.set_ylabel(label)
-            ax.axhline(0, color="black", lw=0.6)
-            if fee is not None:
-                ax.set_title(f"fee {fee:.2%}", fontsize=10)
-        row[0].legend()
-    fig.suptitle("When does interactive training pay off? (impact-aware backtests)")
+def plot_premise_ab(table: pd.DataFrame) -> plt.Figure:
+    """The premise A/B (``ilsim.steps.premise.premise_table`` rows): against the portfolio
+    size, each arm's excess return over its exposure-matched constant and their difference
+    (impact − replay), mean over segments × seeds with the 95 % two-level bootstrap interval;
+    one panel per fee. The difference above 0 is the premise."""
+    fees = list(dict.fromkeys(table["fee"]))
+    fig, axes = plt.subplots(1, len(fees), figsize=(5.5 * len(fees), 4), squeeze=False)
+    style = {
+        "impact": ("tab:red", "o", "trained with its own impact"),
+        "replay": ("tab:blue", "s", "trained without it"),
+        "difference": ("black", "D", "difference (impact − replay)"),
+    }
+    for ax, fee in zip(axes[0], fees, strict=True):
+        part = table[table["fee"] == fee]
+        sizes = sorted(part["size"].unique())
+        for k, (arm, (color, marker, label)) in enumerate(style.items()):
+            g = part[part["arm"] == arm].set_index("size").loc[sizes]
+            x = np.array(sizes) * 10 ** (0.08 * (k - 1))  # side by side on the log axis
+            err = [g["estimate"] - g["ci_low"], g["ci_high"] - g["estimate"]]
+            ax.errorbar(
+                x, g["estimate"], yerr=err, fmt=marker, color=color, capsize=3, label=label,
+                lw=2 if arm == "difference" else 1,
+            )  # fmt: skip
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_xlabel("portfolio size (initial cash, $)")
+        ax.set_ylabel("excess over exposure-matched constant (pp)")
+        ax.set_title(f"fee {fee:.2%}", fontsize=10)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("Does training with your own impact pay off? (impact-aware backtests)")
     fig.tight_layout()
     return fig

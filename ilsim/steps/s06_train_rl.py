@@ -15,7 +15,7 @@ from ilsim import (
     data,
     regimes,
 )
-from ilsim.artifacts import artifact, last_policy_path, policy_path
+from ilsim.artifacts import artifact, best_policy_path, last_policy_path, policy_path
 from ilsim.params import Params
 from ilsim.plots.rl import (
     plot_action_histograms,
@@ -76,35 +76,35 @@ def validation_comparison(p: Params, root: str | Path = ".") -> pd.DataFrame:
 
 
 def selection_table(p: Params, root: str | Path = ".") -> pd.DataFrame:
-    """The winner's curse (issue 25): each DDPG seed's selected checkpoint (best validation
-    score) beside the training's last one, scored on the validation segments (where the
-    selection looked) and on the held-out ``backtest`` segments (where it did not), both as
-    mean log growth in the static backtest. On the selected row, ``val_gain`` is what the
-    selection gained over the last checkpoint on validation, ``heldout_gain`` the same on the
-    held-out segments and ``curse`` = val_gain − heldout_gain: the part of the selection's gain
-    that does not carry over (the segments' own difference cancels)."""
+    """The winner's curse (issue 25): each DDPG seed's best validation checkpoint beside the
+    training's last one, scored on the validation segments (where the selection looked) and on
+    the held-out ``backtest`` segments (where it did not), both as mean log growth in the
+    static backtest; ``saved`` marks the one ``rl.selection`` keeps. On the best row,
+    ``val_gain`` is what picking it gained over the last checkpoint on validation,
+    ``heldout_gain`` the same on the held-out segments and ``curse`` = val_gain −
+    heldout_gain: the part of the selection's gain that does not carry over (the segments' own
+    difference cancels)."""
     from ilsim import ddpg
 
     val, held = validation_evaluator(p, root), validation_evaluator(p, root, role="backtest")
     if val is None or held is None:
         return pd.DataFrame()
+    where = {"best": best_policy_path, "last": last_policy_path}
     rows = []
     for agent in ("final_rl", "rl_baseline"):
-        for checkpoint in ("selected", "last"):
-            paths = [policy_path(p, agent, s, root) for s in p.rl.seeds]
-            if checkpoint == "last":
-                paths = [last_policy_path(x) for x in paths]
+        for checkpoint, path_of in where.items():
+            paths = [path_of(policy_path(p, agent, s, root)) for s in p.rl.seeds]
             loaded = [ddpg.load_policy(x) for x in paths]
             actor = ddpg.stack_actors([a for a, _ in loaded])
             scores = zip(p.rl.seeds, loaded, val(actor), held(actor), strict=True)
             for seed, (_, meta), v, h in scores:
-                step = meta["best_step"] if checkpoint == "selected" else meta["step"]
                 rows.append(
                     {
                         "agent": agent,
                         "seed": seed,
                         "checkpoint": checkpoint,
-                        "step": int(step),
+                        "saved": checkpoint == p.rl.selection,
+                        "step": int(meta["step"]),
                         "val_score": float(v),
                         "heldout_score": float(h),
                     }
@@ -112,15 +112,15 @@ def selection_table(p: Params, root: str | Path = ".") -> pd.DataFrame:
     out = pd.DataFrame(rows)
     key = ["agent", "seed"]
     last = out[out["checkpoint"] == "last"].set_index(key)
-    sel = out[out["checkpoint"] == "selected"].set_index(key)
+    best = out[out["checkpoint"] == "best"].set_index(key)
     gains = pd.DataFrame(
         {
-            "val_gain": sel["val_score"] - last["val_score"],
-            "heldout_gain": sel["heldout_score"] - last["heldout_score"],
+            "val_gain": best["val_score"] - last["val_score"],
+            "heldout_gain": best["heldout_score"] - last["heldout_score"],
         }
     )
     gains["curse"] = gains["val_gain"] - gains["heldout_gain"]
-    gains["checkpoint"] = "selected"
+    gains["checkpoint"] = "best"
     return out.merge(gains.reset_index(), on=[*key, "checkpoint"], how="left")
 
 

@@ -15,7 +15,7 @@ from ilsim import (
     report,
     reproduction,
 )
-from ilsim.artifacts import artifact, sweep_label
+from ilsim.artifacts import artifact, size_label
 from ilsim.params import Params, minutes_to_bars
 from ilsim.steps.result import StepResult
 from ilsim.steps.s01_segment import il_eval_segment, roles_text
@@ -122,12 +122,13 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
                 if p.backtest.impact_coef is not None
                 else ""
             )
-            + ", marked at the real close (Table 1's `impact_*` columns). The size "
-            f"sweep trains final_rl at {', '.join(sweep_label(x) for x in p.sweep.sizes)} in "
-            f"`{p.sweep.impact}` mode with {len(p.sweep.seeds)} seeds and at most "
-            f"{p.sweep.total_steps} vector steps (not before {p.sweep.min_steps}), selected on "
-            "the impact-aware validation backtest at its size; rl_baseline once (static replay "
-            "is size-free), selected on the static one."
+            + ", marked at the real close (Table 1's `impact_*` columns). The premise A/B "
+            "(issue 25; it replaces issue 10's size sweep) trains on real replay of the "
+            f"{'/'.join(r.train_roles)} segments at sizes "
+            f"{', '.join(size_label(x) for x in p.premise.sizes)} with its own impact through "
+            "that law (market mode `own`) and without it, "
+            f"{len(p.premise.seeds)} seeds stacked with common random numbers, "
+            f"{p.premise.total_steps} vector steps each, each seed's last actor (no selection)."
             if p.backtest.impact
             else "off (backtest.impact: false)."
         ),
@@ -170,7 +171,13 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         ),
         f"Selection: every {r.eval_every} vector steps each seed is scored on the validation "
         "segments (static real prices, the backtest's rules, mean log growth); the saved policy "
-        f"is the best there; training stops after {r.patience} evaluations without improvement "
+        + (
+            "is the training's last actor (issue 25: the best-scoring checkpoint carried a "
+            "winner's curse; notebook 06's `selection` table measures it)"
+            if r.selection == "last"
+            else "is the best there"
+        )
+        + f"; training stops after {r.patience} evaluations without improvement "
         f"(not before {r.min_steps} steps). Validation segments: "
         f"{segments.loc[segments['role'] == 'validation', 'segment'].tolist()} (never backtests, "
         "never RL training).",
@@ -191,7 +198,7 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
 
 
 def run(p: Params, root: str | Path = ".", params_file: str | Path | None = None) -> StepResult:
-    """Step 8 whole: Table 2, the degenerate seeds, the claims, the size sweep's verdict and
+    """Step 8 whole: Table 2, the degenerate seeds, the claims, the premise A/B's verdict and
     ``reproduction.md`` (its header names ``params_file``, default the run's own
     ``results/<name>/params.yaml``); writes every output of rule ``regime_analysis``."""
     if params_file is None:
@@ -211,12 +218,12 @@ def run(p: Params, root: str | Path = ".", params_file: str | Path | None = None
     claim_table = claims.claims(claim_bt, p.claims, seed=p.seed)
     r.write_table(claim_table, tables, "claims", floatfmt=".4g")
 
-    sweep_file = artifact(p, "size_sweep.csv", root)
-    sweep = pd.read_csv(sweep_file) if sweep_file.exists() else None  # off without impact
-    if sweep is not None:
-        r.notes["sweep"] = claims.sweep_verdict(sweep)
-        r.tables["size_sweep"] = pd.read_csv(p.tables_dir(root) / "size_sweep.csv")
-        r.values["sweep_figure"] = p.figures_dir(root) / "fig_size_sweep.png"
+    premise_file = p.tables_dir(root) / "premise_ab.csv"
+    premise = pd.read_csv(premise_file) if premise_file.exists() else None  # off without impact
+    if premise is not None:
+        r.notes["premise"] = claims.premise_verdict(premise)
+        r.tables["premise_ab"] = premise
+        r.values["premise_figure"] = p.figures_dir(root) / "fig_premise_ab.png"
 
     t1 = pd.read_csv(p.tables_dir(root) / "table1_aggregate.csv")
     cases = pd.read_csv(p.tables_dir(root) / "case_studies.csv")
@@ -236,7 +243,7 @@ def run(p: Params, root: str | Path = ".", params_file: str | Path | None = None
     }
     path = reproduction.write_reproduction(
         p.reports_dir(root) / "reproduction.md", t1, t2, claim_table, deviations(p, root),
-        cases, header, per_seed, learner, sweep,
+        cases, header, per_seed, learner, premise,
     )  # fmt: skip
     r.notes["reproduction"] = path.read_text()
     return r

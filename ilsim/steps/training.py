@@ -1,6 +1,6 @@
-"""The DDPG trainings of step 6 and the size sweep: the ``rl`` params as a DDPG
+"""The DDPG trainings of step 6 and the premise A/B: the ``rl`` params as a DDPG
 configuration, the validation score that selects each seed's policy, one policy's training
-(rule ``train_policy``) and the size sweep's (rule ``train_sweep``). Kept apart from the
+(rule ``train_policy``) and one arm of the premise A/B (rule ``train_premise``). Kept apart from the
 figures, tables and claims, so that editing those never retrains a policy (each rule depends
 on the code it runs: ``ilsim.deps``)."""
 
@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from ilsim import backtest, data, imitation, impact, market, regimes, timings
-from ilsim.artifacts import LEARNED, artifact, last_policy_path, policy_path, sweep_policy_path
+from ilsim.artifacts import (
+    LEARNED,
+    artifact,
+    best_policy_path,
+    last_policy_path,
+    policy_path,
+    premise_policy_path,
+)
 from ilsim.params import Params, resolve_device, shared
 from ilsim.pool import il_datasets, il_train_config
 from ilsim.world import (
@@ -154,6 +161,8 @@ def train_ddpg(
     *,
     initial_cash: float | None = None,
     fee: float | None = None,
+    law: impact.ImpactLaw | None = None,
+    selection: str | None = None,
     root: str | Path = ".",
     progress: bool = True,
     **overrides: Any,
@@ -161,12 +170,20 @@ def train_ddpg(
     """Train DDPG for ``seeds`` (stacked) in ``impact_mode`` with episodes in ``roles``; save
     each seed's policy at ``out_path(seed)`` with its curve beside it; one summary row each.
     The run's random stream is named after ``agent`` (:func:`ilsim.ddpg.stream_seed`), so two
-    agents of one seed number draw independently."""
+    agents of one seed number draw independently (``stream=`` in ``overrides`` names another).
+    ``law``: the impact law of modes ``learned`` and ``own`` (default: notebook 05's);
+    ``selection``: the saved policy, ``best`` on validation or the ``last`` actor (default
+    ``rl.selection``); the other one is saved beside it (:func:`last_policy_path`)."""
     from ilsim import ddpg
 
     device = resolve_device(p.device)
     r = p.rl
+    selection = r.selection if selection is None else selection
+    if selection not in ("best", "last"):
+        raise ValueError(f"selection must be 'best' or 'last', got {selection!r}")
     mdata = market_data(p, tuple(roles), device, root)
+    if law is not None:
+        mdata.impact_law = law
     env_over: dict[str, Any] = {"stagger_starts": True}
     if initial_cash is not None:
         env_over["initial_cash"] = initial_cash
@@ -184,7 +201,8 @@ def train_ddpg(
         _file_digest(artifact(p, name, root))
         for name in ("il_agents.pt", "synthesis.pt", "impact_law.json", "features.parquet")
     ]
-    world = [list(roles), p.market.drift]  # the segments and the drift: not in the files
+    # the segments, the drift and the law as used: not in the files
+    world = [list(roles), p.market.drift, law.to_dict() if law is not None else None]
     key = hashlib.sha256(
         json.dumps([fixed, asdict(cfg_env), inputs, world], sort_keys=True, default=str).encode()
     ).hexdigest()[:12]
@@ -211,13 +229,18 @@ def train_ddpg(
             "stopped_early": res.stopped_early,
             "best_step": res.best_step[k],
             "best_val_score": res.best_score[k],
+            "selection": selection,
         }
         out = Path(out_path(seed))
         out.parent.mkdir(parents=True, exist_ok=True)
-        ddpg.save_policy(res.actor, out, summary, model=k)
-        # the selection-free last actor beside it: the winner's curse is measured against it
+        # the saved policy, and beside it both candidates (the best on validation and the
+        # selection-free last actor): notebook 06 measures the winner's curse between them
+        policy = res.last_actor if selection == "last" else res.actor
+        ddpg.save_policy(policy, out, summary, model=k)
         last = {**summary, "checkpoint": "last", "step": res.vector_steps}
         ddpg.save_policy(res.last_actor, last_policy_path(out), last, model=k)
+        best = {**summary, "checkpoint": "best", "step": res.best_step[k]}
+        ddpg.save_policy(res.actor, best_policy_path(out), best, model=k)
         curve = res.curve[res.curve["model"] == k].drop(columns="wall_s")  # not a result
         curve.to_csv(out.with_suffix(".csv"), index=False)
         rows.append(summary)
@@ -227,55 +250,52 @@ def train_ddpg(
     return pd.DataFrame(rows)
 
 
-def train_sweep(
+def train_premise(
     p: Params,
-    agent: str,
+    arm: str,
     size: float | None = None,
+    fee: float | None = None,
     root: str | Path = ".",
     progress: bool = True,
-    fee: float | None = None,
 ) -> pd.DataFrame:
-    """Train one sweep policy (every seed of ``sweep.seeds``, the sweep's budget) at ``fee``
-    (default ``backtest.fee``; the sweep runs every fee of ``backtest.fees()``): ``final_rl``
-    in the simulator's ``sweep.impact`` mode with ``size`` as its portfolio, selected on the
-    impact-aware validation backtest at that size; ``rl_baseline`` on static replay, selected
-    on the static validation backtest (it never sees impact). Random streams: one per agent,
-    as in the headline run, so along the size and fee axes a seed number reuses its draws
-    (common random numbers: a difference between sizes is not one of luck), while final_rl
-    and rl_baseline never share theirs."""
-    sw = p.sweep
+    """One arm of the premise A/B (issue 25) at ``fee`` (default ``backtest.fee``), every seed
+    of ``premise.seeds`` stacked, on real replay of the ``rl.train_roles`` segments: arm
+    ``impact`` with its own impact through the impact-aware backtest's law at portfolio
+    ``size`` (market mode ``own``), arm ``replay`` without it (size-free: trained once, at
+    ``backtest.initial_cash``). Both arms draw from one random stream ("premise": the same
+    initial weights, env and exploration draws per seed, common random numbers), run the same
+    fixed budget (``premise.total_steps``, no early stop) and keep each seed's last actor (no
+    selection); the impact-aware validation at the arm's size is logged, never selected on."""
+    pr = p.premise
     fee = p.backtest.fee if fee is None else fee
-    over = {"total_steps": sw.total_steps, "min_steps": min(sw.min_steps, sw.total_steps)}
-    if agent == "final_rl":
+    law = backtest_impact_law(p, root)
+    if law is None:
+        raise ValueError("the premise A/B trades with impact: set backtest.impact: true")
+    if arm == "impact":
         if size is None:
-            raise ValueError("final_rl in the sweep needs a portfolio size")
-        law = backtest_impact_law(p, root)
-        return train_ddpg(
-            p,
-            agent,
-            sw.impact,
-            p.rl.train_roles,
-            sw.seeds,
-            lambda s: sweep_policy_path(p, agent, s, size, root, fee),
-            validation_evaluator(p, root, law=law, initial_cash=size, fee=fee),
-            initial_cash=size,
-            fee=fee,
-            root=root,
-            progress=progress,
-            **over,
-        )
-    if agent == "rl_baseline":
-        return train_ddpg(
-            p,
-            agent,
-            "none",
-            p.rl.train_roles,  # final_rl's segments: the arms differ only in their world
-            sw.seeds,
-            lambda s: sweep_policy_path(p, agent, s, None, root, fee),
-            validation_evaluator(p, root, fee=fee),
-            fee=fee,
-            root=root,
-            progress=progress,
-            **over,
-        )
-    raise ValueError(f"the sweep trains final_rl or rl_baseline, not {agent!r}")
+            raise ValueError("arm 'impact' of the premise A/B needs a portfolio size")
+        mode, cash, score_law = "own", size, law
+    elif arm == "replay":
+        mode, cash, score_law = "none", p.backtest.initial_cash, None
+    else:
+        raise ValueError(f"the premise A/B trains arm 'impact' or 'replay', not {arm!r}")
+    budget = {"total_steps": pr.total_steps, "min_steps": 0, "patience": 0}
+    return train_ddpg(
+        p,
+        f"premise_{arm}",
+        mode,
+        p.rl.train_roles,
+        pr.seeds,
+        lambda s: premise_policy_path(p, arm, s, size, fee, root),
+        validation_evaluator(p, root, law=score_law, initial_cash=cash, fee=fee),
+        initial_cash=cash,
+        fee=fee,
+        law=law,
+        selection="last",
+        root=root,
+        progress=progress,
+        stream="premise",
+        eval_every=pr.eval_every,
+        checkpoint_every=max(1, pr.total_steps // 4),
+        **budget,
+    )
