@@ -187,8 +187,8 @@ STEPS: tuple[Step, ...] = (
     Step(
         "planted_edge",
         "planted_edge",
-        tables=("planted_edge",),
-        figures=("fig_planted_edge",),
+        tables=("planted_edge", "planted_impact"),
+        figures=("fig_planted_edge", "fig_planted_impact"),
         reads=("bars.parquet", "segments.csv", "features.parquet"),
     ),
     Step(
@@ -204,6 +204,7 @@ STEPS: tuple[Step, ...] = (
             "impact_mode.json",
             "policies",
             "table:planted_edge",
+            "table:planted_impact",
         ),
     ),
     Step(
@@ -241,6 +242,7 @@ STEPS: tuple[Step, ...] = (
             "table:rl_validation",
             "table:selection",
             "table:planted_edge",
+            "table:planted_impact",
             "table:il_fit",
             "table:premise_ab",
             "figure:fig_premise_ab",

@@ -60,9 +60,21 @@ def run_notebook(src: str | Path, dst: str | Path, params_file: str | Path) -> N
     """Execute ``src`` into ``dst`` with papermill, ``params_file`` injected, on the kernel of
     the running interpreter (:func:`ensure_kernel`, resolved when the job runs, in the job's
     environment: parsing the Snakefile installs nothing)."""
+    from ilsim.runs import WRITE_RUN
+
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    with _cell_log():
-        _execute(src, dst, params_file)
+    before = os.environ.get(WRITE_RUN)
+    # the kernel writes the run (notebook_params); the executed copy keeps write_run = False,
+    # so "Run All" in reports/<name>/notebooks/ works on a scratch copy (issue 28)
+    os.environ[WRITE_RUN] = "1"
+    try:
+        with _cell_log():
+            _execute(src, dst, params_file)
+    finally:
+        if before is None:
+            os.environ.pop(WRITE_RUN, None)
+        else:
+            os.environ[WRITE_RUN] = before
     scrub_notebook(dst)
 
 
@@ -77,7 +89,7 @@ def _execute(src: str | Path, dst: str | Path, params_file: str | Path) -> None:
                 papermill.execute_notebook(
                     str(src),
                     str(dst),
-                    parameters={"params_file": str(params_file), "write_run": True},
+                    parameters={"params_file": str(params_file)},
                     kernel_name=kernel,
                     km=km,
                     progress_bar=False,

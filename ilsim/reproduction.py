@@ -196,6 +196,27 @@ LEARNER_SECTIONS = {
             "vector_steps",
         ],
     ),
+    "planted_impact": (
+        "Does training with its own impact pay off? The known answer on a planted market",
+        "The same DDPG trained on a planted market with its own impact through the law fitted "
+        "on real QQQ (an all-in order moves the price far more than one signal earns) and on "
+        "the same market without it (same seeds and stream), both judged with the impact on "
+        "the same held-out paths: the known answer is that the arm trained with its impact "
+        "earns more, by trading less (turnover); the fee's all-in oracle and that oracle "
+        "slowed down are the references (notebook 06).",
+        [
+            "arm",
+            "seed",
+            "all_in_impact_bp",
+            "growth_bp",
+            "growth_no_impact_bp",
+            "turnover",
+            "oracle_bp",
+            "slow_oracle_bp",
+            "slow_oracle_turnover",
+            "vector_steps",
+        ],
+    ),
     "rl_training": (
         "Training budget and selection",
         "Per policy: vector steps run (a cap, or a validation plateau), environment steps and "

@@ -54,20 +54,36 @@ def _listing(name: str, root: str | Path = ".") -> str:
     return "\n".join(sorted(rows))
 
 
-def notebook_params(params_file: str | Path, write_run: bool = False) -> Params:
-    """The params a notebook runs with. Run by Snakemake (``ilsim notebook`` injects
-    ``write_run=True``) or under ``ILSIM_NAME`` (the tests' scratch copy): as they are. Opened
-    interactively: the params the run was made with (``results/<name>/params.yaml``, which
-    holds any ``--config`` overrides) under the name ``<name>-interactive``, on a copy of the
-    run's folders (made again when the run has changed since; otherwise the notebooks opened
-    before keep their outputs there), so exploring a notebook never rewrites what Snakemake
-    made (set ``write_run = True`` in the parameters cell to write the run itself)."""
+WRITE_RUN = "ILSIM_WRITE_RUN"  # set by `ilsim notebook` (Snakemake's steps) for the kernel
+
+
+def notebook_params(
+    params_file: str | Path, write_run: bool = False, step: str | None = None
+) -> Params:
+    """The params a notebook runs with. Run by Snakemake (``ilsim notebook`` sets
+    ``ILSIM_WRITE_RUN=1`` for the kernel, so the executed copy under ``reports/<name>/notebooks``
+    carries no ``write_run = True`` a later "Run All" would obey) or under ``ILSIM_NAME`` (the
+    tests' scratch copy): as they are. Opened interactively (issue 28): the params file the
+    reader edits, under the name ``<name>-interactive``, on a copy of the run's folders (made
+    again when the run has changed since; otherwise the notebooks opened before keep their
+    outputs there), so exploring a notebook never rewrites what Snakemake made (set
+    ``write_run = True`` in the parameters cell to write the run itself). The first output says
+    which file it uses and where it differs from the params the run was made with
+    (``results/<name>/params.yaml``). ``step``: the notebook's rule; opened before the run has
+    made what it reads, it stops with the one command that makes it."""
     p = load_params(params_file)
-    if write_run or os.environ.get(NAME_OVERRIDE):
+    if write_run or os.environ.get(WRITE_RUN) == "1" or os.environ.get(NAME_OVERRIDE):
         return p
     run_file = Path("results") / p.name / "params.yaml"  # what Snakemake ran with (--config …)
+    note = f"params: {params_file} (edit it and rerun this notebook to change a knob)"
     if run_file.is_file():
-        p = load_params(run_file)
+        changed = _changed_keys(load_params(run_file), p)
+        if changed:
+            note += (
+                f"; it differs from the run's ({run_file}) in {', '.join(changed)}: the outputs "
+                "copied from the run were made with the run's values (`snakemake -j2` remakes "
+                "them with yours)"
+            )
     scratch = p.name + INTERACTIVE
     marker = Path("results") / scratch / ".copied_from"
     listing = _listing(p.name)
@@ -77,6 +93,41 @@ def notebook_params(params_file: str | Path, write_run: bool = False) -> Params:
         marker.write_text(listing)
     print(
         f"interactive session: reading and writing a copy of run {p.name!r} as {scratch!r} "
-        f"(set write_run = True in the parameters cell to write {p.name!r} itself)"
+        f"(set write_run = True in the parameters cell to write {p.name!r} itself); {note}"
     )
+    if step is not None:
+        _check_inputs(p, step, params_file)
     return p.model_copy(update={"name": scratch})
+
+
+def _changed_keys(run: Params, mine: Params) -> list[str]:
+    """The ``section.key`` names whose values differ between two params (name aside)."""
+    a, b = run.model_dump(mode="json"), mine.model_dump(mode="json")
+    out = []
+    for section in sorted(set(a) | set(b)):
+        x, y = a.get(section), b.get(section)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += [f"{section}.{k}" for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)]
+        elif x != y and section != "name":
+            out.append(section)
+    return out
+
+
+def _check_inputs(p: Params, step: str, params_file: str | Path) -> None:
+    """Stop, with the command that makes them, when the run lacks the artifacts ``step`` reads."""
+    from ilsim.artifacts import STEPS
+    from ilsim.artifacts import step as registered
+
+    missing = [
+        name
+        for name in registered(step).reads
+        if ":" not in name and "policies" not in name and not (p.results_dir() / name).exists()
+    ]
+    if not missing:
+        return
+    makers = [s.rule for s in STEPS if set(s.writes) & set(missing)]
+    config = "" if p.name == "default" else f" --configfile {params_file}"
+    raise FileNotFoundError(
+        f"run {p.name!r} has no {', '.join(missing)} yet: this notebook reads what the steps "
+        f"before it make. Make them first: snakemake -j2{config} --until {' '.join(makers)}"
+    )

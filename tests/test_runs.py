@@ -51,13 +51,34 @@ def test_snakemake_and_the_tests_use_the_params_as_they_are(project, monkeypatch
     assert not (project / "results/default-interactive").exists()
 
 
-def test_an_interactive_session_reads_the_params_the_run_was_made_with(project):
+def test_an_interactive_session_honours_the_edited_params_and_says_what_differs(project, capsys):
+    """Issue 28: the reader's edit of the params file is used (not silently replaced by the
+    run's), and the first output names the file and the keys that differ from the run's."""
     import yaml
 
     raw = yaml.safe_load((project / "params/p.yaml").read_text())
     (project / "results/default/params.yaml").write_text(yaml.safe_dump({**raw, "seed": 7}))
+    edited = {**raw, "experts": {**raw["experts"], "theta": 0.05}}
+    (project / "params/p.yaml").write_text(yaml.safe_dump(edited))
     p = runs.notebook_params("params/p.yaml")
-    assert p.seed == 7 and p.name == "default-interactive"
+    assert p.seed == raw["seed"] and p.experts.theta == 0.05 and p.name == "default-interactive"
+    out = capsys.readouterr().out
+    assert "params: params/p.yaml" in out and "experts.theta" in out and "seed" in out
     (project / "results/default/results.txt").unlink()  # a file gone from the run: new copy
     runs.notebook_params("params/p.yaml")
     assert not (project / "results/default-interactive/results.txt").exists()
+
+
+def test_the_executed_copies_never_write_the_run(project, monkeypatch):
+    """Snakemake's kernel writes the run through ILSIM_WRITE_RUN (the executed notebook keeps
+    write_run = False); without it, rerunning that copy works on the scratch copy."""
+    monkeypatch.setenv(runs.WRITE_RUN, "1")
+    assert runs.notebook_params("params/p.yaml").name == "default"
+    monkeypatch.delenv(runs.WRITE_RUN)
+    assert runs.notebook_params("params/p.yaml").name == "default-interactive"
+
+
+def test_a_notebook_opened_before_its_inputs_exist_names_the_command(project):
+    with pytest.raises(FileNotFoundError, match=r"snakemake -j2 --until segment features"):
+        runs.notebook_params("params/p.yaml", step="imitation")
+    runs.notebook_params("params/p.yaml", step="segment")  # the first step reads no run

@@ -249,3 +249,38 @@ def plot_planted_edge(study: pd.DataFrame) -> plt.Figure:
     ax.invert_yaxis()
     fig.tight_layout()
     return fig
+
+
+def plot_planted_impact(study: pd.DataFrame) -> plt.Figure:
+    """The impact known answer (:func:`ilsim.planted.impact_known_answer`): growth per bar
+    under the account's own impact by training arm (bars: the mean over seeds, dots: seeds),
+    beside the fee's oracle and the slowed oracle; and how much each arm trades."""
+    arms = list(dict.fromkeys(study["arm"]))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, col, label in (
+        (axes[0], "growth_bp", "growth per bar under own impact (bp)"),
+        (axes[1], "turnover", "traded notional per bar / value"),
+    ):
+        for i, arm in enumerate(arms):
+            vals = study.loc[study["arm"] == arm, col]
+            ax.bar(i, vals.mean(), color=f"C{i}", alpha=0.5, width=0.6)
+            ax.scatter(np.full(len(vals), i), vals, color=f"C{i}", zorder=3, s=14)
+        ax.set_xticks(range(len(arms)), [f"trained {a}" for a in arms], fontsize=8)
+        ax.set_ylabel(label, fontsize=8)
+        ax.axhline(0, color="black", lw=0.5)
+    first = study.iloc[0]
+    pace = f"{first['slow_oracle_pace']:g}"
+    for ax, suffix in ((axes[0], "bp"), (axes[1], "turnover")):
+        ax.axhline(first[f"oracle_{suffix}"], color="grey", ls="--", lw=0.8, label="fee's oracle")
+        ax.axhline(
+            first[f"slow_oracle_{suffix}"], color="C2", ls=":", lw=1.0,
+            label=f"fee's oracle slowed (pace {pace})",
+        )  # fmt: skip
+    axes[0].legend(fontsize=7)
+    fig.suptitle(
+        f"all-in order: {first['all_in_volume_share']:.1%} of a day's volume, "
+        f"{first['all_in_impact_bp']:.0f} bp of impact; fee {first['fee'] * 1e4:g} bp",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig

@@ -1,15 +1,18 @@
 """The planted-edge study (rule ``planted_edge``, shown in notebook 06): does the learner
 learn? DDPG, configured as the ``rl`` params, on planted markets whose best policy under the
-fee is known exactly; one row per case and seed, as a fraction of that oracle. Its own rule so
-that it runs beside the pipeline's trainings rather than after them."""
+fee is known exactly; one row per case and seed, as a fraction of that oracle. And the impact
+known answer: trained with its own market impact, the learner trades more slowly and earns
+more under that impact than trained without it. Its own rule so that it runs beside the
+pipeline's trainings rather than after them."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -17,10 +20,13 @@ from ilsim import data, regimes
 from ilsim.artifacts import artifact
 from ilsim.params import Params, minutes_to_bars
 from ilsim.plots.common import save_figure
-from ilsim.plots.rl import plot_planted_edge
+from ilsim.plots.rl import plot_planted_edge, plot_planted_impact
 from ilsim.report import write_table
 from ilsim.steps.training import ddpg_config
 from ilsim.world import bar_minutes
+
+if TYPE_CHECKING:
+    from ilsim.ddpg import DDPGConfig
 
 
 def real_edge(p: Params, root: str | Path = ".") -> Any:
@@ -47,6 +53,16 @@ DRIFT_BP = 0.5  # bp per bar: a session's drift well above the 0.5 % fee
 LONG_GAMMA = 0.999  # a horizon of about 1,000 bars, beside the paper's 0.99 (about 100)
 
 
+def planted_learner(p: Params, seeds: tuple[int, ...]) -> DDPGConfig:
+    """The planted checks' DDPG: the ``rl`` params at ``rl.planted_steps`` vector steps at most,
+    selected every 250 steps on held-out planted paths, stopping after 8 evaluations without
+    improvement but not before 2000 steps."""
+    return ddpg_config(
+        p, seeds, total_steps=p.rl.planted_steps, checkpoint_every=10**9, eval_every=250,
+        patience=8, min_steps=2000,
+    )  # fmt: skip
+
+
 def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
     """Does the learner learn? The DDPG configuration of the ``rl`` params (the first two seeds,
     ``rl.planted_steps``, selection on held-out planted paths as set below) on planted markets
@@ -56,10 +72,7 @@ def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
     from ilsim import ddpg, planted
 
     seeds = tuple(p.rl.seeds[:2])
-    cfg = ddpg_config(
-        p, seeds, total_steps=p.rl.planted_steps, checkpoint_every=10**9, eval_every=250,
-        patience=8, min_steps=2000,
-    )  # fmt: skip
+    cfg = planted_learner(p, seeds)
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     # the paper's window in bars, even when the run's own reward is one bar
     window = minutes_to_bars(p.market.reward_window_minutes, bar_minutes(bars))
@@ -102,9 +115,32 @@ def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
     )
 
 
+IMPACT_SEEDS = 3  # the impact known answer's seeds, the first of rl.seeds (default run: ~25 s)
+
+
+def impact_study(p: Params) -> pd.DataFrame:
+    """The impact known answer (:func:`ilsim.planted.impact_known_answer` on
+    :data:`ilsim.planted.IMPACT_CASE`, the law fitted on real QQQ): the planted learner (the
+    first ``IMPACT_SEEDS`` seeds, ``rl.planted_steps``) trained with and without its own impact,
+    both judged under it. One row per arm and seed."""
+    from ilsim import ddpg, planted
+
+    seeds = tuple(p.rl.seeds[:IMPACT_SEEDS])
+    train = partial(ddpg.train, cfg=planted_learner(p, seeds), progress=False)
+    return planted.impact_known_answer(train, planted.IMPACT_CASE, seeds)
+
+
 def write_planted_edge(p: Params, root: str | Path = ".") -> pd.DataFrame:
-    """The rule's work: the study, its table ``planted_edge`` and figure ``fig_planted_edge``."""
+    """The rule's work: the study, its table ``planted_edge`` and figure ``fig_planted_edge``;
+    the impact known answer, its table ``planted_impact`` and figure ``fig_planted_impact``."""
     study = planted_study(p, root)
     write_table(study, p.tables_dir(root), "planted_edge", floatfmt=".3g")
-    save_figure(plot_planted_edge(study), p.figures_dir(root), "fig_planted_edge")
+    fig = plot_planted_edge(study)
+    save_figure(fig, p.figures_dir(root), "fig_planted_edge")
+    plt.close(fig)
+    known = impact_study(p)
+    write_table(known, p.tables_dir(root), "planted_impact", floatfmt=".3g")
+    fig = plot_planted_impact(known)
+    save_figure(fig, p.figures_dir(root), "fig_planted_impact")
+    plt.close(fig)
     return study
