@@ -125,7 +125,9 @@ def order_shares(cash, held, action, price, *, fee: float, mode: str = "fraction
         v = cash + h
         buy = ((f * v - h) / (1.0 + f * fee)).clip(min=0) / price  # shares, before the cap
         sell = ((h - f * v) / (1.0 - f * fee)).clip(min=0) / price
-        return _min(buy, cash / (price * gross)), _min(sell, held)
+        # a target of no shares sells every share held, exactly (h / price rounds)
+        sell = _where(f <= 0, held, _min(sell, held))
+        return _min(buy, cash / (price * gross)), sell
     raise ValueError(f"mode must be 'fraction', 'target' or 'units', got {mode!r}")
 
 
@@ -141,6 +143,17 @@ def _min(x, y):
     if isinstance(x, torch.Tensor):
         return torch.minimum(x, torch.as_tensor(y, dtype=x.dtype, device=x.device))
     return np.minimum(x, y)
+
+
+def _where(cond, x, y):
+    """Elementwise choice for numpy arrays and torch tensors."""
+    if isinstance(y, torch.Tensor):
+        return torch.where(
+            torch.as_tensor(cond, device=y.device),
+            torch.as_tensor(x, dtype=y.dtype, device=y.device),
+            y,
+        )
+    return np.where(cond, x, y)
 
 
 def book(cash, held, buy, sell, fill, *, fee: float):

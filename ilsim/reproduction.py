@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ilsim.claims import premise_verdict
+from ilsim.premise_ab import premise_verdict
 from ilsim.report import BENCHMARKS, DEGENERATE_RULE, degenerate_counts, markdown_table
 
 
@@ -202,8 +202,10 @@ LEARNER_SECTIONS = {
         "on real QQQ (an all-in order moves the price far more than one signal earns) and on "
         "the same market without it (same seeds and stream), both judged with the impact on "
         "the same held-out paths: the known answer is that the arm trained with its impact "
-        "earns more, by trading less (turnover); the fee's all-in oracle and that oracle "
-        "slowed down are the references (notebook 06).",
+        "earns more under it than the arm trained without it, by trading less (`turnover`) "
+        "— at a small budget by abstaining (growth 0), with more training by trading slowly "
+        "(`growth_bp` > 0); the fee's all-in oracle and that oracle slowed down are the "
+        "references (notebook 06).",
         [
             "arm",
             "seed",
@@ -232,7 +234,7 @@ LEARNER_SECTIONS = {
         "the best row, `val_gain` and `heldout_gain` are the selection's gains over the "
         "last checkpoint there, and `curse` = val_gain − heldout_gain, the part of the gain "
         "that does not carry over; `saved` marks the checkpoint the run keeps (`rl.selection`; "
-        "the last one involves no selection; notebook 06).",
+        "the last one is not picked by its score; notebook 06).",
         None,
     ),
     "rl_validation": (

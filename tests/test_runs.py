@@ -81,4 +81,6 @@ def test_the_executed_copies_never_write_the_run(project, monkeypatch):
 def test_a_notebook_opened_before_its_inputs_exist_names_the_command(project):
     with pytest.raises(FileNotFoundError, match=r"snakemake -j2 --until segment features"):
         runs.notebook_params("params/p.yaml", step="imitation")
+    with pytest.raises(FileNotFoundError, match=r"--until .*simulator train_policy$"):
+        runs.notebook_params("params/p.yaml", step="train_rl")  # the policies too
     runs.notebook_params("params/p.yaml", step="segment")  # the first step reads no run

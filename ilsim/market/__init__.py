@@ -29,7 +29,9 @@ without the agent's own impact (:meth:`VectorMarket.mark`): its own impact raise
 never what it is worth. Two limits: ``calibrated`` keeps its square-root move forever, and a
 concave permanent impact lets a round trip of many small buys and one large sell profit from
 itself (Gatheral 2010) — it is a probe of the paper's world, not a training world for large
-portfolios (the headline and the size sweep use ``learned``, whose permanent part is linear).
+portfolios (the headline uses ``learned``, whose permanent part is linear). Mode ``own``
+(issue 25's premise A/B) is no simulator: the real bars replayed, with the agent's own impact
+through the law exactly as the impact-aware backtest applies it.
 And "without the agent's own impact" holds the IL pool's reaction fixed: agents that chase
 the price the agent pushed still count as the market.
 

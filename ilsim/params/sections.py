@@ -173,8 +173,8 @@ class BacktestParams(_Strict):
     # impact through notebook 05's fitted law); impact_coef replaces the fitted Y when set.
     impact: bool = True
     impact_coef: Annotated[float, Field(ge=0)] | None = None
-    # Issue 15: a realistic fee (1 bp) beside the paper's; the claims are tested and the size
-    # sweep trained and backtested at both, so a reader sees what the fee alone drives.
+    # Issue 15: a realistic fee (1 bp) beside the paper's; the claims are tested and the
+    # premise A/B trained and backtested at both, so a reader sees what the fee alone drives.
     # null: the paper's fee only.
     low_fee: Annotated[float, Field(ge=0, lt=1)] | None = 1.0e-4
 

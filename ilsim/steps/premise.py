@@ -5,12 +5,13 @@ Both arms (:func:`ilsim.steps.training.train_premise`) train on real replay of t
 segments with the same seeds, draws and budget; arm ``impact`` feels its own impact through the
 law of the impact-aware backtest at the portfolio size, arm ``replay`` does not. Both are then
 backtested in the impact-aware backtest at that size and fee on every ``backtest`` segment,
-each seed beside its *exposure-matched constant position* (its mean share of value held, bought
-at the first decision and held: what exposure alone earns). The decision number, per fee and
-size: arm ``impact``'s excess return over its constant minus arm ``replay``'s, averaged over
-segments × seeds, with a two-level bootstrap over segments and seeds (seeds paired: common
-random numbers). The premise is *supported* where the lower bound is above 0 at every size but
-the smallest, whose impact is negligible (the negative control: its interval must contain 0).
+each seed beside its *exposure-matched constant position* (its mean share of value held,
+bought at the first decision and held on the real prices, without impact: what exposure alone
+earns). The decision number, per fee and size: arm ``impact``'s excess return over its
+constant minus arm ``replay``'s, averaged over segments × seeds, with a two-level bootstrap
+over segments and seeds (seeds paired: common random numbers). The premise is *supported*
+where the lower bound is above 0 at every size but the smallest, whose impact is small (the
+negative control: its interval must contain 0).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ import pandas as pd
 
 from ilsim import backtest, data, metrics, regimes
 from ilsim.artifacts import artifact, premise_policy_path
-from ilsim.claims import premise_table, premise_verdict
 from ilsim.params import Params
 from ilsim.plots.common import save_figure
 from ilsim.plots.simulator import plot_premise_ab
 from ilsim.policies import policy_actions
+from ilsim.premise_ab import premise_table, premise_verdict
 from ilsim.report import write_table
 from ilsim.world import backtest_impact_law, bar_minutes, new_sessions
 
@@ -35,8 +36,10 @@ from ilsim.world import backtest_impact_law, bar_minutes, new_sessions
 def premise_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
     """Both arms of every fee × size, every seed, in the impact-aware backtest at that size and
     fee on every ``backtest`` segment, each beside its exposure-matched constant (kind
-    ``constant``). One row per fee × size × segment × arm × seed × kind, written to
-    ``results/<name>/premise_backtests.csv``."""
+    ``constant``: the seed's mean exposure over the segments, bought at the first decision and
+    held, on the real prices with the fee and without impact — the market return of that
+    exposure; its realised ``exposure`` is in its rows). One row per fee × size × segment × arm
+    × seed × kind, written to ``results/<name>/premise_backtests.csv``."""
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     scaled = pd.read_parquet(artifact(p, "features.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
@@ -50,7 +53,6 @@ def premise_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
     seeds = list(p.premise.seeds)
     rows = []
     for fee, size in itertools.product(p.backtest.fees(), p.premise.sizes):
-        kw = {"initial_cash": size, "fee": fee, "impact": law}
         for arm in ("impact", "replay"):
             runs = []
             for seg in segs:
@@ -78,7 +80,10 @@ def premise_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
                 sl = slice(seg.first_bar, seg.last_bar + 1)
                 acts = np.zeros((len(seeds), sl.stop - sl.start))
                 acts[:, 0] = frac  # buy that share at the first decision, then hold
-                null = backtest.run_backtest(close[sl], acts, new_session=starts[sl], **kw)
+                # on the real prices, fee only: what the exposure alone earns (bought in one
+                # block through the law at 1e10 the constant would pay a large impact and, its
+                # buy scaled down, hold less than the arm: no longer exposure-matched)
+                null = backtest.run_backtest(close[sl], acts, initial_cash=size, fee=fee)
                 null_exp = metrics.exposure(null.holdings, close[sl], null.value)
                 for kind, r, e in (("strategy", res, exp), ("constant", null, null_exp)):
                     per_path = metrics.backtest_rows(
@@ -111,8 +116,8 @@ def write_premise(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, str]
     returns the table and the verdict."""
     rows = premise_backtests(p, root)
     table = premise_table(rows, p.claims, seed=p.seed)
-    # what one all-in buy at that size moves its own fill, by the law (bp at the backtest
-    # segments' mean price): the size axis in the units of the fee
+    # what one all-in buy at that size moves its own fill, by the law (log-price bp at the
+    # backtest segments' mean price): the size axis in the units of the fee
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
     price = bars["close"].to_numpy()[regimes.role_mask(segments, len(bars), "backtest")].mean()

@@ -11,6 +11,7 @@ import pandas as pd
 from ilsim import (
     claims,
     data,
+    premise_ab,
     regimes,
     report,
     reproduction,
@@ -173,7 +174,9 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         "segments (static real prices, the backtest's rules, mean log growth); the saved policy "
         + (
             "is the training's last actor (issue 25: the best-scoring checkpoint carried a "
-            "winner's curse; notebook 06's `selection` table measures it)"
+            "winner's curse, notebook 06's `selection` table measures it; no checkpoint is "
+            "picked by its score, validation only decides when a training past min_steps "
+            "stops)"
             if r.selection == "last"
             else "is the best there"
         )
@@ -221,7 +224,7 @@ def run(p: Params, root: str | Path = ".", params_file: str | Path | None = None
     premise_file = p.tables_dir(root) / "premise_ab.csv"
     premise = pd.read_csv(premise_file) if premise_file.exists() else None  # off without impact
     if premise is not None:
-        r.notes["premise"] = claims.premise_verdict(premise)
+        r.notes["premise"] = premise_ab.premise_verdict(premise)
         r.tables["premise_ab"] = premise
         r.values["premise_figure"] = p.figures_dir(root) / "fig_premise_ab.png"
 

@@ -1,6 +1,7 @@
 """The DDPG trainings of step 6 and the premise A/B: the ``rl`` params as a DDPG
-configuration, the validation score that selects each seed's policy, one policy's training
-(rule ``train_policy``) and one arm of the premise A/B (rule ``train_premise``). Kept apart from the
+configuration, the validation score (logged, early stopping, and the best checkpoint kept
+beside the saved one), one policy's training (rule ``train_policy``) and one arm of the
+premise A/B (rules ``train_premise_*``). Kept apart from the
 figures, tables and claims, so that editing those never retrains a policy (each rule depends
 on the code it runs: ``ilsim.deps``)."""
 
