@@ -383,8 +383,9 @@ def paired_seeds(
     difference, its two-level bootstrap interval over segments and seeds (issue 25: the
     segments are the sampling unit, as for the claims), the smallest detectable difference and
     a sign-flip permutation p-value across seeds. Since issue 15 each agent draws its own random
-    stream, so the pairing by seed number is arbitrary (the two runs share nothing). Verdict:
-    *differ* when the interval excludes 0, else *not shown* with the MDE."""
+    stream, so the pairing by seed number is arbitrary (the two runs share nothing). Verdict, in
+    the claims' three words (the paper's claim: ``a`` does better): *supported* when the
+    interval lies above 0, *contradicted* below, else *not shown* with the MDE."""
     from itertools import product
 
     cfg = cfg or ClaimsParams()
@@ -424,12 +425,15 @@ def paired_seeds(
         "n_backtests": int(per["n_backtests"].sum()),
     }
     n_same, n_all = summary["identical_backtests"], summary["n_backtests"]
+    where = f"the two-level {cfg.level:.0%} interval (segments, seeds)"
     if n_all and n_same == n_all:
-        verdict = "identical on every backtest: both hold the same constant positions"
+        verdict = "not shown: identical on every backtest (both hold the same constant positions)"
     elif not (np.isfinite(lo) and np.isfinite(hi)) or lo == hi:
         verdict = "not shown: not testable: no spread to resample"
-    elif lo > 0 or hi < 0:
-        verdict = f"differ: the two-level {cfg.level:.0%} interval (segments, seeds) excludes 0"
+    elif lo > 0:  # the paper's claim: the interactively trained agent does better
+        verdict = f"supported: {a} above {b}, {where} lies above 0"
+    elif hi < 0:
+        verdict = f"contradicted: {a} below {b}, {where} lies below 0"
     else:
         verdict = f"not shown: the interval contains 0 (MDE {mde:.3g} pp)"
     summary["verdict"] = verdict

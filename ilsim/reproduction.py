@@ -249,8 +249,9 @@ LEARNER_SECTIONS = {
     "paired_rl": (
         "Final RL against the RL baseline, seed by seed",
         "Different worlds (simulator vs static replay), each agent on its own random stream "
-        "(seed numbers pair the rows, nothing else). The last row: mean difference, its 95 % "
-        "interval across seeds and a sign-flip p-value.",
+        "(seed numbers pair the rows, nothing else). The last row: mean difference, its two-level "
+        "95 % bootstrap interval over segments and seeds, the MDE, a sign-flip p-value and the "
+        "verdict in the claims' three words (the paper's claim: final_rl does better).",
         None,
     ),
 }

@@ -128,7 +128,8 @@ def _paired_rows(gain) -> pd.DataFrame:
 
 def test_paired_seeds_counts_identical_backtests_and_tests_the_difference():
     """Issue 25: paired_rl's interval is the two-level bootstrap over segments and seeds, and its
-    verdict says *differ* only when that interval excludes 0, else *not shown* with the MDE."""
+    verdict is *supported* only when that interval lies above 0 (*contradicted* below), else
+    *not shown* with the MDE."""
     from ilsim.claims import paired_seeds
 
     # seed 0 trades identically; the others beat the baseline by 0.5 pp on even segments
@@ -141,12 +142,17 @@ def test_paired_seeds_counts_identical_backtests_and_tests_the_difference():
     assert summary["p_sign_flip"] == pytest.approx(4 / 16)  # the three nonzero share a sign
     # every difference is >= 0 and three seeds of four gain: the interval stays above 0
     assert summary["ci_low"] > 0
-    assert summary["verdict"] == "differ: the two-level 95% interval (segments, seeds) excludes 0"
-    # a clear edge on every segment and seed (with spread): differ
+    assert summary["verdict"] == (
+        "supported: final_rl above rl_baseline, the two-level 95% interval (segments, seeds) "
+        "lies above 0"
+    )
+    # a clear edge on every segment and seed (with spread): supported; reversed: contradicted
     rng = np.random.default_rng(1)
     noise = {(s, g): rng.normal(0, 0.1) for s in range(4) for g in range(1, 9)}
     clear = paired_seeds(_paired_rows(lambda s, g: 1.0 + noise[s, g])).iloc[-1]
-    assert clear["ci_low"] > 0 and clear["verdict"].startswith("differ: the two-level")
+    assert clear["ci_low"] > 0 and clear["verdict"].startswith("supported: final_rl above")
+    worse = paired_seeds(_paired_rows(lambda s, g: -1.0 + noise[s, g])).iloc[-1]
+    assert worse["verdict"].startswith("contradicted: final_rl below")
     # no edge, only noise: not shown, with the detectable difference
     none = paired_seeds(_paired_rows(lambda s, g: noise[s, g])).iloc[-1]
     assert none["ci_low"] < 0 < none["ci_high"]

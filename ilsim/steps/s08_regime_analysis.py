@@ -51,7 +51,8 @@ def _gamma_line(p: Params, root: str | Path = ".") -> list[str]:
     return [
         f"Discount: gamma {p.rl.gamma:g} (Table 5). On the planted market where buy and hold is "
         f"the optimum (drift {first['drift_bp']:g} bp/bar, no edge, fee {first['fee']:.2%}) the "
-        f"learner reaches {shares} of the oracle's growth (notebook 06); "
+        f"learner reaches {shares} of the oracle's growth in "
+        f"{int(hold['vector_steps'].max()):,} vector steps (notebook 06); "
         + (
             "a longer horizon learns holding where the paper's does not: the paper's discount "
             "cannot see the fee paid back (a limitation of the headline)."
