@@ -344,6 +344,21 @@ def test_volatility_head_scales_the_noise_by_the_pool_state(bars):
         market.VectorMarket(make_data(bars, residual=res), cfg, 4)
 
 
+def _random_rollout(m, steps: int) -> tuple[np.ndarray, list, list, list]:
+    """Step one env with sparse random actions (an all-in-ish first buy); the actions and each
+    step's value, fee and price."""
+    rng = np.random.default_rng(1)
+    actions = np.where(rng.random(steps) < 0.7, 0.0, rng.uniform(-1, 1, steps))
+    actions[0] = 0.8
+    values, fees, prices = [], [], []
+    for a in actions:
+        _, _, _, _, info = m.step(torch.tensor([a]))
+        values.append(float(info["value"][0]))
+        fees.append(float(info["fees"][0]))
+        prices.append(float(info["price"][0]))
+    return actions, values, fees, prices
+
+
 def test_learned_mode_and_the_impact_aware_backtest_fill_alike(bars):
     """The execution rule with impact: in ``learned`` mode with a silent pool and no noise
     the price without the agent is flat, so the simulator must fill, pay and mark exactly as
@@ -357,15 +372,8 @@ def test_learned_mode_and_the_impact_aware_backtest_fill_alike(bars):
     m = market.VectorMarket(data, cfg, 1)
     m.reset(seed=5)
     bod0, bpd = int(m.state.bar_of_day[0]), m.bars_per_day
-    rng = np.random.default_rng(1)
     steps = 120
-    actions = np.where(rng.random(steps) < 0.7, 0.0, rng.uniform(-1, 1, steps))
-    actions[0] = 0.8
-    values, fees = [], []
-    for a in actions:
-        _, _, _, _, info = m.step(torch.tensor([a]))
-        values.append(float(info["value"][0]))
-        fees.append(float(info["fees"][0]))
+    actions, values, fees, _ = _random_rollout(m, steps)
     flat = np.full(steps + 1, float(bars["close"].iloc[int(m.state.start[0])]))
     new = (bod0 + np.arange(steps + 1)) % bpd == 0
     res = backtest.run_backtest(
@@ -391,16 +399,10 @@ def test_own_mode_is_the_impact_aware_backtest_as_an_env(bars, mode):
     m = market.VectorMarket(data, cfg, 1)
     m.reset(seed=5)
     start = int(m.state.start[0])
-    rng = np.random.default_rng(1)
     steps = 120
-    actions = np.where(rng.random(steps) < 0.7, 0.0, rng.uniform(-1, 1, steps))
-    actions[0] = 0.8
-    values, fees = [], []
-    for a in actions:
-        _, _, _, _, info = m.step(torch.tensor([a]))
-        values.append(float(info["value"][0]))
-        fees.append(float(info["fees"][0]))
-        assert float(info["price"][0]) == float(bars["close"].iloc[start + len(values)])
+    actions, values, fees, prices = _random_rollout(m, steps)
+    real = bars["close"].to_numpy()[start + 1 : start + steps + 1]
+    np.testing.assert_array_equal(prices, real)  # marked and observed at the real closes
     closes = bars["close"].to_numpy()[start : start + steps + 1]
     new = session_start_mask(bars.index)[start : start + steps + 1]
     kw = {"fee": cfg.fee, "mode": mode, "new_session": new}
