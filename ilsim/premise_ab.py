@@ -121,11 +121,17 @@ def premise_verdict(table: pd.DataFrame) -> str:
     else *not shown*
     (with the MDEs; "not testable" where both arms hold one position throughout); and whether
     the negative control holds."""
+    # an arm is flat where every seed holds one position (read from the numbers, not the words)
+    arms = table[table["arm"] != "difference"]
+    flat = (arms["flat_seeds"] == arms["seeds"]).groupby([arms["fee"], arms["size"], arms["arm"]])
+    flat = flat.all().unstack("arm")
     lines = []
     for fee, g in table[table["arm"] == "difference"].groupby("fee", sort=False):
         g = g.sort_values("size")
         control, tests = g.iloc[0], g.iloc[1:]
-        testable = ~g["verdict"].str.contains("not testable")
+        both = [bool(flat.loc[(fee, x)].all()) for x in g["size"]]
+        finite = np.isfinite(g["ci_low"]) & np.isfinite(g["ci_high"])
+        testable = pd.Series(~np.array(both), index=g.index) & finite
         interval = f"[{control['ci_low']:+.3g}, {control['ci_high']:+.3g}] pp"
         if not testable.iloc[0]:
             ctrl = f"the negative control at {control['size']:g} is not testable (both arms flat)"
@@ -147,8 +153,15 @@ def premise_verdict(table: pd.DataFrame) -> str:
             f"{r.size:g}: {r.estimate:+.3g} pp [{r.ci_low:+.3g}, {r.ci_high:+.3g}], MDE "
             f"{r.mde:.3g} pp"
             + ("" if ok else " (not testable: both arms flat)")
-            + (" (impact arm flat: it abstains)" if "impact arm holds" in r.verdict else "")
-            + (" (replay arm flat)" if "replay arm holds" in r.verdict else "")
+            + (
+                ""
+                if not ok or flat.loc[(fee, r.size)].all()
+                else " (impact arm flat: it abstains)"
+                if flat.loc[(fee, r.size), "impact"]
+                else " (replay arm flat)"
+                if flat.loc[(fee, r.size), "replay"]
+                else ""
+            )
             for r, ok in zip(tests.itertuples(), testable.iloc[1:], strict=True)
         )
         if len(tests) == 0:

@@ -411,6 +411,9 @@ def test_own_mode_is_the_impact_aware_backtest_as_an_env(bars, mode):
     plain = backtest.run_backtest(closes, np.r_[actions, 0.0], **kw).squeeze()
     assert (res.fees > 0).sum() >= 10 and new[1:].any()  # it trades, across a session start
     assert abs(res.value[-1] - plain.value[-1]) > 1.0  # the impact costs something
+    replay = market.VectorMarket(data, replace(cfg, impact="none"), 1)  # the env without it
+    replay.reset(seed=5)
+    assert abs(_random_rollout(replay, steps)[1][-1] - values[-1]) > 1.0
     np.testing.assert_allclose(res.fees[1:], fees, rtol=1e-8, atol=1e-6)
     np.testing.assert_allclose(res.value[1:], values, rtol=1e-9)
 

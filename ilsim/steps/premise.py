@@ -111,19 +111,22 @@ def premise_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
     return out
 
 
+def all_in_impact_bp(p: Params, root: str | Path = ".") -> dict[float, float]:
+    """What one all-in buy at each premise size moves its own fill by the law (log-price bp at
+    the backtest segments' mean price): the size axis in the units of the fee."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    price = bars["close"].to_numpy()[regimes.role_mask(segments, len(bars), "backtest")].mean()
+    law = backtest_impact_law(p, root)
+    return {x: 1e4 * float(law.response(x / price, 0)) for x in p.premise.sizes}
+
+
 def write_premise(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, str]:
     """The rule's work: the backtests, table ``premise_ab`` and figure ``fig_premise_ab``;
     returns the table and the verdict."""
     rows = premise_backtests(p, root)
     table = premise_table(rows, p.claims, seed=p.seed)
-    # what one all-in buy at that size moves its own fill, by the law (log-price bp at the
-    # backtest segments' mean price): the size axis in the units of the fee
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    price = bars["close"].to_numpy()[regimes.role_mask(segments, len(bars), "backtest")].mean()
-    law = backtest_impact_law(p, root)
-    move = {x: 1e4 * float(law.response(x / price, 0)) for x in p.premise.sizes}
-    table.insert(2, "all_in_impact_bp", table["size"].map(move))
+    table.insert(2, "all_in_impact_bp", table["size"].map(all_in_impact_bp(p, root)))
     write_table(table, p.tables_dir(root), "premise_ab", floatfmt=".4g")
     save_figure(plot_premise_ab(table), p.figures_dir(root), "fig_premise_ab")
     return table, premise_verdict(table)
