@@ -51,7 +51,6 @@ def real_edge(p: Params, root: str | Path = ".") -> Any:
 
 DRIFT_BP = 0.5  # bp per bar: a session's drift well above the 0.5 % fee
 LONG_GAMMA = 0.999  # a horizon of about 1,000 bars, beside the paper's 0.99 (about 100)
-HOLD_BUDGET = 10 / 3  # the holding case's budget in rl.planted_steps (paper: 20,000 steps)
 
 
 def planted_learner(p: Params, seeds: tuple[int, ...]) -> DDPGConfig:
@@ -97,9 +96,7 @@ def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
     # about 100 bars ahead, where the drift earns about as much as the fee costs.
     holding = replace(base, edge_bp=0.0, drift_bp=DRIFT_BP, fee=fee)
     name = f"fee {fee:.2%}, drift {DRIFT_BP:g} bp/bar and no edge (buy and hold pays), gamma"
-    # holding is found late: measured with the paper's learner, 0.00 of the oracle at 6,000
-    # vector steps and 0.999 at 20,000 (best steps 14,750-15,500), at gamma 0.99
-    steps = round(p.rl.planted_steps * HOLD_BUDGET)
+    steps = p.rl.planted_hold_steps  # holding is found late: its own budget, run in full
     hold = replace(cfg, total_steps=steps, min_steps=steps)
     long = replace(hold, gamma=LONG_GAMMA)
     plain = replace(cfg, reward_scale=1.0, preact_penalty=0.0)  # plain DDPG on the reward
