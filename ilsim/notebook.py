@@ -159,6 +159,20 @@ KERNEL_TRIES = 3  # a kernel that fails to start is retried (a failed cell never
 _PROGRESS = re.compile(r"\|\s*\d+/\d+\s*\[[^\]]*\]")
 
 
+def scrub_stream(text: str) -> str:
+    """A cell's printed text as the executed copy keeps it: no progress-bar lines (their
+    times), no absolute paths of this machine (the project, the environment, the home)."""
+    places = [
+        p
+        for p in sorted({os.getcwd(), sys.prefix, str(Path.home())}, key=len, reverse=True)
+        if len(p) > 1
+    ]
+    text = "".join(ln for ln in text.splitlines(True) if not _PROGRESS.search(ln))
+    for place in places:
+        text = text.replace(place, "…")
+    return text
+
+
 def scrub_notebook(path: str | Path) -> None:
     """Make an executed notebook deterministic (issue 24: the tracked copies under
     ``reports/<name>/notebooks/`` change only when a result does): no execution timestamps or
@@ -174,11 +188,6 @@ def scrub_notebook(path: str | Path) -> None:
         nb.metadata.kernelspec.update(name=KERNEL_NAME, display_name=f"Python ({KERNEL_NAME})")
     # the interpreter's patch release is the machine's, not the result's
     nb.metadata["language_info"] = {"name": "python"}
-    places = [
-        p
-        for p in sorted({os.getcwd(), sys.prefix, str(Path.home())}, key=len, reverse=True)
-        if len(p) > 1
-    ]
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
@@ -195,10 +204,7 @@ def scrub_notebook(path: str | Path) -> None:
                 png = base64.b64decode(data["image/png"])
                 data["image/png"] = base64.b64encode(strip_png_text(png)).decode("ascii")
             if out.output_type == "stream":
-                lines = [ln for ln in out.text.splitlines(True) if not _PROGRESS.search(ln)]
-                text = "".join(lines)
-                for place in places:
-                    text = text.replace(place, "…")
+                text = scrub_stream(out.text)
                 if not text.strip():
                     continue
                 out.text = text

@@ -8,7 +8,14 @@ import os
 import shutil
 from pathlib import Path
 
-from ilsim.params import NAME_OVERRIDE, Params, load_params
+from ilsim.params import (
+    NAME_OVERRIDE,
+    Params,
+    load_params,
+    merge_overrides,
+    params_from_dict,
+    with_name_override,
+)
 
 KINDS = ("results", "reports", "figures")
 INTERACTIVE = "-interactive"  # suffix of an interactive session's scratch name
@@ -58,7 +65,10 @@ WRITE_RUN = "ILSIM_WRITE_RUN"  # set by `ilsim notebook` (Snakemake's steps) for
 
 
 def notebook_params(
-    params_file: str | Path, write_run: bool = False, step: str | None = None
+    params_file: str | Path,
+    write_run: bool = False,
+    step: str | None = None,
+    knobs: dict | None = None,
 ) -> Params:
     """The params a notebook runs with. Run by Snakemake (``ilsim notebook`` sets
     ``ILSIM_WRITE_RUN=1`` for the kernel, so the executed copy under ``reports/<name>/notebooks``
@@ -70,12 +80,29 @@ def notebook_params(
     ``write_run = True`` in the parameters cell to write the run itself). The first output says
     which file it uses and where it differs from the params the run was made with
     (``results/<name>/params.yaml``). ``step``: the notebook's rule; opened before the run has
-    made what it reads, it stops with the one command that makes it."""
+    made what it reads, it stops with the one command that makes it. ``knobs``: params changed
+    for this interactive session only, section by section (``{"market": {"n_paths": 16}}``,
+    the parameters cell's ``knobs``); a run itself takes its params from its file."""
+    as_run = write_run or os.environ.get(WRITE_RUN) == "1" or os.environ.get(NAME_OVERRIDE)
+    if knobs and as_run:
+        raise ValueError(
+            f"knobs {knobs} change an interactive session's copy, not a run: edit {params_file} "
+            "(or pass snakemake --config) to change the run, or set write_run = False"
+        )
     p = load_params(params_file)
-    if write_run or os.environ.get(WRITE_RUN) == "1" or os.environ.get(NAME_OVERRIDE):
+    if knobs:
+        import yaml
+
+        raw = yaml.safe_load(Path(params_file).read_text()) or {}
+        p = params_from_dict(
+            with_name_override(merge_overrides(raw, knobs)), f"{params_file} with knobs {knobs}"
+        )
+    if as_run:
         return p
     run_file = Path("results") / p.name / "params.yaml"  # what Snakemake ran with (--config …)
     note = f"params: {params_file} (edit it and rerun this notebook to change a knob)"
+    if knobs:
+        note += f", with this notebook's knobs {knobs} (this session only)"
     if run_file.is_file():
         changed = _changed_keys(load_params(run_file), p)
         if changed:

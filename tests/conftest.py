@@ -1,7 +1,7 @@
 """Unit tests run under the params' own names, whatever ILSIM_NAME the shell exports.
 
 The test pyramid (issue 26): unit tests need no pipeline run and run first; the end-to-end
-modules (whole steps, the workflow, the installed wheel) and nbval over the notebooks run
+modules (whole steps, the workflow, the installed wheel, each notebook's sections) run
 after them and carry the ``e2e`` and ``slow`` marks, so ``pytest -m "not slow"`` is the
 seconds-to-minutes inner loop and a bare ``pytest`` (after ``snakemake -j2``) runs everything.
 """
@@ -30,8 +30,15 @@ def _own_run_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(NAME_OVERRIDE, raising=False)
 
 
-# Modules that run whole steps, the workflow or an installed wheel (minutes each).
-END_TO_END = {"test_steps.py", "test_workflow.py", "test_packaging.py", "test_evaluate.py"}
+# Modules that run whole steps, the workflow, an installed wheel or the notebooks' sections.
+END_TO_END = {
+    "test_steps.py", "test_workflow.py", "test_packaging.py", "test_evaluate.py",
+    "test_sections.py",
+}  # fmt: skip
+# Under pytest-xdist (``--dist loadgroup``) a module's tests share a worker (its module-scoped
+# fixtures are built once) except these, whose tests are long and independent: they spread
+# over the workers one by one (the planted-edge trainings, each notebook section).
+SPREAD = {"test_planted.py", "test_sections.py"}
 
 
 def _kind(item: pytest.Item) -> int:
@@ -47,4 +54,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if _kind(item):
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.slow)
+        name = Path(str(item.fspath)).name
+        if name not in SPREAD:
+            item.add_marker(pytest.mark.xdist_group(name))
     items.sort(key=_kind)  # stable: each kind keeps its own order

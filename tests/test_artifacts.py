@@ -181,13 +181,20 @@ def test_every_table_and_figure_written_is_declared(s: artifacts.Step) -> None:
 
 @pytest.mark.parametrize("s", [s for s in artifacts.STEPS if s.notebook], ids=lambda s: s.rule)
 def test_notebooks_only_call_their_step_and_display(s: artifacts.Step) -> None:
-    """The notebook calls its step's ``run`` and writes nothing itself: every output of the
-    rule is written by ``ilsim`` code (issue 12)."""
+    """The notebook calls each section of its step, in the step's order (issue 28), and writes
+    nothing itself: every output of the rule is written by ``ilsim`` code (issue 12)."""
+    import importlib
+
     own = _notebook_facts(s.notebook)
     assert not own.tables and not own.figures, f"{s.notebook} writes {own.tables | own.figures}"
-    assert f"ilsim.steps.{s.module}.run" in own.refs, f"{s.notebook} does not call {s.module}.run"
     nb = json.loads((ROOT / "notebooks" / f"{s.notebook}.ipynb").read_text())
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    sections = importlib.import_module(f"ilsim.steps.{s.module}").SECTIONS
+    calls = [f"{s.module}.{f.__name__}(" for f in sections]
+    for call in calls:
+        assert f"ilsim.steps.{call[:-1]}" in own.refs, f"{s.notebook} does not call {call}"
+    assert sorted(calls, key=code.index) == calls, f"{s.notebook}: sections out of order"
+    assert f"{s.module}.run(" not in code, f"{s.notebook} runs the step whole"
     for writer in (".to_parquet(", ".to_csv(", ".write_text(", "torch.save("):
         assert writer not in code, f"{s.notebook} writes a file itself ({writer})"
 

@@ -50,25 +50,60 @@ def test_the_closure_follows_imports_and_package_inits():
     }
 
 
-@pytest.mark.parametrize("module", sorted({s.module for s in STEPS}))
-def test_what_python_loads_is_declared(module):
-    """Importing a step (its notebook's imports and the command line with it) loads only
-    modules the graph lists: a dependency the graph missed would leave an edit unrerun."""
-    step = next(s for s in STEPS if s.module == module)
-    entries = [f"ilsim.steps.{module}", *deps.COMMON]
-    if step.notebook:
-        entries += sorted(deps.notebook_imports(_notebook(step)))
-    code = (
-        "import importlib, json, sys\n"
-        f"for m in {entries!r}: importlib.import_module(m)\n"
-        "ours = [m for m in sys.modules if m == 'ilsim' or m.startswith('ilsim.')]\n"
-        "print(json.dumps(sorted(ours)))"
-    )
+# Imported once before the steps fork off (they import no ilsim module; checked): each step
+# then costs its own imports only, not a fresh interpreter's.
+THIRD_PARTY = ("numpy", "pandas", "scipy", "torch", "matplotlib", "yaml", "pydantic")
+_LOADER = """
+import importlib, json, os, sys
+for m in THIRD_PARTY:
+    importlib.import_module(m)
+assert not [m for m in sys.modules if m.startswith("ilsim")], "a third-party import loads ilsim"
+out = {}
+for module, entries in ENTRIES.items():
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child imports the step and reports what of ilsim it loaded
+        os.close(r)
+        for m in entries:
+            importlib.import_module(m)
+        ours = sorted(m for m in sys.modules if m == "ilsim" or m.startswith("ilsim."))
+        os.write(w, json.dumps(ours).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 1 << 16):
+        data += chunk
+    os.close(r)
+    assert os.waitpid(pid, 0)[1] == 0, module
+    out[module] = json.loads(data)
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def loaded() -> dict[str, set[str]]:
+    """The ilsim modules that importing each step loads (its notebook's imports and the
+    command line with it), each in a fresh child of one interpreter."""
+    entries = {}
+    for s in STEPS:
+        mods = [f"ilsim.steps.{s.module}", *deps.COMMON]
+        if s.notebook:
+            mods += sorted(deps.notebook_imports(_notebook(s)))
+        entries[s.module] = mods
+    code = f"THIRD_PARTY = {THIRD_PARTY!r}\nENTRIES = {entries!r}\n{_LOADER}"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
-    missing = loaded - deps.step_modules(module, _notebook(step))
+    return {k: set(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+
+
+@pytest.mark.parametrize("module", sorted({s.module for s in STEPS}))
+def test_what_python_loads_is_declared(module, loaded):
+    """Importing a step (its notebook's imports and the command line with it) loads only
+    modules the graph lists: a dependency the graph missed would leave an edit unrerun."""
+    step = next(s for s in STEPS if s.module == module)
+    assert f"ilsim.steps.{module}" in loaded[module]
+    missing = loaded[module] - deps.step_modules(module, _notebook(step))
     assert not missing, f"{module} loads modules its rule does not depend on: {sorted(missing)}"
 
 

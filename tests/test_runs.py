@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ilsim import runs
-from ilsim.params import NAME_OVERRIDE
+from ilsim.params import NAME_OVERRIDE, ParamsError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,3 +84,17 @@ def test_a_notebook_opened_before_its_inputs_exist_names_the_command(project):
     with pytest.raises(FileNotFoundError, match=r"--until .*simulator train_policy$"):
         runs.notebook_params("params/p.yaml", step="train_rl")  # the policies too
     runs.notebook_params("params/p.yaml", step="segment")  # the first step reads no run
+
+
+def test_knobs_in_the_parameters_cell_change_this_session_only(project, capsys):
+    """Issue 28: a knob changed in the parameters cell (``knobs``) is used by this interactive
+    session and said in the first output; a run itself refuses knobs (its params are its
+    file's)."""
+    p = runs.notebook_params("params/p.yaml", knobs={"market": {"n_paths": 3}, "seed": 5})
+    assert p.market.n_paths == 3 and p.seed == 5 and p.name == "default-interactive"
+    assert p.market.probe_sizes == runs.load_params("params/p.yaml").market.probe_sizes
+    assert "knobs {'market': {'n_paths': 3}, 'seed': 5}" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="not a run"):
+        runs.notebook_params("params/p.yaml", write_run=True, knobs={"seed": 5})
+    with pytest.raises(ParamsError, match="no_such_knob"):
+        runs.notebook_params("params/p.yaml", knobs={"market": {"no_such_knob": 1}})

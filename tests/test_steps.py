@@ -378,3 +378,30 @@ def test_step5_notes_follow_their_numbers():
         "bp/bar): `paper` +0.100 [-0.200, +0.400], `calibrated` +0.100 [-0.200, +0.400]; "
         "the training segments' +0.100 [-0.200, +0.400]."
     )
+
+
+def test_a_shared_result_is_computed_once_while_the_artifacts_stay(tmp_path):
+    """``remembered``: the sections of a step that share a result compute it once; a changed
+    (or new) artifact of the run, or other params, computes it again (issue 28)."""
+    import time
+
+    from ilsim.steps.result import remembered
+
+    p = params_from_dict({"name": "memo"})
+    p.results_dir(tmp_path).mkdir(parents=True)
+    artifact = p.results_dir(tmp_path) / "bars.parquet"
+    artifact.write_text("a")
+    calls = []
+
+    def compute(p, root):
+        calls.append(1)
+        return len(calls)
+
+    assert remembered(compute, p, tmp_path) == remembered(compute, p, tmp_path) == 1
+    (p.results_dir(tmp_path) / "logs").mkdir()
+    (p.results_dir(tmp_path) / "logs" / "step.log").write_text("running")  # not an artifact
+    assert remembered(compute, p, tmp_path) == 1
+    time.sleep(0.01)
+    artifact.write_text("b")
+    assert remembered(compute, p, tmp_path) == 2
+    assert remembered(compute, p.model_copy(update={"seed": 9}), tmp_path) == 3

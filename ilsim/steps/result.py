@@ -1,15 +1,21 @@
-"""What a step returns to its notebook: the tables, figures and notes it wrote."""
+"""What a step returns to its notebook: the tables, figures and notes it wrote; a step as
+its sections (issue 28), and the intermediate results its sections share."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from ilsim import report
+from ilsim.params import Params
 from ilsim.plots.common import save_figure
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -25,6 +31,12 @@ class StepResult:
     figures: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+
+    def merge(self, other: StepResult) -> StepResult:
+        """Take in another section's tables, figures, notes and values (a step's ``run``)."""
+        for part in ("tables", "figures", "notes", "values"):
+            getattr(self, part).update(getattr(other, part))
+        return self
 
     def write_table(
         self, df: pd.DataFrame, directory: str | Path, stem: str, floatfmt: str = ".4g"
@@ -42,3 +54,54 @@ class StepResult:
         plt.close(fig)
         self.figures[stem] = fig
         return fig
+
+
+Section = Callable[[Params, "str | Path"], StepResult]
+
+
+def run_sections(sections: Sequence[Section], p: Params, root: str | Path = ".") -> StepResult:
+    """A step whole: each of its notebook's sections in order, their results merged."""
+    r = StepResult()
+    for section in sections:
+        r.merge(section(p, root))
+    return r
+
+
+_SKIP = {"logs", "benchmarks", "checkpoints"}  # written while a step runs, read by none
+_KEEP = 4  # remembered results kept (a step's sections share one or two)
+_REMEMBERED: OrderedDict[tuple, Any] = OrderedDict()
+
+
+def _artifacts_state(p: Params, root: str | Path) -> tuple:
+    """Every artifact file of the run under ``results/<name>/`` (path, size, modification
+    time): what a remembered result was computed from."""
+    base = p.results_dir(root)
+    rows = []
+    for f in base.rglob("*"):
+        rel = f.relative_to(base)
+        if rel.parts[0] in _SKIP:
+            continue
+        try:
+            st = f.stat()
+        except FileNotFoundError:  # removed while we looked
+            continue
+        if f.is_file():
+            rows.append((str(rel), st.st_size, st.st_mtime_ns))
+    return tuple(sorted(rows))
+
+
+def remembered(fn: Callable[[Params, str | Path], T], p: Params, root: str | Path = ".") -> T:
+    """``fn(p, root)``, computed once while the run's artifacts stay as they are. The sections
+    of a step that need one intermediate result (the backtests, the pool's trades …) each ask
+    for it here: a section run alone computes it, the whole step computes it once, and a
+    section rerun after an artifact changed (an earlier section rerun) computes it again."""
+    head = (f"{fn.__module__}.{fn.__qualname__}", p.model_dump_json(), str(Path(root).resolve()))
+    key = (*head, _artifacts_state(p, root))
+    if key in _REMEMBERED:
+        _REMEMBERED.move_to_end(key)
+        return _REMEMBERED[key]
+    value = fn(p, root)
+    _REMEMBERED[(*head, _artifacts_state(p, root))] = value  # the state it leaves
+    while len(_REMEMBERED) > _KEEP:
+        _REMEMBERED.popitem(last=False)
+    return value

@@ -21,7 +21,7 @@ from ilsim.params import Params
 from ilsim.plots.segments import plot_segments
 from ilsim.report import paper_table, write_table
 from ilsim.role_search import search_backtest_roles, segment_long_only_returns
-from ilsim.steps.result import StepResult
+from ilsim.steps.result import StepResult, run_sections
 from ilsim.world import bar_minutes
 
 
@@ -324,27 +324,53 @@ def il_eval_segment(p: Params, segments: pd.DataFrame) -> pd.Series:
     return found.iloc[0]
 
 
-def run(p: Params, root: str | Path = ".") -> StepResult:
-    """Step 1 whole: import, segments and roles, the regime overview, the zig-zag comparison
-    and the role search; writes every output of rule ``segment``."""
+def load_imported(p: Params, root: str | Path = ".") -> ImportedBars:
+    """The bars, import report and extrema that :func:`prepare_bars` wrote."""
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    report_md = (p.reports_dir(root) / "data_import.md").read_text()
+    return ImportedBars(bars, report_md, load_extrema(p, root))
+
+
+def import_and_segment(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 1: import the data file (or generate the default market), cut it into the
+    regime segments between the extrema and give each one its role (one section: the import
+    report ends with the segments' coverage)."""
     r = StepResult()
     imported = prepare_bars(p, root)
     segments = segment_market(p, imported, root)
     r.values.update(imported=imported, segments=segments)
+    r.notes["import"] = imported.import_report
     r.notes["check"] = (
         f"{len(segments)} segments, {int(segments['bars'].sum()):,} bars in segments\n"
         + segments.groupby(["role", "regime"]).size().unstack(fill_value=0).to_string()
     )
-    r.notes["import"] = imported.import_report
     r.notes["rule"] = f"> {p.segments.rule_text}"
+    return r
 
+
+def _zigzag(p: Params, root: str | Path) -> tuple[ImportedBars, pd.Series, list[dict]]:
+    """The imported bars, the daily closes and the automatic zig-zag's extrema on them."""
+    imported = load_imported(p, root)
     daily = daily_close(p, imported.bars, imported.extrema)
-    auto = regimes.zigzag(daily, p.segments.zigzag_threshold)
+    return imported, daily, regimes.zigzag(daily, p.segments.zigzag_threshold)
+
+
+def regime_overview(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 3: the regimes and roles over the whole span, with the automatic zig-zag."""
+    r = StepResult()
+    imported, daily, auto = _zigzag(p, root)
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
     fig = plot_segments(
         daily, segments, imported.extrema, auto, title=f"{p.name}: regimes and roles"
     )
     r.save_figure(fig, p.figures_dir(root), "fig_segments")
+    return r
 
+
+def zigzag_comparison(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 4: how close an automatic zig-zag comes to the listed extrema."""
+    r = StepResult()
+    imported, daily, auto = _zigzag(p, root)
     sweep = regimes.zigzag_sweep(daily, imported.extrema, p.segments.zigzag_sweep)
     r.write_table(sweep, p.tables_dir(root), "zigzag_sweep", floatfmt=".3g")
     match = regimes.match_extrema(auto, imported.extrema, daily.index)
@@ -356,11 +382,26 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
         f"zig-zag extremum within 5 trading days (median {match['days_off'].median():.0f} days "
         "off)."
     )
+    return r
 
-    long_only, search = role_search(p, imported, root)
+
+def paper_roles(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 5: which segments did the paper backtest? The role search."""
+    r = StepResult()
+    long_only, search = role_search(p, load_imported(p, root), root)
     r.tables.update(segment_long_only=long_only, role_search=search)
     r.notes["role_search"] = _role_search_note(search)
     return r
+
+
+SECTIONS = (import_and_segment, regime_overview, zigzag_comparison, paper_roles)
+
+
+def run(p: Params, root: str | Path = ".") -> StepResult:
+    """Step 1 whole (its notebook's sections in order): import, segments and roles, the regime
+    overview, the zig-zag comparison and the role search; writes every output of rule
+    ``segment``."""
+    return run_sections(SECTIONS, p, root)
 
 
 def _role_search_note(search: pd.DataFrame) -> str:

@@ -15,7 +15,7 @@ from ilsim import (
 from ilsim.artifacts import artifact
 from ilsim.params import Params
 from ilsim.plots.segments import plot_correlation, plot_feature_distributions
-from ilsim.steps.result import StepResult
+from ilsim.steps.result import StepResult, run_sections
 
 
 def build_features(
@@ -37,10 +37,8 @@ def build_features(
     return raw, scaled, scaler
 
 
-def run(p: Params, root: str | Path = ".") -> StepResult:
-    """Step 2 whole: features, their distributions and correlations by regime, and the check
-    that the simulator's online features equal the offline ones; writes rule ``features``'s
-    outputs."""
+def scale_features(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 1: every bar's features, min-max scaled on the ``il_train`` bars."""
     r = StepResult()
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
@@ -54,19 +52,43 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
         "features: " + ", ".join(scaled.columns) + "\nscaled il_train bars span [0, 1] in every "
         f"feature: {r.values['il_train_spans_unit']}"
     )
+    return r
 
-    seg_id = regimes.bar_segment_ids(segments, len(bars))
+
+def by_regime(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 2: the features' distributions, means and correlations by regime."""
+    r = StepResult()
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    raw = pd.read_parquet(artifact(p, "features_raw.parquet", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+    seg_id = regimes.bar_segment_ids(segments, len(scaled))
     regime = segments.set_index("segment")["regime"].reindex(seg_id).to_numpy()
     regime = pd.Series(regime, index=scaled.index)
     inside = seg_id >= 0
     fig = plot_feature_distributions(scaled[inside], regime[inside])
     r.save_figure(fig, p.figures_dir(root), "fig_feature_distributions")
-    by_regime = raw[inside].groupby(regime[inside]).mean().T
-    by_regime.index.name = "feature"
-    r.write_table(by_regime.reset_index(), p.tables_dir(root), "features_by_regime", floatfmt=".3g")
+    means = raw[inside].groupby(regime[inside]).mean().T
+    means.index.name = "feature"
+    r.write_table(means.reset_index(), p.tables_dir(root), "features_by_regime", floatfmt=".3g")
     fig = plot_correlation(scaled[inside])
     r.save_figure(fig, p.figures_dir(root), "fig_feature_correlation")
+    return r
 
+
+def online_check(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 3: the simulator's online features equal the offline ones."""
+    r = StepResult()
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
     gap = features.online_offline_gap(bars, p.features, n_envs=4, steps=300, seed=p.seed)
     r.notes["online"] = f"largest |online - offline| over 4 paths x 300 bars: {gap:.2e}"
     return r
+
+
+SECTIONS = (scale_features, by_regime, online_check)
+
+
+def run(p: Params, root: str | Path = ".") -> StepResult:
+    """Step 2 whole (its notebook's sections in order): features, their distributions and
+    correlations by regime, and the check that the simulator's online features equal the
+    offline ones; writes rule ``features``'s outputs."""
+    return run_sections(SECTIONS, p, root)

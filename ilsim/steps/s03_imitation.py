@@ -30,7 +30,7 @@ from ilsim.pool import (
     pool_states,
 )
 from ilsim.report import write_table
-from ilsim.steps.result import StepResult
+from ilsim.steps.result import StepResult, run_sections
 
 
 def segment_labels(p: Params, bars: pd.DataFrame, segments: pd.DataFrame) -> pd.Series:
@@ -239,28 +239,43 @@ def _train_method_pool(
     return None, fit
 
 
-def run(p: Params, root: str | Path = ".") -> StepResult:
-    """Step 3 whole: labels and their mix per segment, the pool (``il.method``) and its fit;
-    writes every output of rule ``imitation``."""
+def expert_labels(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 1: the perfect-foresight labels of every segment and their mix."""
     r = StepResult()
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
-
     labels = segment_labels(p, bars, segments)
     labels.to_frame().to_parquet(artifact(p, "labels.parquet", root))
     mix = label_mix(segments, labels)
+    r.values["labels"] = labels
     r.write_table(mix, p.tables_dir(root), "il_labels", floatfmt=".3f")
     r.save_figure(plot_label_mix(mix), p.figures_dir(root), "fig_il_labels")
     r.notes["labels"] = _labels_note(p, mix)
+    return r
 
+
+def train_pool(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 2: the pool (``il.method``), one agent per ``il_train`` segment, and its fit."""
+    r = StepResult()
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+    labels = pd.read_parquet(artifact(p, "labels.parquet", root)).iloc[:, 0]
     result, fit = train_il_pool(p, segments, scaled, labels, root)
-    r.values.update(labels=labels, pool=result, fit=fit)
+    r.values.update(pool=result, fit=fit)
     r.tables["il_fit"] = fit
     history = pd.read_csv(artifact(p, "il_history.csv", root))  # empty for non-BC methods
     r.save_figure(plot_training_curves(history), p.figures_dir(root), "fig_il_training")
     r.notes["fit"] = _fit_note(p, fit)
     return r
+
+
+SECTIONS = (expert_labels, train_pool)
+
+
+def run(p: Params, root: str | Path = ".") -> StepResult:
+    """Step 3 whole (its notebook's sections in order): labels and their mix per segment, the
+    pool (``il.method``) and its fit; writes every output of rule ``imitation``."""
+    return run_sections(SECTIONS, p, root)
 
 
 def _labels_note(p: Params, mix: pd.DataFrame) -> str:

@@ -22,7 +22,7 @@ from ilsim.params import Params
 from ilsim.plots.common import plot_heatmap
 from ilsim.plots.imitation import plot_action_mix, plot_il_actions, plot_il_pnl
 from ilsim.report import beside_paper, paper_table, write_table
-from ilsim.steps.result import StepResult
+from ilsim.steps.result import StepResult, remembered, run_sections
 from ilsim.steps.s01_segment import il_eval_segment
 from ilsim.world import bar_minutes
 
@@ -114,38 +114,57 @@ def il_diversity(
     }
 
 
-def run(p: Params, root: str | Path = ".") -> StepResult:
-    """Step 4 whole: the pool trading the evaluation segment (Figures 1–2), Tables 3–4 beside
-    the paper's, and how diverse the agents act; writes every output of rule
-    ``il_diversity``."""
-    r = StepResult()
+def _traded(p: Params, root: str | Path = ".") -> dict:
+    """The pool step 3 built, trading the unseen evaluation segment (shared by the sections)."""
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
     scaled = pd.read_parquet(artifact(p, "features.parquet", root))
     model = pool.load_pool(p, root=root)  # the pool step 3 built (il.method)
     seg = il_eval_segment(p, segments)
+    actions, bt, table = il_trade(p, bars, scaled, seg, model)
     trained_on = segments.loc[segments["role"] == "il_train", "segment"].tolist()
-    r.values.update(model=model, segment=seg, trained_on=trained_on)
+    return dict(
+        bars=bars, model=model, segment=seg, trained_on=trained_on, actions=actions, bt=bt,
+        table=table,
+    )  # fmt: skip
+
+
+def unseen_segment(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 1, Figures 1–2: the agents' PnL and actions on the unseen segment."""
+    r = StepResult()
+    t = remembered(_traded, p, root)
+    model, seg, bars = t["model"], t["segment"], t["bars"]
+    r.values.update(model=model, segment=seg, trained_on=t["trained_on"])
     r.notes["check"] = (
-        f"{model.n_models} agents (trained on segments {trained_on}), built by {p.il.method}\n"
-        f"unseen segment {seg['segment']} ({seg['regime']}, {seg['start_date']} .. "
-        f"{seg['end_date']}, {seg['bars']} bars), rule: {p.il.eval_segment}; order unit "
+        f"{model.n_models} agents (trained on segments {t['trained_on']}), built by "
+        f"{p.il.method}\nunseen segment {seg['segment']} ({seg['regime']}, {seg['start_date']} "
+        f".. {seg['end_date']}, {seg['bars']} bars), rule: {p.il.eval_segment}; order unit "
         f"{p.il.order_unit_shares:g} share(s)"
     )
-
-    actions, bt, table = il_trade(p, bars, scaled, seg, model)
     idx = bars.index[seg["first_bar"] : seg["last_bar"] + 1]
     price = bars["close"].to_numpy()[seg["first_bar"] : seg["last_bar"] + 1]
     fig = plot_il_pnl(
-        idx, bt.value, p.backtest.initial_cash, price,
+        idx, t["bt"].value, p.backtest.initial_cash, price,
         title=f"Figure 1: PnL of the IL agents on segment {seg['segment']}",
     )  # fmt: skip
     r.save_figure(fig, p.figures_dir(root), "fig1_il_pnl")
-    r.save_figure(plot_il_actions(idx, actions), p.figures_dir(root), "fig2_il_actions")
+    r.save_figure(plot_il_actions(idx, t["actions"]), p.figures_dir(root), "fig2_il_actions")
+    return r
 
-    t3, t4 = il_paper_tables(p, table, root)
+
+def paper_tables(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 2: Tables 3 and 4 beside the paper's."""
+    r = StepResult()
+    t3, t4 = il_paper_tables(p, remembered(_traded, p, root)["table"], root)
     r.tables.update(table3_il_general=t3, table4_il_risk=t4)
+    return r
 
+
+def diversity(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 3: how diverse the agents act — correlations, action mix, in numbers."""
+    r = StepResult()
+    t = remembered(_traded, p, root)
+    actions, table = t["actions"], t["table"]
     corr = imitation.action_correlation(actions)
     fig = plot_heatmap(corr, "Pairwise correlation of the agents' actions")
     r.save_figure(fig, p.figures_dir(root), "fig_il_action_corr")
@@ -160,11 +179,21 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     r.notes["diversity"] = (
         f"**How diverse, in numbers.** Turnover ranges from {d['turnover_min']:.4f} to "
         f"{d['turnover_max']:.4f} (paper: {paper_turnover.min():.4f} to "
-        f"{paper_turnover.max():.4f}); {d['passive_agents']} of {model.n_models} agents hold on "
-        f"at least {d['passive_share']:.0%} of bars; total returns range from "
+        f"{paper_turnover.max():.4f}); {d['passive_agents']} of {t['model'].n_models} agents "
+        f"hold on at least {d['passive_share']:.0%} of bars; total returns range from "
         f"{d['return_min_pct']:.3f} % to {d['return_max_pct']:.3f} %. Pairwise action "
         f"correlations run from {d['min_correlation']:.2f} to {d['max_correlation']:.2f} (mean "
         f"|ρ| {d['mean_abs_correlation']:.2f}); {d['pairs_alike']} of {d['pairs']} pairs "
         f"correlate above {d['alike_above']:g} (they act as one)."
     )
     return r
+
+
+SECTIONS = (unseen_segment, paper_tables, diversity)
+
+
+def run(p: Params, root: str | Path = ".") -> StepResult:
+    """Step 4 whole (its notebook's sections in order): the pool trading the evaluation
+    segment (Figures 1–2), Tables 3–4 beside the paper's, and how diverse the agents act;
+    writes every output of rule ``il_diversity``."""
+    return run_sections(SECTIONS, p, root)

@@ -26,7 +26,7 @@ from ilsim.params import Params, resolve_device, shared
 from ilsim.plots.simulator import plot_impact_curves, plot_impact_response, plot_influence
 from ilsim.pool import il_actions, load_pool
 from ilsim.report import write_table
-from ilsim.steps.result import StepResult
+from ilsim.steps.result import StepResult, run_sections
 from ilsim.steps.s05_notes import checks_note, law_note, realism_note, synthesis_note
 from ilsim.world import (
     bar_minutes,
@@ -441,15 +441,13 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
     return out
 
 
-def run(p: Params, root: str | Path = ".") -> StepResult:
-    """Step 5 whole: the synthesis net, the impact law, Figure 4, the impact probes and the
-    headline run's impact mode, the checks against the empirical laws and the realism scores;
-    writes every output of rule ``simulator``."""
+def synthesis_net(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 1: train the action synthesis net on the ``sim_train`` segments and calibrate
+    its drift; its fit beside a no-skill forecast."""
     r = StepResult()
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
     scaled = pd.read_parquet(artifact(p, "features.parquet", root))
-
     result, quality = train_synthesis_net(p, bars, scaled, segments, root)
     calibrate_drift(p, bars, segments, root)
     r.values.update(synthesis=result, segments=segments)
@@ -460,53 +458,87 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     )
     r.tables["synthesis_quality"] = quality
     r.notes["synthesis"] = synthesis_note(quality)
+    return r
 
+
+def impact_law(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 2: the order-flow impact law fitted on the ``sim_train`` bars, with its placebo."""
+    r = StepResult()
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
     law = fit_impact(p, bars, scaled, segments, root)
     law_table = pd.read_csv(p.tables_dir(root) / "impact_law.csv")
     r.values["impact_law"] = law
     r.tables["impact_law"] = law_table
     r.notes["impact_law"] = law_note(law, law_table)
+    return r
 
-    mdata = market_data(p, role="sim_train", root=root)
-    infl, price = influence_path(p, mdata, bars, root)
+
+def influence(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 3, Figure 4: each agent's share of the influence over one simulated episode."""
+    r = StepResult()
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    infl, price = influence_path(p, market_data(p, role="sim_train", root=root), bars, root)
     r.save_figure(plot_influence(infl, price), p.figures_dir(root), "fig4_influence_weights")
     r.notes["influence"] = (
         "Influence shares over the period: mean "
         + ", ".join(f"IL{i + 1} {m:.2f}" for i, m in enumerate(infl.mean(0)))
         + f"; largest change of any share over time {np.ptp(infl, axis=0).max():.3f}."
     )
+    return r
 
+
+def impact_probe(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 4: does the RL agent's order move the price? One buy in each impact mode against
+    the same paths without it; the mode the final agent trains in, chosen from the answer."""
+    r = StepResult()
+    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    mdata = market_data(p, role="sim_train", root=root)
     m = p.market
     horizon = market_bars(p, bars).probe_horizon
-    response = pd.concat(
-        [
-            market.impact_response(
-                mdata,
-                market_config(p, bars, impact=mode),
-                m.probe_sizes,
-                m.n_paths,
-                horizon,
-                seed=p.seed,
-            )  # fmt: skip
-            for mode in market.IMPACT_MODES
-        ],
-        ignore_index=True,
-    )
+
+    def probe(mode: str) -> pd.DataFrame:
+        cfg = market_config(p, bars, impact=mode)
+        return market.impact_response(mdata, cfg, m.probe_sizes, m.n_paths, horizon, seed=p.seed)
+
+    response = pd.concat([probe(mode) for mode in market.IMPACT_MODES], ignore_index=True)
     r.write_table(response, p.tables_dir(root), "impact_response", floatfmt=".4g")
     r.save_figure(plot_impact_response(response), p.figures_dir(root), "fig_impact_response")
     r.notes["impact_mode"] = choose_impact_mode(p, response, root)["text"]
+    return r
 
-    curves, checks = impact_checks(p, mdata, root=root)
+
+def empirical_laws(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 5: each mode's response to a buy of a share of daily volume beside the
+    square-root law and its decay."""
+    r = StepResult()
+    curves, checks = impact_checks(p, market_data(p, role="sim_train", root=root), root=root)
     r.tables.update(impact_curves=curves, impact_checks=checks)
-    fig = plot_impact_curves(curves, checks)
-    r.save_figure(fig, p.figures_dir(root), "fig_impact_laws")
+    r.save_figure(plot_impact_curves(curves, checks), p.figures_dir(root), "fig_impact_laws")
     r.notes["impact_checks"] = checks_note(checks)
+    return r
 
+
+def realism_scores(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 6: stylized facts of simulated paths against held-out real bars."""
+    r = StepResult()
+    mdata = market_data(p, role="sim_train", root=root)
     table = simulator_realism(p, mdata, seed=p.seed, root=root)
     r.tables["realism"] = table
     r.save_figure(realism.plot_realism(table), p.figures_dir(root), "fig_realism")
     r.notes["realism"] = realism_note(p, table)
     return r
+
+
+SECTIONS = (synthesis_net, impact_law, influence, impact_probe, empirical_laws, realism_scores)
+
+
+def run(p: Params, root: str | Path = ".") -> StepResult:
+    """Step 5 whole (its notebook's sections in order): the synthesis net, the impact law,
+    Figure 4, the impact probes and the headline run's impact mode, the checks against the
+    empirical laws and the realism scores; writes every output of rule ``simulator``."""
+    return run_sections(SECTIONS, p, root)
 
 
 def influence_path(

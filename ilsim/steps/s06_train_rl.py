@@ -23,7 +23,7 @@ from ilsim.plots.rl import (
     plot_rl_diagnostics,
     plot_training_curves_rl,
 )
-from ilsim.steps.result import StepResult
+from ilsim.steps.result import StepResult, run_sections
 from ilsim.steps.training import validation_evaluator  # trainings apart from the figures
 from ilsim.world import final_impact_mode
 
@@ -124,46 +124,83 @@ def selection_table(p: Params, root: str | Path = ".") -> pd.DataFrame:
     return out.merge(gains.reset_index(), on=[*key, "checkpoint"], how="left")
 
 
-def run(p: Params, root: str | Path = ".") -> StepResult:
-    """Step 6's report (the policies themselves are trained by rule ``train_policy``): training
-    curves and diagnostics, budgets and selection, the policies beside constant positions on
-    validation, and the planted-edge study (made by rule ``planted_edge``:
-    :mod:`ilsim.steps.planted_edge`); writes every output of rule ``train_rl``."""
-    from ilsim import ddpg
-
-    r = StepResult()
+def _curves(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """Every DDPG policy's training curve (agent × seed), as rule ``train_policy`` wrote it."""
     curves = []
     for agent in ("final_rl", "rl_baseline"):
         for seed in p.rl.seeds:
             c = pd.read_csv(policy_path(p, agent, seed, root).with_suffix(".csv"))
             curves.append(c.assign(agent=agent, seed=seed))
-    curves = pd.concat(curves, ignore_index=True)
+    return pd.concat(curves, ignore_index=True)
+
+
+def training_curves(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 1: the DDPG agents' training curves (the policies: rule ``train_policy``)."""
+    r = StepResult()
+    curves = _curves(p, root)
     r.values.update(curves=curves, impact_mode=final_impact_mode(p, root))
     r.notes["check"] = (
         f"final RL trained in `{r.values['impact_mode']}` mode; seeds {list(p.rl.seeds)}\n"
         f"{p.rl.n_envs} envs per seed, at most {p.rl.total_steps} vector steps"
     )
-    figs, tables = p.figures_dir(root), p.tables_dir(root)
-    r.save_figure(plot_training_curves_rl(curves), figs, "fig_rl_training")
+    r.save_figure(plot_training_curves_rl(curves), p.figures_dir(root), "fig_rl_training")
+    return r
+
+
+def diagnostics(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 2: critic, actor and action diagnostics along the trainings."""
+    r = StepResult()
+    from ilsim import ddpg
+
+    curves, figs = _curves(p, root), p.figures_dir(root)
     r.save_figure(plot_rl_diagnostics(curves), figs, "fig_rl_diagnostics")
     r.save_figure(plot_action_histograms(curves), figs, "fig_rl_actions")
     fig = plot_action_histograms(curves, prefix="pre_", span=ddpg.PREACT_RANGE)
     r.save_figure(fig, figs, "fig_rl_preact")
+    return r
 
-    r.write_table(training_summary(p, root), tables, "rl_training", floatfmt=".4g")
-    r.write_table(validation_comparison(p, root), tables, "rl_validation", floatfmt=".4g")
-    r.write_table(selection_table(p, root), tables, "selection", floatfmt=".4g")
 
-    # The planted-edge study is its own rule (``planted_edge``, run beside the trainings): shown
-    # here from its table, its figure redrawn for the notebook (the rule saved it).
-    study = pd.read_csv(p.tables_dir(root) / "planted_edge.csv")
-    r.tables["planted_edge"] = study
+def budgets(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 3: each policy's budget, stop and selection."""
+    r = StepResult()
+    r.write_table(training_summary(p, root), p.tables_dir(root), "rl_training", floatfmt=".4g")
+    return r
+
+
+def validation_constants(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 4: the learned policies beside constant positions on the validation segments."""
+    r = StepResult()
+    table = validation_comparison(p, root)
+    r.write_table(table, p.tables_dir(root), "rl_validation", floatfmt=".4g")
+    return r
+
+
+def winners_curse(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 5: best on validation vs the training's last actor, on validation and held out."""
+    r = StepResult()
+    r.write_table(selection_table(p, root), p.tables_dir(root), "selection", floatfmt=".4g")
+    return r
+
+
+def planted_edges(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 6: does the learner learn? The planted-edge study and the impact known answer,
+    made by rule ``planted_edge`` (:mod:`ilsim.steps.planted_edge`): shown from their tables,
+    the figure redrawn for the notebook (the rule saved it)."""
     import matplotlib.pyplot as plt
 
+    r = StepResult()
+    study = pd.read_csv(p.tables_dir(root) / "planted_edge.csv")
+    r.tables["planted_edge"] = study
     fig = plot_planted_edge(study)
     plt.close(fig)  # shown by its own cell, not again at the end of this one
     r.figures["fig_planted_edge"] = fig
+    r.tables["planted_impact"] = pd.read_csv(p.tables_dir(root) / "planted_impact.csv")
+    return r
 
+
+def il_baseline(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 7: the IL baseline's best train and validation error per seed."""
+    r = StepResult()
     il = pd.concat(
         [
             pd.read_csv(policy_path(p, "il_baseline", s, root).with_suffix(".csv")).assign(seed=s)
@@ -172,3 +209,17 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
     )
     r.tables["il_baseline"] = il.groupby("seed")[["train_mse", "val_mse"]].min()
     return r
+
+
+SECTIONS = (
+    training_curves, diagnostics, budgets, validation_constants, winners_curse, planted_edges,
+    il_baseline,
+)  # fmt: skip
+
+
+def run(p: Params, root: str | Path = ".") -> StepResult:
+    """Step 6's report, its notebook's sections in order (the policies themselves are trained
+    by rule ``train_policy``): training curves and diagnostics, budgets and selection, the
+    policies beside constant positions on validation, the planted-edge study (made by rule
+    ``planted_edge``) and the IL baseline; writes every output of rule ``train_rl``."""
+    return run_sections(SECTIONS, p, root)

@@ -21,7 +21,7 @@ from ilsim.artifacts import LEARNED, artifact, run_policy
 from ilsim.params import Params
 from ilsim.plots.rl import plot_case, plot_risk_return
 from ilsim.policies import policy_actions
-from ilsim.steps.result import StepResult
+from ilsim.steps.result import StepResult, remembered, run_sections
 from ilsim.world import backtest_impact_law, bar_minutes, new_sessions
 
 
@@ -184,22 +184,21 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
     return out
 
 
-def run(p: Params, root: str | Path = ".") -> StepResult:
-    """Step 7 whole: the backtests (Table 1, per seed, paired seeds, Figure 3), the case studies
-    (Figures 5–6) and the claims' backtests; writes every output of rule ``backtest``."""
+def table1(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 1, Table 1: every strategy and seed on every backtest segment (and the claims'
+    backtests at each fee), averaged beside the paper's."""
     r = StepResult()
-    bt, paths = run_backtests(p, root)
     claim_backtests(p, root)  # each fee of the fee axis and the exposure-matched constants
+    bt, _ = remembered(run_backtests, p, root)
     r.values["backtests"] = bt
     seeds = sorted(bt.loc[bt.strategy == "final_rl", "seed"].unique().tolist())
     r.notes["check"] = (
         f"{bt['segment'].nunique()} backtests x {bt['strategy'].nunique()} strategies, "
         f"seeds {seeds}"
     )
-    tables, figs = p.tables_dir(root), p.figures_dir(root)
     bar_min = bar_minutes(data.load_bars(artifact(p, "bars.parquet", root)))
     t1 = report.table1(bt, report.paper_table("table1_aggregate"), bar_min)
-    r.write_table(t1, tables, "table1_aggregate", floatfmt=".4g")
+    r.write_table(t1, p.tables_dir(root), "table1_aggregate", floatfmt=".4g")
     if "impact_mean" in t1:
         tr = t1[t1.metric == "total_return_pct"].set_index("strategy")
         r.notes["impact"] = (
@@ -211,13 +210,32 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
             )
             + "."
         )
-    per_seed = report.per_seed_table(bt)
-    r.write_table(per_seed, tables, "table1_per_seed", floatfmt=".4g")
-    r.tables["degenerate_counts"] = report.degenerate_counts(per_seed)
-    paired = claims.paired_seeds(bt, cfg=p.claims, seed=p.seed)
-    r.write_table(paired, tables, "paired_rl", floatfmt=".4g")
-    r.save_figure(plot_risk_return(bt), figs, "fig3_risk_return")
+    return r
 
+
+def per_seed(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 2: each seed's means over the backtests, and the degenerate seeds."""
+    r = StepResult()
+    table = report.per_seed_table(remembered(run_backtests, p, root)[0])
+    r.write_table(table, p.tables_dir(root), "table1_per_seed", floatfmt=".4g")
+    r.tables["degenerate_counts"] = report.degenerate_counts(table)
+    return r
+
+
+def paired_rl(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 3: final RL against the RL baseline, seed by seed; Figure 3."""
+    r = StepResult()
+    bt = remembered(run_backtests, p, root)[0]
+    paired = claims.paired_seeds(bt, cfg=p.claims, seed=p.seed)
+    r.write_table(paired, p.tables_dir(root), "paired_rl", floatfmt=".4g")
+    r.save_figure(plot_risk_return(bt), p.figures_dir(root), "fig3_risk_return")
+    return r
+
+
+def case_studies(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 4, Figures 5–6: the bear and the volatile case (the SPEC's rule)."""
+    r = StepResult()
+    bt, paths = remembered(run_backtests, p, root)
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root)).set_index("segment")
     cases = report.case_segments(bt)
@@ -237,7 +255,18 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
             {"case": name, "segment": cases[name], "strategy": s, "total_return_pct": v}
             for s, v in sub.items()
         ]
+    figs = p.figures_dir(root)
     r.save_figure(case_figs["bear"], figs, "fig5_case_bear")
     r.save_figure(case_figs["volatile"], figs, "fig6_case_volatile")
-    r.write_table(pd.DataFrame(rows), tables, "case_studies", floatfmt=".4g")
+    r.write_table(pd.DataFrame(rows), p.tables_dir(root), "case_studies", floatfmt=".4g")
     return r
+
+
+SECTIONS = (table1, per_seed, paired_rl, case_studies)
+
+
+def run(p: Params, root: str | Path = ".") -> StepResult:
+    """Step 7 whole (its notebook's sections in order): the backtests (Table 1, per seed,
+    paired seeds, Figure 3), the case studies (Figures 5–6) and the claims' backtests; writes
+    every output of rule ``backtest``."""
+    return run_sections(SECTIONS, p, root)

@@ -18,7 +18,7 @@ from ilsim import (
 )
 from ilsim.artifacts import artifact, size_label
 from ilsim.params import Params, minutes_to_bars
-from ilsim.steps.result import StepResult
+from ilsim.steps.result import StepResult, remembered, run_sections
 from ilsim.steps.s01_segment import il_eval_segment, roles_text
 from ilsim.world import bar_minutes, final_impact_mode
 
@@ -238,34 +238,64 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
     ]
 
 
-def run(p: Params, root: str | Path = ".", params_file: str | Path | None = None) -> StepResult:
-    """Step 8 whole: Table 2, the degenerate seeds, the claims, the premise A/B's verdict and
-    ``reproduction.md`` (its header names ``params_file``, default the run's own
-    ``results/<name>/params.yaml``); writes every output of rule ``regime_analysis``."""
+def _regime_table(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """Table 2 from the backtests (shared by the sections)."""
+    bt = pd.read_csv(artifact(p, "backtests.csv", root))
+    bar_min = bar_minutes(data.load_bars(artifact(p, "bars.parquet", root)))
+    return report.table2(bt, report.paper_table("table2_regimes"), bar_min)
+
+
+def _claims(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """Each of the paper's claims tested on the claims' backtests (shared by the sections)."""
+    claim_bt = pd.read_csv(artifact(p, "claim_backtests.csv", root))
+    return claims.claims(claim_bt, p.claims, seed=p.seed)
+
+
+def table2(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 1, Table 2: averages by regime beside the paper's, and the degenerate seeds."""
+    r = StepResult()
+    bt = pd.read_csv(artifact(p, "backtests.csv", root))
+    r.values["backtests"] = bt
+    per_regime = bt.drop_duplicates("segment")["regime"].value_counts().sort_index().to_dict()
+    r.notes["check"] = f"backtests per regime: {per_regime}"
+    r.write_table(remembered(_regime_table, p, root), p.tables_dir(root), "table2_regimes")
+    per_seed = report.per_seed_table(bt)
+    r.tables.update(per_seed=per_seed, degenerate_counts=report.degenerate_counts(per_seed))
+    return r
+
+
+def claims_tested(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 2: the paper's claims against long-only and the exposure-matched constants."""
+    r = StepResult()
+    r.write_table(remembered(_claims, p, root), p.tables_dir(root), "claims", floatfmt=".4g")
+    return r
+
+
+def premise(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 3: the premise A/B's verdict (rule ``premise``; off without ``backtest.impact``)."""
+    r = StepResult()
+    premise_file = p.tables_dir(root) / "premise_ab.csv"
+    if premise_file.exists():
+        table = pd.read_csv(premise_file)
+        r.notes["premise"] = premise_ab.premise_verdict(table)
+        r.tables["premise_ab"] = table
+        r.values["premise_figure"] = p.figures_dir(root) / "fig_premise_ab.png"
+    return r
+
+
+def reproduction_report(
+    p: Params, root: str | Path = ".", params_file: str | Path | None = None
+) -> StepResult:
+    """Section 4: ``reproduction.md``, every table beside the paper's, the claims, the premise
+    and the deviations (its header names ``params_file``, default the run's own
+    ``results/<name>/params.yaml``)."""
     if params_file is None:
         params_file = Path("results") / p.name / "params.yaml"
     r = StepResult()
     tables = p.tables_dir(root)
     bt = pd.read_csv(artifact(p, "backtests.csv", root))
-    r.values["backtests"] = bt
-    per_regime = bt.drop_duplicates("segment")["regime"].value_counts().sort_index().to_dict()
-    r.notes["check"] = f"backtests per regime: {per_regime}"
-    bar_min = bar_minutes(data.load_bars(artifact(p, "bars.parquet", root)))
-    t2 = report.table2(bt, report.paper_table("table2_regimes"), bar_min)
-    r.write_table(t2, tables, "table2_regimes", floatfmt=".4g")
-    per_seed = report.per_seed_table(bt)
-    r.tables.update(per_seed=per_seed, degenerate_counts=report.degenerate_counts(per_seed))
-    claim_bt = pd.read_csv(artifact(p, "claim_backtests.csv", root))
-    claim_table = claims.claims(claim_bt, p.claims, seed=p.seed)
-    r.write_table(claim_table, tables, "claims", floatfmt=".4g")
-
-    premise_file = p.tables_dir(root) / "premise_ab.csv"
+    premise_file = tables / "premise_ab.csv"
     premise = pd.read_csv(premise_file) if premise_file.exists() else None  # off without impact
-    if premise is not None:
-        r.notes["premise"] = premise_ab.premise_verdict(premise)
-        r.tables["premise_ab"] = premise
-        r.values["premise_figure"] = p.figures_dir(root) / "fig_premise_ab.png"
-
     t1 = pd.read_csv(p.tables_dir(root) / "table1_aggregate.csv")
     cases = pd.read_csv(p.tables_dir(root) / "case_studies.csv")
     paper_cases = report.paper_table("case_studies")
@@ -283,8 +313,20 @@ def run(p: Params, root: str | Path = ".", params_file: str | Path | None = None
         if (tables / f"{name}.csv").exists()
     }
     path = reproduction.write_reproduction(
-        p.reports_dir(root) / "reproduction.md", t1, t2, claim_table, deviations(p, root),
-        cases, header, per_seed, learner, premise,
+        p.reports_dir(root) / "reproduction.md", t1, remembered(_regime_table, p, root),
+        remembered(_claims, p, root), deviations(p, root), cases, header,
+        report.per_seed_table(bt), learner, premise,
     )  # fmt: skip
     r.notes["reproduction"] = path.read_text()
     return r
+
+
+SECTIONS = (table2, claims_tested, premise, reproduction_report)
+
+
+def run(p: Params, root: str | Path = ".", params_file: str | Path | None = None) -> StepResult:
+    """Step 8 whole (its notebook's sections in order): Table 2, the degenerate seeds, the
+    claims, the premise A/B's verdict and ``reproduction.md`` (its header names
+    ``params_file``); writes every output of rule ``regime_analysis``."""
+    r = run_sections(SECTIONS[:-1], p, root)
+    return r.merge(reproduction_report(p, root, params_file))

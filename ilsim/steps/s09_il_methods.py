@@ -25,7 +25,7 @@ from ilsim.learners import evaluate_learner
 from ilsim.params import Params
 from ilsim.plots.imitation import plot_il_methods
 from ilsim.pool import LearnerPool, il_actions, make_method_learner, method_demos
-from ilsim.steps.result import StepResult
+from ilsim.steps.result import StepResult, remembered, run_sections
 from ilsim.steps.s05_simulator import fit_synthesis, simulated_pathset
 from ilsim.steps.training import ddpg_config
 from ilsim.world import assemble_market, market_bars, market_config
@@ -138,24 +138,16 @@ def il_method_study(
     return row
 
 
-def run(p: Params, root: str | Path = ".") -> StepResult:
-    """Step 9 whole: every method × demonstrator of ``il_methods`` as the pool builder (the
-    simulator study for the first demonstrator); writes every output of rule ``il_methods``
-    (the fit times go to ``timings.csv``, not into the table, so reruns give the same bytes)."""
+def _study(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """Every method × demonstrator of ``il_methods`` as the pool builder (the simulator study
+    for the first demonstrator), one row each; the fit times go to ``timings.csv``."""
     from tqdm.auto import tqdm
 
-    r = StepResult()
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
     scaled = pd.read_parquet(artifact(p, "features.parquet", root))
     scaler = features.MinMaxScaler.load(artifact(p, "scaler.json", root))
     m = p.il_methods
-    r.values["segments"] = segments
-    train_ids = segments.loc[segments["role"] == "il_train", "segment"].tolist()
-    held = segments.loc[segments["role"] == "backtest", "segment"].tolist()
-    r.notes["check"] = (
-        f"one learner per il_train segment {train_ids}; scored on backtest segments {held}"
-    )
     rows = []
     jobs = [(meth, demo) for demo in m.demonstrators for meth in m.methods]
     for meth, demo in tqdm(jobs, desc="IL methods"):
@@ -163,14 +155,44 @@ def run(p: Params, root: str | Path = ".") -> StepResult:
         rows.append(
             il_method_study(p, meth, demo, bars, scaled, segments, scaler, simulate=simulate)
         )
-    table = pd.DataFrame(rows)
-    table = timings.split_timings(
-        table, "fit_seconds", "il_methods", ["method", "demonstrator"], p.results_dir(root)
+    return timings.split_timings(
+        pd.DataFrame(rows), "fit_seconds", "il_methods", ["method", "demonstrator"],
+        p.results_dir(root),
+    )  # fmt: skip
+
+
+def method_study(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 1: each method builds the pool, scored on the held-out backtest segments (the
+    fit times go to ``timings.csv``, not into the table, so reruns give the same bytes)."""
+    r = StepResult()
+    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    r.values["segments"] = segments
+    train_ids = segments.loc[segments["role"] == "il_train", "segment"].tolist()
+    held = segments.loc[segments["role"] == "backtest", "segment"].tolist()
+    r.notes["check"] = (
+        f"one learner per il_train segment {train_ids}; scored on backtest segments {held}"
     )
+    table = remembered(_study, p, root)
     r.write_table(table, p.tables_dir(root), "il_methods", floatfmt=".4g")
+    return r
+
+
+def comparison(p: Params, root: str | Path = ".") -> StepResult:
+    """Section 2: the methods side by side (section 1's table), in a figure and a paragraph."""
+    r = StepResult()
+    table = pd.read_csv(p.tables_dir(root) / "il_methods.csv")
     r.save_figure(plot_il_methods(table), p.figures_dir(root), "fig_il_methods")
     r.notes["summary"] = _summary(p, table)
     return r
+
+
+SECTIONS = (method_study, comparison)
+
+
+def run(p: Params, root: str | Path = ".") -> StepResult:
+    """Step 9 whole (its notebook's sections in order): every method × demonstrator of
+    ``il_methods`` as the pool builder; writes every output of rule ``il_methods``."""
+    return run_sections(SECTIONS, p, root)
 
 
 def _summary(p: Params, table: pd.DataFrame) -> str:
