@@ -261,6 +261,24 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+GROUP_FOLDERS = {"policies": "policies", "premise_policies": "premise"}  # under results/<name>
+
+
+def read_paths(p: Params, rule: str, root: str | Path = ".") -> list[Path]:
+    """The files and folders of run ``p`` that rule ``rule`` reads (its registered ``reads``;
+    the paper's own tables left out: they ship with ilsim)."""
+    out = []
+    for name in step(rule).reads:
+        kind, _, stem = name.rpartition(":")
+        if kind == "table":
+            out.append(p.tables_dir(root) / f"{stem}.csv")
+        elif kind == "figure":
+            out.append(p.figures_dir(root) / f"{stem}.png")
+        elif not kind:
+            out.append(p.results_dir(root) / GROUP_FOLDERS.get(name, name))
+    return out
+
+
 def step(rule: str) -> Step:
     """The registered step of a Snakemake rule."""
     for s in STEPS:

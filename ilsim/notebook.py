@@ -1,7 +1,8 @@
 """Running the compendium's notebooks headless (what each Snakemake notebook rule does): the
 Jupyter kernel of this environment, papermill on an IPC kernel with a retry when the kernel
-fails to start, the executed notebook scrubbed deterministic, and the checked outputs that
-nbval compares against. Only the notebook rules run this code (``ilsim.deps``)."""
+fails to start, the executed notebook scrubbed deterministic (what tests/test_sections.py
+compares with), and the checked outputs stored in the sources (``ilsim nb-sync``). Only the
+notebook rules run this code (``ilsim.deps``)."""
 
 from __future__ import annotations
 

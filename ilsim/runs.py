@@ -1,21 +1,15 @@
 """A run's folders — ``results/<name>``, ``reports/<name>``, ``figures/<name>`` — and scratch
-copies of them (issue 13): only Snakemake writes a run; the tests (nbval) and a notebook opened
-interactively work on a copy under another name."""
+copies of them (issue 13): only Snakemake writes a run; nbval (``pytest notebooks``) and a
+notebook opened interactively work on a copy under another name."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
-from ilsim.params import (
-    NAME_OVERRIDE,
-    Params,
-    load_params,
-    merge_overrides,
-    params_from_dict,
-    with_name_override,
-)
+from ilsim.params import NAME_OVERRIDE, Params, load_params
 
 KINDS = ("results", "reports", "figures")
 INTERACTIVE = "-interactive"  # suffix of an interactive session's scratch name
@@ -89,14 +83,7 @@ def notebook_params(
             f"knobs {knobs} change an interactive session's copy, not a run: edit {params_file} "
             "(or pass snakemake --config) to change the run, or set write_run = False"
         )
-    p = load_params(params_file)
-    if knobs:
-        import yaml
-
-        raw = yaml.safe_load(Path(params_file).read_text()) or {}
-        p = params_from_dict(
-            with_name_override(merge_overrides(raw, knobs)), f"{params_file} with knobs {knobs}"
-        )
+    p = load_params(params_file, overrides=knobs)
     if as_run:
         return p
     run_file = Path("results") / p.name / "params.yaml"  # what Snakemake ran with (--config …)
@@ -113,7 +100,9 @@ def notebook_params(
             )
     scratch = p.name + INTERACTIVE
     marker = Path("results") / scratch / ".copied_from"
-    listing = _listing(p.name)
+    # the run's files and the knobs the copy was made for: a session with other knobs (or
+    # none) starts from a fresh copy, never from what another session's knobs made
+    listing = _listing(p.name) + f"\nknobs: {json.dumps(knobs or {}, sort_keys=True)}"
     if not marker.is_file() or marker.read_text() != listing:
         scratch_copy(p.name, scratch)
         marker.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""nbval runs the notebooks on a scratch copy of the default run (issue 13).
+"""nbval runs the notebooks whole (``pytest notebooks``; the default ``pytest`` tests them
+section by section, tests/test_sections.py) on a scratch copy of the default run (issue 13).
 
 Executed in place, the notebooks would rewrite ``results/default`` and the next
 ``snakemake -n`` would plan most of the pipeline again. Before the first notebook runs, the
@@ -52,3 +53,11 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
             os.environ.pop(NAME_OVERRIDE, None)
         else:
             os.environ[NAME_OVERRIDE] = _ORIGINAL
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each notebook's cells on one pytest-xdist worker (``--dist loadgroup``): its kernel
+    runs them in order."""
+    for item in items:
+        if _is_notebook(item):
+            item.add_marker(pytest.mark.xdist_group(Path(str(item.fspath)).name))

@@ -94,6 +94,11 @@ def test_knobs_in_the_parameters_cell_change_this_session_only(project, capsys):
     assert p.market.n_paths == 3 and p.seed == 5 and p.name == "default-interactive"
     assert p.market.probe_sizes == runs.load_params("params/p.yaml").market.probe_sizes
     assert "knobs {'market': {'n_paths': 3}, 'seed': 5}" in capsys.readouterr().out
+    (project / "results/default-interactive/made_with_knobs.txt").write_text("x")
+    runs.notebook_params("params/p.yaml", knobs={"market": {"n_paths": 3}, "seed": 5})
+    assert (project / "results/default-interactive/made_with_knobs.txt").exists()  # same knobs
+    runs.notebook_params("params/p.yaml")  # another session without them: a fresh copy
+    assert not (project / "results/default-interactive/made_with_knobs.txt").exists()
     with pytest.raises(ValueError, match="not a run"):
         runs.notebook_params("params/p.yaml", write_run=True, knobs={"seed": 5})
     with pytest.raises(ParamsError, match="no_such_knob"):

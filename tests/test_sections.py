@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib
 import io
 import json
 import shutil
@@ -21,8 +22,10 @@ from typing import Any
 
 import pytest
 
+from ilsim.artifacts import STEPS
 from ilsim.notebook import scrub_stream
 from ilsim.runs import KINDS, WRITE_RUN
+from ilsim.steps.result import forget
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = "default"
@@ -91,13 +94,18 @@ def _run_cell(source: str, ns: dict, shown: list) -> str:
     return out.getvalue()
 
 
+# Not compared: what a step writes while it runs, or the wall times it keeps out of the tables.
+NOT_COMPARED = {"notebooks", "logs", "benchmarks", "checkpoints", "timings.csv"}
+
+
 def _files(root: Path) -> dict[Path, int]:
-    """The run's tables, reports and figures with their modification times."""
+    """The run's artifacts, tables, reports and figures with their modification times."""
     out = {}
-    for kind in ("reports", "figures"):
+    for kind in KINDS:
         for f in (root / kind / RUN).rglob("*"):
-            if f.is_file() and "notebooks" not in f.parts:
-                out[f.relative_to(root)] = f.stat().st_mtime_ns
+            rel = f.relative_to(root)
+            if f.is_file() and not NOT_COMPARED & set(rel.parts):
+                out[rel] = f.stat().st_mtime_ns
     return out
 
 
@@ -115,6 +123,26 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ROOT / kind / RUN, root / kind / RUN, ignore=shutil.ignore_patterns("checkpoints")
         )
     return root
+
+
+@pytest.fixture(autouse=True)
+def _nothing_remembered() -> None:
+    """Each section computes what it shares with the others from the run's files."""
+    forget()
+
+
+@pytest.mark.parametrize("s", [s for s in STEPS if s.notebook], ids=lambda s: s.notebook)
+def test_each_section_calls_its_own_function_of_the_step(s) -> None:
+    """Section k (the k-th ``##`` heading) calls ``SECTIONS[k]`` of its step and no other."""
+    notebook = ROOT / "notebooks" / f"{s.notebook}.ipynb"
+    cells = json.loads(notebook.read_text())["cells"]
+    functions = importlib.import_module(f"ilsim.steps.{s.module}").SECTIONS
+    sections = notebook_sections(notebook)[1]
+    assert len(sections) == len(functions), f"{notebook.name}: one section per function"
+    for (title, idx), fn in zip(sections, functions, strict=True):
+        code = "\n".join("".join(cells[i]["source"]) for i in idx)
+        called = [f.__name__ for f in functions if f"{s.module}.{f.__name__}(" in code]
+        assert called == [fn.__name__], f"{notebook.name} § {title!r} calls {called}"
 
 
 @pytest.mark.parametrize(("notebook", "k"), CASES)
@@ -146,6 +174,8 @@ def test_a_section_alone_shows_what_the_full_run_showed(
             if "parameters" in cells[i]["metadata"].get("tags", []):
                 ns["params_file"] = f"results/{RUN}/params.yaml"  # what Snakemake injects
         before = _files(project)
+        assert section, f"{notebook.name} § {title!r} has no code"
+        showed = False
         for i in section:
             ran = executed[i + offset]
             assert ran["source"] == cells[i]["source"], f"{notebook.name} cell {i}: not the run's"
@@ -155,6 +185,8 @@ def test_a_section_alone_shows_what_the_full_run_showed(
             assert printed == want, f"{notebook.name} § {title!r} cell {i}: printed"
             want_shown = [_recorded(o) for o in ran["outputs"] if o["output_type"] != "stream"]
             assert [_shown(o) for o in shown] == want_shown, f"{notebook.name} § {title!r} cell {i}"
+            showed = showed or bool(printed) or bool(shown)
+    assert showed, f"{notebook.name} § {title!r} shows nothing"
 
     written = [rel for rel, t in _files(project).items() if before.get(rel) != t]
     for rel in written:

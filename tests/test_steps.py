@@ -380,28 +380,60 @@ def test_step5_notes_follow_their_numbers():
     )
 
 
-def test_a_shared_result_is_computed_once_while_the_artifacts_stay(tmp_path):
-    """``remembered``: the sections of a step that share a result compute it once; a changed
-    (or new) artifact of the run, or other params, computes it again (issue 28)."""
+def test_a_shared_result_is_computed_once_while_the_inputs_stay(tmp_path):
+    """``remembered``: the sections of a step that share a result compute it once while the
+    step's inputs (its registered reads) stay; a changed input or other params compute it
+    again; a file the step does not read changes nothing; each caller gets its own copy
+    (issue 28)."""
     import time
 
-    from ilsim.steps.result import remembered
+    from ilsim.steps.result import forget, remembered
 
+    forget()
     p = params_from_dict({"name": "memo"})
-    p.results_dir(tmp_path).mkdir(parents=True)
-    artifact = p.results_dir(tmp_path) / "bars.parquet"
-    artifact.write_text("a")
+    bars = artifacts.artifact(p, "bars.parquet", tmp_path)  # read by il_diversity
+    bars.write_text("a")
     calls = []
 
     def compute(p, root):
         calls.append(1)
-        return len(calls)
+        return [len(calls)]
 
-    assert remembered(compute, p, tmp_path) == remembered(compute, p, tmp_path) == 1
-    (p.results_dir(tmp_path) / "logs").mkdir()
-    (p.results_dir(tmp_path) / "logs" / "step.log").write_text("running")  # not an artifact
-    assert remembered(compute, p, tmp_path) == 1
+    first = remembered(compute, p, tmp_path, rule="il_diversity")
+    first.append("edited by a reader")
+    assert remembered(compute, p, tmp_path, rule="il_diversity") == [1]  # a copy, computed once
+    artifacts.artifact(p, "backtests.csv", tmp_path).write_text("not read by il_diversity")
+    assert remembered(compute, p, tmp_path, rule="il_diversity") == [1]
     time.sleep(0.01)
-    artifact.write_text("b")
-    assert remembered(compute, p, tmp_path) == 2
-    assert remembered(compute, p.model_copy(update={"seed": 9}), tmp_path) == 3
+    bars.write_text("b")
+    assert remembered(compute, p, tmp_path, rule="il_diversity") == [2]
+    other = p.model_copy(update={"seed": 9})
+    assert remembered(compute, other, tmp_path, rule="il_diversity") == [3]
+
+
+@pytest.mark.parametrize(
+    "step",
+    [s01_segment, s02_features, s03_imitation, s04_il_diversity, s05_simulator, s06_train_rl,
+     s07_backtest, s08_regime_analysis, s09_il_methods],
+    ids=lambda m: m.__name__.rsplit(".", 1)[-1],
+)  # fmt: skip
+def test_run_is_the_sections_in_order(step, monkeypatch):
+    """A step's ``run`` (what the CLI and the end-to-end test call) runs each of its notebook's
+    sections once, in order, and returns what they returned."""
+    from ilsim.steps.result import StepResult
+
+    calls = []
+
+    def recorder(name):
+        def section(p, root="."):
+            calls.append(name)
+            r = StepResult()
+            r.notes[name] = name
+            return r
+
+        return section
+
+    names = [f.__name__ for f in step.SECTIONS]
+    monkeypatch.setattr(step, "SECTIONS", tuple(recorder(n) for n in names))
+    r = step.run(params_from_dict({"name": "order"}))
+    assert calls == names and list(r.notes) == names

@@ -161,8 +161,11 @@ def data_file_in(folder: Path, reference: Any, source: Path) -> Path:
     )
 
 
-def load_params(path: str | Path, *, check_files: bool = True) -> Params:
-    """Read and validate a YAML parameter file; raise :class:`ParamsError` with a clear message."""
+def load_params(
+    path: str | Path, *, check_files: bool = True, overrides: dict | None = None
+) -> Params:
+    """Read and validate a YAML parameter file; raise :class:`ParamsError` with a clear message.
+    ``overrides``: values merged in section by section first (:func:`merge_overrides`)."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(
@@ -173,7 +176,9 @@ def load_params(path: str | Path, *, check_files: bool = True) -> Params:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}") from None
-    return params_from_dict(with_name_override(raw or {}), path, check_files=check_files)
+    raw = merge_overrides(raw or {}, overrides or {})
+    source = f"{path} with {overrides}" if overrides else path
+    return params_from_dict(with_name_override(raw), source, check_files=check_files)
 
 
 def with_name_override(raw: dict) -> dict:

@@ -96,7 +96,7 @@ def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
     # about 100 bars ahead, where the drift earns about as much as the fee costs.
     holding = replace(base, edge_bp=0.0, drift_bp=DRIFT_BP, fee=fee)
     name = f"fee {fee:.2%}, drift {DRIFT_BP:g} bp/bar and no edge (buy and hold pays), gamma"
-    steps = p.rl.planted_hold_steps  # holding is found late: its own budget, run in full
+    steps = p.rl.planted_hold_steps or p.rl.planted_steps  # found late: its own budget, in full
     hold = replace(cfg, total_steps=steps, min_steps=steps)
     long = replace(hold, gamma=LONG_GAMMA)
     plain = replace(cfg, reward_scale=1.0, preact_penalty=0.0)  # plain DDPG on the reward

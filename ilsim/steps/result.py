@@ -3,6 +3,7 @@ its sections (issue 28), and the intermediate results its sections share."""
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ T = TypeVar("T")
 
 @dataclass
 class StepResult:
-    """What a step's ``run`` wrote and computed, for its notebook to display.
+    """What a step's section (or its whole ``run``) wrote and computed, for its notebook.
 
     ``tables``: each written table by its file stem (and a few displayed-only ones by name);
     ``figures``: each saved figure by its file stem (closed, so it is shown where the notebook
@@ -33,7 +34,8 @@ class StepResult:
     values: dict[str, Any] = field(default_factory=dict)
 
     def merge(self, other: StepResult) -> StepResult:
-        """Take in another section's tables, figures, notes and values (a step's ``run``)."""
+        """Take in another section's tables, figures, notes and values (how ``run`` gathers a
+        step's sections)."""
         for part in ("tables", "figures", "notes", "values"):
             getattr(self, part).update(getattr(other, part))
         return self
@@ -67,41 +69,46 @@ def run_sections(sections: Sequence[Section], p: Params, root: str | Path = ".")
     return r
 
 
-_SKIP = {"logs", "benchmarks", "checkpoints"}  # written while a step runs, read by none
 _KEEP = 4  # remembered results kept (a step's sections share one or two)
 _REMEMBERED: OrderedDict[tuple, Any] = OrderedDict()
 
 
-def _artifacts_state(p: Params, root: str | Path) -> tuple:
-    """Every artifact file of the run under ``results/<name>/`` (path, size, modification
-    time): what a remembered result was computed from."""
-    base = p.results_dir(root)
-    rows = []
-    for f in base.rglob("*"):
-        rel = f.relative_to(base)
-        if rel.parts[0] in _SKIP:
-            continue
-        try:
-            st = f.stat()
-        except FileNotFoundError:  # removed while we looked
-            continue
-        if f.is_file():
-            rows.append((str(rel), st.st_size, st.st_mtime_ns))
-    return tuple(sorted(rows))
+def _state(paths: Sequence[Path]) -> tuple:
+    """Each file under ``paths`` (a file, or a folder's files) with its size and modification
+    time (``None`` for a path that does not exist): what a remembered result was computed from."""
+    rows: list[tuple] = []
+    for path in paths:
+        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+        for f in files:
+            try:
+                st = f.stat()
+                rows.append((str(f), st.st_size, st.st_mtime_ns))
+            except FileNotFoundError:  # not there (yet), or removed while we looked
+                rows.append((str(f), None))
+    return tuple(rows)
 
 
-def remembered(fn: Callable[[Params, str | Path], T], p: Params, root: str | Path = ".") -> T:
-    """``fn(p, root)``, computed once while the run's artifacts stay as they are. The sections
-    of a step that need one intermediate result (the backtests, the pool's trades …) each ask
-    for it here: a section run alone computes it, the whole step computes it once, and a
-    section rerun after an artifact changed (an earlier section rerun) computes it again."""
+def remembered(
+    fn: Callable[[Params, str | Path], T], p: Params, root: str | Path = ".", *, rule: str
+) -> T:
+    """``fn(p, root)``, computed once while the inputs of step ``rule`` (the files the artifact
+    registry says it reads) stay as they are; a copy each time, so a reader's edit of one
+    section's result never reaches another. The sections of a step that need one intermediate
+    result (the backtests, the pool's trades …) each ask for it here: a section run alone
+    computes it, the whole step computes it once, and a section rerun after an input changed
+    (an earlier step rerun) computes it again."""
+    from ilsim.artifacts import read_paths
+
     head = (f"{fn.__module__}.{fn.__qualname__}", p.model_dump_json(), str(Path(root).resolve()))
-    key = (*head, _artifacts_state(p, root))
-    if key in _REMEMBERED:
-        _REMEMBERED.move_to_end(key)
-        return _REMEMBERED[key]
-    value = fn(p, root)
-    _REMEMBERED[(*head, _artifacts_state(p, root))] = value  # the state it leaves
-    while len(_REMEMBERED) > _KEEP:
-        _REMEMBERED.popitem(last=False)
-    return value
+    key = (*head, _state(read_paths(p, rule, root)))  # before the call: a change meanwhile
+    if key not in _REMEMBERED:  # (another job, another kernel) makes the next call recompute
+        _REMEMBERED[key] = fn(p, root)
+        while len(_REMEMBERED) > _KEEP:
+            _REMEMBERED.popitem(last=False)
+    _REMEMBERED.move_to_end(key)
+    return copy.deepcopy(_REMEMBERED[key])
+
+
+def forget() -> None:
+    """Drop every remembered result (the tests run each section from its files)."""
+    _REMEMBERED.clear()

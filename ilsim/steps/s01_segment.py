@@ -356,7 +356,7 @@ def _zigzag(p: Params, root: str | Path) -> tuple[ImportedBars, pd.Series, list[
 
 
 def regime_overview(p: Params, root: str | Path = ".") -> StepResult:
-    """Section 3: the regimes and roles over the whole span, with the automatic zig-zag."""
+    """Section 2: the regimes and roles over the whole span, with the automatic zig-zag."""
     r = StepResult()
     imported, daily, auto = _zigzag(p, root)
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
@@ -368,7 +368,7 @@ def regime_overview(p: Params, root: str | Path = ".") -> StepResult:
 
 
 def zigzag_comparison(p: Params, root: str | Path = ".") -> StepResult:
-    """Section 4: how close an automatic zig-zag comes to the listed extrema."""
+    """Section 3: how close an automatic zig-zag comes to the listed extrema."""
     r = StepResult()
     imported, daily, auto = _zigzag(p, root)
     sweep = regimes.zigzag_sweep(daily, imported.extrema, p.segments.zigzag_sweep)
@@ -386,7 +386,7 @@ def zigzag_comparison(p: Params, root: str | Path = ".") -> StepResult:
 
 
 def paper_roles(p: Params, root: str | Path = ".") -> StepResult:
-    """Section 5: which segments did the paper backtest? The role search."""
+    """Section 4: which segments did the paper backtest? The role search."""
     r = StepResult()
     long_only, search = role_search(p, load_imported(p, root), root)
     r.tables.update(segment_long_only=long_only, role_search=search)

@@ -3,7 +3,9 @@ Tables 3–4 and how alike the agents act."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -114,8 +116,20 @@ def il_diversity(
     }
 
 
-def _traded(p: Params, root: str | Path = ".") -> dict:
-    """The pool step 3 built, trading the unseen evaluation segment (shared by the sections)."""
+@dataclass
+class Traded:
+    """The pool step 3 built, trading the unseen evaluation segment (the sections share it)."""
+
+    bars: pd.DataFrame
+    model: Any
+    segment: pd.Series
+    trained_on: list[int]
+    actions: np.ndarray
+    backtest: backtest.BacktestResult
+    table: pd.DataFrame
+
+
+def _traded(p: Params, root: str | Path = ".") -> Traded:
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
     scaled = pd.read_parquet(artifact(p, "features.parquet", root))
@@ -123,20 +137,17 @@ def _traded(p: Params, root: str | Path = ".") -> dict:
     seg = il_eval_segment(p, segments)
     actions, bt, table = il_trade(p, bars, scaled, seg, model)
     trained_on = segments.loc[segments["role"] == "il_train", "segment"].tolist()
-    return dict(
-        bars=bars, model=model, segment=seg, trained_on=trained_on, actions=actions, bt=bt,
-        table=table,
-    )  # fmt: skip
+    return Traded(bars, model, seg, trained_on, actions, bt, table)
 
 
 def unseen_segment(p: Params, root: str | Path = ".") -> StepResult:
     """Section 1, Figures 1–2: the agents' PnL and actions on the unseen segment."""
     r = StepResult()
-    t = remembered(_traded, p, root)
-    model, seg, bars = t["model"], t["segment"], t["bars"]
-    r.values.update(model=model, segment=seg, trained_on=t["trained_on"])
+    t = remembered(_traded, p, root, rule="il_diversity")
+    model, seg, bars = t.model, t.segment, t.bars
+    r.values.update(model=model, segment=seg, trained_on=t.trained_on)
     r.notes["check"] = (
-        f"{model.n_models} agents (trained on segments {t['trained_on']}), built by "
+        f"{model.n_models} agents (trained on segments {t.trained_on}), built by "
         f"{p.il.method}\nunseen segment {seg['segment']} ({seg['regime']}, {seg['start_date']} "
         f".. {seg['end_date']}, {seg['bars']} bars), rule: {p.il.eval_segment}; order unit "
         f"{p.il.order_unit_shares:g} share(s)"
@@ -144,18 +155,18 @@ def unseen_segment(p: Params, root: str | Path = ".") -> StepResult:
     idx = bars.index[seg["first_bar"] : seg["last_bar"] + 1]
     price = bars["close"].to_numpy()[seg["first_bar"] : seg["last_bar"] + 1]
     fig = plot_il_pnl(
-        idx, t["bt"].value, p.backtest.initial_cash, price,
+        idx, t.backtest.value, p.backtest.initial_cash, price,
         title=f"Figure 1: PnL of the IL agents on segment {seg['segment']}",
     )  # fmt: skip
     r.save_figure(fig, p.figures_dir(root), "fig1_il_pnl")
-    r.save_figure(plot_il_actions(idx, t["actions"]), p.figures_dir(root), "fig2_il_actions")
+    r.save_figure(plot_il_actions(idx, t.actions), p.figures_dir(root), "fig2_il_actions")
     return r
 
 
 def paper_tables(p: Params, root: str | Path = ".") -> StepResult:
     """Section 2: Tables 3 and 4 beside the paper's."""
     r = StepResult()
-    t3, t4 = il_paper_tables(p, remembered(_traded, p, root)["table"], root)
+    t3, t4 = il_paper_tables(p, remembered(_traded, p, root, rule="il_diversity").table, root)
     r.tables.update(table3_il_general=t3, table4_il_risk=t4)
     return r
 
@@ -163,8 +174,8 @@ def paper_tables(p: Params, root: str | Path = ".") -> StepResult:
 def diversity(p: Params, root: str | Path = ".") -> StepResult:
     """Section 3: how diverse the agents act — correlations, action mix, in numbers."""
     r = StepResult()
-    t = remembered(_traded, p, root)
-    actions, table = t["actions"], t["table"]
+    t = remembered(_traded, p, root, rule="il_diversity")
+    actions, table = t.actions, t.table
     corr = imitation.action_correlation(actions)
     fig = plot_heatmap(corr, "Pairwise correlation of the agents' actions")
     r.save_figure(fig, p.figures_dir(root), "fig_il_action_corr")
@@ -179,7 +190,7 @@ def diversity(p: Params, root: str | Path = ".") -> StepResult:
     r.notes["diversity"] = (
         f"**How diverse, in numbers.** Turnover ranges from {d['turnover_min']:.4f} to "
         f"{d['turnover_max']:.4f} (paper: {paper_turnover.min():.4f} to "
-        f"{paper_turnover.max():.4f}); {d['passive_agents']} of {t['model'].n_models} agents "
+        f"{paper_turnover.max():.4f}); {d['passive_agents']} of {t.model.n_models} agents "
         f"hold on at least {d['passive_share']:.0%} of bars; total returns range from "
         f"{d['return_min_pct']:.3f} % to {d['return_max_pct']:.3f} %. Pairwise action "
         f"correlations run from {d['min_correlation']:.2f} to {d['max_correlation']:.2f} (mean "

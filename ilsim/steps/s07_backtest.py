@@ -189,7 +189,7 @@ def table1(p: Params, root: str | Path = ".") -> StepResult:
     backtests at each fee), averaged beside the paper's."""
     r = StepResult()
     claim_backtests(p, root)  # each fee of the fee axis and the exposure-matched constants
-    bt, _ = remembered(run_backtests, p, root)
+    bt, _ = remembered(run_backtests, p, root, rule="backtest")
     r.values["backtests"] = bt
     seeds = sorted(bt.loc[bt.strategy == "final_rl", "seed"].unique().tolist())
     r.notes["check"] = (
@@ -216,7 +216,7 @@ def table1(p: Params, root: str | Path = ".") -> StepResult:
 def per_seed(p: Params, root: str | Path = ".") -> StepResult:
     """Section 2: each seed's means over the backtests, and the degenerate seeds."""
     r = StepResult()
-    table = report.per_seed_table(remembered(run_backtests, p, root)[0])
+    table = report.per_seed_table(remembered(run_backtests, p, root, rule="backtest")[0])
     r.write_table(table, p.tables_dir(root), "table1_per_seed", floatfmt=".4g")
     r.tables["degenerate_counts"] = report.degenerate_counts(table)
     return r
@@ -225,7 +225,7 @@ def per_seed(p: Params, root: str | Path = ".") -> StepResult:
 def paired_rl(p: Params, root: str | Path = ".") -> StepResult:
     """Section 3: final RL against the RL baseline, seed by seed; Figure 3."""
     r = StepResult()
-    bt = remembered(run_backtests, p, root)[0]
+    bt = remembered(run_backtests, p, root, rule="backtest")[0]
     paired = claims.paired_seeds(bt, cfg=p.claims, seed=p.seed)
     r.write_table(paired, p.tables_dir(root), "paired_rl", floatfmt=".4g")
     r.save_figure(plot_risk_return(bt), p.figures_dir(root), "fig3_risk_return")
@@ -235,7 +235,7 @@ def paired_rl(p: Params, root: str | Path = ".") -> StepResult:
 def case_studies(p: Params, root: str | Path = ".") -> StepResult:
     """Section 4, Figures 5–6: the bear and the volatile case (the SPEC's rule)."""
     r = StepResult()
-    bt, paths = remembered(run_backtests, p, root)
+    bt, paths = remembered(run_backtests, p, root, rule="backtest")
     bars = data.load_bars(artifact(p, "bars.parquet", root))
     segments = regimes.load_segments(artifact(p, "segments.csv", root)).set_index("segment")
     cases = report.case_segments(bt)

@@ -251,6 +251,16 @@ def _claims(p: Params, root: str | Path = ".") -> pd.DataFrame:
     return claims.claims(claim_bt, p.claims, seed=p.seed)
 
 
+def _table2(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """Table 2, computed once while the step's inputs stay (the sections share it)."""
+    return remembered(_regime_table, p, root, rule="regime_analysis")
+
+
+def _claims_table(p: Params, root: str | Path = ".") -> pd.DataFrame:
+    """The claims, computed once while the step's inputs stay (the sections share them)."""
+    return remembered(_claims, p, root, rule="regime_analysis")
+
+
 def table2(p: Params, root: str | Path = ".") -> StepResult:
     """Section 1, Table 2: averages by regime beside the paper's, and the degenerate seeds."""
     r = StepResult()
@@ -258,7 +268,7 @@ def table2(p: Params, root: str | Path = ".") -> StepResult:
     r.values["backtests"] = bt
     per_regime = bt.drop_duplicates("segment")["regime"].value_counts().sort_index().to_dict()
     r.notes["check"] = f"backtests per regime: {per_regime}"
-    r.write_table(remembered(_regime_table, p, root), p.tables_dir(root), "table2_regimes")
+    r.write_table(_table2(p, root), p.tables_dir(root), "table2_regimes", floatfmt=".4g")
     per_seed = report.per_seed_table(bt)
     r.tables.update(per_seed=per_seed, degenerate_counts=report.degenerate_counts(per_seed))
     return r
@@ -267,7 +277,7 @@ def table2(p: Params, root: str | Path = ".") -> StepResult:
 def claims_tested(p: Params, root: str | Path = ".") -> StepResult:
     """Section 2: the paper's claims against long-only and the exposure-matched constants."""
     r = StepResult()
-    r.write_table(remembered(_claims, p, root), p.tables_dir(root), "claims", floatfmt=".4g")
+    r.write_table(_claims_table(p, root), p.tables_dir(root), "claims", floatfmt=".4g")
     return r
 
 
@@ -313,8 +323,8 @@ def reproduction_report(
         if (tables / f"{name}.csv").exists()
     }
     path = reproduction.write_reproduction(
-        p.reports_dir(root) / "reproduction.md", t1, remembered(_regime_table, p, root),
-        remembered(_claims, p, root), deviations(p, root), cases, header,
+        p.reports_dir(root) / "reproduction.md", t1, _table2(p, root),
+        _claims_table(p, root), deviations(p, root), cases, header,
         report.per_seed_table(bt), learner, premise,
     )  # fmt: skip
     r.notes["reproduction"] = path.read_text()
@@ -324,9 +334,8 @@ def reproduction_report(
 SECTIONS = (table2, claims_tested, premise, reproduction_report)
 
 
-def run(p: Params, root: str | Path = ".", params_file: str | Path | None = None) -> StepResult:
+def run(p: Params, root: str | Path = ".") -> StepResult:
     """Step 8 whole (its notebook's sections in order): Table 2, the degenerate seeds, the
-    claims, the premise A/B's verdict and ``reproduction.md`` (its header names
-    ``params_file``); writes every output of rule ``regime_analysis``."""
-    r = run_sections(SECTIONS[:-1], p, root)
-    return r.merge(reproduction_report(p, root, params_file))
+    claims, the premise A/B's verdict and ``reproduction.md``; writes every output of rule
+    ``regime_analysis``."""
+    return run_sections(SECTIONS, p, root)

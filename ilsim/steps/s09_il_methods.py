@@ -25,7 +25,7 @@ from ilsim.learners import evaluate_learner
 from ilsim.params import Params
 from ilsim.plots.imitation import plot_il_methods
 from ilsim.pool import LearnerPool, il_actions, make_method_learner, method_demos
-from ilsim.steps.result import StepResult, remembered, run_sections
+from ilsim.steps.result import StepResult, run_sections
 from ilsim.steps.s05_simulator import fit_synthesis, simulated_pathset
 from ilsim.steps.training import ddpg_config
 from ilsim.world import assemble_market, market_bars, market_config
@@ -162,8 +162,9 @@ def _study(p: Params, root: str | Path = ".") -> pd.DataFrame:
 
 
 def method_study(p: Params, root: str | Path = ".") -> StepResult:
-    """Section 1: each method builds the pool, scored on the held-out backtest segments (the
-    fit times go to ``timings.csv``, not into the table, so reruns give the same bytes)."""
+    """Section 1: each method builds the pool, scored on the held-out backtest segments, in a
+    table and a figure (the fit times go to ``timings.csv``, not into the table, so reruns
+    give the same bytes)."""
     r = StepResult()
     segments = regimes.load_segments(artifact(p, "segments.csv", root))
     r.values["segments"] = segments
@@ -172,17 +173,17 @@ def method_study(p: Params, root: str | Path = ".") -> StepResult:
     r.notes["check"] = (
         f"one learner per il_train segment {train_ids}; scored on backtest segments {held}"
     )
-    table = remembered(_study, p, root)
+    table = _study(p, root)
     r.write_table(table, p.tables_dir(root), "il_methods", floatfmt=".4g")
+    r.save_figure(plot_il_methods(table), p.figures_dir(root), "fig_il_methods")
     return r
 
 
 def comparison(p: Params, root: str | Path = ".") -> StepResult:
-    """Section 2: the methods side by side (section 1's table), in a figure and a paragraph."""
+    """Section 2: the first demonstrator's methods side by side in one paragraph, from section
+    1's table (numbers to 2–4 decimals: the table's 12 significant digits suffice)."""
     r = StepResult()
-    table = pd.read_csv(p.tables_dir(root) / "il_methods.csv")
-    r.save_figure(plot_il_methods(table), p.figures_dir(root), "fig_il_methods")
-    r.notes["summary"] = _summary(p, table)
+    r.notes["summary"] = _summary(p, pd.read_csv(p.tables_dir(root) / "il_methods.csv"))
     return r
 
 
