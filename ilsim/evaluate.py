@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ilsim import artifacts, backtest, data, features, metrics, regimes, world
+from ilsim import artifacts, data, features, metrics, regimes, world
 from ilsim.params import Params, ParamsError, params_from_dict, with_name_override
 from ilsim.params.load import _ENV
 from ilsim.plots.common import STRATEGY_COLORS, save_figure
-from ilsim.policies import policy_actions
+from ilsim.policies import OtherPolicy, strategy_runs
 from ilsim.report import write_table
 
 __all__ = [
@@ -299,7 +299,7 @@ def backtest_saved(
     seeds = list(dict.fromkeys(p.rl.seeds if seeds is None else seeds))
     bt = p.backtest
     bpy = metrics.trading_bars_per_year(world.bar_minutes(bars))
-    policies: list[tuple[str, Callable, int, str]] = []  # name, policy, K, mode
+    policies: list[OtherPolicy] = []  # name, policy, K, mode
     from ilsim import ddpg
 
     for path in policy_files:
@@ -317,39 +317,15 @@ def backtest_saved(
     for seg in segs.itertuples(index=False):
         sl = slice(seg.first_bar, seg.last_bar + 1)
         prices = bars["close"].to_numpy()[sl]
-        states = scaled.iloc[sl].to_numpy(np.float32)
         for law_k, tag in ((None, ""), (law, "impact_")):
             if tag and law_k is None:
                 continue
-            kw = {
-                "initial_cash": bt.initial_cash,
-                "fee": bt.fee,
-                "impact": law_k,
-                "new_session": starts[sl],
-            }
-            runs: dict[str, tuple] = {}
-            if long_only:
-                lo = backtest.run_backtest(
-                    prices, backtest.long_only_actions(len(prices))[None], **kw
-                )
-                runs["long_only"] = (lo, [0])
-            for agent in agents:
-                res, _ = policy_actions(
-                    p,
-                    agent,
-                    artifacts.run_policy(p, agent, root),
-                    sl,
-                    scaled,
-                    prices,
-                    law_k,
-                    starts[sl],
-                    seeds=seeds,
-                )
-                runs[agent] = (res, seeds)
-            for name, fn, k, mode in policies:
-                res, _ = backtest.run_policy_backtest(prices, states, fn, k, mode=mode, **kw)
-                runs[name] = (res, [0])
-            for name, (res, sds) in runs.items():
+            runs = strategy_runs(
+                p, root, sl, scaled, prices, law=law_k, new_session=starts[sl], agents=agents,
+                seeds=seeds, others=policies, long_only=long_only,
+            )  # fmt: skip
+            for name, run in runs.items():
+                res, sds = run.result, run.seeds
                 per_path = metrics.backtest_rows(
                     res.value, res.traded_notional, res.holdings,
                     initial_value=bt.initial_cash, bars_per_year=bpy,

@@ -4,6 +4,7 @@ stacked network) or the IL baseline's classes, with the static or the impact-awa
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 import torch
 
 from ilsim import backtest, imitation, impact
+from ilsim.artifacts import LEARNED, run_policy
 from ilsim.params import Params
 
 
@@ -54,3 +56,62 @@ def policy_actions(
         mode=loaded[0][1].get("action_mode", "fraction"),
         **kw,
     )
+
+
+@dataclass
+class StrategyRun:
+    """One strategy's backtest on one slice of bars: the result (one path per seed), the seeds
+    its paths stand for, and the actions it took (``None`` for long-only)."""
+
+    result: backtest.BacktestResult
+    seeds: list[int]
+    actions: np.ndarray | None
+
+
+# another policy to backtest beside the run's: its name, the policy (states -> actions), how
+# many paths it acts for at once, and its action mode ("fraction" or "target")
+OtherPolicy = tuple[str, Callable[[np.ndarray], np.ndarray], int, str]
+
+
+def strategy_runs(
+    p: Params,
+    root: str | Path,
+    bars_slice: slice,
+    scaled: pd.DataFrame,
+    prices: np.ndarray,
+    *,
+    law: impact.ImpactLaw | None = None,
+    new_session: np.ndarray | None = None,
+    fee: float | None = None,
+    agents: Sequence[str] = LEARNED,
+    seeds: Sequence[int] | None = None,
+    others: Sequence[OtherPolicy] = (),
+    long_only: bool = True,
+) -> dict[str, StrategyRun]:
+    """Every strategy on one slice of real bars, the one loop of the backtests, the claims'
+    backtests and ``ilsim backtest``: long-only (buy everything at the first bar, one path),
+    each learned agent of the run ``p`` (every seed of ``seeds``, default ``rl.seeds``) and
+    ``others``; static, or with ``law`` the impact-aware backtest; ``fee``: default
+    ``backtest.fee``."""
+    fee = p.backtest.fee if fee is None else fee
+    kw = {
+        "initial_cash": p.backtest.initial_cash,
+        "fee": fee,
+        "impact": law,
+        "new_session": new_session,
+    }
+    out = {}
+    if long_only:
+        actions = backtest.long_only_actions(len(prices))[None]
+        out["long_only"] = StrategyRun(backtest.run_backtest(prices, actions, **kw), [0], None)
+    for agent in agents:
+        res, acts = policy_actions(
+            p, agent, run_policy(p, agent, root), bars_slice, scaled, prices, law, new_session,
+            seeds=seeds, fee=fee,
+        )  # fmt: skip
+        out[agent] = StrategyRun(res, list(p.rl.seeds if seeds is None else seeds), acts)
+    states = scaled.iloc[bars_slice].to_numpy(np.float32)
+    for name, policy, k, mode in others:
+        res, acts = backtest.run_policy_backtest(prices, states, policy, k, mode=mode, **kw)
+        out[name] = StrategyRun(res, [0], acts)
+    return out

@@ -12,15 +12,14 @@ from ilsim import (
     backtest,
     claims,
     data,
-    impact,
     metrics,
     regimes,
     report,
 )
-from ilsim.artifacts import LEARNED, artifact, run_policy
+from ilsim.artifacts import LEARNED, artifact
 from ilsim.params import Params
 from ilsim.plots.rl import plot_case, plot_risk_return
-from ilsim.policies import policy_actions
+from ilsim.policies import strategy_runs
 from ilsim.steps.result import StepResult, remembered, run_sections
 from ilsim.world import backtest_impact_law, bar_minutes, new_sessions
 
@@ -46,31 +45,15 @@ def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict
     for k, seg in enumerate(segments[segments["role"] == "backtest"].itertuples(index=False)):
         sl = slice(seg.first_bar, seg.last_bar + 1)
         prices = bars["close"].to_numpy()[sl]
-
-        def strategies(law: impact.ImpactLaw | None, sl: slice = sl, prices=prices) -> dict:
-            kw = {"impact": law, "new_session": starts[sl]}
-            long_only = backtest.long_only_actions(len(prices))[None]
-            out = {
-                "long_only": (
-                    backtest.run_backtest(
-                        prices, long_only, initial_cash=bt.initial_cash, fee=bt.fee, **kw
-                    ),
-                    None,
-                )
-            }
-            for agent in LEARNED:
-                out[agent] = policy_actions(
-                    p, agent, run_policy(p, agent, root), sl, scaled, prices, law, starts[sl]
-                )
-            return out
-
-        runs = strategies(None)
-        aware = strategies(law) if law is not None else {}
-        for agent, (res, acts) in runs.items():
-            seeds = [0] if agent == "long_only" else list(p.rl.seeds)
+        runs = strategy_runs(p, root, sl, scaled, prices, new_session=starts[sl])
+        aware = {}
+        if law is not None:
+            aware = strategy_runs(p, root, sl, scaled, prices, law=law, new_session=starts[sl])
+        for agent, run in runs.items():
+            res, acts, seeds = run.result, run.actions, run.seeds
             imp = None
             if agent in aware:
-                ra = aware[agent][0]
+                ra = aware[agent].result
                 imp = metrics.metrics_table(
                     ra.value, ra.traded_notional, initial_value=bt.initial_cash, bars_per_year=bpy
                 ).add_prefix("impact_")
@@ -147,16 +130,9 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
         for seg in segs:
             sl = slice(seg.first_bar, seg.last_bar + 1)
             prices = close[sl]
-            lo = backtest.run_backtest(
-                prices, backtest.long_only_actions(len(prices))[None], initial_cash=cash, fee=fee
-            )
-            add(fee, seg, "long_only", "strategy", lo, prices, [0])
-            for agent in LEARNED:
-                res, _ = policy_actions(
-                    p, agent, run_policy(p, agent, root), sl, scaled, prices, fee=fee
-                )
-                runs[(agent, seg.segment)] = res
-                add(fee, seg, agent, "strategy", res, prices, seeds)
+            for name, run in strategy_runs(p, root, sl, scaled, prices, fee=fee).items():
+                add(fee, seg, name, "strategy", run.result, prices, run.seeds)
+                runs[(name, seg.segment)] = run.result
         for agent in LEARNED:
             per_seg = [
                 metrics.exposure(
