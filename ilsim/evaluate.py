@@ -134,24 +134,16 @@ def evaluation_segments(
             f"the data ({days[0]} … {days[-1]}) hold fewer than 2 bars in {lo} … {hi}"
         )
     if split == "period":
-        idx = np.flatnonzero(inside)
-        a, b = int(idx[0]), int(idx[-1])
-        close = bars["close"].to_numpy()
-        ret = 100.0 * (close[b] / close[a] - 1.0)
+        span = regimes.bar_span(bars, np.flatnonzero(inside))
         row = {
             "segment": 1,
-            "start_date": days[a],
-            "end_date": days[b],
+            "start_date": days[span["first_bar"]],
+            "end_date": days[span["last_bar"]],
             "kind_from": "start",
             "kind_to": "end",
             "regime": "period",
             "role": "new",
-            "first_bar": a,
-            "last_bar": b,
-            "bars": b - a + 1,
-            "start": bars.index[a],
-            "end": bars.index[b],
-            "bh_return_pct": ret,
+            **span,
         }
         return pd.DataFrame([row], columns=regimes.SEGMENT_COLUMNS)
     if split == "zigzag":
@@ -181,24 +173,11 @@ def _run_segments(p: Params, bars: pd.DataFrame, root: str | Path) -> pd.DataFra
         raise FileNotFoundError(f"{path} is missing: run the pipeline for {p.name!r} first")
     run = regimes.load_segments(path)
     days = np.asarray(bars.index.date)
-    close = bars["close"].to_numpy()
     rows = []
     for r in run.itertuples(index=False):
         idx = np.flatnonzero((days > r.start_date) & (days <= r.end_date))
-        if len(idx) < 2:
-            continue
-        a, b = int(idx[0]), int(idx[-1])
-        rows.append(
-            {
-                **r._asdict(),
-                "first_bar": a,
-                "last_bar": b,
-                "bars": b - a + 1,
-                "start": bars.index[a],
-                "end": bars.index[b],
-                "bh_return_pct": 100.0 * (close[b] / close[a] - 1.0),
-            }
-        )
+        if len(idx) >= 2:
+            rows.append({**r._asdict(), **regimes.bar_span(bars, idx)})
     if not rows:
         raise EvaluationError("none of the run's segments lies inside the data given")
     return pd.DataFrame(rows, columns=run.columns)
@@ -295,7 +274,7 @@ def backtest_saved(
         )
     segs = segs.assign(overlaps_training=_training_share(p, segs, root))
     law = world.backtest_impact_law(p, root) if p.backtest.impact else None
-    starts = world.new_sessions(bars.index)
+    starts = features.session_start_mask(bars.index)
     seeds = list(dict.fromkeys(p.rl.seeds if seeds is None else seeds))
     bt = p.backtest
     bpy = metrics.trading_bars_per_year(world.bar_minutes(bars))

@@ -63,6 +63,21 @@ def _as_extrema(extrema: Sequence) -> list[tuple[dt.date, str]]:
     return out
 
 
+def bar_span(bars: pd.DataFrame, idx: np.ndarray) -> dict:
+    """A segment's span on ``bars`` from its bars' positions ``idx`` (sorted): the first and
+    last bar, their count and times, and buy and hold's return over them (%)."""
+    a, b = int(idx[0]), int(idx[-1])
+    close = bars["close"].to_numpy()
+    return {
+        "first_bar": a,
+        "last_bar": b,
+        "bars": b - a + 1,
+        "start": bars.index[a],
+        "end": bars.index[b],
+        "bh_return_pct": 100.0 * (close[b] / close[a] - 1.0),
+    }
+
+
 def segments_from_extrema(
     extrema: Sequence, bars: pd.DataFrame, first_date: dt.date | None = None
 ) -> pd.DataFrame:
@@ -83,8 +98,6 @@ def segments_from_extrema(
         idx = np.flatnonzero(mask)
         if len(idx) < 2:
             continue
-        a, b = int(idx[0]), int(idx[-1])
-        close = bars["close"].to_numpy()
         lo, hi = np.datetime64(d0, "D") + 1, np.datetime64(d1, "D") + 1
         expected = (
             int((hi - lo) // np.timedelta64(1, "D")) if weekends else int(np.busday_count(lo, hi))
@@ -99,12 +112,7 @@ def segments_from_extrema(
                 "kind_to": k1,
                 "regime": regime_of(k0, k1),
                 "role": "unused",
-                "first_bar": a,
-                "last_bar": b,
-                "bars": b - a + 1,
-                "start": bars.index[a],
-                "end": bars.index[b],
-                "bh_return_pct": 100.0 * (close[b] / close[a] - 1.0),
+                **bar_span(bars, idx),
                 "sessions": sessions,
                 "expected_sessions": expected,
                 "coverage": min(1.0, sessions / max(1, expected)),

@@ -32,12 +32,6 @@ def bar_minutes(bars: pd.DataFrame) -> float:
     return float(pd.Series(diffs).mode().iloc[0])
 
 
-def new_sessions(index: pd.DatetimeIndex) -> np.ndarray:
-    """True at each session's first bar."""
-    day = pd.Series(pd.DatetimeIndex(index).date)
-    return (day != day.shift()).to_numpy()
-
-
 def market_bars(p: Params, bars: pd.DataFrame) -> MarketBars:
     """The ``market`` durations (minutes in the params) as bars of the data's interval."""
     return p.market.in_bars(bar_minutes(bars))

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ilsim import backtest, data, metrics, regimes
+from ilsim import backtest, data, features, metrics, regimes
 from ilsim.artifacts import artifact, premise_policy_path
 from ilsim.params import Params
 from ilsim.plots.common import save_figure
@@ -30,7 +30,7 @@ from ilsim.plots.simulator import plot_premise_ab
 from ilsim.policies import policy_actions
 from ilsim.premise_ab import premise_table, premise_verdict
 from ilsim.report import write_table
-from ilsim.world import backtest_impact_law, bar_minutes, new_sessions
+from ilsim.world import backtest_impact_law, bar_minutes
 
 
 def premise_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
@@ -48,7 +48,7 @@ def premise_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
     if law is None:
         raise ValueError("the premise A/B backtests with impact: set backtest.impact: true")
     bpy = metrics.trading_bars_per_year(bar_minutes(bars))
-    starts = new_sessions(bars.index)
+    starts = features.session_start_mask(bars.index)
     close = bars["close"].to_numpy()
     seeds = list(p.premise.seeds)
     rows = []

@@ -12,6 +12,7 @@ from ilsim import (
     backtest,
     claims,
     data,
+    features,
     metrics,
     regimes,
     report,
@@ -21,7 +22,7 @@ from ilsim.params import Params
 from ilsim.plots.rl import plot_case, plot_risk_return
 from ilsim.policies import strategy_runs
 from ilsim.steps.result import StepResult, remembered, run_sections
-from ilsim.world import backtest_impact_law, bar_minutes, new_sessions
+from ilsim.world import backtest_impact_law, bar_minutes
 
 
 def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict]:
@@ -40,7 +41,7 @@ def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict
     bpy = metrics.trading_bars_per_year(bar_minutes(bars))
     bt = p.backtest
     law = backtest_impact_law(p, root)
-    starts = new_sessions(bars.index)
+    starts = features.session_start_mask(bars.index)
     rows, paths = [], {}
     for k, seg in enumerate(segments[segments["role"] == "backtest"].itertuples(index=False)):
         sl = slice(seg.first_bar, seg.last_bar + 1)

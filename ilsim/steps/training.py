@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ilsim import backtest, data, imitation, impact, market, regimes, timings
+from ilsim import backtest, data, features, imitation, impact, market, regimes, timings
 from ilsim.artifacts import (
     LEARNED,
     artifact,
@@ -34,7 +34,6 @@ from ilsim.world import (
     final_impact_mode,
     market_config,
     market_data,
-    new_sessions,
 )
 
 
@@ -73,7 +72,7 @@ def validation_evaluator(
     if not ranges:
         return None
     close = bars["close"].to_numpy()
-    starts = new_sessions(bars.index)
+    starts = features.session_start_mask(bars.index)
     cash = p.backtest.initial_cash if initial_cash is None else initial_cash
     fee = p.backtest.fee if fee is None else fee
 
