@@ -278,7 +278,7 @@ def backtest_saved(
     seeds = list(dict.fromkeys(p.rl.seeds if seeds is None else seeds))
     bt = p.backtest
     bpy = metrics.trading_bars_per_year(world.bar_minutes(bars))
-    policies: list[OtherPolicy] = []  # name, policy, K, mode
+    policies: list[OtherPolicy] = []
     from ilsim import ddpg
 
     for path in policy_files:

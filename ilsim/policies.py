@@ -1,5 +1,6 @@
 """A run's saved policies backtested on any bars: the DDPG actors of every seed at once (one
-stacked network) or the IL baseline's classes, with the static or the impact-aware backtest."""
+stacked network) or the IL baseline's classes, with the static or the impact-aware backtest;
+and every strategy of a backtest (long-only, the run's agents, other policies) on one slice."""
 
 from __future__ import annotations
 
@@ -89,10 +90,11 @@ def strategy_runs(
     long_only: bool = True,
 ) -> dict[str, StrategyRun]:
     """Every strategy on one slice of real bars, the one loop of the backtests, the claims'
-    backtests and ``ilsim backtest``: long-only (buy everything at the first bar, one path),
-    each learned agent of the run ``p`` (every seed of ``seeds``, default ``rl.seeds``) and
-    ``others``; static, or with ``law`` the impact-aware backtest; ``fee``: default
-    ``backtest.fee``."""
+    backtests and ``ilsim backtest``: long-only (all cash into shares at the first decision,
+    filled at the next close, then held; one path), each learned agent of the run ``p`` (every
+    seed of ``seeds``, default ``rl.seeds``) and ``others`` (K paths each, seeds 0 … K − 1);
+    static, or with ``law`` the impact-aware backtest (its flow restarting where
+    ``new_session`` is true); ``backtest.initial_cash``; ``fee``: default ``backtest.fee``."""
     fee = p.backtest.fee if fee is None else fee
     kw = {
         "initial_cash": p.backtest.initial_cash,
@@ -100,7 +102,7 @@ def strategy_runs(
         "impact": law,
         "new_session": new_session,
     }
-    out = {}
+    out: dict[str, StrategyRun] = {}
     if long_only:
         actions = backtest.long_only_actions(len(prices))[None]
         out["long_only"] = StrategyRun(backtest.run_backtest(prices, actions, **kw), [0], None)
@@ -110,8 +112,9 @@ def strategy_runs(
             seeds=seeds, fee=fee,
         )  # fmt: skip
         out[agent] = StrategyRun(res, list(p.rl.seeds if seeds is None else seeds), acts)
-    states = scaled.iloc[bars_slice].to_numpy(np.float32)
+    if others:
+        states = scaled.iloc[bars_slice].to_numpy(np.float32)
     for name, policy, k, mode in others:
         res, acts = backtest.run_policy_backtest(prices, states, policy, k, mode=mode, **kw)
-        out[name] = StrategyRun(res, [0], acts)
+        out[name] = StrategyRun(res, list(range(k)), acts)
     return out

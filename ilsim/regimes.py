@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,9 +64,10 @@ def _as_extrema(extrema: Sequence) -> list[tuple[dt.date, str]]:
     return out
 
 
-def bar_span(bars: pd.DataFrame, idx: np.ndarray) -> dict:
-    """A segment's span on ``bars`` from its bars' positions ``idx`` (sorted): the first and
-    last bar, their count and times, and buy and hold's return over them (%)."""
+def bar_span(bars: pd.DataFrame, idx: np.ndarray) -> dict[str, Any]:
+    """A segment's span on ``bars`` from its bars' positions ``idx`` (sorted, contiguous, at
+    least one): the first and last bar, their count and times, and buy and hold's return over
+    them (%)."""
     a, b = int(idx[0]), int(idx[-1])
     close = bars["close"].to_numpy()
     return {

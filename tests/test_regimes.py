@@ -184,3 +184,17 @@ def test_role_ranges():
     assert regimes.role_ranges(seg, "il_train") == [(0, 9), (20, 29)]
     assert regimes.role_ranges(seg, ("sim_train", "backtest")) == [(10, 19), (30, 39)]
     assert regimes.role_ranges(seg, "unused") == []
+
+
+def test_bar_span_is_a_segments_bars_and_buy_and_hold():
+    idx = pd.date_range("2021-01-04 09:30", periods=6, freq="5min", tz="America/New_York")
+    bars = pd.DataFrame({"close": [10.0, 11.0, 12.0, 9.0, 15.0, 16.0]}, index=idx)
+    span = regimes.bar_span(bars, np.array([1, 2, 3, 4]))
+    assert span == {
+        "first_bar": 1,
+        "last_bar": 4,
+        "bars": 4,
+        "start": idx[1],
+        "end": idx[4],
+        "bh_return_pct": pytest.approx(100 * (15 / 11 - 1)),
+    }

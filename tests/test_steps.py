@@ -437,3 +437,30 @@ def test_run_is_the_sections_in_order(step, monkeypatch):
     monkeypatch.setattr(step, "SECTIONS", tuple(recorder(n) for n in names))
     r = step.run(params_from_dict({"name": "order"}))
     assert calls == names and list(r.notes) == names
+
+
+def test_strategy_runs_backtests_each_strategy_as_its_own_backtest():
+    """``policies.strategy_runs``: long-only first, then the agents, then the other policies
+    (K paths, seeds 0 … K − 1), each the backtest it stands for, with the run's cash and fee."""
+    from ilsim import backtest
+    from ilsim.policies import strategy_runs
+
+    p = params_from_dict({"name": "runs", "backtest": {"fee": 0.001}})
+    prices = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, 50)))
+    scaled = pd.DataFrame({"x": np.linspace(-1, 1, 60)})
+
+    def other(obs):  # [K, D + 2] -> [K]: path 0 long when the feature is positive, 1 opposite
+        s = np.sign(obs[:, 0])
+        return np.array([s[0], -s[1]])
+
+    runs = strategy_runs(
+        p, ".", slice(5, 55), scaled, prices, agents=(), others=[("other", other, 2, "fraction")]
+    )
+    assert list(runs) == ["long_only", "other"]
+    assert runs["long_only"].seeds == [0] and runs["other"].seeds == [0, 1]
+    kw = {"initial_cash": p.backtest.initial_cash, "fee": 0.001}
+    lo = backtest.run_backtest(prices, backtest.long_only_actions(50)[None], **kw)
+    np.testing.assert_array_equal(runs["long_only"].result.value, lo.value)
+    states = scaled.iloc[5:55].to_numpy(np.float32)
+    res, _ = backtest.run_policy_backtest(prices, states, other, 2, **kw)
+    np.testing.assert_array_equal(runs["other"].result.value, res.value)

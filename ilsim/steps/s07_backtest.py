@@ -20,7 +20,7 @@ from ilsim import (
 from ilsim.artifacts import LEARNED, artifact
 from ilsim.params import Params
 from ilsim.plots.rl import plot_case, plot_risk_return
-from ilsim.policies import strategy_runs
+from ilsim.policies import StrategyRun, strategy_runs
 from ilsim.steps.result import StepResult, remembered, run_sections
 from ilsim.world import backtest_impact_law, bar_minutes
 
@@ -47,7 +47,7 @@ def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict
         sl = slice(seg.first_bar, seg.last_bar + 1)
         prices = bars["close"].to_numpy()[sl]
         runs = strategy_runs(p, root, sl, scaled, prices, new_session=starts[sl])
-        aware = {}
+        aware: dict[str, StrategyRun] = {}
         if law is not None:
             aware = strategy_runs(p, root, sl, scaled, prices, law=law, new_session=starts[sl])
         for agent, run in runs.items():
@@ -133,7 +133,8 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
             prices = close[sl]
             for name, run in strategy_runs(p, root, sl, scaled, prices, fee=fee).items():
                 add(fee, seg, name, "strategy", run.result, prices, run.seeds)
-                runs[(name, seg.segment)] = run.result
+                if name in LEARNED:  # their exposure-matched constants, below
+                    runs[(name, seg.segment)] = run.result
         for agent in LEARNED:
             per_seg = [
                 metrics.exposure(
