@@ -261,7 +261,7 @@ STEPS: tuple[Step, ...] = (
 )
 
 
-GROUP_FOLDERS = {"policies": "policies", "premise_policies": "premise"}  # under results/<name>
+GROUP_FOLDERS = {"premise_policies": "premise"}  # a group's folder under results/<name>
 
 
 def read_paths(p: Params, rule: str, root: str | Path = ".") -> list[Path]:

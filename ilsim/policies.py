@@ -114,7 +114,7 @@ def strategy_runs(
         out[agent] = StrategyRun(res, list(p.rl.seeds if seeds is None else seeds), acts)
     if others:
         states = scaled.iloc[bars_slice].to_numpy(np.float32)
-    for name, policy, k, mode in others:
-        res, acts = backtest.run_policy_backtest(prices, states, policy, k, mode=mode, **kw)
-        out[name] = StrategyRun(res, list(range(k)), acts)
+        for name, policy, k, mode in others:
+            res, acts = backtest.run_policy_backtest(prices, states, policy, k, mode=mode, **kw)
+            out[name] = StrategyRun(res, list(range(k)), acts)
     return out

@@ -131,23 +131,22 @@ def _changed_keys(run: Params, mine: Params) -> list[str]:
 
 def _check_inputs(p: Params, step: str, params_file: str | Path) -> None:
     """Stop, with the command that makes them, when the run lacks the artifacts ``step`` reads."""
-    from ilsim.artifacts import STEPS
+    from ilsim.artifacts import GROUP_FOLDERS, STEPS
     from ilsim.artifacts import step as registered
 
-    groups = {  # the trained policies: their folder, and the rules that train them
-        "policies": ("policies", ["train_policy"]),
-        "premise_policies": ("premise", ["train_premise_impact", "train_premise_replay"]),
+    trainers = {  # the trained policies: the rules that train them
+        "policies": ["train_policy"],
+        "premise_policies": ["train_premise_impact", "train_premise_replay"],
     }
     missing = [
         name
         for name in registered(step).reads
-        if ":" not in name and not (p.results_dir() / groups.get(name, (name,))[0]).exists()
+        if ":" not in name and not (p.results_dir() / GROUP_FOLDERS.get(name, name)).exists()
     ]
     if not missing:
         return
     makers = [s.rule for s in STEPS if set(s.writes) & set(missing) and s.rule != "train_premise"]
-    trainers = [r for name in missing for r in groups.get(name, ("", []))[1]]
-    makers = list(dict.fromkeys(makers + trainers))
+    makers = list(dict.fromkeys(makers + [r for n in missing for r in trainers.get(n, [])]))
     config = "" if p.name == "default" else f" --configfile {params_file}"
     raise FileNotFoundError(
         f"run {p.name!r} has no {', '.join(missing)} yet: this notebook reads what the steps "

@@ -58,7 +58,7 @@ class Facts(ast.NodeVisitor):
             self.files.add(f"paper:{_literal(args[0])}")
         elif name in PATH_HELPERS:
             self.files.add(PATH_HELPERS[name])
-        elif name == "write_table" and len(args) >= 3 and _literal(args[2]):
+        elif name in ("write_table", "table_section") and len(args) >= 3 and _literal(args[2]):
             self.tables.add(_literal(args[2]))
         elif name == "save_figure" and len(args) >= 3 and _literal(args[2]):
             self.figures.add(_literal(args[2]))

@@ -283,16 +283,10 @@ def test_replay_fills_fees_and_values_equal_the_backtest(bars, mode):
     m = market.VectorMarket(make_data(bars), cfg, 1)
     m.reset(seed=3)
     start = int(m.state.start[0])
-    rng = np.random.default_rng(0)
-    actions = np.where(rng.random(steps) < 0.6, 0.0, rng.uniform(-1, 1, steps))
-    actions[0] = 0.7
-    notional, fees, values = [], [], []
-    for a in actions:
-        _, _, _, _, info = m.step(torch.tensor([a]))
-        fees.append(float(info["fees"][0]))
-        # one side trades per bar: |net shares filled| x the fill (next) close
-        notional.append(abs(float(info["filled"][0])) * float(info["price"][0]))
-        values.append(float(info["value"][0]))
+    actions, run = _random_rollout(m, steps, seed=0, hold=0.6, first=0.7)
+    fees, values = run["fees"], run["value"]
+    # one side trades per bar: |net shares filled| x the fill (next) close
+    notional = np.abs(run["filled"]) * run["price"]
     closes = bars["close"].to_numpy()[start : start + steps + 1]
     res = backtest.run_backtest(closes, np.r_[actions, 0.0], fee=cfg.fee, mode=mode).squeeze()
     assert (res.traded_notional[1:] > 0).sum() >= 10  # the path trades
@@ -344,19 +338,21 @@ def test_volatility_head_scales_the_noise_by_the_pool_state(bars):
         market.VectorMarket(make_data(bars, residual=res), cfg, 4)
 
 
-def _random_rollout(m, steps: int) -> tuple[np.ndarray, list, list, list]:
-    """Step one env with sparse random actions (an all-in-ish first buy); the actions and each
-    step's value, fee and price."""
-    rng = np.random.default_rng(1)
-    actions = np.where(rng.random(steps) < 0.7, 0.0, rng.uniform(-1, 1, steps))
-    actions[0] = 0.8
-    values, fees, prices = [], [], []
+def _random_rollout(
+    m, steps: int, seed: int = 1, hold: float = 0.7, first: float = 0.8
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Step one env with sparse random actions (a share ``hold`` of bars hold, a large first
+    buy); the actions and each step's value, fees, price and filled shares."""
+    rng = np.random.default_rng(seed)
+    actions = np.where(rng.random(steps) < hold, 0.0, rng.uniform(-1, 1, steps))
+    actions[0] = first
+    keys = ("value", "fees", "price", "filled")
+    run: dict[str, list[float]] = {k: [] for k in keys}
     for a in actions:
         _, _, _, _, info = m.step(torch.tensor([a]))
-        values.append(float(info["value"][0]))
-        fees.append(float(info["fees"][0]))
-        prices.append(float(info["price"][0]))
-    return actions, values, fees, prices
+        for k in keys:
+            run[k].append(float(info[k][0]))
+    return actions, {k: np.array(v) for k, v in run.items()}
 
 
 def test_learned_mode_and_the_impact_aware_backtest_fill_alike(bars):
@@ -373,7 +369,8 @@ def test_learned_mode_and_the_impact_aware_backtest_fill_alike(bars):
     m.reset(seed=5)
     bod0, bpd = int(m.state.bar_of_day[0]), m.bars_per_day
     steps = 120
-    actions, values, fees, _ = _random_rollout(m, steps)
+    actions, run = _random_rollout(m, steps)
+    values, fees = run["value"], run["fees"]
     flat = np.full(steps + 1, float(bars["close"].iloc[int(m.state.start[0])]))
     new = (bod0 + np.arange(steps + 1)) % bpd == 0
     res = backtest.run_backtest(
@@ -400,7 +397,8 @@ def test_own_mode_is_the_impact_aware_backtest_as_an_env(bars, mode):
     m.reset(seed=5)
     start = int(m.state.start[0])
     steps = 120
-    actions, values, fees, prices = _random_rollout(m, steps)
+    actions, run = _random_rollout(m, steps)
+    values, fees, prices = run["value"], run["fees"], run["price"]
     real = bars["close"].to_numpy()[start + 1 : start + steps + 1]
     np.testing.assert_array_equal(prices, real)  # marked and observed at the real closes
     closes = bars["close"].to_numpy()[start : start + steps + 1]
@@ -413,7 +411,7 @@ def test_own_mode_is_the_impact_aware_backtest_as_an_env(bars, mode):
     assert abs(res.value[-1] - plain.value[-1]) > 1.0  # the impact costs something
     replay = market.VectorMarket(data, replace(cfg, impact="none"), 1)  # the env without it
     replay.reset(seed=5)
-    assert abs(_random_rollout(replay, steps)[1][-1] - values[-1]) > 1.0
+    assert abs(_random_rollout(replay, steps)[1]["value"][-1] - values[-1]) > 1.0
     np.testing.assert_allclose(res.fees[1:], fees, rtol=1e-8, atol=1e-6)
     np.testing.assert_allclose(res.value[1:], values, rtol=1e-9)
 

@@ -405,7 +405,7 @@ def test_a_shared_result_is_computed_once_while_the_inputs_stay(tmp_path):
     artifacts.artifact(p, "backtests.csv", tmp_path).write_text("not read by il_diversity")
     assert remembered(compute, p, tmp_path, rule="il_diversity") == [1]
     time.sleep(0.01)
-    bars.write_text("b")
+    bars.write_text("bb")  # another size too: a coarse clock cannot hide the change
     assert remembered(compute, p, tmp_path, rule="il_diversity") == [2]
     other = p.model_copy(update={"seed": 9})
     assert remembered(compute, other, tmp_path, rule="il_diversity") == [3]
@@ -464,3 +464,29 @@ def test_strategy_runs_backtests_each_strategy_as_its_own_backtest():
     states = scaled.iloc[5:55].to_numpy(np.float32)
     res, _ = backtest.run_policy_backtest(prices, states, other, 2, **kw)
     np.testing.assert_array_equal(runs["other"].result.value, res.value)
+
+
+def test_strategy_runs_hands_each_agent_its_seeds_fee_law_and_sessions(monkeypatch):
+    """``strategy_runs`` passes the slice, the law, the session starts, the seeds and the fee
+    on to every learned agent's backtest, and reports the seeds its paths stand for."""
+    from ilsim import policies
+
+    seen = []
+
+    def fake(p, agent, policy_file, sl, scaled, prices, law, new_session, seeds, fee):
+        seen.append((agent, policy_file(3).name, sl, law, new_session, list(seeds), fee))
+        return f"result of {agent}", None
+
+    monkeypatch.setattr(policies, "policy_actions", fake)
+    p = params_from_dict({"name": "runs", "rl": {"seeds": [0, 1]}})
+    mask, law = np.ones(4, bool), object()
+    runs = policies.strategy_runs(
+        p, ".", slice(2, 6), pd.DataFrame({"x": range(8)}), np.ones(4), law=law,
+        new_session=mask, fee=0.002, agents=("rl_baseline", "final_rl"), seeds=(3, 1),
+        long_only=False,
+    )  # fmt: skip
+    assert list(runs) == ["rl_baseline", "final_rl"]
+    assert [r.seeds for r in runs.values()] == [[3, 1], [3, 1]]
+    assert runs["final_rl"].result == "result of final_rl"
+    path = artifacts.policy_path(p, "final_rl", 3).name
+    assert seen[1] == ("final_rl", path, slice(2, 6), law, mask, [3, 1], 0.002)

@@ -365,8 +365,9 @@ class RLParams(_Strict):
     # Notebook 06's planted-edge check of the learner: vector steps per case (a cap).
     planted_steps: Annotated[int, Field(ge=1)] = 5000
     # Its buy-and-hold case (no edge, a drift that pays for the fee): vector steps, run in full
-    # (None: planted_steps). Holding is found late (measured, issue 25: 0.00 of the oracle at
-    # 6,000 steps, 0.999 at 20,000 with gamma 0.99), so the paper gives it its own budget.
+    # (None: planted_steps). Holding is found late (issue 25; what each budget finds is in
+    # tables/planted_edge.csv and the Discount line of reproduction.md), so the paper gives it
+    # its own budget.
     planted_hold_steps: Annotated[int, Field(ge=1)] | None = None
     # Episodes of both RL agents start in these segments (the RL baseline on static replay).
     train_roles: tuple[Role, ...] = ("il_train", "sim_train")

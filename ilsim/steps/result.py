@@ -61,6 +61,15 @@ class StepResult:
 Section = Callable[[Params, "str | Path"], StepResult]
 
 
+def table_section(
+    df: pd.DataFrame, directory: str | Path, stem: str, floatfmt: str = ".4g"
+) -> StepResult:
+    """What a section that makes one table returns: the table written and kept for display."""
+    r = StepResult()
+    r.write_table(df, directory, stem, floatfmt=floatfmt)
+    return r
+
+
 def run_sections(sections: Sequence[Section], p: Params, root: str | Path = ".") -> StepResult:
     """A step whole: each of its notebook's sections in order, their results merged."""
     r = StepResult()

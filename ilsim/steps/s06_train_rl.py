@@ -23,7 +23,7 @@ from ilsim.plots.rl import (
     plot_rl_diagnostics,
     plot_training_curves_rl,
 )
-from ilsim.steps.result import StepResult, run_sections
+from ilsim.steps.result import StepResult, run_sections, table_section
 from ilsim.steps.training import validation_evaluator  # trainings apart from the figures
 from ilsim.world import final_impact_mode
 
@@ -162,24 +162,17 @@ def diagnostics(p: Params, root: str | Path = ".") -> StepResult:
 
 def budgets(p: Params, root: str | Path = ".") -> StepResult:
     """Section 3: each policy's budget, stop and selection."""
-    r = StepResult()
-    r.write_table(training_summary(p, root), p.tables_dir(root), "rl_training", floatfmt=".4g")
-    return r
+    return table_section(training_summary(p, root), p.tables_dir(root), "rl_training")
 
 
 def validation_constants(p: Params, root: str | Path = ".") -> StepResult:
     """Section 4: the learned policies beside constant positions on the validation segments."""
-    r = StepResult()
-    table = validation_comparison(p, root)
-    r.write_table(table, p.tables_dir(root), "rl_validation", floatfmt=".4g")
-    return r
+    return table_section(validation_comparison(p, root), p.tables_dir(root), "rl_validation")
 
 
 def winners_curse(p: Params, root: str | Path = ".") -> StepResult:
     """Section 5: best on validation vs the training's last actor, on validation and held out."""
-    r = StepResult()
-    r.write_table(selection_table(p, root), p.tables_dir(root), "selection", floatfmt=".4g")
-    return r
+    return table_section(selection_table(p, root), p.tables_dir(root), "selection")
 
 
 def planted_edges(p: Params, root: str | Path = ".") -> StepResult:
