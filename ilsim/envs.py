@@ -28,41 +28,17 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from ilsim import ENV_ID
+from ilsim.ddpg.protocol import TensorEnv
 from ilsim.market import MarketConfig, MarketData, VectorMarket
 
 AutoresetMode = gym.vector.AutoresetMode
-
-
-class TensorEnv(Protocol):
-    """N environments as tensors: obs [N, obs_dim], actions [N] in [-1, 1], same-step autoreset
-    (``info["final_obs"]`` holds every env's last observation when any env ended) — what
-    :func:`ilsim.ddpg.train` runs on.
-
-    :class:`TensorVectorEnv` also needs ``reset_where(mask)`` (new episodes in the masked envs)
-    and ``observe()`` (the current observations) for gymnasium's next-step autoreset and partial
-    resets. Optional: ``trades(action) -> bool [N]`` (would the action change the position now?
-    for the learner's diagnostics) and ``observation_bounds() -> (low, high)``."""
-
-    n: int
-    obs_dim: int
-    device: torch.device
-
-    def reset(self, seed: int | None = None) -> torch.Tensor: ...
-
-    def step(
-        self, action: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict]: ...
-
-    def state_dict(self) -> dict: ...
-
-    def load_state_dict(self, state: dict) -> None: ...
 
 
 def observation_space(env: TensorEnv) -> gym.spaces.Box:

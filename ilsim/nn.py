@@ -3,8 +3,11 @@ a thread-count guard for tiny networks, and the block train/validation split."""
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,51 +65,98 @@ class EarlyStopping:
 
     With ``members=m`` the score is one value per member of an ensemble whose parameters stack
     the members on their first dimension: each member keeps its own best weights and epoch, and
-    the patience counts checks in which no member improved (one loop trains them all)."""
+    the patience counts checks in which no member improved (one loop trains them all).
+    ``higher_is_better`` for a score to maximise (DDPG's validation growth); ``later_ties``
+    keeps the later weights on a tie with the best (the longer-trained model) without
+    resetting the patience; ``patience=0`` never says stop (selection only)."""
 
     def __init__(
-        self, model: nn.Module, patience: int, min_delta: float = 0.0, members: int | None = None
+        self,
+        model: nn.Module,
+        patience: int,
+        min_delta: float = 0.0,
+        members: int | None = None,
+        *,
+        higher_is_better: bool = False,
+        later_ties: bool = False,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1 check, got {patience}")
+        if patience < 0:
+            raise ValueError(f"patience must be >= 0 checks (0: never stop), got {patience}")
         self.model, self.patience, self.min_delta = model, patience, min_delta
-        self.members = members
+        self.members, self.higher, self.later_ties = members, higher_is_better, later_ties
         self.stale = 0
+        worst = -math.inf if higher_is_better else math.inf
         if members is None:
-            self.best: float | torch.Tensor = float("inf")
+            self.best: float | torch.Tensor = worst
             self.best_epoch: int | list[int] = 0
             self._state = self._snapshot()
         else:
-            self.best = torch.full((members,), float("inf"))
+            self.best = torch.full((members,), worst, dtype=dtype)
             self.best_epoch = [0] * members
             self._params = [p.detach().clone() for p in model.parameters()]
 
     def _snapshot(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
-    def step(self, score: float | torch.Tensor, epoch: int) -> bool:
-        """Record this check's validation score (lower is better); True when it is time to stop."""
-        if self.members is None:
-            if score < self.best - self.min_delta:
-                self.best, self.best_epoch, self.stale = float(score), epoch, 0
-                self._state = self._snapshot()
-            else:
-                self.stale += 1
-            return self.stale >= self.patience
-        improved = score < self.best - self.min_delta
-        for i in torch.nonzero(improved).flatten().tolist():
-            self.best[i], self.best_epoch[i] = score[i], epoch
-            for keep, p in zip(self._params, self.model.parameters(), strict=True):
-                keep[i] = p.detach()[i]
-        self.stale = 0 if improved.any() else self.stale + 1
-        return self.stale >= self.patience
+    def _improved(self, score: Any) -> Any:
+        if self.higher:
+            return score > self.best + self.min_delta
+        return score < self.best - self.min_delta
 
-    def restore(self) -> nn.Module:
-        """Load the best weights back into the model (each member's own, for an ensemble)."""
+    def step(self, score: float | torch.Tensor, epoch: int) -> bool:
+        """Record this check's validation score; True when it is time to stop."""
         if self.members is None:
-            self.model.load_state_dict(self._state)
+            improved = self._improved(score)
+            if improved or (self.later_ties and score == self.best):
+                self.best, self.best_epoch = float(score), epoch
+                self._state = self._snapshot()
+            self.stale = 0 if improved else self.stale + 1
+            return bool(self.patience) and self.stale >= self.patience
+        improved = self._improved(score)
+        keep = improved | (score == self.best) if self.later_ties else improved
+        for i in torch.nonzero(keep).flatten().tolist():
+            self.best[i], self.best_epoch[i] = score[i], epoch
+            for kept, p in zip(self._params, self.model.parameters(), strict=True):
+                kept[i] = p.detach()[i]
+        self.stale = 0 if improved.any() else self.stale + 1
+        return bool(self.patience) and self.stale >= self.patience
+
+    def scored(self) -> list[bool]:
+        """Per member: has any check given it a finite best score (NaN scores never count)?"""
+        best = self.best if self.members is not None else torch.tensor([self.best])
+        return torch.isfinite(best).tolist()
+
+    def restore(self, into: nn.Module | None = None, members: list[int] | None = None) -> nn.Module:
+        """Load the best weights back into the model (each member's own, for an ensemble), or
+        into ``into``, a model of the same shape; ``members``: only those members'."""
+        model = self.model if into is None else into
+        if self.members is None:
+            model.load_state_dict(self._state)
+            return model
+        rows = range(self.members) if members is None else members
+        with torch.no_grad():
+            for kept, p in zip(self._params, model.parameters(), strict=True):
+                for i in rows:
+                    p[i] = kept[i]
+        return model
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed training needs to go on selecting exactly as before."""
+        kept = self._state if self.members is None else self._params
+        best = self.best.clone() if isinstance(self.best, torch.Tensor) else self.best
+        return {
+            "best": best,
+            "best_epoch": copy.copy(self.best_epoch),
+            "stale": self.stale,
+            "kept": copy.deepcopy(kept),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.stale = state["best"], state["best_epoch"], state["stale"]
+        if self.members is None:
+            self._state = state["kept"]
         else:
-            with torch.no_grad():
-                for keep, p in zip(self._params, self.model.parameters(), strict=True):
-                    p.copy_(keep)
-        return self.model
+            self._params = [
+                t.to(p.device) for t, p in zip(state["kept"], self.model.parameters(), strict=True)
+            ]

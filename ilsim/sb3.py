@@ -25,11 +25,12 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
-from ilsim.envs import ACTION_SPACE, TensorEnv, batch_seed, observation_space
+from ilsim.ddpg.protocol import TensorEnv
+from ilsim.envs import ACTION_SPACE, batch_seed, observation_space
 
 
 class SB3VecEnv(VecEnv):
-    """A :class:`ilsim.envs.TensorEnv` (e.g. :class:`ilsim.market.VectorMarket`) as an SB3
+    """A :class:`ilsim.ddpg.TensorEnv` (e.g. :class:`ilsim.market.VectorMarket`) as an SB3
     ``VecEnv``; ``.env`` is the tensor env."""
 
     def __init__(self, env: TensorEnv):

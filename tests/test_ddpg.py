@@ -384,3 +384,16 @@ def test_a_named_stream_changes_every_draw_and_reproduces():
         != s[2]
         == ddpg.stream_seed(3, "rl_baseline")
     )
+
+
+def test_ddpg_imports_nothing_above_it():
+    """Issue 27: the algorithm depends on no env front end and no pipeline params — only on
+    its own modules, the shared torch parts (``ilsim.nn``) and the package root."""
+    from ilsim import deps
+
+    graph = deps.import_graph()
+    mine = [m for m in graph if m == "ilsim.ddpg" or m.startswith("ilsim.ddpg.")]
+    assert len(mine) >= 9
+    for module in mine:
+        outside = {m for m in graph[module] if not m.startswith("ilsim.ddpg")}
+        assert outside <= {"ilsim.nn"}, (module, outside)

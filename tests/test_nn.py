@@ -59,7 +59,7 @@ def test_early_stopping_keeps_the_best_weights_and_stops_after_patience():
     stop.restore()
     assert all(torch.all(p == 4.0) for p in net.parameters())
     with pytest.raises(ValueError, match="patience"):
-        EarlyStopping(net, patience=0)
+        EarlyStopping(net, patience=-1)
 
 
 def test_early_stopping_per_member_of_an_ensemble():
@@ -74,3 +74,35 @@ def test_early_stopping_per_member_of_an_ensemble():
     assert stop.best_epoch == [2, 1]
     stop.restore()
     assert torch.all(net.weight[0] == 2.0) and torch.all(net.weight[1] == 1.0)
+
+
+def test_early_stopping_higher_is_better_later_ties_and_no_patience():
+    """DDPG's selection: the highest score wins, a tie keeps the later (longer-trained) weights
+    without resetting the patience, NaN never counts, patience 0 never stops; a member never
+    scored is left alone by a restore of the scored ones; state_dict resumes exactly."""
+    net = nn.Linear(3, 3)  # three members
+    stop = EarlyStopping(
+        net, patience=0, members=3, higher_is_better=True, later_ties=True, dtype=torch.float64
+    )
+    nan = float("nan")
+    for epoch, scores in enumerate([[0.0, 1.0, nan], [0.0, 2.0, nan], [-1.0, 1.5, nan]], 1):
+        _set(net, float(epoch))
+        assert not stop.step(torch.tensor(scores, dtype=torch.float64), epoch)
+    assert stop.best_epoch == [2, 2, 0] and stop.stale == 1
+    assert stop.scored() == [True, True, False]
+    saved = stop.state_dict()
+    other = EarlyStopping(
+        net, patience=2, members=3, higher_is_better=True, later_ties=True, dtype=torch.float64
+    )
+    other.load_state_dict(saved)
+    assert other.step(torch.tensor([-1.0, 0.0, nan], dtype=torch.float64), 4)  # stale 2
+    copy_ = nn.Linear(3, 3)
+    _set(copy_, 9.0)
+    stop.restore(into=copy_, members=[0, 1])
+    assert torch.all(copy_.weight[:2] == 2.0) and torch.all(copy_.weight[2] == 9.0)
+    assert torch.all(net.weight == 3.0)  # the model itself is untouched
+    single = EarlyStopping(net, patience=1, higher_is_better=True, later_ties=True)
+    _set(net, 1.0)
+    single.step(0.5, 1)
+    _set(net, 2.0)
+    assert single.step(0.5, 2) and single.best_epoch == 2  # a tie: later weights, stale 1

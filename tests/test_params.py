@@ -229,7 +229,6 @@ def test_config_overrides_keep_strings_that_are_values():
 # Engines configured from a params section through ``params.shared`` (same names): each such
 # knob takes its default from the params model: one default, in ilsim/params/sections.py.
 ENGINES = [
-    ("RLParams", "ilsim/ddpg/config.py", "DDPGConfig"),
     ("ILParams", "ilsim/imitation.py", "TrainConfig"),
     ("MarketParams", "ilsim/market/config.py", "MarketConfig"),
     ("SynthesisParams", "ilsim/synthesis.py", "train_synthesis"),
@@ -271,6 +270,21 @@ def test_each_knob_has_one_default(section, path, engine):
             f"{engine}.{key} has its own default {ast.unparse(expr)!r}: take it from "
             f'{section} (default({section}, "{key}"))'
         )
+
+
+def test_ddpg_takes_the_rl_defaults():
+    """``ilsim.ddpg`` imports nothing of the pipeline (issue 27), so DDPGConfig writes its
+    plain-DDPG defaults itself: each must equal the ``rl`` params' default of the same knob,
+    so that a knob still has one default value whichever door it is set through."""
+    import dataclasses
+
+    from ilsim.ddpg import DDPGConfig
+
+    fields = {f.name: f.default for f in dataclasses.fields(DDPGConfig)}
+    shared_keys = [k for k in params_module.RLParams.model_fields if k in fields]
+    assert len(shared_keys) >= 20
+    for key in shared_keys:
+        assert fields[key] == params_module.default(params_module.RLParams, key), key
 
 
 def _leaf_keys(model: type, prefix: str = "") -> list[tuple[str, str]]:

@@ -49,36 +49,35 @@ thread count). A non-finite loss, reward or observation stops training with
 :class:`FloatingPointError` before any optimiser step uses it; the last checkpoint is never
 overwritten by a broken state.
 
-The package, one module per part: :mod:`~ilsim.ddpg.config`, :mod:`~ilsim.ddpg.nets`,
-:mod:`~ilsim.ddpg.buffer`, :mod:`~ilsim.ddpg.agent`, :mod:`~ilsim.ddpg.train` and the toy envs
-(:mod:`~ilsim.ddpg.toy_envs`); everything public is importable from ``ilsim.ddpg``.
+The package, one module per part: :mod:`~ilsim.ddpg.protocol` (the env it runs on),
+:mod:`~ilsim.ddpg.config`, :mod:`~ilsim.ddpg.nets`, :mod:`~ilsim.ddpg.buffer`,
+:mod:`~ilsim.ddpg.agent` (the update), :mod:`~ilsim.ddpg.train` (the loop),
+:mod:`~ilsim.ddpg.diagnostics`, :mod:`~ilsim.ddpg.checkpoint`, :mod:`~ilsim.ddpg.policy` (saved
+policies) and the toy envs (:mod:`~ilsim.ddpg.toy_envs`); everything public is importable from
+``ilsim.ddpg``. It imports nothing of ``ilsim`` outside it but :mod:`ilsim.nn` (the shared
+early stopping): the pipeline maps its params onto :class:`DDPGConfig`.
 """
 
 from __future__ import annotations
 
 from ilsim.ddpg.agent import Agent, update
 from ilsim.ddpg.buffer import Batch, ReplayBuffer
+from ilsim.ddpg.checkpoint import CHECKPOINT_VERSION, RESUMABLE_CHANGES, load_checkpoint
 from ilsim.ddpg.config import DDPGConfig, stream_seed
-from ilsim.ddpg.nets import Actor, Critic, StackedMLP, act, soft_update, stack_actors
-from ilsim.ddpg.toy_envs import GymTensorEnv, PointMassEnv
-from ilsim.ddpg.train import (
-    CHECKPOINT_VERSION,
+from ilsim.ddpg.diagnostics import (
     CURVE_COLUMNS,
     DIAG_EVERY,
     HIST_BINS,
-    POLICY_FORMAT,
     PREACT_RANGE,
-    RESUMABLE_CHANGES,
     SATURATED,
     STAT_KEYS,
-    Evaluator,
-    TrainResult,
-    evaluate,
-    load_checkpoint,
-    load_policy,
-    save_policy,
-    train,
+    Diagnostics,
 )
+from ilsim.ddpg.nets import Actor, Critic, StackedMLP, act, soft_update, stack_actors
+from ilsim.ddpg.policy import POLICY_FORMAT, evaluate, load_policy, save_policy
+from ilsim.ddpg.protocol import TensorEnv
+from ilsim.ddpg.toy_envs import GymTensorEnv, PointMassEnv
+from ilsim.ddpg.train import Evaluator, LoopState, TrainResult, train
 
 __all__ = [
     "Actor",
@@ -89,9 +88,11 @@ __all__ = [
     "Critic",
     "DDPGConfig",
     "DIAG_EVERY",
+    "Diagnostics",
     "Evaluator",
     "GymTensorEnv",
     "HIST_BINS",
+    "LoopState",
     "POLICY_FORMAT",
     "PREACT_RANGE",
     "PointMassEnv",
@@ -100,6 +101,7 @@ __all__ = [
     "SATURATED",
     "STAT_KEYS",
     "StackedMLP",
+    "TensorEnv",
     "TrainResult",
     "act",
     "evaluate",

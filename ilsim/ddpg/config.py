@@ -1,5 +1,7 @@
-"""DDPG's settings (paper Table 5 plus our options; their defaults are the ``rl`` params') and the
-per-run random stream of each seed."""
+"""DDPG's settings (paper Table 5 plus our options, defaults plain DDPG) and the per-run random
+stream of each seed. The pipeline maps its ``rl`` params onto these
+(:func:`ilsim.steps.training.ddpg_config`); ``ilsim.ddpg`` imports nothing of the pipeline, so
+the ``rl`` params take the same defaults (``tests/test_params.py`` holds them equal)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,6 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-
-from ilsim.params import RLParams, default
 
 
 @dataclass
@@ -18,45 +18,45 @@ class DDPGConfig:
     the learner's options (reward scale, observation normalisation, saturation control,
     selection on validation). The defaults are plain DDPG."""
 
-    actor_hidden: tuple[int, ...] = default(RLParams, "actor_hidden")
-    critic_hidden: tuple[int, ...] = default(RLParams, "critic_hidden")
-    batch_size: int = default(RLParams, "batch_size")
-    buffer_size: int = default(RLParams, "buffer_size")  # per agent, capped at total_steps * N / K
-    gamma: float = default(RLParams, "gamma")
-    tau: float = default(RLParams, "tau")
+    actor_hidden: tuple[int, ...] = (128, 128)
+    critic_hidden: tuple[int, ...] = (128, 128, 128)
+    batch_size: int = 128
+    buffer_size: int = 9_000_000  # per agent, capped at total_steps * N / K
+    gamma: float = 0.99
+    tau: float = 0.005
     # std of the Gaussian added to the action in [-1, 1]
-    exploration_noise: float = default(RLParams, "exploration_noise")
-    actor_lr: float = default(RLParams, "actor_lr")  # ours (Lillicrap et al. 2016)
-    critic_lr: float = default(RLParams, "critic_lr")  # ours (Lillicrap et al. 2016)
+    exploration_noise: float = 0.1
+    actor_lr: float = 1e-4  # ours (Lillicrap et al. 2016)
+    critic_lr: float = 1e-3  # ours (Lillicrap et al. 2016)
     # ours: vector steps of uniform random actions, no updates
-    learning_starts: int = default(RLParams, "learning_starts")
+    learning_starts: int = 1_000
     # ours: vector steps (each env steps this many times), a cap
-    total_steps: int = default(RLParams, "total_steps")
+    total_steps: int = 100_000
     # ours: gradient updates per vector step
-    updates_per_step: int = default(RLParams, "updates_per_step")
-    checkpoint_every: int = default(RLParams, "checkpoint_every")  # vector steps
+    updates_per_step: int = 1
+    checkpoint_every: int = 10_000  # vector steps
     # one agent per seed, trained together as stacked networks
-    seeds: tuple[int, ...] = default(RLParams, "seeds")
+    seeds: tuple[int, ...] = (0,)
     # The run's random stream: every draw is seeded from (seed, stream); "" keeps the seed as is.
     stream: str = ""
     device: str | None = None  # None: the env's device
     # Rewards are multiplied by this before learning (the market's reward, a value change over
     # the initial value, is ~1e-4 a bar: 1e4 makes it basis points, which the critic can fit).
-    reward_scale: float = default(RLParams, "reward_scale")
+    reward_scale: float = 1.0
     # Standardise observations with the mean/std of the warm-up's (kept in the saved actor).
-    obs_norm: bool = default(RLParams, "obs_norm")
+    obs_norm: bool = False
     # Saturation control: penalty on the actor's mean squared pre-tanh output; TD3's target
     # policy smoothing (noise std, clip) and delayed actor and target updates.
-    preact_penalty: float = default(RLParams, "preact_penalty")
-    target_noise: float = default(RLParams, "target_noise")
+    preact_penalty: float = 0.0
+    target_noise: float = 0.0
     target_noise_clip: float = 0.5
-    policy_delay: int = default(RLParams, "policy_delay")
+    policy_delay: int = 1
     # Selection on held-out data: every eval_every vector steps (0: never) the evaluator scores
     # each agent; the best actor is kept; training stops once every agent has gone ``patience``
     # evaluations (0: never stop early) without improving, but not before ``min_steps``.
-    eval_every: int = default(RLParams, "eval_every")
-    patience: int = default(RLParams, "patience")
-    min_steps: int = default(RLParams, "min_steps")
+    eval_every: int = 0
+    patience: int = 0
+    min_steps: int = 0
 
     def __post_init__(self) -> None:
         self.actor_hidden = tuple(int(h) for h in self.actor_hidden)

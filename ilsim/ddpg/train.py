@@ -1,55 +1,41 @@
-"""The training loop on any tensor vector env: warm-up, exploration, updates, diagnostics,
-selection on held-out data, exact-resume checkpoints; saved policies."""
+"""The training loop in CleanRL's shape (``ddpg_continuous_action.py``): one flat loop that
+acts, steps the envs, stores, learns, validates, logs and checkpoints, read top to bottom. What
+it changes is one dataclass (:class:`LoopState`) beside the agent, the replay, the diagnostics
+and the selection (:class:`ilsim.nn.EarlyStopping`, shared with the IL trainers); each has a
+``state_dict()``, so a checkpoint resumes bit for bit."""
 
 from __future__ import annotations
 
 import copy
-import json
 import math
-import os
 import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ilsim.ddpg.agent import Agent, update
 from ilsim.ddpg.buffer import ReplayBuffer
+from ilsim.ddpg.checkpoint import (
+    CHECKPOINT_VERSION,
+    check_resumable,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from ilsim.ddpg.config import DDPGConfig, stream_seed
-from ilsim.ddpg.nets import Actor, Critic, act
-from ilsim.envs import TensorEnv
+from ilsim.ddpg.diagnostics import CURVE_COLUMNS, DIAG_EVERY, Diagnostics
+from ilsim.ddpg.nets import Actor, Critic
+from ilsim.ddpg.protocol import TensorEnv
+from ilsim.nn import EarlyStopping
 
-CHECKPOINT_VERSION = 2
-
-
-POLICY_FORMAT = "ilsim.ddpg.actor/2"
-
-
-# Fields that may change between a checkpoint and the run that resumes it.
-RESUMABLE_CHANGES = {"total_steps", "checkpoint_every", "device", "buffer_size", "patience"}
-
-
-HIST_BINS = 20  # histogram bins of actions over [-1, 1] and pre-tanh outputs in the diagnostics
-
-
-PREACT_RANGE = 4.0  # pre-tanh histogram over [-4, 4] (clipped; tanh(4) = 0.9993)
-
-
-SATURATED = 0.99  # |action| above this counts as saturated in the diagnostics
-
-
-DIAG_EVERY = 4  # diagnostics of the deterministic policy on every DIAG_EVERY-th vector step
-
-
-# -- the training loop -----------------------------------------------------------------------
 Evaluator = Callable[[Actor], np.ndarray]  # the K-model actor → a score per model (higher: better)
 
 
@@ -73,97 +59,45 @@ class TrainResult:
     best_score: list[float]  # per model: its validation score (nan without an evaluator)
 
 
-CURVE_COLUMNS = [
-    "vector_step",
-    "env_steps",
-    "model",
-    "seed",
-    "episodes",
-    "episode_return_mean",
-    "critic_loss",
-    "actor_loss",
-    "q_mean",
-    "preact_abs",
-    "saturated_frac",
-    "trade_frac",
-    "trades_per_episode",
-    "val_score",
-    "wall_s",
-    *[f"hist_{i:02d}" for i in range(HIST_BINS)],
-    *[f"pre_{i:02d}" for i in range(HIST_BINS)],
-]
+@dataclass
+class LoopState:
+    """What the loop changes besides the networks, the replay, the diagnostics and the
+    selection: saved whole in a checkpoint."""
 
+    obs: torch.Tensor  # the envs' current observations [N, obs_dim]
+    ep_return: torch.Tensor  # each env's running episode return [K, N / K]
+    val_last: list[float]  # each model's last validation score
+    step: int = 0  # vector steps taken
+    updates: int = 0  # per model
+    episodes: int = 0
+    wall_s: float = 0.0  # training time of the runs before this one (resumed)
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=100))  # last returns
+    stopped: bool = False  # on a validation plateau
+    curve: list[dict] = field(default_factory=list)  # one row per log step and model
 
-STAT_KEYS = ("critic_loss", "actor_loss", "q_mean", "preact_abs")
+    def end_episodes(self, reward: torch.Tensor, done: torch.Tensor) -> list[list[float]]:
+        """Add this step's rewards [K, N / K]; the returns of the episodes that ended (per
+        model) are counted, remembered and handed back, and their sums start again."""
+        self.ep_return += reward.double()
+        if not bool(done.any()):
+            return [[] for _ in range(len(done))]
+        ended = [self.ep_return[j][done[j]].tolist() for j in range(len(done))]
+        for rets in ended:
+            self.recent.extend(rets)
+        self.episodes += int(done.sum())
+        self.ep_return[done] = 0.0
+        return ended
 
+    def state_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**out, "obs": self.obs.cpu(), "ep_return": self.ep_return.cpu(),
+                "recent": list(self.recent)}  # fmt: skip
 
-def _new_window(k: int, device: Any = "cpu") -> dict[str, Any]:
-    """Sums over one log window, kept on the training device (no host sync per update)."""
-    z = torch.zeros(k, dtype=torch.float64, device=device)
-    return {
-        "returns": [[] for _ in range(k)],
-        **{s: z.clone() for s in STAT_KEYS},
-        "critic_updates": 0,
-        "actor_updates": 0,
-        "hist": torch.zeros(k, HIST_BINS, dtype=torch.float64, device=device),
-        "pre_hist": torch.zeros(k, HIST_BINS, dtype=torch.float64, device=device),
-        "saturated": z.clone(),
-        "traded": z.clone(),
-        "steps": 0,
-        "acted_steps": 0,
-    }
-
-
-def _rng_state(gen: torch.Generator) -> dict[str, Any]:
-    state = {
-        "generator": gen.get_state(),
-        "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),  # noqa: NPY002 (global state, saved as is)
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(gen: torch.Generator, state: dict[str, Any]) -> None:
-    gen.set_state(state["generator"])
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _check_resumable(saved: dict, cfg: DDPGConfig, env: TensorEnv) -> None:
-    if saved.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"checkpoint version {saved.get('version')} (need {CHECKPOINT_VERSION}); "
-            "pass resume=False to restart"
-        )
-    now = asdict(cfg)
-    diff = [k for k in now if k not in RESUMABLE_CHANGES and saved["config"].get(k) != now[k]]
-    if diff:
-        pairs = ", ".join(f"{k}: {saved['config'].get(k)!r} -> {now[k]!r}" for k in diff)
-        raise ValueError(f"checkpoint config differs ({pairs}); pass resume=False to restart")
-    if (saved["n_envs"], saved["obs_dim"]) != (env.n, env.obs_dim):
-        raise ValueError(
-            f"checkpoint has {saved['n_envs']} envs of obs_dim {saved['obs_dim']}, "
-            f"env has {env.n} of {env.obs_dim}"
-        )
-
-
-def _save(path: Path, state: dict) -> None:
-    """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
-    tmp = path.with_name(path.name + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """A training checkpoint as a dict (our own pickle: trusted files only)."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+    @classmethod
+    def from_state_dict(cls, state: dict, device: torch.device) -> LoopState:
+        return cls(**{**state, "obs": state["obs"].to(device),
+                      "ep_return": state["ep_return"].to(device),
+                      "recent": deque(state["recent"], maxlen=100)})  # fmt: skip
 
 
 def train(
@@ -195,6 +129,7 @@ def train(
     reproducible. ``log`` gets one progress line per validation (step, the seeds' scores,
     updates/s, ETA): what a rule's log shows while a training runs (issue 26).
     """
+    # -- setup: the agents, their replay, diagnostics and selection; a checkpoint resumed ----
     dev = torch.device(cfg.device) if cfg.device else torch.device(env.device)
     k = len(cfg.seeds)
     if env.n % k:
@@ -204,147 +139,56 @@ def train(
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     saved = load_checkpoint(path) if path is not None and resume and path.exists() else None
     seed0 = stream_seed(cfg.seeds[0], cfg.stream)
-
     gen = torch.Generator(device=dev)
-    if saved is None:
+    if saved is None:  # CleanRL-style global seeding, and the loop's own generator
         torch.manual_seed(seed0)
-        np.random.seed(seed0)  # noqa: NPY002 (CleanRL-style global seeding)
+        np.random.seed(seed0)  # noqa: NPY002
         random.seed(seed0)
         gen.manual_seed(seed0)
     agent = Agent.create(env.obs_dim, cfg, dev)
-    capacity = min(cfg.buffer_size, cfg.total_steps * n)
-    buffer = ReplayBuffer(capacity, env.obs_dim, k, dev)
-    best = copy.deepcopy(agent.actor.state_dict())
-
+    buffer = ReplayBuffer(min(cfg.buffer_size, cfg.total_steps * n), env.obs_dim, k, dev)
+    diag = Diagnostics(k, n, dev)
+    select = EarlyStopping(  # a tie keeps the later, longer-trained actor
+        agent.actor, cfg.patience, members=k, higher_is_better=True, later_ties=True,
+        dtype=torch.float64,
+    )  # fmt: skip
     if saved is None:
         obs = env.reset(seed=seed0).to(dev, torch.float32)
-        step, updates, episodes, wall_prev, ckpt_step = 0, 0, 0, 0.0, None
-        ep_return = torch.zeros(k, n, dtype=torch.float64, device=dev)
-        recent: deque[float] = deque(maxlen=100)
-        window, rows = _new_window(k, dev), []
-        ev = {
-            "best_score": [-math.inf] * k,
-            "best_step": [0] * k,
-            "since": [0] * k,
-            "last": [math.nan] * k,
-            "stopped": False,
-        }
+        zeros = torch.zeros(k, n, dtype=torch.float64, device=dev)
+        state = LoopState(obs=obs, ep_return=zeros, val_last=[math.nan] * k)
         if path is not None:
-            try:
-                env.state_dict()
-            except NotImplementedError:
-                raise ValueError(
-                    f"{type(env).__name__} has no state_dict(): it cannot be checkpointed; "
-                    "pass checkpoint_path=None"
-                ) from None
+            _require_state_dict(env)
+        ckpt_step = None
     else:
-        _check_resumable(saved, cfg, env)
+        check_resumable(saved, cfg, env.n, env.obs_dim)
         agent.load_state_dict(saved["agent"])
         buffer.load_state_dict(saved["buffer"])
         env.load_state_dict(saved["env"])
-        _set_rng_state(gen, saved["rng"])
-        obs = saved["obs"].to(dev)
-        loop = saved["loop"]
-        step, updates, episodes = saved["step"], loop["updates"], loop["episodes"]
-        wall_prev, ckpt_step = loop["wall_s"], saved["step"]
-        ep_return = loop["ep_return"].to(dev)
-        recent = deque(loop["recent"], maxlen=100)
-        rows, ev = saved["curve"], loop["eval"]
-        window = {
-            key: v.to(dev) if isinstance(v, torch.Tensor) else v
-            for key, v in loop["window"].items()
-        }
-        best = {name: t.to(dev) for name, t in loop["best"].items()}
-
-    def checkpoint() -> None:
-        nonlocal ckpt_step
-        loop_state = {
-            "updates": updates,
-            "episodes": episodes,
-            "wall_s": time.perf_counter() - t0,
-            "ep_return": ep_return.cpu(),
-            "recent": list(recent),
-            "window": window,
-            "eval": ev,
-            "best": {name: t.cpu() for name, t in best.items()},
-        }
-        state = {
-            "version": CHECKPOINT_VERSION,
-            "config": asdict(cfg),
-            "n_envs": env.n,
-            "obs_dim": env.obs_dim,
-            "step": step,
-            "agent": agent.state_dict(),
-            "buffer": buffer.state_dict(),
-            "rng": _rng_state(gen),
-            "env": env.state_dict(),
-            "obs": obs.cpu(),
-            "loop": loop_state,
-            "curve": rows,
-        }
-        assert path is not None
-        _save(path, state)
-        ckpt_step = step
-
-    def validate() -> None:
-        """Score every model; keep each model's best actor; count evaluations since."""
-        agent.actor.eval()
-        scores = np.asarray(evaluator(agent.actor), dtype=np.float64).reshape(k)
-        agent.actor.train()
-        now = agent.actor.state_dict()
-        for j in range(k):
-            ev["last"][j] = float(scores[j])
-            improved = scores[j] > ev["best_score"][j]  # strictly: resets the plateau count
-            ev["since"][j] = 0 if improved else ev["since"][j] + 1
-            if scores[j] >= ev["best_score"][j]:  # a tie keeps the later, longer-trained actor
-                ev["best_score"][j], ev["best_step"][j] = float(scores[j]), step
-                for name in best:
-                    best[name][j] = now[name][j]
+        set_rng_state(gen, saved["rng"])
+        diag.load_state_dict(saved["diagnostics"])
+        select.load_state_dict(saved["selection"])
+        state = LoopState.from_state_dict(saved["loop"], dev)
+        ckpt_step = state.step
 
     end = cfg.total_steps if stop_after is None else min(cfg.total_steps, stop_after)
-    bar = tqdm(
-        total=cfg.total_steps,
-        initial=step,
-        desc=f"DDPG ×{k}",
-        unit="step",
-        disable=not progress,
-        leave=False,
-    )
-    t0 = time.perf_counter() - wall_prev
-    t1, step0, updates0 = time.perf_counter(), step, updates  # this run's own rates
-    edges = torch.linspace(-1.0, 1.0, HIST_BINS + 1, device=dev)[1:-1]
-    pre_edges = torch.linspace(-PREACT_RANGE, PREACT_RANGE, HIST_BINS + 1, device=dev)[1:-1]
+    bar = tqdm(total=cfg.total_steps, initial=state.step, desc=f"DDPG ×{k}", unit="step",
+               disable=not progress, leave=False)  # fmt: skip
+    t0, step0, updates0 = time.perf_counter(), state.step, state.updates  # this run's rates
 
-    def stop(what: str) -> FloatingPointError:
-        kept = (
-            f"the last good checkpoint ({path}, vector step {ckpt_step}) is untouched"
-            if ckpt_step is not None
-            else "no checkpoint was written"
-        )
-        return FloatingPointError(f"DDPG stopped at vector step {step}: {what}; {kept}")
+    def wall() -> float:
+        return state.wall_s + time.perf_counter() - t0
 
-    while step < end and not ev["stopped"]:
-        obs_k = obs.view(k, n, -1)
-        if step < cfg.learning_starts:
-            action = torch.rand(k, n, generator=gen, device=dev) * 2 - 1
-        else:
-            with torch.no_grad():
-                pre = agent.actor.preact(obs_k)
-            clean = torch.tanh(pre)
-            if step % DIAG_EVERY == 0:  # sampled: diagnostics stay off most steps
-                hist = F.one_hot(torch.bucketize(clean, edges), HIST_BINS)
-                window["hist"] += hist.sum(1).double()
-                pre_bins = torch.bucketize(pre.clamp(-PREACT_RANGE, PREACT_RANGE), pre_edges)
-                window["pre_hist"] += F.one_hot(pre_bins, HIST_BINS).sum(1).double()
-                window["saturated"] += (clean.abs() > SATURATED).double().sum(1)
-                if hasattr(env, "trades"):  # would the deterministic policy change position?
-                    moved = env.trades(clean.reshape(env.n).to(env.device))
-                    window["traded"] += moved.to(dev).view(k, n).double().sum(1)
-                    window["acted_steps"] += 1
-            action = clean
-            if cfg.exploration_noise > 0:
-                noise = torch.randn(clean.shape, generator=gen, device=dev)
-                action = (clean + cfg.exploration_noise * noise).clamp(-1.0, 1.0)
+    def halt(what: str) -> FloatingPointError:
+        return _halted(state.step, what, path, ckpt_step)
+
+    while state.step < end and not state.stopped:
+        # -- act: uniform in [-1, 1] during the warm-up, then each actor plus Gaussian noise --
+        obs_k = state.obs.view(k, n, -1)
+        action, pre = _act(agent, obs_k, state.step, cfg, gen)
+        if pre is not None and state.step % DIAG_EVERY == 0:  # sampled: off most steps
+            diag.acted(pre, _would_trade(env, torch.tanh(pre), dev))
+
+        # -- step the envs; a truncated episode bootstraps from its final observation ----------
         next_obs, reward, terminated, truncated, info = env.step(
             action.reshape(env.n).to(env.device)
         )
@@ -354,10 +198,12 @@ def train(
         real_next = next_obs
         if "final_obs" in info:
             real_next = torch.where(done[:, None], info["final_obs"].to(dev), next_obs)
-        step += 1
+        state.step += 1
         if not bool(torch.isfinite(reward).all() & torch.isfinite(real_next).all()):
             what = "reward" if not bool(torch.isfinite(reward).all()) else "observation"
-            raise stop(f"the env returned a non-finite {what}")
+            raise halt(f"the env returned a non-finite {what}")
+
+        # -- store the transitions; count the episodes that ended ------------------------------
         buffer.add(
             obs_k,
             action,
@@ -365,194 +211,172 @@ def train(
             real_next.view(k, n, -1),
             terminated.float().view(k, n),
         )
-        obs = next_obs
-        window["steps"] += 1
-        ep_return += reward.view(k, n).double()
-        if bool(done.any()):
-            d = done.view(k, n)
-            for j in range(k):
-                window["returns"][j].extend(ep_return[j][d[j]].tolist())
-            recent.extend(ep_return[d].tolist())
-            episodes += int(d.sum())
-            ep_return[d] = 0.0
+        state.obs = next_obs
+        diag.stepped(state.end_episodes(reward.view(k, n), done.view(k, n)))
 
-        if cfg.obs_norm and step == cfg.learning_starts and len(buffer):
+        # -- learn: observations scaled by the warm-up's statistics, then the updates ----------
+        if cfg.obs_norm and state.step == cfg.learning_starts:
             seen = buffer.obs[:, : buffer.size]
             agent.set_obs_norm(seen.mean(1), seen.std(1).clamp(min=1e-2))
-            best = copy.deepcopy(agent.actor.state_dict())
-
-        if step > cfg.learning_starts and len(buffer) >= 1:
+        if state.step > cfg.learning_starts:
             for _ in range(cfg.updates_per_step):
-                do_actor = (updates + 1) % cfg.policy_delay == 0
+                actor_too = (state.updates + 1) % cfg.policy_delay == 0  # TD3's delay
                 try:
-                    stats = update(agent, buffer.sample(cfg.batch_size, gen), cfg, do_actor, gen)
+                    stats = update(agent, buffer.sample(cfg.batch_size, gen), cfg, actor_too, gen)
                 except FloatingPointError as err:
-                    raise stop(str(err)) from None
-                updates += 1
-                window["critic_updates"] += 1
-                window["actor_updates"] += int(do_actor)
-                for key, v in stats.items():
-                    window[key] += v.double()
+                    raise halt(str(err)) from None
+                state.updates += 1
+                diag.updated(stats, actor_too)
 
+        # -- validate: each model's best actor kept; stop once all plateau, after min_steps ----
         if (
             evaluator is not None
             and cfg.eval_every
-            and step >= cfg.learning_starts
-            and step % cfg.eval_every == 0
+            and state.step >= cfg.learning_starts
+            and state.step % cfg.eval_every == 0
         ):
-            validate()
-            if cfg.patience and step >= cfg.min_steps and min(ev["since"]) >= cfg.patience:
-                ev["stopped"] = True
+            scores = _validate(agent.actor, evaluator, k)
+            state.val_last = scores.tolist()
+            plateau = select.step(torch.from_numpy(scores), state.step)
+            state.stopped = plateau and state.step >= cfg.min_steps
             if log is not None:
-                log(_progress_line(step, end, step0, updates - updates0, t1, ev))
+                log(_progress_line(state, end, step0, updates0, t0, select.best.tolist()))
 
-        if step % log_every == 0 or step == cfg.total_steps or ev["stopped"]:
-            rows.extend(_log_rows(window, step, n, k, cfg, ev, time.perf_counter() - t0))
-            window = _new_window(k, dev)
-            last = [r["episode_return_mean"] for r in rows[-k:]]
+        # -- log a curve row per model; checkpoint --------------------------------------------
+        if state.step % log_every == 0 or state.step == cfg.total_steps or state.stopped:
+            state.curve.extend(diag.rows(state.step, cfg.seeds, state.val_last, wall()))
+            last = [r["episode_return_mean"] for r in state.curve[-k:]]
             if not all(math.isnan(x) for x in last):
                 bar.set_postfix(ret=f"{np.nanmean(last):.3g}", refresh=False)
         bar.update(1)
-        if path is not None and (step % cfg.checkpoint_every == 0 or step == end or ev["stopped"]):
-            checkpoint()
+        if path is not None and (
+            state.step % cfg.checkpoint_every == 0 or state.step == end or state.stopped
+        ):
+            ckpt_step = _checkpoint(path, cfg, env, agent, buffer, gen, state, diag, select, wall())
     bar.close()
-    if path is not None and ckpt_step != step:  # e.g. resumed from a finished run
-        checkpoint()
+    if path is not None and ckpt_step != state.step:  # e.g. resumed from a finished run
+        _checkpoint(path, cfg, env, agent, buffer, gen, state, diag, select, wall())
 
-    last_actor = agent.actor
-    chosen = last_actor
-    scored = [math.isfinite(x) for x in ev["best_score"]]
-    if evaluator is not None and cfg.eval_every and any(scored):
-        chosen = copy.deepcopy(last_actor)
-        state = chosen.state_dict()
-        with torch.no_grad():
-            for j in range(k):
-                if scored[j]:  # never scored (all NaN): keep the last weights, not the initial
-                    for name, t in state.items():
-                        t[j] = best[name][j]
+    # -- the result: each model's best actor on validation where it was scored, else its last --
+    scored = select.scored() if evaluator is not None and cfg.eval_every else [False] * k
+    chosen = agent.actor
+    if any(scored):
+        kept = [j for j in range(k) if scored[j]]
+        chosen = select.restore(into=copy.deepcopy(agent.actor), members=kept)
     return TrainResult(
         actor=chosen,
-        last_actor=last_actor,
+        last_actor=agent.actor,
         critic=agent.critic,
-        curve=pd.DataFrame(rows, columns=CURVE_COLUMNS),
-        vector_steps=step,
-        env_steps=step * env.n,
-        updates=updates,
-        episodes=episodes,
-        return_mean_last100=float(np.mean(recent)) if recent else math.nan,
-        wall_s=time.perf_counter() - t0,
-        completed=step >= cfg.total_steps or ev["stopped"],
-        stopped_early=bool(ev["stopped"]),
-        best_step=[
-            ev["best_step"][j] if evaluator is not None and cfg.eval_every and scored[j] else step
-            for j in range(k)
-        ],
-        best_score=[float(s) if math.isfinite(s) else math.nan for s in ev["best_score"]],
+        curve=pd.DataFrame(state.curve, columns=CURVE_COLUMNS),
+        vector_steps=state.step,
+        env_steps=state.step * env.n,
+        updates=state.updates,
+        episodes=state.episodes,
+        return_mean_last100=float(np.mean(state.recent)) if state.recent else math.nan,
+        wall_s=wall(),
+        completed=state.step >= cfg.total_steps or state.stopped,
+        stopped_early=bool(state.stopped),
+        best_step=[select.best_epoch[j] if scored[j] else state.step for j in range(k)],
+        best_score=[s if math.isfinite(s) else math.nan for s in select.best.tolist()],
     )
 
 
-def _progress_line(step: int, end: int, step0: int, updates: int, t1: float, ev: dict) -> str:
-    """One progress line of a training: where it is, the seeds' scores, its speed and ETA."""
-    elapsed = time.perf_counter() - t1
-    rate = (step - step0) / elapsed if elapsed > 0 else float("nan")
-    eta = (end - step) / rate if rate > 0 else float("nan")
-    scores = " ".join(f"{x:+.4f}" for x in ev["last"])
-    best = " ".join(f"{x:+.4f}" for x in ev["best_score"])
-    stop = " (plateau: stopping)" if ev["stopped"] else ""
-    return (
-        f"DDPG step {step}/{end}: validation {scores} (best {best}); "
-        f"{updates / elapsed if elapsed > 0 else float('nan'):.1f} updates/s, "
-        f"{rate:.1f} steps/s, ETA {eta:.0f} s{stop}"
-    )
+# -- the loop's parts ------------------------------------------------------------------------
+def _act(
+    agent: Agent, obs: torch.Tensor, step: int, cfg: DDPGConfig, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The K x N exploration actions, and the actors' pre-tanh outputs (None in the warm-up)."""
+    k, n = obs.shape[:2]
+    if step < cfg.learning_starts:
+        return torch.rand(k, n, generator=gen, device=obs.device) * 2 - 1, None
+    with torch.no_grad():
+        pre = agent.actor.preact(obs)
+    action = torch.tanh(pre)
+    if cfg.exploration_noise > 0:
+        noise = torch.randn(action.shape, generator=gen, device=action.device)
+        action = (action + cfg.exploration_noise * noise).clamp(-1.0, 1.0)
+    return action, pre
 
 
-def _log_rows(
-    window: dict, step: int, n: int, k: int, cfg: DDPGConfig, ev: dict, wall: float
-) -> list[dict]:
-    """One curve row per model from a log window's sums."""
-    rows = []
-    cu, au = window["critic_updates"], window["actor_updates"]
-    acted = window["hist"].sum(1)
-    checked = window["acted_steps"] * n  # steps on which the deterministic policy was checked
-    for j in range(k):
-        rets = window["returns"][j]
-        traded = window["traded"][j].item() / checked if checked else math.nan
-        ep_len = window["steps"] * n / len(rets) if rets else math.nan
-        hist = (window["hist"][j] / acted[j]).tolist() if acted[j] > 0 else [math.nan] * HIST_BINS
-        pre = (
-            (window["pre_hist"][j] / acted[j]).tolist() if acted[j] > 0 else [math.nan] * HIST_BINS
-        )
-        rows.append(
-            {
-                "vector_step": step,
-                "env_steps": step * n,
-                "model": j,
-                "seed": cfg.seeds[j],
-                "episodes": len(rets),
-                "episode_return_mean": float(np.mean(rets)) if rets else math.nan,
-                "critic_loss": window["critic_loss"][j].item() / cu if cu else math.nan,
-                "q_mean": window["q_mean"][j].item() / cu if cu else math.nan,
-                "actor_loss": window["actor_loss"][j].item() / au if au else math.nan,
-                "preact_abs": window["preact_abs"][j].item() / au if au else math.nan,
-                "saturated_frac": (
-                    window["saturated"][j].item() / acted[j].item() if acted[j] > 0 else math.nan
-                ),
-                "trade_frac": traded,
-                "trades_per_episode": traded * ep_len,
-                "val_score": ev["last"][j],
-                "wall_s": wall,
-                **{f"hist_{i:02d}": h for i, h in enumerate(hist)},
-                **{f"pre_{i:02d}": h for i, h in enumerate(pre)},
-            }
-        )
-    return rows
+def _would_trade(env: TensorEnv, clean: torch.Tensor, dev: torch.device) -> torch.Tensor | None:
+    """Would the deterministic policy change each env's position now? (None: the env can't say)"""
+    trades = getattr(env, "trades", None)
+    return None if trades is None else trades(clean.reshape(env.n).to(env.device)).to(dev)
 
 
 @torch.no_grad()
-def evaluate(actor: Actor, env: TensorEnv, episodes: int, seed: int = 0) -> np.ndarray:
-    """Returns of the first ``episodes`` episodes finished by a one-model deterministic
-    policy (``actor.select(k)`` picks one of a stack)."""
-    if actor.k != 1:
-        raise ValueError(f"evaluate takes one model, got {actor.k}: pass actor.select(k)")
-    one = actor
-    obs = env.reset(seed=seed)
-    ep_return = torch.zeros(env.n, dtype=torch.float64)
-    out: list[float] = []
-    while len(out) < episodes:
-        obs, reward, terminated, truncated, _ = env.step(act(one, obs).to(env.device))
-        ep_return += reward.cpu().double()
-        done = (terminated | truncated).cpu()
-        if bool(done.any()):
-            out.extend(ep_return[done].tolist())
-            ep_return[done] = 0.0
-    return np.asarray(out[:episodes])
+def _validate(actor: Actor, evaluator: Evaluator, k: int) -> np.ndarray:
+    """Each model's validation score, the actors in eval mode meanwhile."""
+    actor.eval()
+    scores = np.asarray(evaluator(actor), dtype=np.float64).reshape(k)
+    actor.train()
+    return scores
 
 
-# -- deployment ------------------------------------------------------------------------------
-def save_policy(actor: Actor, path: str | Path, meta: dict | None = None, model: int = 0) -> None:
-    """Save one model of the actor (weights, observation scaling, shape, JSON metadata)."""
-    one = actor.select(model).cpu()
-    torch.save(
-        {
-            "format": POLICY_FORMAT,
-            "obs_dim": one.obs_dim,
-            "hidden": list(one.hidden),
-            "seed": one.seeds[0],
-            "state_dict": {k: v.cpu() for k, v in one.state_dict().items()},
-            "meta": json.dumps(meta or {}),
-        },
-        path,
-    )
-
-
-def load_policy(path: str | Path, device: Any = "cpu") -> tuple[Actor, dict]:
-    """Load an actor written by :func:`save_policy` (safe ``weights_only`` load), in eval mode."""
-    d = torch.load(path, map_location=device, weights_only=True)
-    if d.get("format") != POLICY_FORMAT:
+def _require_state_dict(env: TensorEnv) -> None:
+    try:
+        env.state_dict()
+    except NotImplementedError:
         raise ValueError(
-            f"{path}: not an ilsim DDPG policy of this version (format {d.get('format')!r}, "
-            f"need {POLICY_FORMAT!r}); retrain it"
-        )
-    actor = Actor(d["obs_dim"], d["hidden"], [d["seed"]]).to(device)
-    actor.load_state_dict(d["state_dict"])
-    return actor.eval(), json.loads(d["meta"])
+            f"{type(env).__name__} has no state_dict(): it cannot be checkpointed; "
+            "pass checkpoint_path=None"
+        ) from None
+
+
+def _checkpoint(
+    path: Path,
+    cfg: DDPGConfig,
+    env: TensorEnv,
+    agent: Agent,
+    buffer: ReplayBuffer,
+    gen: torch.Generator,
+    state: LoopState,
+    diag: Diagnostics,
+    select: EarlyStopping,
+    wall: float,
+) -> int:
+    """Write everything the loop needs to continue bit for bit; returns the step written."""
+    save_checkpoint(
+        path,
+        {
+            "version": CHECKPOINT_VERSION,
+            "config": asdict(cfg),
+            "n_envs": env.n,
+            "obs_dim": env.obs_dim,
+            "step": state.step,
+            "agent": agent.state_dict(),
+            "buffer": buffer.state_dict(),
+            "rng": rng_state(gen),
+            "env": env.state_dict(),
+            "loop": {**state.state_dict(), "wall_s": wall},
+            "diagnostics": diag.state_dict(),
+            "selection": select.state_dict(),
+        },
+    )
+    return state.step
+
+
+def _halted(step: int, what: str, path: Path | None, ckpt_step: int | None) -> FloatingPointError:
+    kept = (
+        f"the last good checkpoint ({path}, vector step {ckpt_step}) is untouched"
+        if ckpt_step is not None
+        else "no checkpoint was written"
+    )
+    return FloatingPointError(f"DDPG stopped at vector step {step}: {what}; {kept}")
+
+
+def _progress_line(
+    state: LoopState, end: int, step0: int, updates0: int, t0: float, best: list[float]
+) -> str:
+    """One progress line of a training: where it is, the seeds' scores, its speed and ETA."""
+    elapsed = time.perf_counter() - t0
+    rate = (state.step - step0) / elapsed if elapsed > 0 else float("nan")
+    eta = (end - state.step) / rate if rate > 0 else float("nan")
+    ups = (state.updates - updates0) / elapsed if elapsed > 0 else float("nan")
+    scores = " ".join(f"{x:+.4f}" for x in state.val_last)
+    stop = " (plateau: stopping)" if state.stopped else ""
+    return (
+        f"DDPG step {state.step}/{end}: validation {scores} "
+        f"(best {' '.join(f'{x:+.4f}' for x in best)}); "
+        f"{ups:.1f} updates/s, {rate:.1f} steps/s, ETA {eta:.0f} s{stop}"
+    )

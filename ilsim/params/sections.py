@@ -326,8 +326,9 @@ class MarketBars:
 class RLParams(_Strict):
     """DDPG (paper Table 5) and how the policies are trained (SPEC steps 7-8).
 
-    The learner's knobs default to plain DDPG here, and :class:`ilsim.ddpg.DDPGConfig` takes
-    its defaults from these (one default per knob); the project's own choices (reward scale,
+    The learner's knobs default to plain DDPG here, the same values as
+    :class:`ilsim.ddpg.DDPGConfig`'s (which imports nothing of the pipeline; a test holds them
+    equal); the project's own choices (reward scale,
     saturation control, selection on validation, step counts) are written out in
     ``params/*.yaml``."""
 

@@ -203,9 +203,9 @@ def train_ddpg(
     ]
     # the segments, the drift and the law as used: not in the files
     world = [list(roles), p.market.drift, law.to_dict() if law is not None else None]
-    key = hashlib.sha256(
-        json.dumps([fixed, asdict(cfg_env), inputs, world], sort_keys=True, default=str).encode()
-    ).hexdigest()[:12]
+    # The checkpoint format too: one written by another version starts afresh, not refused.
+    keyed = [fixed, asdict(cfg_env), inputs, world, ddpg.CHECKPOINT_VERSION]
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:12]
     ckpt = artifact(p, f"checkpoints/{agent}_{key}.pt", root)
     # With progress, a line per validation in the rule's log (results/<name>/logs/): a
     # long training shows where it is and when it ends.
