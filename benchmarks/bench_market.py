@@ -18,8 +18,10 @@ import time
 
 import torch
 
-from ilsim import market, world
+from ilsim import market
+from ilsim.market.assemble import market_config, run_market
 from ilsim.params import load_params, resolve_device
+from ilsim.run import Run
 
 
 def rate(m: market.VectorMarket, steps: int) -> float:
@@ -72,8 +74,8 @@ def state_bytes(m: market.VectorMarket) -> int:
 def main() -> int:
     params = load_params(sys.argv[1] if len(sys.argv) > 1 else "params/default.yaml")
     device = resolve_device(params.device)
-    data = world.market_data(params, role="sim_train", device=device)
-    cfg = world.market_config(params, data.bars, impact="paper")
+    data = run_market(Run(params), "sim_train", device)
+    cfg = market_config(params, data.bars, impact="paper")
     print(
         f"params {params.name}, device {device}, torch threads {torch.get_num_threads()}, "
         f"{data.il_policy.__self__.n_models} IL agents"
@@ -96,7 +98,7 @@ def main() -> int:
     print("naive loop: the same VectorMarket with N=1, one object per env, at most 64 objects")
 
     mode = params.market.impact
-    m = market.VectorMarket(data, world.market_config(params, data.bars, impact=mode), 4096, device)
+    m = market.VectorMarket(data, market_config(params, data.bars, impact=mode), 4096, device)
     m.reset(seed=0)
     runs = 5
     ens = statistics.median(ensemble_rate(m) for _ in range(runs))

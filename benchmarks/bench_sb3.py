@@ -18,8 +18,10 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from ilsim import envs, market, world
+from ilsim import envs, market
+from ilsim.market.assemble import market_config, run_market
 from ilsim.params import load_params
+from ilsim.run import Run
 from ilsim.sb3 import SB3VecEnv
 
 TARGET_RATIO = 20.0
@@ -48,8 +50,8 @@ def ppo_rate(vec, n_envs: int, rollouts: int) -> float:
 def main() -> int:
     params = load_params(sys.argv[1] if len(sys.argv) > 1 else "params/default.yaml")
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 256
-    data = world.market_data(params, role="sim_train", device="cpu")
-    cfg = world.market_config(params, data.bars)
+    data = run_market(Run(params), "sim_train", "cpu")
+    cfg = market_config(params, data.bars)
     print(
         f"params {params.name}, impact {cfg.impact!r}, N = {n}, PPO n_steps {N_STEPS}, "
         f"torch threads {torch.get_num_threads()}"

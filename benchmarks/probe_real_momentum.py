@@ -14,8 +14,10 @@ import time
 import numpy as np
 import torch
 
-from ilsim import artifacts, backtest, data, ddpg, features, market, regimes, world
+from ilsim import backtest, ddpg, features, market, regimes
+from ilsim.market.assemble import market_config, run_market
 from ilsim.params import load_params
+from ilsim.run import Run
 from ilsim.steps import training
 
 torch.set_num_threads(1)
@@ -23,9 +25,10 @@ fee = float(sys.argv[1])
 beta = float(sys.argv[2])
 steps = int(sys.argv[3])
 p = load_params("params/paper.yaml")
-bars = data.load_bars(artifacts.artifact(p, "bars.parquet"))
-segs = regimes.load_segments(artifacts.artifact(p, "segments.csv"))
-scaler = features.MinMaxScaler.load(artifacts.artifact(p, "scaler.json"))
+run = Run(p)
+bars = run.bars()
+segs = run.segments()
+scaler = run.scaler()
 # planted momentum: r'_t = r_t + beta * r'_{t-1} within a session (a function of past bars only)
 c = bars["close"].to_numpy()
 r = np.r_[0.0, c[1:] / c[:-1] - 1]
@@ -45,9 +48,9 @@ raw = features.compute_features(
     planted, ema_periods=f.ema_periods_bars, macd=f.macd_bars, relvol_window=f.relvol_window_bars
 )
 scaled = scaler.transform(raw).to_numpy(np.float32)
-md = world.market_data(p, ("il_train",))
+md = run_market(run, ("il_train",))
 md = dataclasses.replace(md, bars=planted)
-cfg_env = world.market_config(p, planted, impact="none", stagger_starts=True)
+cfg_env = market_config(p, planted, impact="none", stagger_starts=True)
 cfg_env.fee = fee
 seeds = (0, 1)
 env = market.VectorMarket(md, cfg_env, p.rl.n_envs * len(seeds))

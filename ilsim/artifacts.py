@@ -3,26 +3,18 @@ step that writes it and the steps that read it (the Snakefile declares its rules
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ilsim.params import Params
 
-
-def artifact(p: Params, name: str, root: str | Path = ".") -> Path:
-    """Path of an intermediate artifact, with its folder created."""
-    path = p.results_dir(root) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 LEARNED = ("final_rl", "rl_baseline", "il_baseline")
 
 
-def policy_path(p: Params, agent: str, seed: int, root: str | Path = ".") -> Path:
-    """Where one trained policy (and its training curve, ``.csv`` beside it) is kept."""
-    return artifact(p, f"policies/{agent}_seed{seed}.pt", root)
+def policy_name(agent: str, seed: int) -> str:
+    """Where one trained policy (and its training curve, ``.csv`` beside it) is kept, under
+    the run's results (:meth:`ilsim.run.Run.policy_path`)."""
+    return f"policies/{agent}_seed{seed}.pt"
 
 
 def last_policy_path(path: str | Path) -> Path:
@@ -38,11 +30,6 @@ def best_policy_path(path: str | Path) -> Path:
     return path.with_name(f"{path.stem}_best.pt")
 
 
-def run_policy(p: Params, agent: str, root: str | Path = ".") -> Callable[[int], Path]:
-    """Where the run keeps each seed's policy of ``agent``: seed -> path."""
-    return lambda seed: policy_path(p, agent, seed, root)
-
-
 def size_label(size: float) -> str:
     """A portfolio size or fee as a file-name label that reads back as the same float:
     1e6 -> "1e06", 2.5e6 -> "2.5e06"."""
@@ -55,9 +42,7 @@ def size_label(size: float) -> str:
 PREMISE_ARMS = ("impact", "replay")
 
 
-def premise_policy_path(
-    p: Params, arm: str, seed: int, size: float | None, fee: float, root: str | Path = "."
-) -> Path:
+def premise_policy_name(arm: str, seed: int, size: float | None, fee: float) -> str:
     """A policy of the premise A/B (issue 25): arm ``impact`` per size and fee; arm ``replay``
     once per fee (replay without impact, with rewards and actions relative to the account,
     does not depend on the size: ``size`` is ignored)."""
@@ -66,7 +51,7 @@ def premise_policy_path(
     tag = f"_{size_label(size)}" if arm == "impact" and size is not None else ""
     if arm == "impact" and size is None:
         raise ValueError("arm 'impact' of the premise A/B needs a portfolio size")
-    return artifact(p, f"premise/{arm}{tag}_fee{size_label(fee)}_seed{seed}.pt", root)
+    return f"premise/{arm}{tag}_fee{size_label(fee)}_seed{seed}.pt"
 
 
 # -- the registry: which step writes and reads what ------------------------------------------

@@ -117,14 +117,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.cmd == "check":
         print(f"{args.params}: ok (name {p.name})")
     elif args.cmd == "train-policy":
+        from ilsim.run import Run
         from ilsim.steps import training
 
-        summary = training.train_policy(p, args.agent)
+        summary = training.train_policy(Run(p), args.agent)
         print(summary.to_string(index=False))
     elif args.cmd == "train-premise":
+        from ilsim.run import Run
         from ilsim.steps import training
 
-        print(training.train_premise(p, args.arm, args.size, args.fee).to_string(index=False))
+        print(training.train_premise(Run(p), args.arm, args.size, args.fee).to_string(index=False))
     elif args.cmd == "premise":
         from ilsim.steps import premise
 

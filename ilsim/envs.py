@@ -295,7 +295,8 @@ def _market(
     if import_options is not None:
         raise ValueError(f"{ENV_ID}: import_options= reads a bars file: pass data= a path")
     if data is None or config is None:
-        from ilsim import world  # a run's artifacts, needed only to build from a run
+        from ilsim.market.assemble import market_config, run_market  # a run's artifacts
+        from ilsim.run import Run
 
         if params is None:
             raise ValueError(
@@ -306,15 +307,15 @@ def _market(
         p = _load_params(params, base)
         if config is None and impact is None:  # the final agent's (a given config keeps its)
             try:
-                impact = world.final_impact_mode(p, base)
+                impact = Run(p, base).final_impact()
             except FileNotFoundError:
                 raise FileNotFoundError(
                     f"{ENV_ID}: no impact_mode.json under {p.results_dir(base)}: run the "
                     "pipeline through notebook 05 (snakemake) first, or pass impact="
                 ) from None
         role = role or tuple(p.rl.train_roles)
-        data = data or world.market_data(p, role=role, device=dev, root=base)
-        config = config or world.market_config(p, data.bars)
+        data = data or run_market(Run(p, base), role, dev)
+        config = config or market_config(p, data.bars)
     return data, replace(config, **({"impact": impact} if impact else {}), **overrides), dev
 
 

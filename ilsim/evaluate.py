@@ -28,12 +28,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ilsim import artifacts, data, features, metrics, regimes, world
+from ilsim import artifacts, data, features, metrics, regimes
 from ilsim.params import Params, ParamsError, params_from_dict, with_name_override
 from ilsim.params.load import _ENV
 from ilsim.plots.common import STRATEGY_COLORS, save_figure
 from ilsim.policies import OtherPolicy, strategy_runs
 from ilsim.report import write_table
+from ilsim.run import Run
 
 __all__ = [
     "EvaluationError",
@@ -96,7 +97,7 @@ def load_bars_files(p: Params, files: Sequence[str | Path]) -> tuple[pd.DataFram
                 "report": rep.to_markdown(),
             }
         )
-    intervals = {str(f): world.bar_minutes(b) for f, b in zip(files, frames, strict=True)}
+    intervals = {str(f): data.bar_minutes(b) for f, b in zip(files, frames, strict=True)}
     if len(set(intervals.values())) > 1:
         raise EvaluationError(
             "the files hold different bar intervals ("
@@ -168,19 +169,19 @@ def evaluation_segments(
 def _run_segments(p: Params, bars: pd.DataFrame, root: str | Path) -> pd.DataFrame:
     """The finished run's segments (``segments.csv``: ids, extrema dates, regimes, roles) on
     the new bars: each holds the sessions after its first extremum up to its last."""
-    path = p.results_dir(root) / "segments.csv"
+    path = Run(p, root).results / "segments.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the pipeline for {p.name!r} first")
-    run = regimes.load_segments(path)
+    trained = regimes.load_segments(path)
     days = np.asarray(bars.index.date)
     rows = []
-    for r in run.itertuples(index=False):
+    for r in trained.itertuples(index=False):
         idx = np.flatnonzero((days > r.start_date) & (days <= r.end_date))
         if len(idx) >= 2:
             rows.append({**r._asdict(), **regimes.bar_span(bars, idx)})
     if not rows:
         raise EvaluationError("none of the run's segments lies inside the data given")
-    return pd.DataFrame(rows, columns=run.columns)
+    return pd.DataFrame(rows, columns=trained.columns)
 
 
 @dataclass
@@ -230,6 +231,7 @@ def backtest_saved(
 ) -> EvaluationResult:
     """Backtest saved strategies of the run ``p`` on the bars of ``files`` (see the module
     docstring); writes under ``out`` (default ``<name>-backtest``), never under ``p.name``."""
+    run = Run(p, root)
     root = Path(root)
     out = out or f"{p.name}-backtest"
     if out == p.name:
@@ -244,7 +246,7 @@ def backtest_saved(
     bars, info = load_bars_files(p, files)
     run_bars = p.results_dir(root) / "bars.parquet"
     if run_bars.exists():
-        trained, given = world.bar_minutes(data.load_bars(run_bars)), world.bar_minutes(bars)
+        trained, given = data.bar_minutes(data.load_bars(run_bars)), data.bar_minutes(bars)
         if trained != given:
             raise EvaluationError(
                 f"the run {p.name!r} was trained on {trained:g}-minute bars but the files hold "
@@ -273,11 +275,11 @@ def backtest_saved(
             stacklevel=2,
         )
     segs = segs.assign(overlaps_training=_training_share(p, segs, root))
-    law = world.backtest_impact_law(p, root) if p.backtest.impact else None
+    law = run.backtest_law() if p.backtest.impact else None
     starts = features.session_start_mask(bars.index)
     seeds = list(dict.fromkeys(p.rl.seeds if seeds is None else seeds))
     bt = p.backtest
-    bpy = metrics.trading_bars_per_year(world.bar_minutes(bars))
+    bpy = metrics.trading_bars_per_year(data.bar_minutes(bars))
     policies: list[OtherPolicy] = []
     from ilsim import ddpg
 
@@ -300,11 +302,11 @@ def backtest_saved(
             if tag and law_k is None:
                 continue
             runs = strategy_runs(
-                p, root, sl, scaled, prices, law=law_k, new_session=starts[sl], agents=agents,
+                run, sl, scaled, prices, law=law_k, new_session=starts[sl], agents=agents,
                 seeds=seeds, others=policies, long_only=long_only,
             )  # fmt: skip
-            for name, run in runs.items():
-                res, sds = run.result, run.seeds
+            for name, sr in runs.items():
+                res, sds = sr.result, sr.seeds
                 per_path = metrics.backtest_rows(
                     res.value, res.traded_notional, res.holdings,
                     initial_value=bt.initial_cash, bars_per_year=bpy,
@@ -362,11 +364,11 @@ def backtest_saved(
 def _training_share(p: Params, segs: pd.DataFrame, root: str | Path) -> list[float]:
     """Per evaluation segment, the share of its sessions inside a segment the run trained,
     validated or fitted its simulator on (0 for a period the run never saw)."""
-    path = p.results_dir(root) / "segments.csv"
+    path = Run(p, root).results / "segments.csv"
     if not path.exists():
         return [float("nan")] * len(segs)
-    run = regimes.load_segments(path)
-    used = run[run["role"] != "backtest"]
+    trained = regimes.load_segments(path)
+    used = trained[trained["role"] != "backtest"]
     spans = [
         (pd.Timestamp(a), pd.Timestamp(b)) for a, b in zip(used["start"], used["end"], strict=True)
     ]

@@ -13,8 +13,9 @@ import pandas as pd
 import torch
 
 from ilsim import backtest, imitation, impact
-from ilsim.artifacts import LEARNED, run_policy
+from ilsim.artifacts import LEARNED
 from ilsim.params import Params
+from ilsim.run import Run
 
 
 def policy_actions(
@@ -75,8 +76,7 @@ OtherPolicy = tuple[str, Callable[[np.ndarray], np.ndarray], int, str]
 
 
 def strategy_runs(
-    p: Params,
-    root: str | Path,
+    run: Run,
     bars_slice: slice,
     scaled: pd.DataFrame,
     prices: np.ndarray,
@@ -91,10 +91,11 @@ def strategy_runs(
 ) -> dict[str, StrategyRun]:
     """Every strategy on one slice of real bars, the one loop of the backtests, the claims'
     backtests and ``ilsim backtest``: long-only (all cash into shares at the first decision,
-    filled at the next close, then held; one path), each learned agent of the run ``p`` (every
+    filled at the next close, then held; one path), each learned agent of ``run`` (every
     seed of ``seeds``, default ``rl.seeds``) and ``others`` (K paths each, seeds 0 … K − 1);
     static, or with ``law`` the impact-aware backtest (its flow restarting where
     ``new_session`` is true); ``backtest.initial_cash``; ``fee``: default ``backtest.fee``."""
+    p = run.params
     fee = p.backtest.fee if fee is None else fee
     kw = {
         "initial_cash": p.backtest.initial_cash,
@@ -108,7 +109,7 @@ def strategy_runs(
         out["long_only"] = StrategyRun(backtest.run_backtest(prices, actions, **kw), [0], None)
     for agent in agents:
         res, acts = policy_actions(
-            p, agent, run_policy(p, agent, root), bars_slice, scaled, prices, law, new_session,
+            p, agent, run.policies(agent), bars_slice, scaled, prices, law, new_session,
             seeds=seeds, fee=fee,
         )  # fmt: skip
         out[agent] = StrategyRun(res, list(p.rl.seeds if seeds is None else seeds), acts)

@@ -16,7 +16,6 @@ from ilsim import (
     imitation,
     regimes,
 )
-from ilsim.artifacts import artifact
 from ilsim.learners import from_state, make_learner, to_state
 from ilsim.params import Params, resolve_device, shared
 
@@ -43,10 +42,10 @@ def il_datasets(
     return out, ids
 
 
-def load_pool(p: Params, device: str = "cpu", root: str | Path = ".") -> Any:
-    """The IL agent pool notebook 03 trained: an ``EnsembleMLP`` (``il.method`` "bc") or a
-    :class:`LearnerPool`; either's ``.act`` maps states [N, F] to actions [N, M]."""
-    path = artifact(p, "il_agents.pt", root)
+def load_pool(path: str | Path, device: str = "cpu") -> imitation.EnsembleMLP | LearnerPool:
+    """The IL agent pool notebook 03 trained (a run's ``il_agents.pt``): an ``EnsembleMLP``
+    (``il.method`` "bc") or a :class:`LearnerPool`; either's ``.act`` maps states [N, F] to
+    actions [N, M]."""
     ck = torch.load(path, map_location=device, weights_only=True)
     if "learners" in ck:
         return LearnerPool.from_state(ck)

@@ -24,7 +24,23 @@ CLI_ENTRY = {
     "planted_edge": ["ilsim.steps.planted_edge.write_planted_edge"],
 }
 # Files named through these helpers: the groups of the registry.
-PATH_HELPERS = {"policy_path": "policies", "premise_policy_path": "premise_policies"}
+PATH_HELPERS = {
+    "policy_path": "policies",
+    "policies": "policies",
+    "premise_policy_path": "premise_policies",
+}
+# What each loader of the run object (``run.<method>()``, ilsim.run.Run) reads.
+RUN_LOADERS = {
+    "bars": "bars.parquet",
+    "segments": "segments.csv",
+    "features": "features.parquet",
+    "labels": "labels.parquet",
+    "scaler": "scaler.json",
+    "impact": "impact_law.json",
+    "backtest_law": "impact_law.json",
+    "final_impact": "impact_mode.json",
+}
+OPAQUE = {"ilsim.run.Run"}  # its loaders count where they are called, not all at once
 
 
 def _callee(node: ast.AST) -> str | None:
@@ -52,8 +68,11 @@ class Facts(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         name, args = _callee(node.func), node.args
-        if name == "artifact" and len(args) >= 2 and _literal(args[1]):
-            self.files.add(_literal(args[1]))
+        on_run = isinstance(node.func, ast.Attribute) and _callee(node.func.value) == "run"
+        if on_run and name == "path" and args and _literal(args[0]):
+            self.files.add(_literal(args[0]))
+        elif on_run and name in RUN_LOADERS:
+            self.files.add(RUN_LOADERS[name])
         elif name == "paper_table" and args and _literal(args[0]):
             self.files.add(f"paper:{_literal(args[0])}")
         elif name in PATH_HELPERS:
@@ -143,7 +162,7 @@ def reach(start: Facts) -> Facts:
         total.tables |= f.tables
         total.figures |= f.figures
         for ref in f.refs:
-            if ref in INDEX and ref not in seen:
+            if ref in INDEX and ref not in seen and ref not in OPAQUE:
                 seen.add(ref)
                 todo.append(INDEX[ref])
     return total

@@ -9,6 +9,7 @@ import yaml
 
 from ilsim import artifacts, cli, data, evaluate
 from ilsim.params import params_from_dict
+from ilsim.run import Run
 from ilsim.steps import (
     s01_segment,
     s02_features,
@@ -59,7 +60,7 @@ def run(tmp_path_factory):
     s05_simulator.train_synthesis_net(p, market.bars, scaled, segs, root, progress=False)
     s05_simulator.fit_impact(p, market.bars, scaled, segs, root)
     for agent in artifacts.LEARNED:
-        training.train_policy(p, agent, root, progress=False)
+        training.train_policy(Run(p, root), agent, progress=False)
     bt, _ = s07_backtest.run_backtests(p, root)
     # the bars as a user would bring them: a vendor CSV with a time column
     csv = root / "bars.csv"
@@ -175,7 +176,7 @@ def test_cli_reads_artifacts_without_the_training_data(run, tmp_path, monkeypatc
             "--seed",
             "0",
             "--policy",
-            str(artifacts.policy_path(p, "rl_baseline", 1, root)),
+            str(Run(p, root).policy_path("rl_baseline", 1)),
             "--out",
             "cli-eval",
         ]

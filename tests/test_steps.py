@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from ilsim import artifacts, claims, data, pool, regimes, world
+from ilsim import artifacts, claims, data, pool, regimes
 from ilsim import market as sim
+from ilsim.market.assemble import market_bars, market_config, run_market
 from ilsim.params import params_from_dict
+from ilsim.run import Run
 from ilsim.steps import (
     premise,
     s01_segment,
@@ -113,15 +115,15 @@ def test_steps_end_to_end(tmp_path):
     for name, (lo, hi) in law.ci.items():
         assert lo <= hi, name
     assert (tmp_path / "reports/tiny/tables/impact_law.csv").exists()
-    mdata = world.market_data(p, "sim_train", root=tmp_path)
+    mdata = run_market(Run(p, tmp_path), "sim_train")
     assert mdata.impact_law == law and mdata.pool_mean_action != 0.0
     assert len(mdata.residuals) == len(mdata.residual_volume) == len(mdata.residual_bar_of_day)
     assert abs(mdata.residuals.mean()) < 1e-12  # zero-mean noise
-    cfg = world.market_config(p, market.bars, impact="calibrated")
+    cfg = market_config(p, market.bars, impact="calibrated")
     assert cfg.reward_window_bars == 1  # market.reward "bar"
     assert cfg.episode_bars == 60 and cfg.noise_block == 20  # 300 and 100 minutes of 5-minute bars
     window = p.model_copy(update={"market": p.market.model_copy(update={"reward": "window"})})
-    assert world.market_config(window, market.bars).reward_window_bars == 46  # 230 min / 5
+    assert market_config(window, market.bars).reward_window_bars == 46  # 230 min / 5
     resp = sim.impact_response(mdata, cfg, (0.0, 0.5, 1.0), 8, 3, seed=0)
     assert (resp["response_bp"].diff().dropna() > 0).all()
     curves, checks = s05_simulator.impact_checks(p, mdata, root=tmp_path)
@@ -137,24 +139,24 @@ def test_steps_end_to_end(tmp_path):
 
     # the policies: every seed of an agent in one stacked run, selected on validation
     for agent in artifacts.LEARNED:
-        summary = training.train_policy(p, agent, tmp_path, progress=False)
+        summary = training.train_policy(Run(p, tmp_path), agent, progress=False)
         assert summary["seed"].tolist() == [0, 1]
         for seed in (0, 1):
-            assert artifacts.policy_path(p, agent, seed, tmp_path).exists()
+            assert Run(p, tmp_path).policy_path(agent, seed).exists()
     runs = s06_train_rl.training_summary(p, tmp_path)
     assert len(runs) == 4 and (runs["best_step"] <= runs["vector_steps"]).all()
     assert (runs["vector_steps"] <= 60).all() and (runs["reward_window_bars"] == 1).all()
-    curve = pd.read_csv(artifacts.policy_path(p, "final_rl", 1, tmp_path).with_suffix(".csv"))
+    curve = pd.read_csv(Run(p, tmp_path).policy_path("final_rl", 1).with_suffix(".csv"))
     assert (curve["seed"] == 1).all() and curve["val_score"].notna().any()
     # byte-identical reruns (issue 13): no wall time in results; it goes to timings.csv
     assert "wall_s" not in curve and (tmp_path / "results/tiny/timings.csv").exists()
     again = tmp_path / "again"
     shutil.copytree(tmp_path / "results", again / "results")
     shutil.rmtree(again / "results/tiny/checkpoints")
-    training.train_policy(p, "rl_baseline", again, progress=False)
+    training.train_policy(Run(p, again), "rl_baseline", progress=False)
     for seed in (0, 1):
-        csv = artifacts.policy_path(p, "rl_baseline", seed, tmp_path).with_suffix(".csv")
-        rerun = artifacts.policy_path(p, "rl_baseline", seed, again).with_suffix(".csv")
+        csv = Run(p, tmp_path).policy_path("rl_baseline", seed).with_suffix(".csv")
+        rerun = Run(p, again).policy_path("rl_baseline", seed).with_suffix(".csv")
         assert csv.read_bytes() == rerun.read_bytes()
     val = s06_train_rl.validation_comparison(p, tmp_path)
     assert "constant 0%" in set(val["strategy"])
@@ -169,7 +171,7 @@ def test_steps_end_to_end(tmp_path):
     # the claims' backtests (issue 15): both fees, and each learned seed's exposure-matched
     # constant position, whose exposure is the strategy's (averaged over the segments)
     s07_backtest.claim_backtests(p, tmp_path)
-    cb = pd.read_csv(artifacts.artifact(p, "claim_backtests.csv", tmp_path))  # as notebook 08 does
+    cb = pd.read_csv(Run(p, tmp_path).path("claim_backtests.csv"))  # as notebook 08 does
     kinds = {"strategy", "constant", "constant_regime"}
     assert set(cb["fee"]) == {0.005, 0.0001} and set(cb["kind"]) == kinds
     head = cb[(cb["fee"] == 0.005) & (cb["kind"] == "strategy")]
@@ -198,15 +200,15 @@ def test_steps_end_to_end(tmp_path):
     )
     assert small.backtest.fees() == (0.005, 0.0001)  # the fee axis (issue 15)
     for fee in small.backtest.fees():
-        rows = training.train_premise(small, "replay", root=tmp_path, progress=False, fee=fee)
+        rows = training.train_premise(Run(small, tmp_path), "replay", progress=False, fee=fee)
         assert set(rows["impact"]) == {"none"} and (rows["vector_steps"] == 20).all()
         for size in small.premise.sizes:
-            rows = training.train_premise(small, "impact", size, fee, tmp_path, progress=False)
+            rows = training.train_premise(Run(small, tmp_path), "impact", size, fee, progress=False)
             assert set(rows["impact"]) == {"own"} and set(rows["initial_cash"]) == {size}
     from ilsim import ddpg
 
     first = [
-        ddpg.load_policy(artifacts.premise_policy_path(small, arm, 0, 1e6, 0.005, tmp_path))
+        ddpg.load_policy(Run(small, tmp_path).premise_policy_path(arm, 0, 1e6, 0.005))
         for arm in ("impact", "replay")
     ]
     assert first[0][1]["selection"] == first[1][1]["selection"] == "last"
@@ -226,7 +228,7 @@ def test_bar_minutes_any_time_unit():
     for unit in ("ns", "us", "s"):
         idx = pd.date_range("2021-01-04 09:30", periods=50, freq="5min", tz="America/New_York")
         bars = pd.DataFrame({"close": 1.0}, index=idx.as_unit(unit))
-        assert world.bar_minutes(bars) == 5.0
+        assert data.bar_minutes(bars) == 5.0
 
 
 def test_market_config_converts_minutes_once():
@@ -239,10 +241,10 @@ def test_market_config_converts_minutes_once():
     )
     for minutes, bars in ((5, 1), (1, 5)):
         idx = pd.date_range("2021-01-04 09:30", periods=50, freq=f"{minutes}min", tz="UTC")
-        cfg = world.market_config(p, pd.DataFrame({"close": 1.0}, index=idx))
+        cfg = market_config(p, pd.DataFrame({"close": 1.0}, index=idx))
         assert (cfg.episode_bars, cfg.noise_block) == (390 * bars, 78 * bars)
         assert cfg.reward_window_bars == 46 * bars
-        assert world.market_bars(p, pd.DataFrame(index=idx)).probe_horizon == 2 * bars
+        assert market_bars(p, pd.DataFrame(index=idx)).probe_horizon == 2 * bars
 
 
 def test_il_methods_build_pools_and_simulators(tmp_path):
@@ -277,7 +279,7 @@ def test_il_methods_build_pools_and_simulators(tmp_path):
     # the pool built by another method, saved and loaded like the paper's
     result, fit = s03_imitation.train_il_pool(p, segs, scaled, labels, tmp_path, progress=False)
     assert result is None and len(fit) == 3 and (fit["method"] == "maxent_irl").all()
-    learned = pool.load_pool(p, root=tmp_path)
+    learned = pool.load_pool(Run(p, tmp_path).path("il_agents.pt"))
     acts = learned.act(torch.as_tensor(scaled.dropna().to_numpy(np.float32)[:7]))
     assert acts.shape == (7, 3) and set(np.unique(acts.numpy())) <= {-1.0, 0.0, 1.0}
 
@@ -391,7 +393,7 @@ def test_a_shared_result_is_computed_once_while_the_inputs_stay(tmp_path):
 
     forget()
     p = params_from_dict({"name": "memo"})
-    bars = artifacts.artifact(p, "bars.parquet", tmp_path)  # read by il_diversity
+    bars = Run(p, tmp_path).path("bars.parquet")  # read by il_diversity
     bars.write_text("a")
     calls = []
 
@@ -402,7 +404,7 @@ def test_a_shared_result_is_computed_once_while_the_inputs_stay(tmp_path):
     first = remembered(compute, p, tmp_path, rule="il_diversity")
     first.append("edited by a reader")
     assert remembered(compute, p, tmp_path, rule="il_diversity") == [1]  # a copy, computed once
-    artifacts.artifact(p, "backtests.csv", tmp_path).write_text("not read by il_diversity")
+    Run(p, tmp_path).path("backtests.csv").write_text("not read by il_diversity")
     assert remembered(compute, p, tmp_path, rule="il_diversity") == [1]
     time.sleep(0.01)
     bars.write_text("bb")  # another size too: a coarse clock cannot hide the change
@@ -454,7 +456,7 @@ def test_strategy_runs_backtests_each_strategy_as_its_own_backtest():
         return np.array([s[0], -s[1]])
 
     runs = strategy_runs(
-        p, ".", slice(5, 55), scaled, prices, agents=(), others=[("other", other, 2, "fraction")]
+        Run(p), slice(5, 55), scaled, prices, agents=(), others=[("other", other, 2, "fraction")]
     )
     assert list(runs) == ["long_only", "other"]
     assert runs["long_only"].seeds == [0] and runs["other"].seeds == [0, 1]
@@ -481,12 +483,12 @@ def test_strategy_runs_hands_each_agent_its_seeds_fee_law_and_sessions(monkeypat
     p = params_from_dict({"name": "runs", "rl": {"seeds": [0, 1]}})
     mask, law = np.ones(4, bool), object()
     runs = policies.strategy_runs(
-        p, ".", slice(2, 6), pd.DataFrame({"x": range(8)}), np.ones(4), law=law,
+        Run(p), slice(2, 6), pd.DataFrame({"x": range(8)}), np.ones(4), law=law,
         new_session=mask, fee=0.002, agents=("rl_baseline", "final_rl"), seeds=(3, 1),
         long_only=False,
     )  # fmt: skip
     assert list(runs) == ["rl_baseline", "final_rl"]
     assert [r.seeds for r in runs.values()] == [[3, 1], [3, 1]]
     assert runs["final_rl"].result == "result of final_rl"
-    path = artifacts.policy_path(p, "final_rl", 3).name
+    path = Run(p).policy_path("final_rl", 3).name
     assert seen[1] == ("final_rl", path, slice(2, 6), law, mask, [3, 1], 0.002)

@@ -61,6 +61,7 @@ every public name is importable from ``ilsim.data``.
 """
 
 from ilsim.data.bars import (
+    bar_minutes,
     bar_of_day,
     bars_per_day,
     daily_from_intraday,
@@ -97,6 +98,7 @@ __all__ = [
     "ImportReport",
     "PRICE_COLUMNS",
     "REPAIR_RULES",
+    "bar_minutes",
     "bar_of_day",
     "bars_per_day",
     "daily_from_intraday",

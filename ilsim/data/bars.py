@@ -93,6 +93,13 @@ def bar_of_day(index: pd.DatetimeIndex) -> np.ndarray:
     return pd.Series(np.ones(len(ids))).groupby(ids).cumsum().to_numpy().astype(np.int64) - 1
 
 
+def bar_minutes(bars: pd.DataFrame) -> float:
+    """The bar interval in minutes (the most common spacing inside a session)."""
+    diffs = pd.Series(bars.index[:5000]).diff().dt.total_seconds().to_numpy() / 60.0
+    diffs = diffs[(diffs > 0) & (diffs < 60 * 6)]
+    return float(pd.Series(diffs).mode().iloc[0])
+
+
 def session_ids(index: pd.DatetimeIndex) -> np.ndarray:
     """An int per bar numbering its trading day (local calendar date) 0..D-1 in date order."""
     wall = index.tz_localize(None) if index.tz is not None else index

@@ -5,8 +5,8 @@ minute or 5-minute bars, any vendor layout :func:`ilsim.data.import_bars` reads)
 canonical bars; the features are the project's (:func:`ilsim.features.compute_features`,
 periods from the ``features`` params), min-max scaled on the bars themselves; the durations
 (episode, reward window, noise block) are the ``market`` params' minutes in bars of the file's
-interval (:func:`ilsim.world.market_config`). Nothing is trained, so the modes are those that
-need no IL pool and no synthesis network:
+interval (:func:`ilsim.market.assemble.market_config`). Nothing is trained, so the modes are
+those that need no IL pool and no synthesis network:
 
 - ``none`` (the default): a static replay of the real bars, prices ignore every trade;
 - ``learned``: the impact law (:func:`ilsim.impact.fit_impact_law`) fitted on the spot on the
@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ilsim import data, features, impact, synthesis, world
+from ilsim import data, features, impact, synthesis
+from ilsim.market.assemble import market_config
 from ilsim.market.config import MarketConfig, MarketData
 from ilsim.params import Params
 
@@ -138,7 +139,7 @@ def bars_market(
         )
     p = p or Params(name="bars")
     bars = read_bars(path, **(import_options or {}))
-    cfg = replace(config or world.market_config(p, bars), impact=mode, **overrides)
+    cfg = replace(config or market_config(p, bars), impact=mode, **overrides)
     f = p.features
     warm = features.warmup_bars(f.ema_periods_bars, f.macd_bars, f.relvol_window_bars)
     if len(bars) - warm <= cfg.episode_bars:

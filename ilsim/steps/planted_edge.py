@@ -17,13 +17,12 @@ import numpy as np
 import pandas as pd
 
 from ilsim import data, regimes
-from ilsim.artifacts import artifact
 from ilsim.params import Params, minutes_to_bars
 from ilsim.plots.common import save_figure
 from ilsim.plots.rl import plot_planted_edge, plot_planted_impact
 from ilsim.report import write_table
+from ilsim.run import Run
 from ilsim.steps.training import ddpg_config
-from ilsim.world import bar_minutes
 
 if TYPE_CHECKING:
     from ilsim.ddpg import DDPGConfig
@@ -33,11 +32,12 @@ def real_edge(p: Params, root: str | Path = ".") -> Any:
     """The planted market the real features could carry (:func:`ilsim.planted.edge_of_features`):
     a linear forecast of the next bar's return fitted on ``il_train`` bars, judged on the
     ``validation`` bars (or ``sim_train`` when there are none)."""
+    run = Run(p, root)
     from ilsim import planted
 
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root)).to_numpy(np.float64)
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    bars = run.bars()
+    scaled = run.features().to_numpy(np.float64)
+    segments = run.segments()
     nxt = np.r_[bars["close"].to_numpy()[1:] / bars["close"].to_numpy()[:-1] - 1, np.nan]
     same_day = np.r_[bars.index.date[1:] == bars.index.date[:-1], False]
 
@@ -69,13 +69,14 @@ def planted_study(p: Params, root: str | Path = ".") -> pd.DataFrame:
     with a known optimum: the one-bar reward, the old fill timing, the paper's reward window,
     the fee with a strong edge and with the edge the real features carry (also at
     ``backtest.low_fee``), and plain DDPG on the unscaled reward. One row per case and seed."""
+    run = Run(p, root)
     from ilsim import ddpg, planted
 
     seeds = tuple(p.rl.seeds[:2])
     cfg = planted_learner(p, seeds)
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    bars = run.bars()
     # the paper's window in bars, even when the run's own reward is one bar
-    window = minutes_to_bars(p.market.reward_window_minutes, bar_minutes(bars))
+    window = minutes_to_bars(p.market.reward_window_minutes, data.bar_minutes(bars))
     real = real_edge(p, root)
     base = planted.PlantedConfig(n_features=real.n_features)
     fee = p.backtest.fee

@@ -23,14 +23,13 @@ import numpy as np
 import pandas as pd
 
 from ilsim import backtest, data, features, metrics, regimes
-from ilsim.artifacts import artifact, premise_policy_path
 from ilsim.params import Params
 from ilsim.plots.common import save_figure
 from ilsim.plots.simulator import plot_premise_ab
 from ilsim.policies import policy_actions
 from ilsim.premise_ab import premise_table, premise_verdict
 from ilsim.report import write_table
-from ilsim.world import backtest_impact_law, bar_minutes
+from ilsim.run import Run
 
 
 def premise_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
@@ -40,14 +39,15 @@ def premise_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
     held, on the real prices with the fee and without impact — the market return of that
     exposure; its realised ``exposure`` is in its rows). One row per fee × size × segment × arm
     × seed × kind, written to ``results/<name>/premise_backtests.csv``."""
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    run = Run(p, root)
+    bars = run.bars()
+    scaled = run.features()
+    segments = run.segments()
     segs = list(segments[segments["role"] == "backtest"].itertuples(index=False))
-    law = backtest_impact_law(p, root)
+    law = run.backtest_law()
     if law is None:
         raise ValueError("the premise A/B backtests with impact: set backtest.impact: true")
-    bpy = metrics.trading_bars_per_year(bar_minutes(bars))
+    bpy = metrics.trading_bars_per_year(data.bar_minutes(bars))
     starts = features.session_start_mask(bars.index)
     close = bars["close"].to_numpy()
     seeds = list(p.premise.seeds)
@@ -60,7 +60,7 @@ def premise_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
                 res, _ = policy_actions(
                     p,
                     "premise",
-                    lambda s, a=arm, z=size, f=fee: premise_policy_path(p, a, s, z, f, root),
+                    lambda s, a=arm, z=size, f=fee: run.premise_policy_path(a, s, z, f),
                     sl,
                     scaled,
                     close[sl],
@@ -107,17 +107,18 @@ def premise_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
                             }
                         )
     out = pd.DataFrame(rows)
-    out.to_csv(artifact(p, "premise_backtests.csv", root), index=False)
+    out.to_csv(run.path("premise_backtests.csv"), index=False)
     return out
 
 
 def all_in_impact_bp(p: Params, root: str | Path = ".") -> dict[float, float]:
     """What one all-in buy at each premise size moves its own fill by the law (log-price bp at
     the backtest segments' mean price): the size axis in the units of the fee."""
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    run = Run(p, root)
+    bars = run.bars()
+    segments = run.segments()
     price = bars["close"].to_numpy()[regimes.role_mask(segments, len(bars), "backtest")].mean()
-    law = backtest_impact_law(p, root)
+    law = run.backtest_law()
     return {x: 1e4 * float(law.response(x / price, 0)) for x in p.premise.sizes}
 
 

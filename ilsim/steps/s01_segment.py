@@ -16,13 +16,12 @@ from ilsim import (
     regimes,
     synthetic,
 )
-from ilsim.artifacts import artifact
 from ilsim.params import Params
 from ilsim.plots.segments import plot_segments
 from ilsim.report import paper_table, write_table
 from ilsim.role_search import search_backtest_roles, segment_long_only_returns
+from ilsim.run import Run
 from ilsim.steps.result import StepResult, run_sections
-from ilsim.world import bar_minutes
 
 
 @dataclass
@@ -48,6 +47,7 @@ def _synthetic_report(p: Params, bars: pd.DataFrame) -> str:
 
 def prepare_bars(p: Params, root: str | Path = ".") -> ImportedBars:
     """Import the data file (or generate the default market) and write the canonical bars."""
+    run = Run(p, root)
     if p.data.source == "file":
         assert p.data.path is not None
         bars, rep = data.import_bars(
@@ -68,8 +68,8 @@ def prepare_bars(p: Params, root: str | Path = ".") -> ImportedBars:
         report_md = _synthetic_report(p, bars)
         if p.segments.method == "extrema":
             extrema = [{"date": e.date, "kind": e.kind} for e in p.segments.extrema]
-    data.save_bars(bars, artifact(p, "bars.parquet", root))
-    artifact(p, "extrema.json", root).write_text(
+    data.save_bars(bars, run.path("bars.parquet"))
+    run.path("extrema.json").write_text(
         json.dumps([{"date": str(e["date"]), "kind": e["kind"]} for e in extrema], indent=1)
     )
     out = p.reports_dir(root) / "data_import.md"
@@ -80,7 +80,8 @@ def prepare_bars(p: Params, root: str | Path = ".") -> ImportedBars:
 
 def load_extrema(p: Params, root: str | Path = ".") -> list[dict]:
     """The extrema written by :func:`prepare_bars`."""
-    raw = json.loads(artifact(p, "extrema.json", root).read_text())
+    run = Run(p, root)
+    raw = json.loads(run.path("extrema.json").read_text())
     return [{"date": pd.Timestamp(e["date"]).date(), "kind": e["kind"]} for e in raw]
 
 
@@ -104,6 +105,7 @@ def daily_close(
 
 def segment_market(p: Params, imported: ImportedBars, root: str | Path = ".") -> pd.DataFrame:
     """Segments with regimes and roles; written to results and to the report tables."""
+    run = Run(p, root)
     s = p.segments
     if s.method == "zigzag":
         extrema = regimes.zigzag(
@@ -115,9 +117,9 @@ def segment_market(p: Params, imported: ImportedBars, root: str | Path = ".") ->
     segs, sparse = regimes.drop_sparse(segs, s.min_coverage)
     _report_coverage(p, segs, sparse, root)
     segs = regimes.with_roles(segs, s.rule, s.roles, dropped=sparse["segment"].tolist())
-    check_segments(p, segs, bar_minutes(imported.bars))
+    check_segments(p, segs, data.bar_minutes(imported.bars))
     print(roles_text(p, segs))
-    regimes.save_segments(segs, artifact(p, "segments.csv", root))
+    regimes.save_segments(segs, run.path("segments.csv"))
     cols = ["segment", "start_date", "end_date", "regime", "role", "bars", "bh_return_pct"]
     table = segs[[*cols, "sessions", "coverage"]].rename(
         columns={"start_date": "start", "end_date": "end"}
@@ -326,7 +328,8 @@ def il_eval_segment(p: Params, segments: pd.DataFrame) -> pd.Series:
 
 def load_imported(p: Params, root: str | Path = ".") -> ImportedBars:
     """The bars, import report and extrema that :func:`prepare_bars` wrote."""
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    run = Run(p, root)
+    bars = run.bars()
     report_md = (p.reports_dir(root) / "data_import.md").read_text()
     return ImportedBars(bars, report_md, load_extrema(p, root))
 
@@ -357,9 +360,10 @@ def _zigzag(p: Params, root: str | Path) -> tuple[ImportedBars, pd.Series, list[
 
 def regime_overview(p: Params, root: str | Path = ".") -> StepResult:
     """Section 2: the regimes and roles over the whole span, with the automatic zig-zag."""
+    run = Run(p, root)
     r = StepResult()
     imported, daily, auto = _zigzag(p, root)
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    segments = run.segments()
     fig = plot_segments(
         daily, segments, imported.extrema, auto, title=f"{p.name}: regimes and roles"
     )

@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 
 from ilsim import (
-    data,
     features,
     regimes,
 )
-from ilsim.artifacts import artifact
 from ilsim.params import Params
 from ilsim.plots.segments import plot_correlation, plot_feature_distributions
+from ilsim.run import Run
 from ilsim.steps.result import StepResult, run_sections
 
 
@@ -22,6 +21,7 @@ def build_features(
     p: Params, bars: pd.DataFrame, segments: pd.DataFrame, root: str | Path = "."
 ) -> tuple[pd.DataFrame, pd.DataFrame, features.MinMaxScaler]:
     """Raw features of every bar, the scaler fitted on ``il_train`` bars only, scaled features."""
+    run = Run(p, root)
     f = p.features
     raw = features.compute_features(
         bars, ema_periods=f.ema_periods_bars, macd=f.macd_bars, relvol_window=f.relvol_window_bars
@@ -31,17 +31,18 @@ def build_features(
         raise ValueError("no il_train bars with complete features to fit the scaler on")
     scaler = features.MinMaxScaler().fit(raw, mask=fit_mask)
     scaled = scaler.transform(raw)
-    raw.to_parquet(artifact(p, "features_raw.parquet", root))
-    scaled.to_parquet(artifact(p, "features.parquet", root))
-    scaler.save(artifact(p, "scaler.json", root))
+    raw.to_parquet(run.path("features_raw.parquet"))
+    scaled.to_parquet(run.path("features.parquet"))
+    scaler.save(run.path("scaler.json"))
     return raw, scaled, scaler
 
 
 def scale_features(p: Params, root: str | Path = ".") -> StepResult:
     """Section 1: every bar's features, min-max scaled on the ``il_train`` bars."""
+    run = Run(p, root)
     r = StepResult()
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    bars = run.bars()
+    segments = run.segments()
     raw, scaled, scaler = build_features(p, bars, segments, root)
     r.values.update(raw=raw, scaled=scaled, scaler=scaler)
     r.tables["describe"] = scaled.describe().T.round(3)
@@ -57,10 +58,11 @@ def scale_features(p: Params, root: str | Path = ".") -> StepResult:
 
 def by_regime(p: Params, root: str | Path = ".") -> StepResult:
     """Section 2: the features' distributions, means and correlations by regime."""
+    run = Run(p, root)
     r = StepResult()
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    raw = pd.read_parquet(artifact(p, "features_raw.parquet", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+    segments = run.segments()
+    raw = pd.read_parquet(run.path("features_raw.parquet"))
+    scaled = run.features()
     seg_id = regimes.bar_segment_ids(segments, len(scaled))
     regime = segments.set_index("segment")["regime"].reindex(seg_id).to_numpy()
     regime = pd.Series(regime, index=scaled.index)
@@ -77,8 +79,9 @@ def by_regime(p: Params, root: str | Path = ".") -> StepResult:
 
 def online_check(p: Params, root: str | Path = ".") -> StepResult:
     """Section 3: the simulator's online features equal the offline ones."""
+    run = Run(p, root)
     r = StepResult()
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    bars = run.bars()
     gap = features.online_offline_gap(bars, p.features, n_envs=4, steps=300, seed=p.seed)
     r.notes["online"] = f"largest |online - offline| over 4 paths x 300 bars: {gap:.2e}"
     return r

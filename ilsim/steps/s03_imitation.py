@@ -10,12 +10,10 @@ import pandas as pd
 import torch
 
 from ilsim import (
-    data,
     experts,
     imitation,
     regimes,
 )
-from ilsim.artifacts import artifact
 from ilsim.learners import imitation_accuracy
 from ilsim.nn import split_train_val
 from ilsim.params import Params
@@ -30,6 +28,7 @@ from ilsim.pool import (
     pool_states,
 )
 from ilsim.report import write_table
+from ilsim.run import Run
 from ilsim.steps.result import StepResult, run_sections
 
 
@@ -109,6 +108,7 @@ def train_il_pool(
     progress: bool = True,
 ) -> tuple[imitation.TrainResult, pd.DataFrame]:
     """Train one agent per ``il_train`` segment; save the checkpoint, curves and fit table."""
+    run = Run(p, root)
     datasets, ids = il_datasets(segments, scaled, labels)
     c = p.il
     if c.method != "bc":
@@ -117,10 +117,10 @@ def train_il_pool(
     result = imitation.train_ensemble(datasets, cfg, progress=progress)
     imitation.save_agents(
         result.model.cpu(),
-        artifact(p, "il_agents.pt", root),
+        run.path("il_agents.pt"),
         {"segments": ids, "features": list(scaled.columns)},
     )
-    result.history.to_csv(artifact(p, "il_history.csv", root), index=False)
+    result.history.to_csv(run.path("il_history.csv"), index=False)
     regime = segments.set_index("segment")["regime"]
     rows = []
     for i, ((x, y), seg) in enumerate(zip(datasets, ids, strict=True)):
@@ -203,7 +203,8 @@ def _train_method_pool(
     """``il.method`` other than "bc": one learner of that method per il_train segment on the
     hindsight demonstrations, saved as a :class:`LearnerPool`; the fit table gives each
     learner's in-segment accuracy."""
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
+    run = Run(p, root)
+    bars = run.bars()
     demos = method_demos(p, "hindsight", bars, scaled, segments)
     learners, rows = [], []
     regime = segments.set_index("segment")["regime"]
@@ -229,9 +230,9 @@ def _train_method_pool(
         )
     pool = LearnerPool(learners, ids)
     meta = {"segments": ids, "method": p.il.method}
-    torch.save(pool.state(meta), artifact(p, "il_agents.pt", root))
+    torch.save(pool.state(meta), run.path("il_agents.pt"))
     pd.DataFrame(columns=["epoch", "agent", "train_mse", "val_mse"]).to_csv(
-        artifact(p, "il_history.csv", root), index=False
+        run.path("il_history.csv"), index=False
     )
     fit = pd.DataFrame(rows)
     write_table(fit, p.tables_dir(root), "il_fit", floatfmt=".3g")
@@ -241,11 +242,12 @@ def _train_method_pool(
 
 def expert_labels(p: Params, root: str | Path = ".") -> StepResult:
     """Section 1: the perfect-foresight labels of every segment and their mix."""
+    run = Run(p, root)
     r = StepResult()
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    bars = run.bars()
+    segments = run.segments()
     labels = segment_labels(p, bars, segments)
-    labels.to_frame().to_parquet(artifact(p, "labels.parquet", root))
+    labels.to_frame().to_parquet(run.path("labels.parquet"))
     mix = label_mix(segments, labels)
     r.values["labels"] = labels
     r.write_table(mix, p.tables_dir(root), "il_labels", floatfmt=".3f")
@@ -256,14 +258,15 @@ def expert_labels(p: Params, root: str | Path = ".") -> StepResult:
 
 def train_pool(p: Params, root: str | Path = ".") -> StepResult:
     """Section 2: the pool (``il.method``), one agent per ``il_train`` segment, and its fit."""
+    run = Run(p, root)
     r = StepResult()
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
-    labels = pd.read_parquet(artifact(p, "labels.parquet", root)).iloc[:, 0]
+    segments = run.segments()
+    scaled = run.features()
+    labels = pd.read_parquet(run.path("labels.parquet")).iloc[:, 0]
     result, fit = train_il_pool(p, segments, scaled, labels, root)
     r.values.update(pool=result, fit=fit)
     r.tables["il_fit"] = fit
-    history = pd.read_csv(artifact(p, "il_history.csv", root))  # empty for non-BC methods
+    history = pd.read_csv(run.path("il_history.csv"))  # empty for non-BC methods
     r.save_figure(plot_training_curves(history), p.figures_dir(root), "fig_il_training")
     r.notes["fit"] = _fit_note(p, fit)
     return r

@@ -17,16 +17,14 @@ from ilsim import (
     imitation,
     metrics,
     pool,
-    regimes,
 )
-from ilsim.artifacts import artifact
 from ilsim.params import Params
 from ilsim.plots.common import plot_heatmap
 from ilsim.plots.imitation import plot_action_mix, plot_il_actions, plot_il_pnl
 from ilsim.report import beside_paper, paper_table, write_table
+from ilsim.run import Run
 from ilsim.steps.result import StepResult, remembered, run_sections
 from ilsim.steps.s01_segment import il_eval_segment
-from ilsim.world import bar_minutes
 
 
 def il_trade(
@@ -56,7 +54,7 @@ def il_trade(
         res.traded_notional,
         names=[f"IL{i + 1}" for i in range(actions.shape[1])],
         initial_value=p.backtest.initial_cash,
-        bars_per_year=metrics.trading_bars_per_year(bar_minutes(bars)),
+        bars_per_year=metrics.trading_bars_per_year(data.bar_minutes(bars)),
     )
     return actions, res, table.reset_index().rename(columns={"strategy": "policy"})
 
@@ -130,10 +128,11 @@ class Traded:
 
 
 def _traded(p: Params, root: str | Path = ".") -> Traded:
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
-    model = pool.load_pool(p, root=root)  # the pool step 3 built (il.method)
+    run = Run(p, root)
+    bars = run.bars()
+    segments = run.segments()
+    scaled = run.features()
+    model = pool.load_pool(run.path("il_agents.pt"))  # the pool step 3 built (il.method)
     seg = il_eval_segment(p, segments)
     actions, bt, table = il_trade(p, bars, scaled, seg, model)
     trained_on = segments.loc[segments["role"] == "il_train", "segment"].tolist()

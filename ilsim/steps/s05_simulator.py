@@ -11,31 +11,22 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ilsim import (
-    data,
-    features,
-    impact,
-    market,
-    realism,
-    regimes,
-    synthesis,
-)
-from ilsim.artifacts import artifact
+from ilsim import data, features, impact, market, realism, regimes, synthesis
 from ilsim.data import bar_of_day
+from ilsim.market.assemble import (
+    drift_target,
+    market_bars,
+    market_config,
+    run_market,
+    segment_pairs,
+)
 from ilsim.params import Params, resolve_device, shared
 from ilsim.plots.simulator import plot_impact_curves, plot_impact_response, plot_influence
 from ilsim.pool import il_actions, load_pool
 from ilsim.report import write_table
+from ilsim.run import Run
 from ilsim.steps.result import StepResult, run_sections
 from ilsim.steps.s05_notes import checks_note, law_note, realism_note, synthesis_note
-from ilsim.world import (
-    bar_minutes,
-    drift_target,
-    market_bars,
-    market_config,
-    market_data,
-    segment_pairs,
-)
 
 
 def fit_synthesis(
@@ -104,12 +95,11 @@ def train_synthesis_net(
 ) -> tuple[synthesis.SynthesisResult, pd.DataFrame]:
     """Notebook 05's step: fit the synthesis network on the saved agent pool's actions, save it
     with its residuals and write its quality table."""
-    acts = il_actions(load_pool(p, root=root), scaled)
+    run = Run(p, root)
+    acts = il_actions(load_pool(run.path("il_agents.pt")), scaled)
     result, quality, meta = fit_synthesis(p, bars, scaled, segments, acts, progress)
-    synthesis.save_synthesis(
-        result.model, result.residuals, artifact(p, "synthesis.pt", root), meta
-    )
-    result.history.to_csv(artifact(p, "synthesis_history.csv", root), index=False)
+    synthesis.save_synthesis(result.model, result.residuals, run.path("synthesis.pt"), meta)
+    result.history.to_csv(run.path("synthesis_history.csv"), index=False)
     write_table(quality, p.tables_dir(root), "synthesis_quality", floatfmt=".4g")
     return result, quality
 
@@ -126,13 +116,14 @@ def calibrate_drift(
     artifact says the network carries (``meta["mean_prediction"]``) by the miss; twice. The
     pool trades differently on simulated prices than on real ones, so the network's mean on
     real rows alone leaves a bias (measured in the issue-25 note). Returns the misses (bp)."""
+    run = Run(p, root)
     target = drift_target(p, bars, segments)
     if target is None:
         return []
-    path = artifact(p, "synthesis.pt", root)
+    path = run.path("synthesis.pt")
     misses = []
     for k in range(DRIFT_ROUNDS):
-        mdata = market_data(p, "sim_train", "cpu", root)
+        mdata = run_market(run, "sim_train", "cpu")
         steps = market_bars(p, bars).episode - 1
         cfg = market_config(p, bars, impact="paper", episode_bars=steps + 1)
         m = market.VectorMarket(mdata, cfg, 2 * p.market.n_paths, "cpu")
@@ -157,6 +148,7 @@ def fit_impact(
     with the pool's mean net action (the balance the ``learned`` mode subtracts, measured on
     the simulator's own paths: :func:`pool_balance`); saved as ``impact_law.json`` and the
     table ``impact_law``."""
+    run = Run(p, root)
     ranges = regimes.role_ranges(segments, "sim_train")
     if not ranges:
         raise ValueError("no sim_train segment to fit the impact law on")
@@ -166,7 +158,7 @@ def fit_impact(
     placebo = impact.fit_impact_law(
         sim_bars, flow=impact.placebo_flow(sim_bars, p.seed), seed=p.seed
     )
-    path = artifact(p, "impact_law.json", root)
+    path = run.path("impact_law.json")
     path.write_text(json.dumps({**law.to_dict(), "pool_mean_action": 0.0}, indent=1))
     pool_mean = pool_balance(p, root=root)
     path.write_text(json.dumps({**law.to_dict(), "pool_mean_action": pool_mean}, indent=1))
@@ -213,7 +205,8 @@ def pool_balance(
     orders, in ``paper`` mode (where the pool's flow does not feed back into the price): the
     balance that moves nothing in the ``learned`` mode. Measured on simulated rather than real
     features, since that is where it is subtracted."""
-    mdata = market_data(p, "sim_train", device, root)
+    run = Run(p, root)
+    mdata = run_market(run, "sim_train", device)
     steps = n_steps or market_bars(p, mdata.bars).episode - 1
     cfg = market_config(p, mdata.bars, impact="paper", episode_bars=steps + 1)
     m = market.VectorMarket(mdata, cfg, p.market.n_paths, device)
@@ -255,6 +248,7 @@ def impact_checks(
     of daily volume, traced over one session, and the checks against the empirical laws
     (:func:`ilsim.impact.response_checks`); the law's own curve is a row set of its own.
     Writes the tables ``impact_curves`` and ``impact_checks``."""
+    run = Run(p, root)
     law = mdata.impact_law
     bars_per_day = int(pd.Series(mdata.bars.index.date).value_counts().max())
     if law is not None:
@@ -292,7 +286,7 @@ def impact_checks(
 
     drift["real (episode starts)"] = real_bp(list(mdata.start_ranges))
     # what market.drift "train" re-centres the simulator on (issue 25)
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    segments = run.segments()
     drift["real (training segments)"] = real_bp(regimes.role_ranges(segments, p.rl.train_roles))
     extra = pd.DataFrame(
         [
@@ -356,8 +350,9 @@ def simulator_realism(
     """Stylized facts of simulated paths (no RL trading) against the held-out backtest bars,
     beside the static replay of the training segments and a GBM baseline (and the ``learned``
     impact mode's paths when notebook 05's law exists); written as ``realism.csv``."""
+    run = Run(p, root)
     length, n = market_bars(p, mdata.bars).episode, p.market.n_paths
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    segments = run.segments()
     real = realism.PathSet.from_bars(mdata.bars, regimes.role_ranges(segments, "backtest"), length)
     candidates = {
         "simulator": simulated_pathset(p, mdata, "paper", n, length, seed, device),
@@ -372,7 +367,7 @@ def simulator_realism(
         candidates["simulator (learned)"] = simulated_pathset(
             p, mdata, "learned", n, length, seed, device
         )
-    hour = max(1, round(60 / bar_minutes(mdata.bars)))  # the Fano factor's window: one hour
+    hour = max(1, round(60 / data.bar_minutes(mdata.bars)))  # the Fano factor's window: one hour
     table = realism.realism_table(
         real, candidates, n_boot=p.market.realism_boot, seed=seed, fano_window=hour
     )
@@ -400,6 +395,7 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
     is positive with an interval above 0; otherwise ``calibrated``. Written to
     ``results/<name>/impact_mode.json``.
     """
+    run = Run(p, root)
 
     def largest(mode: str) -> pd.Series | None:
         rows = response[response["impact"] == mode]
@@ -437,17 +433,18 @@ def choose_impact_mode(p: Params, response: pd.DataFrame, root: str | Path = "."
         "learned_response_bp": None if learned is None else float(learned["response_bp"]),
         "text": text,
     }
-    artifact(p, "impact_mode.json", root).write_text(json.dumps(out, indent=1))
+    run.path("impact_mode.json").write_text(json.dumps(out, indent=1))
     return out
 
 
 def synthesis_net(p: Params, root: str | Path = ".") -> StepResult:
     """Section 1: train the action synthesis net on the ``sim_train`` segments and calibrate
     its drift; its fit beside a no-skill forecast."""
+    run = Run(p, root)
     r = StepResult()
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+    bars = run.bars()
+    segments = run.segments()
+    scaled = run.features()
     result, quality = train_synthesis_net(p, bars, scaled, segments, root)
     calibrate_drift(p, bars, segments, root)
     r.values.update(synthesis=result, segments=segments)
@@ -463,10 +460,11 @@ def synthesis_net(p: Params, root: str | Path = ".") -> StepResult:
 
 def impact_law(p: Params, root: str | Path = ".") -> StepResult:
     """Section 2: the order-flow impact law fitted on the ``sim_train`` bars, with its placebo."""
+    run = Run(p, root)
     r = StepResult()
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
+    bars = run.bars()
+    segments = run.segments()
+    scaled = run.features()
     law = fit_impact(p, bars, scaled, segments, root)
     law_table = pd.read_csv(p.tables_dir(root) / "impact_law.csv")
     r.values["impact_law"] = law
@@ -477,9 +475,10 @@ def impact_law(p: Params, root: str | Path = ".") -> StepResult:
 
 def influence(p: Params, root: str | Path = ".") -> StepResult:
     """Section 3, Figure 4: each agent's share of the influence over one simulated episode."""
+    run = Run(p, root)
     r = StepResult()
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    infl, price = influence_path(p, market_data(p, role="sim_train", root=root), bars, root)
+    bars = run.bars()
+    infl, price = influence_path(p, run_market(run, "sim_train"), bars, root)
     r.save_figure(plot_influence(infl, price), p.figures_dir(root), "fig4_influence_weights")
     r.notes["influence"] = (
         "Influence shares over the period: mean "
@@ -492,9 +491,10 @@ def influence(p: Params, root: str | Path = ".") -> StepResult:
 def impact_probe(p: Params, root: str | Path = ".") -> StepResult:
     """Section 4: does the RL agent's order move the price? One buy in each impact mode against
     the same paths without it; the mode the final agent trains in, chosen from the answer."""
+    run = Run(p, root)
     r = StepResult()
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    mdata = market_data(p, role="sim_train", root=root)
+    bars = run.bars()
+    mdata = run_market(run, "sim_train")
     m = p.market
     horizon = market_bars(p, bars).probe_horizon
 
@@ -513,7 +513,7 @@ def empirical_laws(p: Params, root: str | Path = ".") -> StepResult:
     """Section 5: each mode's response to a buy of a share of daily volume beside the
     square-root law and its decay."""
     r = StepResult()
-    curves, checks = impact_checks(p, market_data(p, role="sim_train", root=root), root=root)
+    curves, checks = impact_checks(p, run_market(Run(p, root), "sim_train"), root=root)
     r.tables.update(impact_curves=curves, impact_checks=checks)
     r.save_figure(plot_impact_curves(curves, checks), p.figures_dir(root), "fig_impact_laws")
     r.notes["impact_checks"] = checks_note(checks)
@@ -523,7 +523,7 @@ def empirical_laws(p: Params, root: str | Path = ".") -> StepResult:
 def realism_scores(p: Params, root: str | Path = ".") -> StepResult:
     """Section 6: stylized facts of simulated paths against held-out real bars."""
     r = StepResult()
-    mdata = market_data(p, role="sim_train", root=root)
+    mdata = run_market(Run(p, root), "sim_train")
     table = simulator_realism(p, mdata, seed=p.seed, root=root)
     r.tables["realism"] = table
     r.save_figure(realism.plot_realism(table), p.figures_dir(root), "fig_realism")
@@ -546,7 +546,8 @@ def influence_path(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Figure 4's data: one simulated episode (``paper`` mode, no RL trading) and each agent's
     share of the influence at every bar, [T − 1, M], with the price path [T]."""
-    net, _, _ = synthesis.load_synthesis(artifact(p, "synthesis.pt", root))
+    run = Run(p, root)
+    net, _, _ = synthesis.load_synthesis(run.path("synthesis.pt"))
     cfg = market_config(p, bars, impact="paper")
     env = market.VectorMarket(mdata, cfg, 1)
     env.reset(seed=p.seed)

@@ -12,10 +12,9 @@ import pandas as pd
 
 from ilsim import (
     backtest,
-    data,
     regimes,
 )
-from ilsim.artifacts import artifact, best_policy_path, last_policy_path, policy_path
+from ilsim.artifacts import best_policy_path, last_policy_path
 from ilsim.params import Params
 from ilsim.plots.rl import (
     plot_action_histograms,
@@ -23,20 +22,21 @@ from ilsim.plots.rl import (
     plot_rl_diagnostics,
     plot_training_curves_rl,
 )
+from ilsim.run import Run
 from ilsim.steps.result import StepResult, run_sections, table_section
 from ilsim.steps.training import validation_evaluator  # trainings apart from the figures
-from ilsim.world import final_impact_mode
 
 
 def training_summary(p: Params, root: str | Path = ".") -> pd.DataFrame:
     """One row per DDPG policy (agent × seed): its budget (vector steps, env steps, updates),
     whether it stopped on a validation plateau, and the step and score it was selected at."""
+    run = Run(p, root)
     from ilsim import ddpg
 
     rows = []
     for agent in ("final_rl", "rl_baseline"):
         for seed in p.rl.seeds:
-            rows.append(ddpg.load_policy(policy_path(p, agent, seed, root))[1])
+            rows.append(ddpg.load_policy(run.policy_path(agent, seed))[1])
     return pd.DataFrame(rows)
 
 
@@ -44,20 +44,21 @@ def validation_comparison(p: Params, root: str | Path = ".") -> pd.DataFrame:
     """Learned policies beside constant positions on the ``validation`` segments (static real
     prices, the backtest's rules): is a constant policy the honest optimum here? One row per
     strategy; ``val_log_growth`` is the mean over segments of log(V_T / V_0), as in selection."""
+    run = Run(p, root)
     from ilsim import ddpg
 
-    score = validation_evaluator(p, root)
+    score = validation_evaluator(run)
     if score is None:
         return pd.DataFrame()
     rows = []
     for agent in ("final_rl", "rl_baseline"):
-        loaded = [ddpg.load_policy(policy_path(p, agent, s, root))[0] for s in p.rl.seeds]
+        loaded = [ddpg.load_policy(run.policy_path(agent, s))[0] for s in p.rl.seeds]
         for s, v in zip(p.rl.seeds, score(ddpg.stack_actors(loaded)), strict=True):
             rows.append({"strategy": agent, "seed": s, "val_log_growth": float(v)})
     # Constant exposure c: buy c of the cash at the first decision (it fills at the second
     # close, the execution rule), then hold.
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    bars = run.bars()
+    segments = run.segments()
     close = bars["close"].to_numpy()
     for c in (0.0, 0.25, 0.5, 0.75, 1.0):
         vals = []
@@ -84,16 +85,17 @@ def selection_table(p: Params, root: str | Path = ".") -> pd.DataFrame:
     ``heldout_gain`` the same on the held-out segments and ``curse`` = val_gain −
     heldout_gain: the part of the selection's gain that does not carry over (the segments' own
     difference cancels)."""
+    run = Run(p, root)
     from ilsim import ddpg
 
-    val, held = validation_evaluator(p, root), validation_evaluator(p, root, role="backtest")
+    val, held = validation_evaluator(run), validation_evaluator(run, role="backtest")
     if val is None or held is None:
         return pd.DataFrame()
     where = {"best": best_policy_path, "last": last_policy_path}
     rows = []
     for agent in ("final_rl", "rl_baseline"):
         for checkpoint, path_of in where.items():
-            paths = [path_of(policy_path(p, agent, s, root)) for s in p.rl.seeds]
+            paths = [path_of(run.policy_path(agent, s)) for s in p.rl.seeds]
             loaded = [ddpg.load_policy(x) for x in paths]
             actor = ddpg.stack_actors([a for a, _ in loaded])
             scores = zip(p.rl.seeds, loaded, val(actor), held(actor), strict=True)
@@ -126,19 +128,21 @@ def selection_table(p: Params, root: str | Path = ".") -> pd.DataFrame:
 
 def _curves(p: Params, root: str | Path = ".") -> pd.DataFrame:
     """Every DDPG policy's training curve (agent × seed), as rule ``train_policy`` wrote it."""
+    run = Run(p, root)
     curves = []
     for agent in ("final_rl", "rl_baseline"):
         for seed in p.rl.seeds:
-            c = pd.read_csv(policy_path(p, agent, seed, root).with_suffix(".csv"))
+            c = pd.read_csv(run.policy_path(agent, seed).with_suffix(".csv"))
             curves.append(c.assign(agent=agent, seed=seed))
     return pd.concat(curves, ignore_index=True)
 
 
 def training_curves(p: Params, root: str | Path = ".") -> StepResult:
     """Section 1: the DDPG agents' training curves (the policies: rule ``train_policy``)."""
+    run = Run(p, root)
     r = StepResult()
     curves = _curves(p, root)
-    r.values.update(curves=curves, impact_mode=final_impact_mode(p, root))
+    r.values.update(curves=curves, impact_mode=run.final_impact())
     r.notes["check"] = (
         f"final RL trained in `{r.values['impact_mode']}` mode; seeds {list(p.rl.seeds)}\n"
         f"{p.rl.n_envs} envs per seed, at most {p.rl.total_steps} vector steps"
@@ -193,10 +197,11 @@ def planted_edges(p: Params, root: str | Path = ".") -> StepResult:
 
 def il_baseline(p: Params, root: str | Path = ".") -> StepResult:
     """Section 7: the IL baseline's best train and validation error per seed."""
+    run = Run(p, root)
     r = StepResult()
     il = pd.concat(
         [
-            pd.read_csv(policy_path(p, "il_baseline", s, root).with_suffix(".csv")).assign(seed=s)
+            pd.read_csv(run.policy_path("il_baseline", s).with_suffix(".csv")).assign(seed=s)
             for s in p.rl.seeds
         ]
     )

@@ -14,15 +14,14 @@ from ilsim import (
     data,
     features,
     metrics,
-    regimes,
     report,
 )
-from ilsim.artifacts import LEARNED, artifact
+from ilsim.artifacts import LEARNED
 from ilsim.params import Params
 from ilsim.plots.rl import plot_case, plot_risk_return
 from ilsim.policies import StrategyRun, strategy_runs
+from ilsim.run import Run
 from ilsim.steps.result import StepResult, remembered, run_sections
-from ilsim.world import backtest_impact_law, bar_minutes
 
 
 def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict]:
@@ -35,23 +34,24 @@ def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict
     and ``degenerate`` (the position stays put on >= 99 % of the bars, see
     :func:`ilsim.metrics.is_degenerate`); long-only is degenerate by construction — one buy, then
     hold — as the constant benchmark it is."""
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    bpy = metrics.trading_bars_per_year(bar_minutes(bars))
+    run = Run(p, root)
+    bars = run.bars()
+    scaled = run.features()
+    segments = run.segments()
+    bpy = metrics.trading_bars_per_year(data.bar_minutes(bars))
     bt = p.backtest
-    law = backtest_impact_law(p, root)
+    law = run.backtest_law()
     starts = features.session_start_mask(bars.index)
     rows, paths = [], {}
     for k, seg in enumerate(segments[segments["role"] == "backtest"].itertuples(index=False)):
         sl = slice(seg.first_bar, seg.last_bar + 1)
         prices = bars["close"].to_numpy()[sl]
-        runs = strategy_runs(p, root, sl, scaled, prices, new_session=starts[sl])
+        runs = strategy_runs(run, sl, scaled, prices, new_session=starts[sl])
         aware: dict[str, StrategyRun] = {}
         if law is not None:
-            aware = strategy_runs(p, root, sl, scaled, prices, law=law, new_session=starts[sl])
-        for agent, run in runs.items():
-            res, acts, seeds = run.result, run.actions, run.seeds
+            aware = strategy_runs(run, sl, scaled, prices, law=law, new_session=starts[sl])
+        for agent, sr in runs.items():
+            res, acts, seeds = sr.result, sr.actions, sr.seeds
             imp = None
             if agent in aware:
                 ra = aware[agent].result
@@ -80,7 +80,7 @@ def run_backtests(p: Params, root: str | Path = ".") -> tuple[pd.DataFrame, dict
             }
         paths[(seg.segment, "price")] = prices
     out = pd.DataFrame(rows)
-    out.to_csv(artifact(p, "backtests.csv", root), index=False)
+    out.to_csv(run.path("backtests.csv"), index=False)
     return out, paths
 
 
@@ -97,11 +97,12 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
     first decision and holds (kind ``constant_regime``: its share averaged over the segments
     of that segment's regime, the null of a regime's claim). A claim the null meets too needs
     no learning: exposure alone explains it. One row per fee × segment × strategy × seed × kind."""
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    run = Run(p, root)
+    bars = run.bars()
+    scaled = run.features()
+    segments = run.segments()
     segs = list(segments[segments["role"] == "backtest"].itertuples(index=False))
-    bpy = metrics.trading_bars_per_year(bar_minutes(bars))
+    bpy = metrics.trading_bars_per_year(data.bar_minutes(bars))
     cash, seeds = p.backtest.initial_cash, list(p.rl.seeds)
     close = bars["close"].to_numpy()
     rows = []
@@ -131,10 +132,10 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
         for seg in segs:
             sl = slice(seg.first_bar, seg.last_bar + 1)
             prices = close[sl]
-            for name, run in strategy_runs(p, root, sl, scaled, prices, fee=fee).items():
-                add(fee, seg, name, "strategy", run.result, prices, run.seeds)
+            for name, sr in strategy_runs(run, sl, scaled, prices, fee=fee).items():
+                add(fee, seg, name, "strategy", sr.result, prices, sr.seeds)
                 if name in LEARNED:  # their exposure-matched constants, below
-                    runs[(name, seg.segment)] = run.result
+                    runs[(name, seg.segment)] = sr.result
         for agent in LEARNED:
             per_seg = [
                 metrics.exposure(
@@ -158,13 +159,14 @@ def claim_backtests(p: Params, root: str | Path = ".") -> pd.DataFrame:
                     null = backtest.run_backtest(prices, acts, initial_cash=cash, fee=fee)
                     add(fee, seg, agent, kind, null, prices, seeds)
     out = pd.DataFrame(rows)
-    out.to_csv(artifact(p, "claim_backtests.csv", root), index=False)
+    out.to_csv(run.path("claim_backtests.csv"), index=False)
     return out
 
 
 def table1(p: Params, root: str | Path = ".") -> StepResult:
     """Section 1, Table 1: every strategy and seed on every backtest segment (and the claims'
     backtests at each fee), averaged beside the paper's."""
+    run = Run(p, root)
     r = StepResult()
     claim_backtests(p, root)  # each fee of the fee axis and the exposure-matched constants
     bt, _ = remembered(run_backtests, p, root, rule="backtest")
@@ -174,7 +176,7 @@ def table1(p: Params, root: str | Path = ".") -> StepResult:
         f"{bt['segment'].nunique()} backtests x {bt['strategy'].nunique()} strategies, "
         f"seeds {seeds}"
     )
-    bar_min = bar_minutes(data.load_bars(artifact(p, "bars.parquet", root)))
+    bar_min = data.bar_minutes(run.bars())
     t1 = report.table1(bt, report.paper_table("table1_aggregate"), bar_min)
     r.write_table(t1, p.tables_dir(root), "table1_aggregate", floatfmt=".4g")
     if "impact_mean" in t1:
@@ -212,10 +214,11 @@ def paired_rl(p: Params, root: str | Path = ".") -> StepResult:
 
 def case_studies(p: Params, root: str | Path = ".") -> StepResult:
     """Section 4, Figures 5–6: the bear and the volatile case (the SPEC's rule)."""
+    run = Run(p, root)
     r = StepResult()
     bt, paths = remembered(run_backtests, p, root, rule="backtest")
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root)).set_index("segment")
+    bars = run.bars()
+    segments = run.segments().set_index("segment")
     cases = report.case_segments(bt)
     rows, case_figs = [], {}
     for name in ("bear", "volatile"):

@@ -12,22 +12,22 @@ from ilsim import (
     claims,
     data,
     premise_ab,
-    regimes,
     report,
     reproduction,
 )
-from ilsim.artifacts import artifact, size_label
+from ilsim.artifacts import size_label
 from ilsim.params import Params, minutes_to_bars
+from ilsim.run import Run
 from ilsim.steps.result import StepResult, remembered, run_sections, table_section
 from ilsim.steps.s01_segment import il_eval_segment, roles_text
-from ilsim.world import bar_minutes, final_impact_mode
 
 
 def _case_line(p: Params, root: str | Path = ".") -> list[str]:
     """The case studies as picked from the backtests that were run (none before notebook 07)."""
+    run = Run(p, root)
     from ilsim.report import case_text
 
-    path = artifact(p, "backtests.csv", root)
+    path = run.path("backtests.csv")
     if not path.exists():
         return []
     return [f"Case studies (Figures 5 and 6): {case_text(pd.read_csv(path))}."]
@@ -94,12 +94,13 @@ def _pool_line(p: Params, root: str | Path = ".") -> list[str]:
 
 def deviations(p: Params, root: str | Path = ".") -> list[str]:
     """The Deviations list of the reproduction report, filled from params and artifacts."""
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    run = Run(p, root)
+    bars = run.bars()
+    segments = run.segments()
     r, m = p.rl, p.market
-    probe = json.loads(artifact(p, "impact_mode.json", root).read_text())
+    probe = json.loads(run.path("impact_mode.json").read_text())
     n_roles = segments["role"].value_counts().to_dict()
-    bar_min = bar_minutes(bars)
+    bar_min = data.bar_minutes(bars)
     n = m.in_bars(bar_min)
     coverage = (
         f" (each with at least {segments['coverage'].min():.0%} of its sessions)"
@@ -144,7 +145,7 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
         "segment's trend (notebook 05 shows the simulated and the training segments' drift). "
         "rl_baseline trains on the same segments as final_rl, on static replay, so the two "
         "differ only in the world they train in.",
-        f"Impact: the final agent trains in `{final_impact_mode(p, root)}` mode; notebook 05 "
+        f"Impact: the final agent trains in `{run.final_impact()}` mode; notebook 05 "
         f"measured {probe['paper_response_bp']:.3g} bp in `paper` mode, "
         f"{probe['calibrated_response_bp']:.3g} bp in `calibrated` mode"
         + (
@@ -246,14 +247,16 @@ def deviations(p: Params, root: str | Path = ".") -> list[str]:
 
 def _regime_table(p: Params, root: str | Path = ".") -> pd.DataFrame:
     """Table 2 from the backtests (shared by the sections)."""
-    bt = pd.read_csv(artifact(p, "backtests.csv", root))
-    bar_min = bar_minutes(data.load_bars(artifact(p, "bars.parquet", root)))
+    run = Run(p, root)
+    bt = pd.read_csv(run.path("backtests.csv"))
+    bar_min = data.bar_minutes(run.bars())
     return report.table2(bt, report.paper_table("table2_regimes"), bar_min)
 
 
 def _claims(p: Params, root: str | Path = ".") -> pd.DataFrame:
     """Each of the paper's claims tested on the claims' backtests (shared by the sections)."""
-    claim_bt = pd.read_csv(artifact(p, "claim_backtests.csv", root))
+    run = Run(p, root)
+    claim_bt = pd.read_csv(run.path("claim_backtests.csv"))
     return claims.claims(claim_bt, p.claims, seed=p.seed)
 
 
@@ -269,8 +272,9 @@ def _claims_table(p: Params, root: str | Path = ".") -> pd.DataFrame:
 
 def table2(p: Params, root: str | Path = ".") -> StepResult:
     """Section 1, Table 2: averages by regime beside the paper's, and the degenerate seeds."""
+    run = Run(p, root)
     r = StepResult()
-    bt = pd.read_csv(artifact(p, "backtests.csv", root))
+    bt = pd.read_csv(run.path("backtests.csv"))
     r.values["backtests"] = bt
     per_regime = bt.drop_duplicates("segment")["regime"].value_counts().sort_index().to_dict()
     r.notes["check"] = f"backtests per regime: {per_regime}"
@@ -303,11 +307,12 @@ def reproduction_report(
     """Section 4: ``reproduction.md``, every table beside the paper's, the claims, the premise
     and the deviations (its header names ``params_file``, default the run's own
     ``results/<name>/params.yaml``)."""
+    run = Run(p, root)
     if params_file is None:
         params_file = Path("results") / p.name / "params.yaml"
     r = StepResult()
     tables = p.tables_dir(root)
-    bt = pd.read_csv(artifact(p, "backtests.csv", root))
+    bt = pd.read_csv(run.path("backtests.csv"))
     premise_file = tables / "premise_ab.csv"
     premise = pd.read_csv(premise_file) if premise_file.exists() else None  # off without impact
     t1 = pd.read_csv(p.tables_dir(root) / "table1_aggregate.csv")

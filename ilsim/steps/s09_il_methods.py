@@ -12,7 +12,6 @@ import pandas as pd
 
 from ilsim import (
     backtest,
-    data,
     features,
     market,
     metrics,
@@ -20,15 +19,15 @@ from ilsim import (
     regimes,
     timings,
 )
-from ilsim.artifacts import artifact
 from ilsim.learners import evaluate_learner
+from ilsim.market.assemble import assemble_market, market_bars, market_config
 from ilsim.params import Params
 from ilsim.plots.imitation import plot_il_methods
 from ilsim.pool import LearnerPool, il_actions, make_method_learner, method_demos
+from ilsim.run import Run
 from ilsim.steps.result import StepResult, run_sections
 from ilsim.steps.s05_simulator import fit_synthesis, simulated_pathset
 from ilsim.steps.training import ddpg_config
-from ilsim.world import assemble_market, market_bars, market_config
 
 
 def il_method_study(
@@ -141,12 +140,13 @@ def il_method_study(
 def _study(p: Params, root: str | Path = ".") -> pd.DataFrame:
     """Every method × demonstrator of ``il_methods`` as the pool builder (the simulator study
     for the first demonstrator), one row each; the fit times go to ``timings.csv``."""
+    run = Run(p, root)
     from tqdm.auto import tqdm
 
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root))
-    scaler = features.MinMaxScaler.load(artifact(p, "scaler.json", root))
+    bars = run.bars()
+    segments = run.segments()
+    scaled = run.features()
+    scaler = run.scaler()
     m = p.il_methods
     rows = []
     jobs = [(meth, demo) for demo in m.demonstrators for meth in m.methods]
@@ -165,8 +165,9 @@ def method_study(p: Params, root: str | Path = ".") -> StepResult:
     """Section 1: each method builds the pool, scored on the held-out backtest segments, in a
     table and a figure (the fit times go to ``timings.csv``, not into the table, so reruns
     give the same bytes)."""
+    run = Run(p, root)
     r = StepResult()
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    segments = run.segments()
     r.values["segments"] = segments
     train_ids = segments.loc[segments["role"] == "il_train", "segment"].tolist()
     held = segments.loc[segments["role"] == "backtest", "segment"].tolist()

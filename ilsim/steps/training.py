@@ -18,23 +18,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ilsim import backtest, data, features, imitation, impact, market, regimes, timings
+from ilsim import backtest, features, imitation, impact, market, regimes, timings
 from ilsim.artifacts import (
     LEARNED,
-    artifact,
     best_policy_path,
     last_policy_path,
-    policy_path,
-    premise_policy_path,
 )
+from ilsim.market.assemble import market_config, run_market
 from ilsim.params import Params, resolve_device, shared
 from ilsim.pool import il_datasets, il_train_config
-from ilsim.world import (
-    backtest_impact_law,
-    final_impact_mode,
-    market_config,
-    market_data,
-)
+from ilsim.run import Run
 
 
 def ddpg_config(p: Params, seeds: Sequence[int] | None = None, **overrides: Any):
@@ -51,8 +44,7 @@ def ddpg_config(p: Params, seeds: Sequence[int] | None = None, **overrides: Any)
 
 
 def validation_evaluator(
-    p: Params,
-    root: str | Path = ".",
+    run: Run,
     law: impact.ImpactLaw | None = None,
     initial_cash: float | None = None,
     fee: float | None = None,
@@ -65,9 +57,10 @@ def validation_evaluator(
     instead; ``fee``: default ``backtest.fee``."""
     from ilsim import ddpg
 
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    scaled = pd.read_parquet(artifact(p, "features.parquet", root)).to_numpy(np.float32)
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
+    p = run.params
+    bars = run.bars()
+    scaled = run.features().to_numpy(np.float32)
+    segments = run.segments()
     ranges = regimes.role_ranges(segments, role)
     if not ranges:
         return None
@@ -97,9 +90,7 @@ def validation_evaluator(
     return score
 
 
-def train_policy(
-    p: Params, agent: str, root: str | Path = ".", progress: bool = True
-) -> pd.DataFrame:
+def train_policy(run: Run, agent: str, progress: bool = True) -> pd.DataFrame:
     """Train one learned policy for every seed of ``rl.seeds``; save each seed's policy and
     training curve (diagnostics, ``.csv`` beside it). Returns one summary row per seed.
 
@@ -109,16 +100,17 @@ def train_policy(
     train together as stacked networks, selected and stopped on the ``validation`` segments.
     ``il_baseline``: one BC agent per seed on the union of the ``il_train`` labels.
     """
+    p = run.params
     seeds = list(p.rl.seeds)
     rows = []
     if agent == "il_baseline":
-        segments = regimes.load_segments(artifact(p, "segments.csv", root))
-        scaled = pd.read_parquet(artifact(p, "features.parquet", root))
-        labels = pd.read_parquet(artifact(p, "labels.parquet", root))["label"]
+        segments = run.segments()
+        scaled = run.features()
+        labels = run.labels()
         sets, _ = il_datasets(segments, scaled, labels)
         union = (np.concatenate([x for x, _ in sets]), np.concatenate([y for _, y in sets]))
         for seed in seeds:
-            out = policy_path(p, agent, seed, root)
+            out = run.policy_path(agent, seed)
             res = imitation.train_ensemble([union], il_train_config(p, seed), progress=progress)
             imitation.save_agents(res.model.cpu(), out, {"agent": agent, "seed": seed})
             res.history.rename(columns={"epoch": "step"}).to_csv(
@@ -127,20 +119,19 @@ def train_policy(
             rows.append({"agent": agent, "seed": seed, "epochs": int(res.history["epoch"].max())})
         return pd.DataFrame(rows)
     if agent == "final_rl":
-        impact_mode, roles = final_impact_mode(p, root), p.rl.train_roles
+        impact_mode, roles = run.final_impact(), p.rl.train_roles
     elif agent == "rl_baseline":  # the same segments: the arms differ only in their world
         impact_mode, roles = "none", p.rl.train_roles
     else:
         raise ValueError(f"unknown agent {agent!r}; expected one of {LEARNED}")
     return train_ddpg(
-        p,
+        run,
         agent,
         impact_mode,
         roles,
         seeds,
-        lambda s: policy_path(p, agent, s, root),
-        validation_evaluator(p, root),
-        root=root,
+        lambda s: run.policy_path(agent, s),
+        validation_evaluator(run),
         progress=progress,
     )
 
@@ -151,7 +142,7 @@ def _file_digest(path: Path) -> str:
 
 
 def train_ddpg(
-    p: Params,
+    run: Run,
     agent: str,
     impact_mode: str,
     roles: Sequence[str],
@@ -163,7 +154,6 @@ def train_ddpg(
     fee: float | None = None,
     law: impact.ImpactLaw | None = None,
     selection: str | None = None,
-    root: str | Path = ".",
     progress: bool = True,
     **overrides: Any,
 ) -> pd.DataFrame:
@@ -176,12 +166,13 @@ def train_ddpg(
     ``rl.selection``); the other one is saved beside it (:func:`last_policy_path`)."""
     from ilsim import ddpg
 
+    p = run.params
     device = resolve_device(p.device)
     r = p.rl
     selection = r.selection if selection is None else selection
     if selection not in ("best", "last"):
         raise ValueError(f"selection must be 'best' or 'last', got {selection!r}")
-    mdata = market_data(p, tuple(roles), device, root)
+    mdata = run_market(run, tuple(roles), device)
     if law is not None:
         mdata.impact_law = law
     env_over: dict[str, Any] = {"stagger_starts": True}
@@ -198,7 +189,7 @@ def train_ddpg(
     # world, never a finished checkpoint to resume.
     fixed = {k: v for k, v in asdict(cfg).items() if k not in ddpg.RESUMABLE_CHANGES}
     inputs = [
-        _file_digest(artifact(p, name, root))
+        _file_digest(run.path(name))
         for name in ("il_agents.pt", "synthesis.pt", "impact_law.json", "features.parquet")
     ]
     # the segments, the drift and the law as used: not in the files
@@ -206,7 +197,7 @@ def train_ddpg(
     # The checkpoint format too: one written by another version starts afresh, not refused.
     keyed = [fixed, asdict(cfg_env), inputs, world, ddpg.CHECKPOINT_VERSION]
     key = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    ckpt = artifact(p, f"checkpoints/{agent}_{key}.pt", root)
+    ckpt = run.path(f"checkpoints/{agent}_{key}.pt")
     # With progress, a line per validation in the rule's log (results/<name>/logs/): a
     # long training shows where it is and when it ends.
     log = (lambda line: print(f"{agent}: {line}", flush=True)) if progress else None
@@ -245,17 +236,16 @@ def train_ddpg(
         curve.to_csv(out.with_suffix(".csv"), index=False)
         rows.append(summary)
     item = f"{agent} cash {cfg_env.initial_cash:g} fee {cfg_env.fee:g} seeds {list(seeds)}"
-    timings.record(p.results_dir(root), "train", item, res.wall_s)
+    timings.record(run.results, "train", item, res.wall_s)
     print(f"{agent}: {len(seeds)} seeds trained in {res.wall_s:.0f} s")  # timings stay in logs
     return pd.DataFrame(rows)
 
 
 def train_premise(
-    p: Params,
+    run: Run,
     arm: str,
     size: float | None = None,
     fee: float | None = None,
-    root: str | Path = ".",
     progress: bool = True,
 ) -> pd.DataFrame:
     """One arm of the premise A/B (issue 25) at ``fee`` (default ``backtest.fee``), every seed
@@ -266,9 +256,10 @@ def train_premise(
     initial weights, env and exploration draws per seed, common random numbers), run the same
     fixed budget (``premise.total_steps``, no early stop) and keep each seed's last actor (no
     selection); the impact-aware validation at the arm's size is logged, never selected on."""
+    p = run.params
     pr = p.premise
     fee = p.backtest.fee if fee is None else fee
-    law = backtest_impact_law(p, root)
+    law = run.backtest_law()
     if law is None:
         raise ValueError("the premise A/B trades with impact: set backtest.impact: true")
     if arm == "impact":
@@ -281,18 +272,17 @@ def train_premise(
         raise ValueError(f"the premise A/B trains arm 'impact' or 'replay', not {arm!r}")
     budget = {"total_steps": pr.total_steps, "min_steps": 0, "patience": 0}
     return train_ddpg(
-        p,
+        run,
         f"premise_{arm}",
         mode,
         p.rl.train_roles,
         pr.seeds,
-        lambda s: premise_policy_path(p, arm, s, size, fee, root),
-        validation_evaluator(p, root, law=score_law, initial_cash=cash, fee=fee),
+        lambda s: run.premise_policy_path(arm, s, size, fee),
+        validation_evaluator(run, law=score_law, initial_cash=cash, fee=fee),
         initial_cash=cash,
         fee=fee,
         law=law,
         selection="last",
-        root=root,
         progress=progress,
         stream="premise",
         eval_every=pr.eval_every,

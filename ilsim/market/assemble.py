@@ -1,51 +1,36 @@
-"""The simulator as a run built it: bars, the agent pool, the synthesis net and the impact law
-read back from ``results/<name>/`` and assembled into :class:`ilsim.market.MarketData` and
-:class:`ilsim.market.MarketConfig`."""
+"""The simulator assembled from a run: its params mapped onto :class:`MarketConfig` (durations
+in minutes become bars of the data's interval), the drift it is asked to carry, and
+:class:`MarketData` from the bars, segments, scaler, agent pool, synthesis network and impact
+law — given (:func:`assemble_market`) or read from a finished run (:func:`run_market`)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ilsim import (
-    data,
-    features,
-    impact,
-    market,
-    regimes,
-    synthesis,
-)
-from ilsim.artifacts import artifact
+from ilsim import data, features, regimes, synthesis
+from ilsim.market.config import MarketConfig, MarketData
 from ilsim.params import MarketBars, Params, shared
-from ilsim.pool import load_pool
-
-
-def bar_minutes(bars: pd.DataFrame) -> float:
-    """The bar interval in minutes (the most common spacing inside a session)."""
-    diffs = pd.Series(bars.index[:5000]).diff().dt.total_seconds().to_numpy() / 60.0
-    diffs = diffs[(diffs > 0) & (diffs < 60 * 6)]
-    return float(pd.Series(diffs).mode().iloc[0])
+from ilsim.run import Run
 
 
 def market_bars(p: Params, bars: pd.DataFrame) -> MarketBars:
     """The ``market`` durations (minutes in the params) as bars of the data's interval."""
-    return p.market.in_bars(bar_minutes(bars))
+    return p.market.in_bars(data.bar_minutes(bars))
 
 
 def market_config(
     p: Params, bars: pd.DataFrame, impact: str | None = None, **overrides: Any
-) -> market.MarketConfig:
+) -> MarketConfig:
     """The simulator's settings from params (``impact`` and others may be overridden); the
     durations in minutes (episode, noise block, reward window) become bars of the bars'
     interval (:func:`market_bars`)."""
     n = market_bars(p, bars)
-    cfg = market.MarketConfig(
-        **shared(p.market, market.MarketConfig),
+    cfg = MarketConfig(
+        **shared(p.market, MarketConfig),
         episode_bars=n.episode,
         reward_window_bars=n.reward_window,
         noise_block=n.noise_block,
@@ -108,14 +93,14 @@ def assemble_market(
     residuals: np.ndarray,
     meta: dict,
     role: str | tuple[str, ...] = "sim_train",
-) -> market.MarketData:
+) -> MarketData:
     """The simulator's ingredients; episodes start in the segments of ``role``."""
     starts = regimes.role_ranges(segments, role)
     if not starts:
         raise ValueError(f"no segments with role {role!r} to start episodes in")
     f = p.features
     shift = drift_shift(p, bars, segments, meta)
-    return market.MarketData(
+    return MarketData(
         bars=bars,
         scaler=scaler,
         il_policy=il_policy,
@@ -138,52 +123,17 @@ def assemble_market(
     )
 
 
-def market_data(
-    p: Params,
-    role: str | tuple[str, ...] = "sim_train",
-    device: str = "cpu",
-    root: str | Path = ".",
-) -> market.MarketData:
-    """Everything the simulator needs, loaded from the pipeline's artifacts; episodes start in
-    the segments of ``role``."""
-    bars = data.load_bars(artifact(p, "bars.parquet", root))
-    segments = regimes.load_segments(artifact(p, "segments.csv", root))
-    scaler = features.MinMaxScaler.load(artifact(p, "scaler.json", root))
-    net, residuals, meta = synthesis.load_synthesis(artifact(p, "synthesis.pt", root), device)
-    pool = load_pool(p, device, root)
-    out = assemble_market(p, bars, segments, scaler, pool.act, net, residuals, meta, role)
-    out.impact_law, out.pool_mean_action = load_impact(p, root)
+def run_market(
+    run: Run, role: str | tuple[str, ...] = "sim_train", device: str = "cpu"
+) -> MarketData:
+    """The simulator as the run built it, read from its artifacts; episodes start in the
+    segments of ``role``."""
+    from ilsim.pool import load_pool
+
+    net, residuals, meta = synthesis.load_synthesis(run.path("synthesis.pt"), device)
+    pool = load_pool(run.path("il_agents.pt"), device)
+    out = assemble_market(
+        run.params, run.bars(), run.segments(), run.scaler(), pool.act, net, residuals, meta, role
+    )
+    out.impact_law, out.pool_mean_action = run.impact()
     return out
-
-
-def load_impact(p: Params, root: str | Path = ".") -> tuple[impact.ImpactLaw | None, float]:
-    """Notebook 05's impact law and the pool's mean net action (``None, 0`` before it ran)."""
-    path = artifact(p, "impact_law.json", root)
-    if not path.exists():
-        return None, 0.0
-    d = json.loads(path.read_text())
-    pool_mean = float(d.pop("pool_mean_action", 0.0))
-    return impact.ImpactLaw.from_dict(d), pool_mean
-
-
-def backtest_impact_law(p: Params, root: str | Path = ".") -> impact.ImpactLaw | None:
-    """The law of the impact-aware backtest (``backtest.impact``; ``backtest.impact_coef``
-    replaces the fitted coefficient), or ``None`` when the params turn it off."""
-    if not p.backtest.impact:
-        return None
-    law, _ = load_impact(p, root)
-    if law is None:
-        raise FileNotFoundError(
-            f"{artifact(p, 'impact_law.json', root)} is missing: run notebook 05 "
-            "(snakemake builds it) or set backtest.impact: false"
-        )
-    if p.backtest.impact_coef is not None:
-        law = replace(law, coef=p.backtest.impact_coef)
-    return law
-
-
-def final_impact_mode(p: Params, root: str | Path = ".") -> str:
-    """The final agent's impact mode: the params' choice, or notebook 05's measured one."""
-    if p.rl.final_impact != "auto":
-        return p.rl.final_impact
-    return json.loads(artifact(p, "impact_mode.json", root).read_text())["mode"]
