@@ -144,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
         from ilsim.evaluate import EvaluationError
 
         try:
-            p = evaluate.read_params(args.params)
+            p = load_params(args.params, for_reading=True)
             res = evaluate.backtest_saved(
                 p,
                 args.data,

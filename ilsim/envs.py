@@ -71,6 +71,18 @@ def batch_seed(seed: int | list[int | None] | None, n: int) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
+def reset_stream(
+    env: TensorEnv, seed: int | list[int | None] | None, started: bool
+) -> torch.Tensor:
+    """A full reset of the N envs' one random stream, the front ends' one seeding rule: a seed
+    (an int or per-env list, :func:`batch_seed`) starts it afresh; no seed (``None`` or all
+    ``None``) goes on with it, or draws fresh entropy on the first reset (``started`` False)."""
+    none = seed is None or (isinstance(seed, list | tuple) and all(s is None for s in seed))
+    if none and started:
+        return env.reset(None)
+    return env.reset(batch_seed(None if none else seed, env.n))
+
+
 def _numpy_info(info: dict[str, Any], n: int, has: np.ndarray) -> dict[str, Any]:
     """The per-env step info of a tensor env as arrays with ``_key`` masks (``has``: the envs
     whose step info it is); its ``final_*`` entries are left to the caller."""
@@ -130,11 +142,8 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         n = self.num_envs
         mask = (options or {}).get("reset_mask")
         if mask is None:
-            if seed is not None or not self._seeded:
-                obs = self.env.reset(batch_seed(seed, n))
-                self._seeded = True
-            else:  # the stream goes on
-                obs = self.env.reset(None)
+            obs = reset_stream(self.env, seed, self._seeded)
+            self._seeded = True
             self._pending[:] = False
         else:
             mask = np.asarray(mask)
@@ -184,8 +193,13 @@ class TensorVectorEnv(gym.vector.VectorEnv):
         # started one at once: that start is replaced, so the ignored action leaves no trace)
         pending = self._pending
         infos = _numpy_info(info, self.num_envs, ~pending.cpu().numpy())
-        if bool(done.any()):
+        if bool(done.any()):  # an ended env shows its episode's last observation and info
             obs = torch.where(done[:, None], info["final_obs"].to(obs.dtype), obs)
+            d = done.cpu().numpy()
+            for k, v in info.items():  # the tensor env's final_* values (final_value …)
+                name = k[len("final_") :]
+                if k.startswith("final_") and k != "final_obs" and name in infos:
+                    infos[name] = np.where(d, v.detach().cpu().numpy(), infos[name])
         if bool(pending.any()):
             self.env.reset_where(pending)
             obs = torch.where(pending[:, None], self.env.observe().to(obs.dtype), obs)
@@ -223,28 +237,30 @@ class MarketVectorEnv(TensorVectorEnv):
 
 
 class MarketEnv(gym.Env):
-    """One market environment with the gymnasium API (numpy in and out)."""
+    """One market environment with the gymnasium API (numpy in and out): the vector front end
+    (:class:`TensorVectorEnv`, next-step autoreset) over one env, so an ended episode shows its
+    last observation and info the same way; ``.market`` is the tensor simulator."""
 
     metadata = {"render_modes": []}
 
     def __init__(self, data: MarketData, cfg: MarketConfig, device: str = "cpu"):
         self.market = VectorMarket(data, cfg, 1, device)
-        self.observation_space = observation_space(self.market)
+        self._one = TensorVectorEnv(self.market, AutoresetMode.NEXT_STEP)
+        self.observation_space = self._one.single_observation_space
         self.action_space = ACTION_SPACE
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        if seed is None and self.np_random is not None:
+        if seed is None and self.np_random is not None:  # gymnasium's: the env's own stream
             seed = int(self.np_random.integers(2**31))
-        obs = self.market.reset(seed)
-        return obs[0].cpu().numpy(), {}
+        obs, _ = self._one.reset(seed=seed)
+        return obs[0], {}
 
     def step(self, action):
-        obs, r, term, trunc, info = self.market.step(torch.as_tensor(np.asarray(action)).reshape(1))
-        if bool(trunc[0]):
-            obs = info["final_obs"]
-        out_info = {"value": float(info["value"][0]), "price": float(info["price"][0])}
-        return (obs[0].cpu().numpy(), float(r[0]), bool(term[0]), bool(trunc[0]), out_info)
+        a = np.asarray(action, dtype=np.float32).reshape(1)
+        obs, r, term, trunc, info = self._one.step(a)
+        out_info = {k: float(info[k][0]) for k in ("value", "price")}
+        return obs[0], float(r[0]), bool(term[0]), bool(trunc[0]), out_info
 
 
 # -- gymnasium.make ------------------------------------------------------------------------------

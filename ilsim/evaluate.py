@@ -17,7 +17,6 @@ extrema, as the pipeline cuts them, limited to the period).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,11 +25,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import yaml
 
 from ilsim import artifacts, data, features, metrics, regimes
-from ilsim.params import Params, ParamsError, params_from_dict, with_name_override
-from ilsim.params.load import _ENV
+from ilsim.params import Params
 from ilsim.plots.common import STRATEGY_COLORS, save_figure
 from ilsim.policies import OtherPolicy, strategy_runs
 from ilsim.report import write_table
@@ -41,7 +38,6 @@ __all__ = [
     "EvaluationResult",
     "backtest_saved",
     "load_bars_files",
-    "read_params",
 ]
 
 SPLITS = ("period", "zigzag", "extrema")
@@ -49,26 +45,6 @@ SPLITS = ("period", "zigzag", "extrema")
 
 class EvaluationError(ValueError):
     """A backtest request that cannot be served as asked (the message says what to change)."""
-
-
-def read_params(path: str | Path) -> Params:
-    """The params of a finished run, for reading its artifacts only: the training data's path
-    (often ``${ILSIM_DATA}``) need not be set or exist."""
-    path = Path(path)
-    if not path.exists():
-        raise ParamsError(f"{path}: parameter file not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: not valid YAML: {err}") from None
-    d = raw.get("data") or {}
-    for key in ("path", "daily_path"):
-        value = d.get(key)
-        if isinstance(value, str):
-            missing = [m.group(1) for m in _ENV.finditer(value) if not os.environ.get(m.group(1))]
-            if any(m.group(2) is None for m in _ENV.finditer(value) if m.group(1) in missing):
-                d[key] = "<not needed to read saved artifacts>"
-    return params_from_dict(with_name_override(raw), path, check_files=False)
 
 
 def load_bars_files(p: Params, files: Sequence[str | Path]) -> tuple[pd.DataFrame, list[dict]]:
@@ -253,9 +229,7 @@ def backtest_saved(
                 f"{given:g}-minute bars: its scaler, policies and impact law fit the former only"
             )
     f = p.features
-    raw = features.compute_features(
-        bars, ema_periods=f.ema_periods_bars, macd=f.macd_bars, relvol_window=f.relvol_window_bars
-    )
+    raw = features.compute_features(bars, **features.indicator_kwargs(f))
     scaled = features.MinMaxScaler.load(scaler_path).transform(raw)
     segs = evaluation_segments(p, bars, start, end, split, root)
     warm = features.valid_mask(scaled)

@@ -26,7 +26,7 @@ import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
 from ilsim.ddpg.protocol import TensorEnv
-from ilsim.envs import ACTION_SPACE, batch_seed, observation_space
+from ilsim.envs import ACTION_SPACE, observation_space, reset_stream
 
 
 class SB3VecEnv(VecEnv):
@@ -48,12 +48,8 @@ class SB3VecEnv(VecEnv):
         """A new episode in every env: seeded by ``seed(s)`` (as gymnasium's ``reset(seed=s)``
         of :class:`ilsim.envs.TensorVectorEnv`), else fresh entropy the first time and the
         stream going on afterwards."""
-        seeded = any(s is not None for s in self._seeds)
-        if seeded or not self._seeded:
-            obs = self.env.reset(batch_seed(self._seeds, self.num_envs))
-            self._seeded = True
-        else:
-            obs = self.env.reset(None)
+        obs = reset_stream(self.env, list(self._seeds), self._seeded)
+        self._seeded = True
         self._reset_seeds()
         self._reset_options()
         return obs.detach().cpu().numpy().astype(np.float32, copy=False)

@@ -2,7 +2,63 @@
 and its stylized facts, measured in one pass of sums over the paths so that the bootstrap
 of :mod:`ilsim.realism` resamples sums, not paths: heavy tails, kurtosis across aggregation
 horizons, skew, autocorrelations, leverage, volume-volatility correlation, intermittency and
-the intraday U-shapes."""
+the intraday U-shapes.
+
+Every fact is *pooled over paths* and computed from per-path sums, so a bootstrap over paths is
+one matrix product of resampling counts with the per-path sums (no recomputation per replicate):
+
+- ``kurtosis``: excess kurtosis of all returns pooled (central moments about the pooled mean).
+- ``acf_r`` / ``acf_abs``: autocorrelation of r / |r| at lags 1..K; each path is mean-removed by
+  itself, then ``acf(k) = (sum x_t x_t+k / pairs(k)) / (sum x_t^2 / n)`` over all paths, where
+  missing values (NaN) drop out of both the products and the counts.
+- ``vol_volume_corr``: Pearson correlation of |r| and volume after standardising both within
+  each path (= the count-weighted mean of the per-path correlations). Standardising per path
+  keeps paths with a higher volume level (later years, simulator units) from dominating. A path
+  whose volume (or |r|) is constant contributes correlation 0: a constant has no relation to
+  anything, so a constant-volume baseline such as ``gbm_paths`` scores ``|0 - real|``. No
+  volume at all (``volume=None``) gives NaN and a NaN distance (the fact is not measured).
+- ``u_volume`` / ``u_abs``: mean volume / |r| by bar of day, each path first divided by its own
+  mean (a shape, not a level), then the profile normalised to mean 1. ``u_*_ratio``: mean of
+  the first and last 10 % of the session's bars over the mean of the middle 50 %. With
+  ``exclude_overnight`` the |r| profile has no value at bar 0 (NaN), and bins are compared only
+  where both profiles have values.
+- ``skew``: skewness of all one-bar returns pooled, ``m3 / m2^1.5`` (central moments about the
+  pooled mean, from the same sums as ``kurtosis``); MarS's gain/loss asymmetry at one bar.
+- ``kurtosis_agg``: aggregational Gaussianity, excess kurtosis of k-bar returns for
+  k = 1..K (``max_agg``, default 20), as ABIDES' kurtosis over time scales and MarS's over
+  delta_t. Each path's valid one-bar returns (missing ones and, by default, overnight ones
+  dropped, i.e. the overnight gap taken out of the price) are summed over non-overlapping
+  blocks of k consecutive valid returns from its first one; an incomplete last block is dropped.
+  Blocks are pooled over paths like ``kurtosis`` (k = 1 equals ``kurtosis``). Simple returns
+  are summed (the k-bar log return to first order). I.i.d. returns give ``kurtosis / k``.
+- ``leverage``: ``corr(r_t, |r_t+tau|)`` for tau = 1..K (``max_lag_lev``, default 20), MarS's
+  leverage effect. Pooled like the acf: r and |r| each mean-removed within its path, then
+  ``(sum r_t |r|_t+tau / pairs(tau)) / sqrt(var r * var |r|)`` with the pooled variances of
+  ``acf_r`` / ``acf_abs``. Negative for equities (falls raise later volatility); 0 for i.i.d.
+- ``ret_vol_corr``: returns/volatility correlation for horizons k = 1..K (``max_agg``; the
+  blocks of ``kurtosis_agg``): Pearson correlation of the block return ``R = sum r`` with the
+  block's realised volatility ``RV = sqrt(sum r^2)``, standardised within each path like
+  ``vol_volume_corr`` (count-weighted mean of per-path correlations; constant -> 0). At k = 1
+  it is ABIDES' returns/volatility correlation ``corr(r_t, |r_t|)``; for larger k it is
+  negative when the falling stretches are the volatile ones. 0 for symmetric i.i.d. returns.
+- ``fano``: intermittency (MarS's Fano factor of "burst" returns). A return is extreme when
+  ``|r|`` exceeds the set's *own* ``fano_quantile`` (default 0.99) of its pooled valid |r| (own
+  threshold, as MarS, so the fact scores how extremes cluster in time, not the tail level that
+  ``kurtosis`` already scores; under resampling it stays at the whole set's value, like the
+  moment shift). c = number of extremes in each complete window of ``fano_window`` (default
+  12: an hour of 5-minute bars) consecutive valid returns (the blocks above);
+  ``fano = var(c) / mean(c)`` over all windows of all paths (pooled, ddof 0). I.i.d. returns
+  give ``1 - p`` = ``fano_quantile`` (binomial counts, p the extreme share); clustering of
+  extremes (volatility clustering, intraday seasonality of |r|) gives > 1.
+
+None of the return facts uses volume (so ``volume=None`` leaves them measured). Paths of
+different length are NaN-padded rows: NaN returns drop out of every sum and count, and the
+block facts (``kurtosis_agg``, ``ret_vol_corr``, ``fano``) close over them as over the overnight
+return.
+
+Overnight returns (bars with ``bar_of_day == 0``, close-to-close across the night) are dropped
+by default (``exclude_overnight=True``) from every return-based fact.
+"""
 
 from __future__ import annotations
 

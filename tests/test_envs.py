@@ -226,3 +226,21 @@ def test_a_tensor_env_without_reset_where_is_refused():
 
     with pytest.raises(TypeError, match="reset_where"):
         envs.TensorVectorEnv(Bare())
+
+
+def test_an_ended_episode_shows_its_last_info_in_the_vector_and_single_env(bars):
+    """Next-step autoreset (issue 27: one final-obs path): on the step an episode ends, the
+    env shows that episode's last observation and value, not the restarted one's."""
+    cfg = market.MarketConfig(episode_bars=20)
+    single = envs.MarketEnv(make_data(bars), cfg)
+    single.reset(seed=3)
+    vec = envs.MarketVectorEnv(make_data(bars), cfg, 2)
+    vec.reset(seed=3)
+    for t in range(20):
+        obs, _, _, trunc, info = single.step(np.array([1.0], dtype=np.float32))
+        vobs, _, _, vtrunc, vinfo = vec.step(np.ones((2, 1), dtype=np.float32))
+    assert trunc and vtrunc.all()
+    fresh = vec.market.cfg.initial_cash
+    assert info["value"] != fresh and (vinfo["value"] != fresh).all()  # all in, then moved
+    restarted = vec.market.observe().cpu().numpy()
+    assert not np.array_equal(vobs, restarted)  # the old episode's last observation

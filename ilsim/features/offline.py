@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,17 @@ def _check_params(
     if int(relvol_window) < 1:
         raise ValueError(f"relvol_window must be >= 1, got {relvol_window!r}")
     return periods, (fast, slow, signal), int(relvol_window)
+
+
+def indicator_kwargs(params: Any) -> dict[str, Any]:
+    """The indicator periods of a :class:`ilsim.params.FeatureParams` in bars, as the keywords
+    :func:`compute_features`, :func:`warmup_bars` and ``OnlineFeatures`` take: the one place
+    the params become feature arguments."""
+    return {
+        "ema_periods": params.ema_periods_bars,
+        "macd": params.macd_bars,
+        "relvol_window": params.relvol_window_bars,
+    }
 
 
 def warmup_bars(

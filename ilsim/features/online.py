@@ -19,6 +19,7 @@ from ilsim.features.offline import (
     compute_features,
     feature_names,
     feature_state,
+    indicator_kwargs,
     session_start_mask,
     warmup_bars,
 )
@@ -274,11 +275,7 @@ def online_offline_gap(
     ``params`` is a :class:`ilsim.params.FeatureParams`. A number near 1e-12 shows the
     simulator's features are the offline ones.
     """
-    kw = {
-        "ema_periods": params.ema_periods_bars,
-        "macd": params.macd_bars,
-        "relvol_window": params.relvol_window_bars,
-    }
+    kw = indicator_kwargs(params)
     offline = compute_features(bars, **kw).to_numpy()
     lo = warmup_bars(**kw)
     steps = min(steps, len(bars) - lo - 1)

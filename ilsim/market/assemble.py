@@ -98,7 +98,6 @@ def assemble_market(
     starts = regimes.role_ranges(segments, role)
     if not starts:
         raise ValueError(f"no segments with role {role!r} to start episodes in")
-    f = p.features
     shift = drift_shift(p, bars, segments, meta)
     return MarketData(
         bars=bars,
@@ -113,11 +112,7 @@ def assemble_market(
         ),
         synthesis_vol=lambda a: net.vol.scale(a),
         start_ranges=starts,
-        feature_kwargs={
-            "ema_periods": f.ema_periods_bars,
-            "macd": f.macd_bars,
-            "relvol_window": f.relvol_window_bars,
-        },
+        feature_kwargs=features.indicator_kwargs(p.features),
         sigma_bar=float(meta["sigma_bar"]),
         volume_bar=float(meta["volume_bar"]),
     )

@@ -75,12 +75,7 @@ def bars_market_data(
     start anywhere after the features' warm-up. ``p``: the params whose ``features`` section
     gives the periods (default: the defaults)."""
     p = p or Params(name="bars")
-    f = p.features
-    kw = {
-        "ema_periods": f.ema_periods_bars,
-        "macd": f.macd_bars,
-        "relvol_window": f.relvol_window_bars,
-    }
+    kw = features.indicator_kwargs(p.features)
     raw = features.compute_features(bars, **kw)
     ok = features.valid_mask(raw)
     if not ok.any():
@@ -140,8 +135,7 @@ def bars_market(
     p = p or Params(name="bars")
     bars = read_bars(path, **(import_options or {}))
     cfg = replace(config or market_config(p, bars), impact=mode, **overrides)
-    f = p.features
-    warm = features.warmup_bars(f.ema_periods_bars, f.macd_bars, f.relvol_window_bars)
+    warm = features.warmup_bars(**features.indicator_kwargs(p.features))
     if len(bars) - warm <= cfg.episode_bars:
         raise ValueError(
             f"{path}: {len(bars)} bars hold no episode of {cfg.episode_bars} bars after the "

@@ -162,10 +162,16 @@ def data_file_in(folder: Path, reference: Any, source: Path) -> Path:
 
 
 def load_params(
-    path: str | Path, *, check_files: bool = True, overrides: dict | None = None
+    path: str | Path,
+    *,
+    check_files: bool = True,
+    overrides: dict | None = None,
+    for_reading: bool = False,
 ) -> Params:
     """Read and validate a YAML parameter file; raise :class:`ParamsError` with a clear message.
-    ``overrides``: values merged in section by section first (:func:`merge_overrides`)."""
+    ``overrides``: values merged in section by section first (:func:`merge_overrides`).
+    ``for_reading``: the params of a finished run, to read its artifacts only (``ilsim
+    backtest``): the training data's path (often ``${ILSIM_DATA}``) need not be set or exist."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(
@@ -177,8 +183,23 @@ def load_params(
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}") from None
     raw = merge_overrides(raw or {}, overrides or {})
+    if for_reading:
+        raw, check_files = _data_not_needed(raw), False
     source = f"{path} with {overrides}" if overrides else path
     return params_from_dict(with_name_override(raw), source, check_files=check_files)
+
+
+def _data_not_needed(raw: dict) -> dict:
+    """``raw`` with each data path that names an unset variable without a default replaced by
+    a placeholder: a run's artifacts are read without its training data."""
+    d = raw.get("data") or {}
+    for key in ("path", "daily_path"):
+        value = d.get(key)
+        if isinstance(value, str):
+            missing = [m.group(1) for m in _ENV.finditer(value) if not os.environ.get(m.group(1))]
+            if any(m.group(2) is None for m in _ENV.finditer(value) if m.group(1) in missing):
+                d[key] = "<not needed to read saved artifacts>"
+    return raw
 
 
 def with_name_override(raw: dict) -> dict:

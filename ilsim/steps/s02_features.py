@@ -22,10 +22,7 @@ def build_features(
 ) -> tuple[pd.DataFrame, pd.DataFrame, features.MinMaxScaler]:
     """Raw features of every bar, the scaler fitted on ``il_train`` bars only, scaled features."""
     run = Run(p, root)
-    f = p.features
-    raw = features.compute_features(
-        bars, ema_periods=f.ema_periods_bars, macd=f.macd_bars, relvol_window=f.relvol_window_bars
-    )
+    raw = features.compute_features(bars, **features.indicator_kwargs(p.features))
     fit_mask = regimes.role_mask(segments, len(bars), "il_train") & features.valid_mask(raw)
     if not fit_mask.any():
         raise ValueError("no il_train bars with complete features to fit the scaler on")
