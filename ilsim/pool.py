@@ -5,7 +5,7 @@ saved and loaded, and their actions on scaled features."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -42,17 +42,28 @@ def il_datasets(
     return out, ids
 
 
-def load_pool(path: str | Path, device: str = "cpu") -> imitation.EnsembleMLP | LearnerPool:
+class Pool(Protocol):
+    """The IL agent pool as everything downstream uses it, whichever method filled it: M
+    agents acting on the same states, ``act`` states [N, F] -> actions [N, M] in [-1, 1].
+    Two implementations: BC's :class:`ilsim.imitation.EnsembleMLP` (one batched network,
+    trained as one) and :class:`LearnerPool` (any :class:`ilsim.learners.Learner`)."""
+
+    @property
+    def n_models(self) -> int: ...
+
+    def act(self, states: torch.Tensor) -> torch.Tensor: ...
+
+
+def load_pool(path: str | Path, device: str = "cpu") -> Pool:
     """The IL agent pool notebook 03 trained (a run's ``il_agents.pt``): an ``EnsembleMLP``
-    (``il.method`` "bc") or a :class:`LearnerPool`; either's ``.act`` maps states [N, F] to
-    actions [N, M]."""
+    (``il.method`` "bc") or a :class:`LearnerPool`."""
     ck = torch.load(path, map_location=device, weights_only=True)
     if "learners" in ck:
         return LearnerPool.from_state(ck)
     return imitation.load_agents(path, device)[0]
 
 
-def il_actions(model: imitation.EnsembleMLP, scaled: pd.DataFrame) -> np.ndarray:
+def il_actions(model: Pool, scaled: pd.DataFrame) -> np.ndarray:
     """Every agent's action at every bar [T, M] (0 where a bar's features are incomplete)."""
     x = np.nan_to_num(scaled.to_numpy(np.float32), nan=0.0)
     acts = model.act(torch.from_numpy(np.ascontiguousarray(x))).numpy()
