@@ -26,7 +26,8 @@ from ilsim.plots.imitation import plot_il_methods
 from ilsim.pool import LearnerPool, il_actions, make_method_learner, method_demos
 from ilsim.run import Run
 from ilsim.steps.result import StepResult, run_sections
-from ilsim.steps.s05_simulator import fit_synthesis, simulated_pathset
+from ilsim.steps.s05_measures import simulated_pathset
+from ilsim.steps.s05_simulator import fit_synthesis
 from ilsim.steps.training import ddpg_config
 
 
