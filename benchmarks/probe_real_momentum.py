@@ -25,10 +25,10 @@ fee = float(sys.argv[1])
 beta = float(sys.argv[2])
 steps = int(sys.argv[3])
 p = load_params("params/paper.yaml")
-run = Run(p)
-bars = run.bars()
-segs = run.segments()
-scaler = run.scaler()
+the_run = Run(p)
+bars = the_run.bars()
+segs = the_run.segments()
+scaler = the_run.scaler()
 # planted momentum: r'_t = r_t + beta * r'_{t-1} within a session (a function of past bars only)
 c = bars["close"].to_numpy()
 r = np.r_[0.0, c[1:] / c[:-1] - 1]
@@ -43,12 +43,9 @@ for col in ("open", "high", "low", "close"):
     planted[col] = bars[col] * k
 planted["high"] = planted[["open", "high", "low", "close"]].max(axis=1)
 planted["low"] = planted[["open", "high", "low", "close"]].min(axis=1)
-f = p.features
-raw = features.compute_features(
-    planted, ema_periods=f.ema_periods_bars, macd=f.macd_bars, relvol_window=f.relvol_window_bars
-)
+raw = features.compute_features(planted, **features.indicator_kwargs(p.features))
 scaled = scaler.transform(raw).to_numpy(np.float32)
-md = run_market(run, ("il_train",))
+md = run_market(the_run, ("il_train",))
 md = dataclasses.replace(md, bars=planted)
 cfg_env = market_config(p, planted, impact="none", stagger_starts=True)
 cfg_env.fee = fee

@@ -26,6 +26,7 @@ The SB3 adapter (stable-baselines3's own ``VecEnv`` API) is :mod:`ilsim.sb3`.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -72,15 +73,19 @@ def batch_seed(seed: int | list[int | None] | None, n: int) -> int:
 
 
 def reset_stream(
-    env: TensorEnv, seed: int | list[int | None] | None, started: bool
+    env: TensorEnv, seed: int | Sequence[int | None] | None, started: bool
 ) -> torch.Tensor:
     """A full reset of the N envs' one random stream, the front ends' one seeding rule: a seed
     (an int or per-env list, :func:`batch_seed`) starts it afresh; no seed (``None`` or all
     ``None``) goes on with it, or draws fresh entropy on the first reset (``started`` False)."""
+    if isinstance(seed, list | tuple) and len(seed) != env.n:
+        raise ValueError(f"a list of seeds needs num_envs={env.n} entries, got {len(seed)}")
     none = seed is None or (isinstance(seed, list | tuple) and all(s is None for s in seed))
     if none and started:
         return env.reset(None)
-    return env.reset(batch_seed(None if none else seed, env.n))
+    if none:
+        return env.reset(batch_seed(None, env.n))
+    return env.reset(batch_seed(list(seed) if isinstance(seed, tuple) else seed, env.n))
 
 
 def _numpy_info(info: dict[str, Any], n: int, has: np.ndarray) -> dict[str, Any]:

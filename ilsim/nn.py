@@ -1,5 +1,6 @@
-"""Small torch parts shared by the learners, the pool and the synthesis net: the MLP builder,
-a thread-count guard for tiny networks, and the block train/validation split."""
+"""Small torch parts shared by the learners, the pool, the synthesis net and DDPG: the MLP
+builder, a thread-count guard for tiny networks, the block train/validation split and early
+stopping (:class:`EarlyStopping`, also DDPG's selection on validation)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,9 @@ class EarlyStopping:
     the patience counts checks in which no member improved (one loop trains them all).
     ``higher_is_better`` for a score to maximise (DDPG's validation growth); ``later_ties``
     keeps the later weights on a tie with the best (the longer-trained model) without
-    resetting the patience; ``patience=0`` never says stop (selection only)."""
+    resetting the patience; ``patience=0`` never says stop (selection only: the pipeline's IL
+    and synthesis params ask for at least 1). ``dtype``: the members' best scores (DDPG keeps
+    its float64 validation scores exactly)."""
 
     def __init__(
         self,

@@ -32,8 +32,9 @@ def policy_actions(
     fee: float | None = None,
 ) -> tuple[backtest.BacktestResult, np.ndarray]:
     """Backtest every seed of one learned strategy on one slice of real bars:
-    ``policy_file(seed)`` is where each seed's policy is (the run's: ``artifacts.policy_path``);
-    ``law``: the impact-aware backtest; ``fee``: default ``backtest.fee``."""
+    ``policy_file(seed)`` is where each seed's policy is (a run's:
+    :meth:`ilsim.run.Run.policies`); ``law``: the impact-aware backtest; ``fee``: default
+    ``backtest.fee``."""
     from ilsim import ddpg
 
     seeds = list(p.rl.seeds if seeds is None else seeds)

@@ -1,6 +1,7 @@
-"""A run's folders — ``results/<name>``, ``reports/<name>``, ``figures/<name>`` — and scratch
-copies of them (issue 13): only Snakemake writes a run; nbval (``pytest notebooks``) and a
-notebook opened interactively work on a copy under another name."""
+"""Scratch copies of a run's folders — ``results/<name>``, ``reports/<name>``,
+``figures/<name>`` — (issue 13): only Snakemake writes a run; nbval (``pytest notebooks``) and a
+notebook opened interactively work on a copy under another name. The folders themselves and
+the files in them: :class:`ilsim.run.Run`."""
 
 from __future__ import annotations
 

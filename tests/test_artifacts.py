@@ -69,7 +69,7 @@ class Facts(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         name, args = _callee(node.func), node.args
         on_run = isinstance(node.func, ast.Attribute) and _callee(node.func.value) == "run"
-        if on_run and name == "path" and args and _literal(args[0]):
+        if on_run and name in ("path", "file") and args and _literal(args[0]):
             self.files.add(_literal(args[0]))
         elif on_run and name in RUN_LOADERS:
             self.files.add(RUN_LOADERS[name])

@@ -937,3 +937,12 @@ def test_dst_ambiguous_naive_time_outside_session_is_dropped(tmp_path):
     assert report.repairs["dropped_outside_session"] == 1
     with pytest.raises(DataImportError, match=expect(path, 4, "ambiguous in America/New_York")):
         import_bars(path, tz="UTC", source_tz=NY, session=("00:00", "23:59"))
+
+
+def test_bar_minutes_any_time_unit():
+    from ilsim.data import bar_minutes
+
+    for unit in ("ns", "us", "s"):
+        idx = pd.date_range("2021-01-04 09:30", periods=50, freq="5min", tz="America/New_York")
+        bars = pd.DataFrame({"close": 1.0}, index=idx.as_unit(unit))
+        assert bar_minutes(bars) == 5.0

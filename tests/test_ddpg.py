@@ -388,7 +388,7 @@ def test_a_named_stream_changes_every_draw_and_reproduces():
 
 def test_ddpg_imports_nothing_above_it():
     """Issue 27: the algorithm depends on no env front end and no pipeline params — only on
-    its own modules, the shared torch parts (``ilsim.nn``) and the package root."""
+    its own modules and the shared torch parts (``ilsim.nn``)."""
     from ilsim import deps
 
     graph = deps.import_graph()

@@ -236,7 +236,7 @@ def test_an_ended_episode_shows_its_last_info_in_the_vector_and_single_env(bars)
     single.reset(seed=3)
     vec = envs.MarketVectorEnv(make_data(bars), cfg, 2)
     vec.reset(seed=3)
-    for t in range(20):
+    for _ in range(20):
         obs, _, _, trunc, info = single.step(np.array([1.0], dtype=np.float32))
         vobs, _, _, vtrunc, vinfo = vec.step(np.ones((2, 1), dtype=np.float32))
     assert trunc and vtrunc.all()
@@ -244,3 +244,34 @@ def test_an_ended_episode_shows_its_last_info_in_the_vector_and_single_env(bars)
     assert info["value"] != fresh and (vinfo["value"] != fresh).all()  # all in, then moved
     restarted = vec.market.observe().cpu().numpy()
     assert not np.array_equal(vobs, restarted)  # the old episode's last observation
+
+
+def test_reset_stream_is_the_one_seeding_rule(bars):
+    """``envs.reset_stream`` (the gymnasium and SB3 front ends' one rule): a seed restarts the
+    stream, no seed (or all ``None``) goes on with it, and the first reset without one draws
+    fresh entropy; a list must name every env."""
+    m = market.VectorMarket(make_data(bars), market.MarketConfig(episode_bars=20), 3)
+    a = envs.reset_stream(m, 4, started=False).clone()
+    goes_on = envs.reset_stream(m, [None, None, None], started=True).clone()
+    assert torch.equal(envs.reset_stream(m, [4, 5, 6], started=True), a)  # gymnasium's int
+    assert not torch.equal(goes_on, a)  # the stream went on, it did not restart
+    m2 = market.VectorMarket(make_data(bars), market.MarketConfig(episode_bars=20), 3)
+    envs.reset_stream(m2, 4, started=False)
+    assert torch.equal(envs.reset_stream(m2, None, started=True), goes_on)
+    with pytest.raises(ValueError, match="num_envs=3"):
+        envs.reset_stream(m, [None, None], started=True)
+
+
+def test_the_single_env_is_the_vector_env_over_one(bars):
+    cfg = market.MarketConfig(episode_bars=20)
+    single = envs.MarketEnv(make_data(bars), cfg)
+    one = envs.MarketVectorEnv(make_data(bars), cfg, 1)
+    o1, _ = single.reset(seed=11)
+    o2, _ = one.reset(seed=11)
+    assert np.array_equal(o1, o2[0])
+    for k in range(25):  # through an episode's end
+        a = np.array([np.sin(k)], dtype=np.float32)
+        s_obs, s_r, _, s_trunc, s_info = single.step(a)
+        v_obs, v_r, _, v_trunc, v_info = one.step(a.reshape(1, 1))
+        assert np.array_equal(s_obs, v_obs[0]) and s_r == v_r[0] and s_trunc == v_trunc[0]
+        assert s_info["value"] == v_info["value"][0]

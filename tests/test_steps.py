@@ -18,6 +18,7 @@ from ilsim.steps import (
     s02_features,
     s03_imitation,
     s04_il_diversity,
+    s05_measures,
     s05_simulator,
     s06_train_rl,
     s07_backtest,
@@ -126,14 +127,14 @@ def test_steps_end_to_end(tmp_path):
     assert market_config(window, market.bars).reward_window_bars == 46  # 230 min / 5
     resp = sim.impact_response(mdata, cfg, (0.0, 0.5, 1.0), 8, 3, seed=0)
     assert (resp["response_bp"].diff().dropna() > 0).all()
-    curves, checks = s05_simulator.impact_checks(p, mdata, root=tmp_path)
+    curves, checks = s05_measures.impact_checks(p, mdata, root=tmp_path)
     learned = checks.set_index("impact").loc["learned"]
     assert bool(learned["monotone"]) and learned["peak_bp"] > 0
-    assert set(curves["impact"]) == {*s05_simulator.IMPACT_PROBE_MODES, "fitted law"}
+    assert set(curves["impact"]) == {*s05_measures.IMPACT_PROBE_MODES, "fitted law"}
     both = pd.concat([resp, resp.assign(impact="paper")])
-    assert s05_simulator.choose_impact_mode(p, both, tmp_path)["mode"] == "paper"
+    assert s05_measures.choose_impact_mode(p, both, tmp_path)["mode"] == "paper"
     assert (tmp_path / "results/tiny/impact_mode.json").exists()
-    table = s05_simulator.simulator_realism(p, mdata, root=tmp_path)
+    table = s05_measures.simulator_realism(p, mdata, root=tmp_path)
     assert set(table["candidate"]) >= {"simulator", "static replay", "GBM"}
     assert (table["distance"].dropna() >= 0).all()
 
@@ -222,13 +223,6 @@ def test_steps_end_to_end(tmp_path):
     assert any("Roles by the rule: ilsim.regimes.assign_roles" in d for d in devs)
     assert any("episodes of 300 minutes (60 bars)" in d for d in devs)
     assert any(d.startswith("Case studies (Figures 5 and 6): bear: segment 7 (bear)") for d in devs)
-
-
-def test_bar_minutes_any_time_unit():
-    for unit in ("ns", "us", "s"):
-        idx = pd.date_range("2021-01-04 09:30", periods=50, freq="5min", tz="America/New_York")
-        bars = pd.DataFrame({"close": 1.0}, index=idx.as_unit(unit))
-        assert data.bar_minutes(bars) == 5.0
 
 
 def test_market_config_converts_minutes_once():
@@ -332,7 +326,7 @@ def test_choose_impact_mode_follows_the_measurement(tmp_path):
             ]
         )
 
-    pick = lambda *a: s05_simulator.choose_impact_mode(p, response(*a), tmp_path)  # noqa: E731
+    pick = lambda *a: s05_measures.choose_impact_mode(p, response(*a), tmp_path)  # noqa: E731
     assert pick(1.0, 0.5)["mode"] == "paper"
     flat = pick(0.0, -0.2)
     assert flat["mode"] == "learned" and "includes 0" in flat["text"]

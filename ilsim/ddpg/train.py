@@ -89,6 +89,8 @@ class LoopState:
         return ended
 
     def state_dict(self) -> dict:
+        """The fields as saved (tensors on the CPU); ``wall_s`` is the earlier runs' time, the
+        checkpoint writes the total in its place."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         return {**out, "obs": self.obs.cpu(), "ep_return": self.ep_return.cpu(),
                 "recent": list(self.recent)}  # fmt: skip
@@ -304,7 +306,6 @@ def _would_trade(env: TensorEnv, clean: torch.Tensor, dev: torch.device) -> torc
     return None if trades is None else trades(clean.reshape(env.n).to(env.device)).to(dev)
 
 
-@torch.no_grad()
 def _validate(actor: Actor, evaluator: Evaluator, k: int) -> np.ndarray:
     """Each model's validation score, the actors in eval mode meanwhile."""
     actor.eval()

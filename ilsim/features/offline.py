@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pandas_ta_classic as ta
+
+if TYPE_CHECKING:
+    from ilsim.params import FeatureParams
 
 DEFAULT_EMA_PERIODS: tuple[int, ...] = (3, 6, 9, 18, 27)
 
@@ -55,7 +58,7 @@ def _check_params(
     return periods, (fast, slow, signal), int(relvol_window)
 
 
-def indicator_kwargs(params: Any) -> dict[str, Any]:
+def indicator_kwargs(params: FeatureParams) -> dict[str, Any]:
     """The indicator periods of a :class:`ilsim.params.FeatureParams` in bars, as the keywords
     :func:`compute_features`, :func:`warmup_bars` and ``OnlineFeatures`` take: the one place
     the params become feature arguments."""

@@ -125,8 +125,8 @@ def run_market(
     segments of ``role``."""
     from ilsim.pool import load_pool
 
-    net, residuals, meta = synthesis.load_synthesis(run.path("synthesis.pt"), device)
-    pool = load_pool(run.path("il_agents.pt"), device)
+    net, residuals, meta = synthesis.load_synthesis(run.file("synthesis.pt"), device)
+    pool = load_pool(run.file("il_agents.pt"), device)
     out = assemble_market(
         run.params, run.bars(), run.segments(), run.scaler(), pool.act, net, residuals, meta, role
     )
