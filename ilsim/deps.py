@@ -50,6 +50,11 @@ def _modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
+def source_file(module: str) -> Path:
+    """The file of an ilsim module (``ilsim.steps.training`` -> ``…/ilsim/steps/training.py``)."""
+    return _modules()[module]
+
+
 @cache
 def import_graph() -> dict[str, frozenset[str]]:
     """ilsim module -> the ilsim modules it imports anywhere in its code."""

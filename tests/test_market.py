@@ -437,3 +437,22 @@ def test_noise_is_a_block_bootstrap_aligned_to_the_time_of_day(bars):
     again.reset(seed=3)
     m.reset(seed=3)
     np.testing.assert_array_equal(again._noise()[0].numpy(), m._noise()[0].numpy())
+
+
+@pytest.mark.parametrize("impact", ["none", "own"])
+def test_staggered_starts_replay_from_the_bar_they_start_at(bars, impact):
+    """Replay with ``stagger_starts`` (the RL baseline's and the premise arms' world): an env
+    whose first episode starts t bars in still replays the bar after its start bar, so its
+    price is always the close of bar ``start + t`` (it once jumped t + 1 bars on its first
+    step: the price was the start bar's, the bar read was start + t + 1)."""
+    data = make_data(bars)
+    if impact == "own":
+        data.impact_law = _law(1e7)
+    cfg = market.MarketConfig(impact=impact, episode_bars=20, stagger_starts=True)
+    m = market.VectorMarket(data, cfg, 16)
+    m.reset(seed=0)
+    close = m._real["close"]
+    assert (m.t > 0).sum() > 8  # staggered
+    for _ in range(25):  # through the first episodes' ends
+        assert torch.equal(m.state.price, close[m.state.start + m.t])
+        m.step(torch.zeros(16))

@@ -104,6 +104,8 @@ class VectorMarket:
             self.state.t = torch.randint(
                 0, self.cfg.episode_bars, (self.n,), generator=self.state.gen, device=self.device
             )
+            # the first episode is t bars in: it replays the bar after its start bar next
+            self.state.start = self.state.start - self.state.t
         return self.observe()
 
     def reset_where(self, mask: torch.Tensor) -> None:

@@ -141,6 +141,16 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
 
 
+def _code_digest() -> str:
+    """SHA-256 of the sources a training runs (this module's import closure)."""
+    from ilsim import deps
+
+    digest = hashlib.sha256()
+    for module in sorted(deps.closure({__name__})):  # module names: a stable order anywhere
+        digest.update(module.encode() + deps.source_file(module).read_bytes())
+    return digest.hexdigest()
+
+
 def train_ddpg(
     run: Run,
     agent: str,
@@ -194,8 +204,10 @@ def train_ddpg(
     ]
     # the segments, the drift and the law as used: not in the files
     world = [list(roles), p.market.drift, law.to_dict() if law is not None else None]
-    # The checkpoint format too: one written by another version starts afresh, not refused.
-    keyed = [fixed, asdict(cfg_env), inputs, world, ddpg.CHECKPOINT_VERSION]
+    # The code too (every source the training runs, ilsim.deps): a changed env or learner is
+    # a new training, never a finished checkpoint of the old code to resume; and the
+    # checkpoint format, so that one written by another version starts afresh, not refused.
+    keyed = [fixed, asdict(cfg_env), inputs, world, ddpg.CHECKPOINT_VERSION, _code_digest()]
     key = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:12]
     ckpt = run.path(f"checkpoints/{agent}_{key}.pt")
     # With progress, a line per validation in the rule's log (results/<name>/logs/): a
