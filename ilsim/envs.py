@@ -56,7 +56,7 @@ def observation_space(env: TensorEnv) -> gym.spaces.Box:
 ACTION_SPACE = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
 
 
-def batch_seed(seed: int | list[int | None] | None, n: int) -> int:
+def batch_seed(seed: int | Sequence[int | None] | None, n: int) -> int:
     """One seed for N envs that share one random stream, by gymnasium's reading of a vector
     seed: an int ``s`` means the per-env seeds ``[s, s + 1, …, s + n − 1]``, a list is the
     per-env seeds; they are hashed into one (the same seeds, the same episodes; SB3's
@@ -78,14 +78,9 @@ def reset_stream(
     """A full reset of the N envs' one random stream, the front ends' one seeding rule: a seed
     (an int or per-env list, :func:`batch_seed`) starts it afresh; no seed (``None`` or all
     ``None``) goes on with it, or draws fresh entropy on the first reset (``started`` False)."""
-    if isinstance(seed, list | tuple) and len(seed) != env.n:
-        raise ValueError(f"a list of seeds needs num_envs={env.n} entries, got {len(seed)}")
+    given = batch_seed(seed, env.n)  # checks a list's length; fresh entropy without a seed
     none = seed is None or (isinstance(seed, list | tuple) and all(s is None for s in seed))
-    if none and started:
-        return env.reset(None)
-    if none:
-        return env.reset(batch_seed(None, env.n))
-    return env.reset(batch_seed(list(seed) if isinstance(seed, tuple) else seed, env.n))
+    return env.reset(None if none and started else given)
 
 
 def _numpy_info(info: dict[str, Any], n: int, has: np.ndarray) -> dict[str, Any]:

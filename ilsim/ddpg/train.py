@@ -307,7 +307,8 @@ def _would_trade(env: TensorEnv, clean: torch.Tensor, dev: torch.device) -> torc
 
 
 def _validate(actor: Actor, evaluator: Evaluator, k: int) -> np.ndarray:
-    """Each model's validation score, the actors in eval mode meanwhile."""
+    """Each model's validation score, the actors in eval mode meanwhile (not under no_grad:
+    an evaluator may need gradients; the pipeline's runs its own no-grad policy)."""
     actor.eval()
     scores = np.asarray(evaluator(actor), dtype=np.float64).reshape(k)
     actor.train()

@@ -22,7 +22,7 @@ def rollout(m: VectorMarket, actions: torch.Tensor, seed: int) -> dict[str, np.n
     m.reset(seed)
     out = {k: np.zeros((m.n, steps + 1)) for k in ("price", "volume", "bar_of_day", "value")}
     out["price"][:, 0] = m.price.cpu().numpy()
-    out["volume"][:, 0] = m._real["volume"][m.state.start].cpu().numpy()
+    out["volume"][:, 0] = m._real["volume"][m.state.start + m.t].cpu().numpy()
     out["bar_of_day"][:, 0] = m.state.bar_of_day.cpu().numpy()
     out["value"][:, 0] = m.value().cpu().numpy()
     for k in range(steps):

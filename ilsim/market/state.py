@@ -27,7 +27,7 @@ class MarketState:
     # mode "own" the price is the real one and this is the offset its fills carry
     own: torch.Tensor  # [N]
     t: torch.Tensor  # [N] bars into the episode
-    start: torch.Tensor  # [N] the episode's first bar in the real data
+    start: torch.Tensor  # [N] bar start + t is the current one (a staggered start: t bars in)
     bar_of_day: torch.Tensor  # [N]
     values: torch.Tensor  # [N, w] ring of the last w account values
     noise_pos: torch.Tensor  # [N] next residual of the current bootstrap block
