@@ -116,9 +116,12 @@ RUN = {
 }
 
 
-# Priorities: the chain to the trainings first (imitation, simulator), then the two long jobs
-# off that chain (planted_edge, read only by the notebook-06 report at the end; il_methods),
-# so the 2 cores stay busy to the end.
+# Priorities: the chain to the trainings first (segment … simulator: 100), the headline
+# trainings (60), then the two long jobs off that chain (planted_edge 50, read only by the
+# notebook-06 report; il_methods 40), then notebooks 04, 06 and 07 (il_diversity, train_rl,
+# backtest: 35) and only then the premise A/B's trainings (30), so that their tables are
+# done before the A/B's half hour starts (issue 26: with the notebooks at the default 0, the
+# eight A/B trainings went first and held notebooks 04, 06 and 07 back by 31 minutes).
 # Threads: every rule asks for one. The networks are small, so a second thread buys little,
 # while two 2-thread jobs side by side on 2 cores (as `snakemake -j2` schedules them) spin
 # against each other: measured on 2 cores, rule `simulator` 447 s beside `il_methods` with 2
@@ -247,6 +250,7 @@ rule segment:
     conda:
         CONDA_ENV
     threads: 1
+    priority: 100
     resources:
         mem_mb=1500,
         runtime=15,
@@ -269,6 +273,7 @@ rule features:
     conda:
         CONDA_ENV
     threads: 1
+    priority: 100
     resources:
         mem_mb=1500,
         runtime=15,
@@ -314,6 +319,7 @@ rule il_diversity:
     conda:
         CONDA_ENV
     threads: 1
+    priority: 35  # before the premise A/B's trainings (30)
     resources:
         mem_mb=1500,
         runtime=20,
@@ -371,7 +377,7 @@ rule train_policy:
 
 
 # The premise A/B's trainings: 12 seeds stacked per job, one thread each, started after the
-# headline trainings (priority) so that the chain to the reports is not held up.
+# headline trainings and notebooks 04, 06 and 07 (priority 30, below theirs).
 rule train_premise_impact:
     input:
         reads("train_premise"),
@@ -482,6 +488,7 @@ rule train_rl:
     conda:
         CONDA_ENV
     threads: 1
+    priority: 35  # before the premise A/B's trainings (30)
     resources:
         mem_mb=2000,
         runtime=40,
@@ -504,6 +511,7 @@ rule backtest:
     conda:
         CONDA_ENV
     threads: 1
+    priority: 35  # before the premise A/B's trainings (30)
     resources:
         mem_mb=1500,
         runtime=30,

@@ -181,6 +181,26 @@ def test_every_job_carries_threads_and_resources_for_a_slurm_executor(how, tmp_p
         assert omp.group(1) == (threads.group(1) if threads else "1"), name
 
 
+def test_the_premise_ab_trains_after_every_job_the_other_reports_need(tmp_path):
+    """Issue 26: the A/B's trainings (half an hour of the paper run) never hold back a job that
+    the reports other than notebook 08's (the one that reads the A/B) wait for."""
+    project = copy_project(tmp_path / "project")
+    plan = dry_run(project / "params/default.yaml", project)
+    blocks = re.findall(
+        r"^(?:rule|localrule) (\w+):\n(.*?)(?=^(?:rule|localrule) |\Z)", plan, flags=re.M | re.S
+    )
+    priority = {}
+    for name, body in blocks:
+        found = re.search(r"^    priority: (\d+)$", body, flags=re.M)
+        priority.setdefault(name, int(found.group(1)) if found else 0)
+    premise = {n: v for n, v in priority.items() if n.startswith("train_premise_")}
+    after_premise = {"premise", "regime_analysis", "all"}  # they read the A/B
+    others = {n: v for n, v in priority.items() if n not in {*premise, *after_premise}}
+    assert premise and {"il_diversity", "train_rl", "backtest", "train_policy"} <= set(others)
+    late = {n: v for n, v in others.items() if v <= max(premise.values())}
+    assert not late, f"would wait behind the premise A/B's trainings: {late}"
+
+
 def test_config_overrides_are_honoured_and_unknown_keys_refused(tmp_path):
     project = copy_project(tmp_path / "project")
     out = subprocess.run(
