@@ -119,9 +119,9 @@ RUN = {
 # Priorities: the chain to the trainings first (segment … simulator: 100), the headline
 # trainings (60), then the two long jobs off that chain (planted_edge 50, read only by the
 # notebook-06 report; il_methods 40), then notebooks 04, 06 and 07 (il_diversity, train_rl,
-# backtest: 35) and only then the premise A/B's trainings (30), so that their tables are
-# done before the A/B's half hour starts (issue 26: with the notebooks at the default 0, the
-# eight A/B trainings went first and held notebooks 04, 06 and 07 back by 31 minutes).
+# backtest: 35) and only then the premise A/B's trainings (30): whenever both are ready, the
+# notebooks go first (a priority never pauses a running job; issue 26: with the notebooks at
+# the default 0 the eight A/B trainings went first and held notebooks 06 and 07 back 31 min).
 # Threads: every rule asks for one. The networks are small, so a second thread buys little,
 # while two 2-thread jobs side by side on 2 cores (as `snakemake -j2` schedules them) spin
 # against each other: measured on 2 cores, rule `simulator` 447 s beside `il_methods` with 2
